@@ -1,0 +1,1 @@
+"""Generators and discriminators; shape facts come from the data (docs/architecture.md)."""
