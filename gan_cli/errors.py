@@ -1,0 +1,35 @@
+"""User-facing failures and the exit statuses they map to.
+
+Exit statuses (documented in the README):
+    0  success
+    1  runtime failure: missing data, unreadable checkpoint, non-finite training, a crash
+    2  configuration mistake: unknown key or option, impossible value; found before training
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_CONFIG = 2
+
+
+class GanCliError(Exception):
+    """An error the user can fix; printed as one message, without a traceback."""
+
+    exit_code = EXIT_RUNTIME
+
+
+class ConfigError(GanCliError):
+    """The configuration asks for something impossible (exit status 2)."""
+
+    exit_code = EXIT_CONFIG
+
+
+class RuntimeFailure(GanCliError):
+    """Something outside the configuration failed: data, files, hardware (exit status 1)."""
+
+    exit_code = EXIT_RUNTIME
+
+
+class DataNotFoundError(RuntimeFailure):
+    """No source of a dataset worked; the message lists what was tried and what to do."""
