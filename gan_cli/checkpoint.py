@@ -1,0 +1,98 @@
+"""Checkpoints: written atomically by rank 0, loaded without executing code.
+
+A checkpoint is a plain dict of tensors and Python primitives (state dicts, optimizer states,
+progress counters, RNG states, the resolved config); no code is pickled, and loading uses
+``torch.load(weights_only=True)``, which refuses anything else.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+from gan_cli.errors import RuntimeFailure
+
+FORMAT = "gan-cli/1"
+_NUMBERED = re.compile(r"step_(\d+)\.pt$")
+
+
+class CheckpointError(RuntimeFailure):
+    """A checkpoint that is missing, unreadable, unsafe or not from gan-cli."""
+
+
+def save_atomic(state: dict, path: Path) -> None:
+    """Write ``state`` to ``path`` so that a crash at any moment leaves the old file intact.
+
+    The bytes go to a temporary file in the same directory, are flushed and fsynced, and the file
+    is renamed over ``path`` (atomic on POSIX); the directory is fsynced so the rename survives a
+    power loss.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int) -> Path:
+    """Write ``last.pt`` and, when ``keep`` > 0, ``step_<step>.pt``, keeping the newest ``keep``."""
+    state = {"format": FORMAT, **state}
+    last = ckpt_dir / "last.pt"
+    save_atomic(state, last)
+    if keep > 0:
+        numbered = ckpt_dir / f"step_{step:08d}.pt"
+        try:
+            os.link(last, numbered)  # same bytes, no second write
+        except OSError:
+            save_atomic(state, numbered)
+        old = sorted(p for p in ckpt_dir.iterdir() if _NUMBERED.search(p.name))[:-keep]
+        for p in old:
+            p.unlink(missing_ok=True)
+    return last
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a gan-cli checkpoint safely; every failure is a CheckpointError with a clear message."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint is not a file: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"refused to load {path}: it holds objects other than tensors and plain data "
+            f"(loading it could execute code). gan-cli checkpoints never do; "
+            f"the file is not one of them. ({str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt or truncated "
+                              f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a gan-cli checkpoint (no '{FORMAT}' format tag)")
+    return state
+
+
+def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """``last.pt`` if present, else the highest-numbered ``step_*.pt``, else None."""
+    last = ckpt_dir / "last.pt"
+    if last.is_file():
+        return last
+    numbered = sorted(p for p in ckpt_dir.glob("step_*.pt") if _NUMBERED.search(p.name))
+    return numbered[-1] if numbered else None

@@ -1,0 +1,447 @@
+"""Dataclass schemas for every config group, registered in Hydra's ConfigStore.
+
+Each YAML option under ``conf/<group>/`` starts from one of these schemas
+(``defaults: [/schema/<group>@_here_: <name>]``), so Hydra rejects an unknown key or a value of the
+wrong type while it composes the config. Values that are of the right type but impossible
+(a negative learning rate, a zero batch) are rejected by ``validate`` before anything is built:
+each schema's ``__post_init__`` checks its own fields and names the one that is wrong.
+
+Every key is documented where it is defined, with its unit and what ``null`` or 0 means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from gan_cli.errors import ConfigError
+
+
+class FieldError(ValueError):
+    """A value of the right type that is impossible; ``field`` names the key inside its group."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+def _require(ok: bool, field_name: str, message: str) -> None:
+    if not ok:
+        raise FieldError(field_name, message)
+
+
+def _positive(obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _require(value > 0, name, f"must be > 0, got {value}")
+
+
+def _non_negative(obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _require(value >= 0, name, f"must be >= 0, got {value}")
+
+
+def _one_of(obj: Any, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(obj, name)
+    _require(value in choices, name, f"must be one of {', '.join(choices)}; got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# dataset: 2D toy distributions (image datasets register their schemas below as they land)
+
+
+@dataclass
+class ToyDataConfig:
+    _target_: str = MISSING
+    noise_std: float = 0.0  # std of Gaussian noise added to every point (data units); 0 = none
+
+    def __post_init__(self) -> None:
+        _non_negative(self, "noise_std")
+
+
+@dataclass
+class RingConfig(ToyDataConfig):
+    """Gaussians with equal weight, centred evenly on a circle."""
+
+    _target_: str = "gan_cli.data.toy.ring_of_gaussians"
+    num_modes: int = 8  # number of Gaussians on the circle
+    radius: float = 2.0  # circle radius (data units)
+    std: float = 0.02  # std of each Gaussian (data units)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "num_modes", "radius", "std")
+
+
+@dataclass
+class GridConfig(ToyDataConfig):
+    """Gaussians with equal weight on a square grid centred at the origin."""
+
+    _target_: str = "gan_cli.data.toy.grid_of_gaussians"
+    per_side: int = 5  # grid is per_side x per_side modes
+    spacing: float = 2.0  # distance between neighbouring modes (data units)
+    std: float = 0.05  # std of each Gaussian (data units)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "per_side", "spacing", "std")
+
+
+@dataclass
+class SineConfig(ToyDataConfig):
+    """x1 ~ U[x_min, x_max], x2 = amplitude * sin(x1) (+ noise)."""
+
+    _target_: str = "gan_cli.data.toy.sine"
+    x_min: float = 0.0  # lower end of x1 (radians)
+    x_max: float = 6.283185307179586  # upper end of x1 (radians); default 2 pi
+    amplitude: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.x_max > self.x_min, "x_max", f"must be > x_min ({self.x_min}), got {self.x_max}")
+
+
+@dataclass
+class SwissRollConfig(ToyDataConfig):
+    """The 2D Swiss roll: t ~ U[t_min, t_max] (radians), x = (t cos t, t sin t) * scale (+ noise)."""
+
+    _target_: str = "gan_cli.data.toy.swiss_roll"
+    t_min: float = 4.71238898038469  # 1.5 pi
+    t_max: float = 14.137166941154069  # 4.5 pi
+    scale: float = 0.2  # multiplies both coordinates, so the roll spans about [-3, 3]
+    noise_std: float = 0.05
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "scale")
+        _require(self.t_max > self.t_min, "t_max", f"must be > t_min ({self.t_min}), got {self.t_max}")
+
+
+# --------------------------------------------------------------------------------------------
+# model
+
+
+@dataclass
+class MLPGeneratorConfig:
+    _target_: str = "gan_cli.models.mlp.Generator"
+    hidden: list[int] = field(default_factory=lambda: [256, 256, 256])  # widths of hidden layers
+    activation: str = "relu"  # relu | leaky_relu | tanh
+    batch_norm: bool = False  # BatchNorm1d after each hidden layer
+    conditional: bool = False  # use the dataset's labels (label embedding concatenated to z)
+
+    def __post_init__(self) -> None:
+        _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden",
+                 f"must be a non-empty list of positive widths, got {list(self.hidden)}")
+        _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))
+
+
+@dataclass
+class MLPDiscriminatorConfig:
+    _target_: str = "gan_cli.models.mlp.Discriminator"
+    hidden: list[int] = field(default_factory=lambda: [256, 256, 256])
+    activation: str = "leaky_relu"  # relu | leaky_relu | tanh (leaky slope 0.2)
+    dropout: float = 0.0  # dropout probability after each hidden layer; 0 = none
+    conditional: bool = False  # use the dataset's labels (label embedding concatenated to x)
+
+    def __post_init__(self) -> None:
+        _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden",
+                 f"must be a non-empty list of positive widths, got {list(self.hidden)}")
+        _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))
+        _require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class MLPModelConfig:
+    """Fully connected G and D (Goodfellow et al. 2014); images are flattened."""
+
+    z_dim: int = 64  # latent size; z ~ N(0, I)
+    generator: MLPGeneratorConfig = field(default_factory=MLPGeneratorConfig)
+    discriminator: MLPDiscriminatorConfig = field(default_factory=MLPDiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim")
+
+
+# --------------------------------------------------------------------------------------------
+# loss: one schema per loss; n_critic = discriminator steps per generator step (the papers' k)
+
+
+@dataclass
+class LossConfig:
+    _target_: str = MISSING
+    n_critic: int = 1
+
+    def __post_init__(self) -> None:
+        _positive(self, "n_critic")
+
+
+@dataclass
+class MinimaxConfig(LossConfig):
+    _target_: str = "gan_cli.losses.Minimax"
+
+
+@dataclass
+class NonSaturatingConfig(LossConfig):
+    _target_: str = "gan_cli.losses.NonSaturating"
+
+
+@dataclass
+class WGANConfig(LossConfig):
+    _target_: str = "gan_cli.losses.WGAN"
+    clip_value: float = 0.01  # D's weights are clamped to [-clip_value, clip_value] after each step
+    n_critic: int = 5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "clip_value")
+
+
+@dataclass
+class WGANGPConfig(LossConfig):
+    _target_: str = "gan_cli.losses.WGANGP"
+    gp_lambda: float = 10.0  # weight of the gradient penalty on interpolates
+    n_critic: int = 5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _non_negative(self, "gp_lambda")
+
+
+@dataclass
+class LSGANConfig(LossConfig):
+    _target_: str = "gan_cli.losses.LSGAN"
+    a: float = 0.0  # D's target for fake samples
+    b: float = 1.0  # D's target for real samples
+    c: float = 1.0  # G's target for its samples
+
+
+@dataclass
+class DRAGANConfig(LossConfig):
+    _target_: str = "gan_cli.losses.DRAGAN"
+    dragan_lambda: float = 10.0  # weight of the gradient penalty around real data
+    perturb_scale: float = 0.5  # perturbations reach perturb_scale * std(real batch)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _non_negative(self, "dragan_lambda")
+        _positive(self, "perturb_scale")
+
+
+@dataclass
+class BEGANConfig(LossConfig):
+    _target_: str = "gan_cli.losses.BEGAN"
+    gamma: float = 0.5  # diversity ratio E[L(G(z))] / E[L(x)] the controller aims at
+    lambda_k: float = 0.001  # learning rate of the k_t controller
+    k_init: float = 0.0  # k_0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(0 < self.gamma <= 1, "gamma", f"must be in (0, 1], got {self.gamma}")
+        _non_negative(self, "lambda_k")
+        _require(0 <= self.k_init <= 1, "k_init", f"must be in [0, 1], got {self.k_init}")
+
+
+@dataclass
+class HingeConfig(LossConfig):
+    _target_: str = "gan_cli.losses.Hinge"
+
+
+# --------------------------------------------------------------------------------------------
+# optimizer: one torch.optim class, built twice with separate learning rates (TTUR)
+
+
+@dataclass
+class OptimizerConfig:
+    _target_: str = MISSING  # the torch.optim class
+    lr_g: float = 2e-4  # generator learning rate
+    lr_d: float = 2e-4  # discriminator learning rate
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive(self, "lr_g", "lr_d")
+        _non_negative(self, "weight_decay")
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    _target_: str = "torch.optim.Adam"
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # DCGAN's beta1 = 0.5
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas",
+                 f"must be two numbers in [0, 1), got {list(self.betas)}")
+        _positive(self, "eps")
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    _target_: str = "torch.optim.SGD"
+    lr_g: float = 0.01
+    lr_d: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
+
+
+@dataclass
+class RMSpropConfig(OptimizerConfig):
+    _target_: str = "torch.optim.RMSprop"
+    lr_g: float = 5e-5  # the WGAN paper's setting
+    lr_d: float = 5e-5
+    alpha: float = 0.99  # smoothing constant of the squared-gradient average
+    eps: float = 1e-8
+    momentum: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(0 < self.alpha < 1, "alpha", f"must be in (0, 1), got {self.alpha}")
+        _require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
+
+
+# --------------------------------------------------------------------------------------------
+# hardware
+
+
+@dataclass
+class HardwareConfig:
+    device: str = "cpu"  # cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast with a grad scaler)
+    channels_last: bool = False  # NHWC memory format for image models
+    compile: bool = False  # torch.compile G and D
+    num_threads: int = 0  # CPU threads for torch; 0 = torch's default
+    deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
+
+    def __post_init__(self) -> None:
+        _one_of(self, "device", ("cpu", "cuda"))
+        _one_of(self, "precision", ("fp32", "bf16", "fp16"))
+        _non_negative(self, "num_threads")
+        _require(not (self.precision == "fp16" and self.device == "cpu"), "precision",
+                 "fp16 needs device=cuda; use bf16 on the CPU")
+
+
+# --------------------------------------------------------------------------------------------
+# logger
+
+
+@dataclass
+class WandbLoggerConfig:
+    _target_: str = "gan_cli.stats.WandbLogger"
+    project: str = "gan-cli"
+    mode: str = "offline"  # offline (no account, no network) | online | disabled
+    entity: Optional[str] = None  # W&B team or user; null = the account's default
+    group: Optional[str] = None  # groups runs in the W&B UI; null = the sweep's directory in -m
+    tags: list[str] = field(default_factory=list)
+    init_timeout_s: float = 30.0  # give up on wandb.init after this long and log locally
+
+    def __post_init__(self) -> None:
+        _one_of(self, "mode", ("offline", "online", "disabled"))
+        _positive(self, "init_timeout_s")
+
+
+@dataclass
+class NoLoggerConfig:
+    _target_: str = "gan_cli.stats.NullLogger"
+
+
+# --------------------------------------------------------------------------------------------
+# the top level: conf/train.yaml
+
+
+@dataclass
+class TrainLoopConfig:
+    steps: int = 5000  # generator updates (each preceded by loss.n_critic discriminator updates)
+    batch_size: int = 256  # samples per update, summed over all devices
+    log_every_steps: int = 100  # console, metrics.jsonl and W&B interval (generator steps)
+    sample_every_steps: int = 1000  # sample figure interval; the last step always gets one
+    ckpt_every_steps: int = 1000  # checkpoint interval; the last step always gets one
+    keep_ckpts: int = 3  # numbered checkpoints kept besides last.pt; 0 = only last.pt
+    figure_samples: Optional[int] = None  # samples in a figure; null = the dataset's default
+
+    def __post_init__(self) -> None:
+        _positive(self, "steps", "batch_size", "log_every_steps", "sample_every_steps",
+                  "ckpt_every_steps")
+        _non_negative(self, "keep_ckpts")
+        _require(self.figure_samples is None or self.figure_samples > 0, "figure_samples",
+                 f"must be > 0 or null, got {self.figure_samples}")
+
+
+@dataclass
+class TrainConfig:
+    dataset: Any = MISSING
+    model: Any = MISSING
+    loss: Any = MISSING
+    optimizer: Any = MISSING
+    hardware: Any = MISSING
+    logger: Any = MISSING
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    seed: int = 0  # every rank seeds seed + rank
+    name: Optional[str] = None  # run name in W&B; null = the run directory's name
+    resume: Optional[str] = None  # null: fresh start | auto: latest in this run dir | a path
+
+
+SCHEMAS: dict[str, dict[str, type]] = {
+    "dataset": {
+        "ring8": RingConfig,
+        "grid25": GridConfig,
+        "sine": SineConfig,
+        "swissroll": SwissRollConfig,
+    },
+    "model": {"mlp": MLPModelConfig},
+    "loss": {
+        "minimax": MinimaxConfig,
+        "ns": NonSaturatingConfig,
+        "wgan": WGANConfig,
+        "wgan_gp": WGANGPConfig,
+        "lsgan": LSGANConfig,
+        "dragan": DRAGANConfig,
+        "began": BEGANConfig,
+        "hinge": HingeConfig,
+    },
+    "optimizer": {"adam": AdamConfig, "sgd": SGDConfig, "rmsprop": RMSpropConfig},
+    "hardware": {"base": HardwareConfig},
+    "logger": {"wandb": WandbLoggerConfig, "none": NoLoggerConfig},
+}
+GROUPS = tuple(SCHEMAS)
+
+
+def register_configs() -> None:
+    """Put every schema into Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    for group, options in SCHEMAS.items():
+        for name, node in options.items():
+            cs.store(group=f"schema/{group}", name=name, node=node)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value of the composed config; raise ConfigError naming the first bad key."""
+    for key in (*GROUPS, "train"):
+        node = cfg.get(key)
+        if node is None:
+            raise ConfigError(f"'{key}' is missing from the configuration")
+        _check_node(node, key)
+
+
+def _check_node(node: DictConfig, path: str) -> None:
+    """Run the schema checks of ``node``'s children first, then its own, so errors name the path."""
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_none():
+            _check_node(child, f"{path}.{key}")
+    if OmegaConf.get_type(node) in (dict, None):
+        return  # no schema: nothing more to check here
+    try:
+        OmegaConf.to_object(node)  # runs the schema's __post_init__
+    except FieldError as e:
+        value = OmegaConf.select(node, e.field)
+        raise ConfigError(f"{path}.{e.field}={value}: {e.message}") from None

@@ -1,0 +1,294 @@
+"""One GAN training run: build the objects the config names, then one loop, top to bottom.
+
+The loop receives built objects: a DataSource, a loss object that owns the G/D forward logic,
+two networks and two optimizers. It never branches on a loss, model or dataset name.
+Units: ``step`` counts generator updates; ``nimg`` counts real samples shown to D.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from gan_cli.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from gan_cli.distributed import get_rank, get_world_size, is_main
+from gan_cli.errors import ConfigError, GanCliError, RuntimeFailure
+from gan_cli.seeding import derive_seed, rng_state, seed_everything, set_rng_state
+from gan_cli.stats import Collector, RunLog
+
+log = logging.getLogger("gan_cli")
+
+
+# ---------------------------------------------------------------------------------------------
+# Building.
+
+
+def build(node: DictConfig, key: str, **runtime: Any) -> Any:
+    """``instantiate(node, **runtime)``; a constructor's ValueError becomes a ConfigError on ``key``."""
+    try:
+        return instantiate(node, **runtime, _convert_="all")
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, GanCliError):
+            raise cause from None
+        if isinstance(cause, (ValueError, TypeError)):
+            raise ConfigError(f"{key}: {cause}") from None
+        raise
+
+
+def build_optimizers(cfg: DictConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, ...]:
+    """One optimizer class from the config, built for G with lr_g and for D with lr_d."""
+    kwargs = OmegaConf.to_container(cfg, resolve=True)
+    lr_g, lr_d = kwargs.pop("lr_g"), kwargs.pop("lr_d")
+    opt_g = build(OmegaConf.create(kwargs), "optimizer", params=G.parameters(), lr=lr_g)
+    opt_d = build(OmegaConf.create(kwargs), "optimizer", params=D.parameters(), lr=lr_d)
+    return opt_g, opt_d
+
+
+def select_device(hw: DictConfig) -> torch.device:
+    if hw.device == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("hardware.device=cuda, but no CUDA GPU is visible to PyTorch "
+                              "(torch.cuda.is_available() is False); use hardware=cpu")
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+@dataclass
+class Noise:
+    """Latent codes (and labels for a conditional G) from a stream of their own.
+
+    Every rank draws the same global batch and keeps its strided share, so N ranks together use
+    exactly the codes one process would.
+    """
+
+    generator: torch.Generator
+    z_dim: int
+    num_classes: int
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    def __call__(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = torch.randn(batch_size, self.z_dim, generator=self.generator, device=self.device)
+        y = None
+        if self.num_classes:
+            y = torch.randint(self.num_classes, (batch_size,), generator=self.generator,
+                              device=self.device)[self.rank :: self.world_size]
+        return z[self.rank :: self.world_size], y
+
+
+def fixed_latents(z_dim: int, num_classes: int, count: int, seed: int,
+                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fixed batch behind every sample figure: one row per class for a conditional G."""
+    g = torch.Generator().manual_seed(derive_seed(seed, "fixed_z"))
+    if num_classes:
+        per_class = max(1, count // num_classes)
+        y = torch.arange(num_classes).repeat_interleave(per_class)
+        z = torch.randn(len(y), z_dim, generator=g)
+        return z.to(device), y.to(device)
+    return torch.randn(count, z_dim, generator=g).to(device), None
+
+
+# ---------------------------------------------------------------------------------------------
+# The run.
+
+
+def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, float]:
+    """Train the GAN ``cfg`` describes, writing into ``run_dir``; return the last logged stats."""
+    rank, world_size = get_rank(), get_world_size()
+    tc, hw = cfg.train, cfg.hardware
+
+    # Set up the process.
+    device = select_device(hw)
+    if hw.num_threads:
+        torch.set_num_threads(hw.num_threads)
+    if hw.deterministic:
+        torch.use_deterministic_algorithms(True)
+    seed_everything(cfg.seed + rank)
+    if tc.batch_size % world_size:
+        raise ConfigError(f"train.batch_size={tc.batch_size} must be divisible by the number of "
+                          f"processes ({world_size})")
+    ckpt_dir = run_dir / "checkpoints"
+    samples_dir = run_dir / "samples"
+    if is_main():
+        for d in (ckpt_dir, samples_dir):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise RuntimeFailure(f"cannot write the run directory {run_dir}: {e}") from None
+
+    # Build the data, the loss, the networks and their optimizers.
+    data = build(cfg.dataset, "dataset", batch_size=tc.batch_size, device=device, seed=cfg.seed,
+                 rank=rank, world_size=world_size)
+    info = data.info
+    loss = build(cfg.loss, "loss")
+    G = build(cfg.model.generator, "model.generator", z_dim=cfg.model.z_dim,
+              data_shape=info.shape, num_classes=info.num_classes, bounded=info.bounded).to(device)
+    D = build(cfg.model.discriminator, "model.discriminator", data_shape=info.shape,
+              num_classes=info.num_classes, output=loss.d_output).to(device)
+    if G.num_classes != D.num_classes:
+        raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
+                          f"{D.num_classes}: make both conditional or neither")
+    opt_g, opt_d = build_optimizers(cfg.optimizer, G, D)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(hw.precision)
+    scaler_g = torch.amp.GradScaler(device.type, enabled=hw.precision == "fp16")
+    scaler_d = torch.amp.GradScaler(device.type, enabled=hw.precision == "fp16")
+
+    def autocast() -> contextlib.AbstractContextManager:
+        if amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=amp_dtype)
+
+    noise = Noise(torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "noise")),
+                  cfg.model.z_dim, G.num_classes, device, rank, world_size)
+    fixed_z, fixed_y = fixed_latents(cfg.model.z_dim, G.num_classes,
+                                     tc.figure_samples or data.figure_samples, cfg.seed, device)
+    n_params = sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters())
+    log.info("G: %s parameters, D: %s parameters, data shape %s, %d classes, device %s",
+             f"{n_params[0]:,}", f"{n_params[1]:,}", info.shape, info.num_classes, device)
+
+    # Resume from a checkpoint when asked.
+    step = 0
+    resume_path = _resume_path(cfg.get("resume"), ckpt_dir)
+    if resume_path is not None:
+        state = load_checkpoint(resume_path)
+        _restore(state, resume_path, G=G, D=D, opt_g=opt_g, opt_d=opt_d, scaler_g=scaler_g,
+                 scaler_d=scaler_d, loss=loss, data=data, noise=noise)
+        step = state["step"]
+        log.info("resumed from %s at step %d", resume_path, step)
+
+    def checkpoint_state() -> dict:
+        return {
+            "step": step,
+            "nimg": step * tc.batch_size * loss.n_critic,
+            "G": G.state_dict(), "D": D.state_dict(),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict(),
+            "loss": loss.state_dict(), "data": data.state_dict(),
+            "noise": noise.generator.get_state(),
+            "rng": rng_state(),
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
+
+    def save_samples() -> None:
+        G.eval()
+        with torch.no_grad(), autocast():
+            fake = G(fixed_z, fixed_y).float()
+        G.train()
+        path = samples_dir / f"step_{step:08d}.png"
+        data.save_figure(fake, path, labels=fixed_y)
+        runlog.image("samples", path, step)
+
+    logger = build(cfg.logger, "logger") if is_main() else None
+    if logger is not None:
+        logger.start(run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True),
+                     name=cfg.name or run_dir.name, group=group)
+    runlog = RunLog(run_dir, logger, total_steps=tc.steps, start_step=step, enabled=is_main())
+    collector = Collector()
+    last: dict[str, float] = {}
+    exit_code = 1
+    t_interval, step_interval = time.perf_counter(), step
+
+    try:
+        while step < tc.steps:
+            # Discriminator: n_critic updates, each on a fresh real batch.
+            for _ in range(loss.n_critic):
+                real, y_real = data.next()
+                z, _ = noise(tc.batch_size)
+                y_d = y_real if D.num_classes else None  # fakes in D's step share the real labels
+                with torch.no_grad(), autocast():
+                    fake = G(z, y_d)
+                with autocast():
+                    loss_d, stats = loss.d_loss(D, real, fake, y_d)
+                opt_d.zero_grad(set_to_none=True)
+                scaler_d.scale(loss_d).backward()
+                scaler_d.step(opt_d)
+                scaler_d.update()
+                loss.after_d_step(D, stats)
+                collector.add(stats)
+
+            # Generator: one update through a frozen discriminator.
+            set_requires_grad(D, False)
+            z, y = noise(tc.batch_size)
+            with autocast():
+                fake = G(z, y)
+                loss_g, stats = loss.g_loss(D, fake, y)
+            opt_g.zero_grad(set_to_none=True)
+            scaler_g.scale(loss_g).backward()
+            scaler_g.step(opt_g)
+            scaler_g.update()
+            set_requires_grad(D, True)
+            collector.add(stats)
+            step += 1
+
+            # Report statistics (the only host synchronisation in the loop).
+            if step % tc.log_every_steps == 0 or step == tc.steps:
+                now = time.perf_counter()
+                stats_mean = collector.flush()
+                for key, value in stats_mean.items():
+                    if not math.isfinite(value):
+                        raise RuntimeFailure(
+                            f"training diverged: {key} is {value} at step {step} (mean over steps "
+                            f"{step_interval + 1}-{step}); the last good checkpoint is kept in "
+                            f"{ckpt_dir}. Lower the learning rates or change the loss.")
+                imgs = (step - step_interval) * tc.batch_size * loss.n_critic
+                last = {"step": step, "kimg": step * tc.batch_size * loss.n_critic / 1000,
+                        **stats_mean, "imgs_per_s": imgs / max(now - t_interval, 1e-9)}
+                runlog.write(last)
+                t_interval, step_interval = now, step
+
+            # Sample figure and checkpoint.
+            if is_main() and (step % tc.sample_every_steps == 0 or step == tc.steps):
+                save_samples()
+            if is_main() and (step % tc.ckpt_every_steps == 0 or step == tc.steps):
+                save_checkpoint(checkpoint_state(), ckpt_dir, step, tc.keep_ckpts)
+        exit_code = 0
+    finally:
+        runlog.close(exit_code)
+    log.info("done: %d steps; samples in %s, checkpoint %s", step, samples_dir,
+             ckpt_dir / "last.pt")
+    return last
+
+
+def _resume_path(resume: str | None, ckpt_dir: Path) -> Path | None:
+    if resume in (None, "", "never"):
+        return None
+    if resume == "auto":
+        return latest_checkpoint(ckpt_dir)  # nothing yet: a fresh start
+    return Path(resume)
+
+
+def _restore(state: dict, path: Path, **objs: Any) -> None:
+    """Load every piece of a checkpoint into the built objects; mismatches are CheckpointErrors."""
+    try:
+        objs["G"].load_state_dict(state["G"])
+        objs["D"].load_state_dict(state["D"])
+        objs["opt_g"].load_state_dict(state["opt_g"])
+        objs["opt_d"].load_state_dict(state["opt_d"])
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise CheckpointError(
+            f"{path} does not fit the configured model: it was written for a different "
+            f"model, dataset or loss configuration ({str(e).splitlines()[0]})") from None
+    objs["scaler_g"].load_state_dict(state["scaler_g"])
+    objs["scaler_d"].load_state_dict(state["scaler_d"])
+    objs["loss"].load_state_dict(state["loss"])
+    objs["data"].load_state_dict(state["data"])
+    objs["noise"].generator.set_state(state["noise"])
+    set_rng_state(state["rng"])
