@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from gan_cli.config import GROUPS, register_configs, validate
 from gan_cli.errors import EXIT_CONFIG, GanCliError
@@ -67,9 +67,10 @@ def train_main() -> None:
 
 def describe_config_error(e: BaseException, argv: list[str]) -> str:
     """Hydra's message, cut to what matters, plus the valid keys when a key was mistyped."""
-    lines = [ln for ln in str(e).splitlines() if ln.strip() and "HYDRA_FULL_ERROR" not in ln]
+    text = str(e).split("Config search path:")[0]  # the search path is noise to a user
+    lines = [ln for ln in text.splitlines() if ln.strip() and "HYDRA_FULL_ERROR" not in ln]
     cause = e.__cause__ if e.__cause__ is not None else e
-    if isinstance(cause, ConfigKeyError) and getattr(cause, "full_key", None):
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
         full_key = cause.full_key
         parent, _, key = full_key.rpartition(".")
         valid = _valid_keys(parent, argv)

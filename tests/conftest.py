@@ -1,0 +1,41 @@
+"""Shared fixtures: the real CLI in a subprocess, and the real config composed in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GAN_TRAIN = [sys.executable, "-m", "gan_cli.cli"]
+SMALL = [  # shrink any experiment to a few seconds on a CPU
+    "logger=none",
+    "train.steps=12",
+    "train.batch_size=32",
+    "train.log_every_steps=4",
+    "train.sample_every_steps=6",
+    "train.ckpt_every_steps=6",
+    "hardware.num_threads=1",
+]
+
+
+def run_cli(args: list[str], run_dir: Path, *, timeout: float = 300, env: dict | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``gan-train`` with ``args`` into ``run_dir``; return the finished process."""
+    full_env = {**os.environ, "WANDB_SILENT": "true", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([*GAN_TRAIN, *args, f"hydra.run.dir={run_dir}"], capture_output=True,
+                          text=True, timeout=timeout, env=full_env, cwd=cwd or run_dir.parent)
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture
+def cli():
+    return run_cli
