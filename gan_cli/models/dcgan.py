@@ -96,15 +96,13 @@ def start_size(resolution: int) -> tuple[int, int]:
             possible); the message names the side and the supported ones.
     """
     if isinstance(resolution, bool) or not isinstance(resolution, int):
-        raise ValueError(
-            f"DCGAN: image side {resolution!r} is not an integer; supported: {_SUPPORTED}"
-        )
+        raise ValueError(f"image side {resolution!r} is not an integer; supported: {_SUPPORTED}")
     s, k = resolution, 0
     while s > 7 and s % 2 == 0:
         s //= 2
         k += 1
     if resolution < 8 or k == 0:
-        raise ValueError(f"DCGAN: image side {resolution} is not supported; supported: {_SUPPORTED}")
+        raise ValueError(f"image side {resolution} is not supported; supported: {_SUPPORTED}")
     return s, k
 
 
@@ -129,7 +127,7 @@ def _image_plan(data_shape: Sequence[int], who: str) -> tuple[int, int, int, int
     try:
         s, k = start_size(h)
     except ValueError as err:
-        raise ValueError(f"{who}: resolution {h}x{w}: {err}") from None
+        raise ValueError(f"{who}: image resolution {h}x{w}: {err}") from None
     return c, h, s, k
 
 
