@@ -135,8 +135,9 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 raise RuntimeFailure(f"cannot write the run directory {run_dir}: {e}") from None
 
     # Build the data, the loss, the networks and their optimizers.
-    data = build(cfg.dataset, "dataset", batch_size=tc.batch_size, device=device, seed=cfg.seed,
-                 rank=rank, world_size=world_size)
+    batch_per_device = tc.batch_size // world_size
+    data = build(cfg.dataset, "dataset", batch_size=batch_per_device, device=device,
+                 seed=cfg.seed, rank=rank, world_size=world_size)
     info = data.info
     loss = build(cfg.loss, "loss")
     G = build(cfg.model.generator, "model.generator", z_dim=cfg.model.z_dim,

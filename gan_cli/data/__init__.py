@@ -1,0 +1,1 @@
+"""Datasets: each builds a DataSource (see docs/architecture.md)."""

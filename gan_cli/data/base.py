@@ -1,0 +1,52 @@
+"""Shape facts and the DataSource protocol shared by every dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Facts about one sample that models need at construction.
+
+    Args:
+        shape: shape of one sample: ``(2,)`` for 2D toy data, ``(C, H, W)`` for images.
+        num_classes: number of labels; 0 when the data is unlabelled or labels are not used.
+        bounded: True when samples lie in [-1, 1] (normalised images), so G ends in tanh.
+    """
+
+    shape: tuple[int, ...]
+    num_classes: int = 0
+    bounded: bool = False
+
+    @property
+    def dim(self) -> int:
+        """Number of values in one sample (the flattened size)."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+class DataSource(Protocol):
+    """What the training loop needs from a dataset (built by the dataset config's ``_target_``)."""
+
+    info: DataInfo
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One batch on the training device: samples (batch, *shape) and labels or None."""
+        ...
+
+    def state_dict(self) -> dict:
+        """Position in the data order (for exact resume)."""
+        ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+    def save_figure(self, fake: torch.Tensor, path: Path, labels: torch.Tensor | None = None) -> None:
+        """Write the sample figure for generated samples ``fake`` to ``path`` (PNG)."""
+        ...

@@ -1,0 +1,143 @@
+"""2D toy distributions, the standard test beds for mode collapse.
+
+Every builder is a Hydra ``_target_`` (see conf/dataset/*.yaml for the fixed definitions) and
+returns a :class:`ToySource` that draws fresh points from the analytic distribution at every
+step. Points are drawn from a generator of their own, seeded from the run's seed, so the data
+order is reproducible and resumable; under DDP every rank draws the same global batch and keeps
+its strided share, so N ranks see exactly the points one process would see.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from gan_cli.data.base import DataInfo
+from gan_cli.seeding import derive_seed
+
+Sampler = Callable[[int, torch.Generator], torch.Tensor]
+
+
+class ToySource:
+    """A DataSource of 2D points.
+
+    Args:
+        sample: ``sample(n, generator) -> (n, 2)`` float tensor on the CPU.
+        batch_size: points per step on this rank (the global batch is batch_size * world_size).
+        device: where batches are delivered.
+        seed: the run's seed; the data stream's own seed is derived from it.
+        rank, world_size: this process's share of each batch.
+        noise_std: std of isotropic Gaussian noise added to every point (data units).
+        modes: (K, 2) centres of the mixture components, when the distribution has modes.
+        mode_std: std of each component (data units), when it has modes.
+    """
+
+    figure_samples = 1000  # points in a sample figure unless train.figure_samples says otherwise
+
+    def __init__(self, sample: Sampler, *, batch_size: int, device: str | torch.device, seed: int,
+                 rank: int = 0, world_size: int = 1, noise_std: float = 0.0,
+                 modes: torch.Tensor | None = None, mode_std: float | None = None):
+        self.info = DataInfo(shape=(2,), num_classes=0, bounded=False)
+        self._sample = sample
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.rank, self.world_size = rank, world_size
+        self.noise_std = noise_std
+        self.modes = modes
+        self.mode_std = mode_std
+        self._generator = torch.Generator().manual_seed(derive_seed(seed, "data"))
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` fresh points (CPU) from the distribution, noise included."""
+        g = generator if generator is not None else self._generator
+        x = self._sample(n, g)
+        if self.noise_std > 0:
+            x = x + self.noise_std * torch.randn(x.shape, generator=g)
+        return x
+
+    def next(self) -> tuple[torch.Tensor, None]:
+        x = self.draw(self.batch_size * self.world_size)[self.rank :: self.world_size]
+        return x.to(self.device, non_blocking=True), None
+
+    def state_dict(self) -> dict:
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._generator.set_state(state["generator"])
+
+    def save_figure(self, fake: torch.Tensor, path: Path, labels: torch.Tensor | None = None) -> None:
+        """Scatter of real points (orange) against generated ones (blue), same count of each."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fake = fake.detach().float().cpu()
+        real = self.draw(len(fake), torch.Generator().manual_seed(0))
+        fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+        ax.scatter(real[:, 0], real[:, 1], s=6, c="tab:orange", alpha=0.5, label="real", linewidths=0)
+        ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:blue", alpha=0.8, label="generated",
+                   linewidths=0)
+        # The view is the real data's box plus a margin, so a generator that wanders off shows
+        # up as points missing from the picture rather than as a shrunken real distribution.
+        lo, hi = real.min(0).values, real.max(0).values
+        pad = 0.25 * (hi - lo).max()
+        ax.set_xlim(float(lo[0] - pad), float(hi[0] + pad))
+        ax.set_ylim(float(lo[1] - pad), float(hi[1] + pad))
+        ax.set_aspect("equal")
+        ax.legend(loc="upper right", fontsize=8, markerscale=3)
+        ax.set_title(path.stem)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+
+
+def _mixture_sampler(centres: torch.Tensor, std: float) -> Sampler:
+    def sample(n: int, g: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(centres), (n,), generator=g)
+        return centres[idx] + std * torch.randn((n, 2), generator=g)
+
+    return sample
+
+
+def ring_of_gaussians(*, num_modes: int = 8, radius: float = 2.0, std: float = 0.02,
+                      noise_std: float = 0.0, **run) -> ToySource:
+    """``num_modes`` equal Gaussians centred evenly on a circle of ``radius`` (ring8)."""
+    angles = torch.arange(num_modes, dtype=torch.float32) * (2 * math.pi / num_modes)
+    centres = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
+    return ToySource(_mixture_sampler(centres, std), noise_std=noise_std, modes=centres,
+                     mode_std=std, **run)
+
+
+def grid_of_gaussians(*, per_side: int = 5, spacing: float = 2.0, std: float = 0.05,
+                      noise_std: float = 0.0, **run) -> ToySource:
+    """``per_side`` x ``per_side`` equal Gaussians on a grid centred at the origin (grid25)."""
+    ticks = (torch.arange(per_side, dtype=torch.float32) - (per_side - 1) / 2) * spacing
+    centres = torch.cartesian_prod(ticks, ticks)
+    return ToySource(_mixture_sampler(centres, std), noise_std=noise_std, modes=centres,
+                     mode_std=std, **run)
+
+
+def sine(*, x_min: float = 0.0, x_max: float = 2 * math.pi, amplitude: float = 1.0,
+         noise_std: float = 0.0, **run) -> ToySource:
+    """x1 ~ U[x_min, x_max], x2 = amplitude * sin(x1): the lecture's toy example."""
+
+    def sample(n: int, g: torch.Generator) -> torch.Tensor:
+        x1 = x_min + (x_max - x_min) * torch.rand(n, generator=g)
+        return torch.stack([x1, amplitude * torch.sin(x1)], dim=1)
+
+    return ToySource(sample, noise_std=noise_std, **run)
+
+
+def swiss_roll(*, t_min: float = 1.5 * math.pi, t_max: float = 4.5 * math.pi, scale: float = 0.2,
+               noise_std: float = 0.05, **run) -> ToySource:
+    """The 2D Swiss roll: t ~ U[t_min, t_max], x = scale * (t cos t, t sin t)."""
+
+    def sample(n: int, g: torch.Generator) -> torch.Tensor:
+        t = t_min + (t_max - t_min) * torch.rand(n, generator=g)
+        return scale * torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1)
+
+    return ToySource(sample, noise_std=noise_std, **run)
