@@ -1,0 +1,44 @@
+"""Image-grid figures for image datasets (the `save_figure` of the image data sources)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+
+def grid_layout(num_images: int, labels: torch.Tensor | None = None) -> int:
+    """Images per row of the grid.
+
+    With labels (sorted by class, the same count per class, as the training loop passes them)
+    each class fills one row, so the row length is the count of the first class. Without labels
+    the grid is as square as possible.
+    """
+    if num_images <= 0:
+        raise ValueError("no images to draw")
+    if labels is not None and labels.numel() > 0:
+        per_class = int((labels.reshape(-1) == labels.reshape(-1)[0]).sum().item())
+        return max(1, per_class)
+    return max(1, math.ceil(math.sqrt(num_images)))
+
+
+def save_image_grid(
+    images: torch.Tensor,
+    path: str | Path,
+    labels: torch.Tensor | None = None,
+    padding: int = 2,
+) -> Path:
+    """Write `images` (N, C, H, W), values in [-1, 1], as one PNG grid; returns the path."""
+    from torchvision.utils import save_image
+
+    if images.dim() != 4:
+        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nrow = grid_layout(images.shape[0], None if labels is None else labels.detach().cpu())
+    x = images.detach().to("cpu", torch.float32)
+    # map [-1, 1] -> [0, 1] with clamping (no per-figure min/max rescaling: colours stay honest)
+    x = x.add(1.0).mul_(0.5).clamp_(0.0, 1.0)
+    save_image(x, path, nrow=nrow, padding=padding, format="png")
+    return path
