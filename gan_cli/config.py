@@ -122,6 +122,81 @@ class SwissRollConfig(ToyDataConfig):
         _require(self.t_max > self.t_min, "t_max", f"must be > t_min ({self.t_min}), got {self.t_max}")
 
 
+@dataclass
+class ImageDataConfig:
+    """A dataset of labelled images found offline first (see gan_cli/data/images.py)."""
+
+    _target_: str = MISSING
+    root: str = "${oc.env:GAN_CLI_DATA,'~/.cache/gan-cli/data'}"  # where datasets are (unpacked)
+    download: bool = False  # let torchvision download it when no local source works
+    resolution: int = 28  # side of the square images the models see (px); resized once at load
+    split: str = "train"
+    limit: Optional[int] = None  # use only the first N images; null = all
+    channels: Optional[int] = None  # 1 or 3 to convert; null = the dataset's own
+    in_memory: bool = True  # the whole dataset as one uint8 tensor on the training device
+    num_workers: int = 0  # DataLoader workers when in_memory is false
+
+    def __post_init__(self) -> None:
+        _positive(self, "resolution")
+        _non_negative(self, "num_workers")
+        _require(self.limit is None or self.limit > 0, "limit", f"must be > 0 or null, got {self.limit}")
+        _require(self.channels in (None, 1, 3), "channels", f"must be 1, 3 or null, got {self.channels}")
+
+
+@dataclass
+class FashionMNISTConfig(ImageDataConfig):
+    _target_: str = "gan_cli.data.images.fashion_mnist"
+
+
+@dataclass
+class MNISTConfig(ImageDataConfig):
+    _target_: str = "gan_cli.data.images.mnist"
+
+
+@dataclass
+class MNIST5kConfig(ImageDataConfig):
+    _target_: str = "gan_cli.data.images.mnist_5k"
+
+
+@dataclass
+class CIFAR10Config(ImageDataConfig):
+    _target_: str = "gan_cli.data.images.cifar10"
+    resolution: int = 32
+
+
+@dataclass
+class CelebAConfig(ImageDataConfig):
+    _target_: str = "gan_cli.data.images.celeba"
+    resolution: int = 64
+    channels: Optional[int] = 3
+    in_memory: bool = False
+    num_workers: int = 2
+
+
+@dataclass
+class LSUNConfig(CelebAConfig):
+    _target_: str = "gan_cli.data.images.lsun"
+    category: str = "bedroom"  # LSUN scene category, e.g. bedroom, church_outdoor
+
+
+@dataclass
+class ImageFolderConfig:
+    """Any folder of images, searched recursively; unlabelled."""
+
+    _target_: str = "gan_cli.data.images.image_folder"
+    path: str = MISSING  # the folder
+    resolution: int = 64  # shorter side resized to this, then centre-cropped (px)
+    channels: int = 3  # 1 (gray) or 3 (RGB)
+    limit: Optional[int] = None
+    in_memory: bool = False
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        _positive(self, "resolution")
+        _non_negative(self, "num_workers")
+        _require(self.channels in (1, 3), "channels", f"must be 1 or 3, got {self.channels}")
+
+
 # --------------------------------------------------------------------------------------------
 # model
 
@@ -162,6 +237,41 @@ class MLPModelConfig:
     z_dim: int = 64  # latent size; z ~ N(0, I)
     generator: MLPGeneratorConfig = field(default_factory=MLPGeneratorConfig)
     discriminator: MLPDiscriminatorConfig = field(default_factory=MLPDiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim")
+
+
+@dataclass
+class DCGANGeneratorConfig:
+    _target_: str = "gan_cli.models.dcgan.Generator"
+    width: int = 64  # channels of the last hidden layer; doubled per block towards the input
+    conditional: bool = False  # label embedding concatenated to z (Mirza & Osindero 2014)
+    embed_dim: Optional[int] = None  # label embedding size; null = z_dim
+
+    def __post_init__(self) -> None:
+        _positive(self, "width")
+
+
+@dataclass
+class DCGANDiscriminatorConfig:
+    _target_: str = "gan_cli.models.dcgan.Discriminator"
+    width: int = 64  # channels of the first layer; doubled per block
+    conditioning: str = "none"  # none | concat (label maps as input channels) | projection
+    bottleneck_dim: Optional[int] = None  # BEGAN's autoencoder code size; null = encoder width
+
+    def __post_init__(self) -> None:
+        _positive(self, "width")
+        _one_of(self, "conditioning", ("none", "concat", "projection"))
+
+
+@dataclass
+class DCGANModelConfig:
+    """DCGAN (Radford et al. 2016); conditional variants via generator/discriminator keys."""
+
+    z_dim: int = 100
+    generator: DCGANGeneratorConfig = field(default_factory=DCGANGeneratorConfig)
+    discriminator: DCGANDiscriminatorConfig = field(default_factory=DCGANDiscriminatorConfig)
 
     def __post_init__(self) -> None:
         _positive(self, "z_dim")
@@ -395,8 +505,15 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "grid25": GridConfig,
         "sine": SineConfig,
         "swissroll": SwissRollConfig,
+        "fashion_mnist": FashionMNISTConfig,
+        "mnist": MNISTConfig,
+        "mnist_5k": MNIST5kConfig,
+        "cifar10": CIFAR10Config,
+        "celeba": CelebAConfig,
+        "lsun": LSUNConfig,
+        "image_folder": ImageFolderConfig,
     },
-    "model": {"mlp": MLPModelConfig},
+    "model": {"mlp": MLPModelConfig, "dcgan": DCGANModelConfig},
     "loss": {
         "minimax": MinimaxConfig,
         "ns": NonSaturatingConfig,
@@ -438,6 +555,10 @@ def _check_node(node: DictConfig, path: str) -> None:
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_none():
             _check_node(child, f"{path}.{key}")
+    for key in node:
+        if OmegaConf.is_missing(node, key):
+            raise ConfigError(f"{path}.{key} is required: set it on the command line, "
+                              f"e.g. {path}.{key}=...")
     if OmegaConf.get_type(node) in (dict, None):
         return  # no schema: nothing more to check here
     try:

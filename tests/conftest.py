@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 GAN_TRAIN = [sys.executable, "-m", "gan_cli.cli"]
-SMALL = [  # shrink any experiment to a few seconds on a CPU
+SMALL = [  # a few seconds on a CPU: the MLP on ring8, tiny batches, no W&B
+    "dataset=ring8",
+    "model=mlp",
     "logger=none",
     "train.steps=12",
     "train.batch_size=32",
@@ -19,6 +21,16 @@ SMALL = [  # shrink any experiment to a few seconds on a CPU
     "train.sample_every_steps=6",
     "train.ckpt_every_steps=6",
     "hardware.num_threads=1",
+]
+
+
+SMALL_IMAGES = [  # a few seconds on a CPU: a narrow DCGAN on 256 real Fashion-MNIST images
+    *[a for a in SMALL if not a.startswith(("dataset=", "model="))],
+    "dataset=fashion_mnist",
+    "dataset.limit=256",
+    "model=dcgan",
+    "model.generator.width=8",
+    "model.discriminator.width=8",
 ]
 
 

@@ -13,9 +13,13 @@ from omegaconf import OmegaConf
 
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import GROUPS, SCHEMAS, register_configs, validate
-from gan_cli.errors import ConfigError
-from gan_cli.train import build_optimizers
+from gan_cli.errors import ConfigError, DataNotFoundError
+from gan_cli.train import build, build_optimizers
 from tests.conftest import SMALL, run_cli
+
+
+# datasets with no offline source on a fresh machine: building them must fail with a clear message
+ONLINE_ONLY = {"mnist", "cifar10", "celeba", "lsun", "image_folder", "mnist_5k"}
 
 
 def options(group: str) -> list[str]:
@@ -25,7 +29,10 @@ def options(group: str) -> list[str]:
 def compose_cfg(overrides: list[str]):
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        cfg = compose(config_name="train", overrides=overrides)
+    if "path" in cfg.dataset.keys() and OmegaConf.is_missing(cfg.dataset, "path"):  # image_folder
+        cfg.dataset.path = "/nonexistent/images"
+    return cfg
 
 
 def test_every_group_has_options_and_schemas():
@@ -45,17 +52,26 @@ def test_every_option_composes_validates_and_builds(group, option):
     validate(cfg)
     assert OmegaConf.get_type(cfg[group]) is not dict  # typed by its schema
     if group == "dataset":
-        data = instantiate(cfg.dataset, batch_size=8, device="cpu", seed=0)
+        try:
+            data = build(cfg.dataset, "dataset", batch_size=8, device="cpu", seed=0)
+        except DataNotFoundError as e:  # no offline source for it on this machine
+            assert option in ONLINE_ONLY, (option, e)
+            assert "tried" in str(e).lower() or "no images" in str(e).lower(), str(e)
+            return
         x, y = data.next()
         assert x.shape == (8, *data.info.shape)
     elif group == "loss":
         loss = instantiate(cfg.loss)
         assert loss.n_critic == cfg.loss.n_critic
     elif group == "model":
-        G = instantiate(cfg.model.generator, z_dim=cfg.model.z_dim, data_shape=(2,),
-                        num_classes=0, bounded=False)
-        D = instantiate(cfg.model.discriminator, data_shape=(2,), num_classes=0, output="score")
-        assert D(G(torch.randn(3, cfg.model.z_dim))).shape == (3,)
+        shape = (2,) if option == "mlp" else (1, 16, 16)
+        G = instantiate(cfg.model.generator, z_dim=cfg.model.z_dim, data_shape=shape,
+                        num_classes=10, bounded=False)
+        D = instantiate(cfg.model.discriminator, data_shape=shape, num_classes=10,
+                        output="score")
+        assert G.num_classes == D.num_classes
+        z, y = torch.randn(3, cfg.model.z_dim), torch.tensor([0, 1, 2])
+        assert D(G(z, y), y).shape == (3,)
     elif group == "optimizer":
         G, D = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
         opt_g, opt_d = build_optimizers(cfg.optimizer, G, D)
@@ -77,12 +93,16 @@ def test_paper_defaults_for_n_critic():
     (["train.steps=-5"], "train.steps"),
     (["loss=wgan", "loss.clip_value=0"], "loss.clip_value"),
     (["loss=wgan_gp", "loss.n_critic=0"], "loss.n_critic"),
-    (["dataset.std=-0.1"], "dataset.std"),
-    (["model.generator.hidden=[]"], "model.generator.hidden"),
+    (["dataset=ring8", "dataset.std=-0.1"], "dataset.std"),
+    (["model=mlp", "model.generator.hidden=[]"], "model.generator.hidden"),
     (["hardware.precision=fp8"], "hardware.precision"),
+    (["dataset=image_folder"], "dataset.path"),
+    (["model=dcgan", "model.discriminator.conditioning=both"], "model.discriminator.conditioning"),
 ])
 def test_impossible_values_are_config_errors_naming_the_key(override, key):
-    cfg = compose_cfg(override)
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=override)
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         validate(cfg)
 

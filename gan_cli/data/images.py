@@ -42,22 +42,7 @@ import torch.nn.functional as F
 
 from gan_cli.errors import ConfigError, DataNotFoundError, RuntimeFailure
 
-try:
-    from gan_cli.data.base import DataInfo
-except ModuleNotFoundError as _missing:  # pragma: no cover
-    # gan_cli/data/base.py is not on this branch yet (commit 2cffd7f, "DataInfo and the
-    # DataSource protocol", added only gan_cli/models/__init__.py): use the documented fields
-    # until it lands; once it does, its DataInfo is the one used.
-    if _missing.name != "gan_cli.data.base":
-        raise
-
-    @dataclass(frozen=True)
-    class DataInfo:  # type: ignore[no-redef]
-        """Same fields as docs/architecture.md's DataInfo; replaced by gan_cli.data.base's."""
-
-        shape: tuple[int, ...]
-        num_classes: int = 0
-        bounded: bool = False
+from gan_cli.data.base import DataInfo
 
 
 from gan_cli.data.figures import save_image_grid
@@ -128,6 +113,8 @@ def _check_enough(num_samples: int, batch_size: int, world_size: int, name: str)
 
 class TensorImageSource:
     """A whole image dataset as one uint8 tensor (N, C, H, W) on the training device."""
+
+    figure_samples = 64  # images in a sample figure unless train.figure_samples says otherwise
 
     def __init__(
         self,
@@ -258,6 +245,8 @@ class _ShareSampler(torch.utils.data.Sampler):
 
 class LoaderImageSource:
     """A map-style dataset of (uint8 (C, H, W) image, int label) read by a DataLoader."""
+
+    figure_samples = 64  # images in a sample figure unless train.figure_samples says otherwise
 
     def __init__(
         self,
