@@ -1,0 +1,48 @@
+# gan-cli: `make help` lists the targets. Everything installs into a local virtual environment.
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+ARGS ?=
+
+.PHONY: help install data train test test-fast lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) data ## Virtual environment .venv with gan-cli, its dependencies and the offline data
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+data: ## Fashion-MNIST from Debian's dataset-fashion-mnist package (the default dataset, offline)
+	@if [ -d $(FASHION_MNIST) ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "Fashion-MNIST: no apt-get here; see README (Data) for other sources"; exit 0; fi; \
+	SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist
+
+train: install ## Set up, then train the default experiment offline (ARGS="loss=hinge ..." to change it)
+	$(BIN)/gan-train $(ARGS)
+
+test: install ## Set up, then run the whole test suite (what CI runs)
+	$(BIN)/python -m pytest -m "slow or not slow" -n 2
+
+test-fast: install ## The fast selection: skips tests marked slow
+	$(BIN)/python -m pytest -n 2
+
+lint: install ## ruff
+	$(BIN)/ruff check gan_cli tests scripts
+
+bench: install ## Training speed of gan-cli's step against a plain DCGAN loop
+	$(BIN)/python scripts/bench_train.py
+
+clean: ## Remove the virtual environment and caches (keeps outputs/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache
