@@ -418,6 +418,7 @@ class AdversarialLoss:
     """
 
     d_output: str = "score"
+    double_backward: bool = False  # True when d_loss differentiates through D's input gradients
 
     def __init__(self, n_critic: int = 1) -> None:
         self.n_critic = _check_n_critic(n_critic)
@@ -582,6 +583,8 @@ class WGANGP(_WassersteinBase):
         n_critic: critic steps per generator step (the paper's 5).
     """
 
+    double_backward = True
+
     def __init__(self, gp_lambda: float = 10.0, n_critic: int = 5) -> None:
         super().__init__(n_critic=n_critic)
         self.gp_lambda = _check_real("gp_lambda", gp_lambda, ge=0.0)
@@ -644,6 +647,8 @@ class DRAGAN(AdversarialLoss):
             code); see ``perturb``.
         n_critic: discriminator steps per generator step.
     """
+
+    double_backward = True
 
     def __init__(
         self, dragan_lambda: float = 10.0, perturb_scale: float = 0.5, n_critic: int = 1

@@ -72,7 +72,7 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 @dataclass
 class Noise:
-    """Latent codes (and labels for a conditional G) from a stream of their own.
+    """Latent codes from a stream of their own.
 
     Every rank draws the same global batch and keeps its strided share, so N ranks together use
     exactly the codes one process would.
@@ -80,18 +80,14 @@ class Noise:
 
     generator: torch.Generator
     z_dim: int
-    num_classes: int
     device: torch.device
     rank: int = 0
     world_size: int = 1
 
-    def __call__(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z = torch.randn(batch_size, self.z_dim, generator=self.generator, device=self.device)
-        y = None
-        if self.num_classes:
-            y = torch.randint(self.num_classes, (batch_size,), generator=self.generator,
-                              device=self.device)[self.rank :: self.world_size]
-        return z[self.rank :: self.world_size], y
+    def __call__(self, batch_per_device: int) -> torch.Tensor:
+        z = torch.randn(batch_per_device * self.world_size, self.z_dim, generator=self.generator,
+                        device=self.device)
+        return z[self.rank :: self.world_size]
 
 
 def fixed_latents(z_dim: int, num_classes: int, count: int, seed: int,
@@ -148,6 +144,18 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
     opt_g, opt_d = build_optimizers(cfg.optimizer, G, D)
+    channels_last = hw.channels_last and len(info.shape) == 3
+    if channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    G_fwd, D_fwd = G, D  # what the step calls; G and D keep the parameters and state dicts
+    if hw.compile:
+        G_fwd = torch.compile(G)
+        if getattr(loss, "double_backward", False):
+            log.warning("hardware.compile: D is not compiled, since torch.compile does not "
+                        "support the double backward of %s's gradient penalty",
+                        type(loss).__name__)
+        else:
+            D_fwd = torch.compile(D)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(hw.precision)
     scaler_g = torch.amp.GradScaler(device.type, enabled=hw.precision == "fp16")
     scaler_d = torch.amp.GradScaler(device.type, enabled=hw.precision == "fp16")
@@ -158,7 +166,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
         return torch.autocast(device.type, dtype=amp_dtype)
 
     noise = Noise(torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "noise")),
-                  cfg.model.z_dim, G.num_classes, device, rank, world_size)
+                  cfg.model.z_dim, device, rank, world_size)
     fixed_z, fixed_y = fixed_latents(cfg.model.z_dim, G.num_classes,
                                      tc.figure_samples or data.figure_samples, cfg.seed, device)
     n_params = sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters())
@@ -209,15 +217,18 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
 
     try:
         while step < tc.steps:
-            # Discriminator: n_critic updates, each on a fresh real batch.
-            for _ in range(loss.n_critic):
+            # Discriminator: n_critic updates, each on a fresh real batch. The last one's fake
+            # batch keeps its graph and serves the generator's update (one G forward fewer).
+            # A conditional G draws its labels from the real batch: fakes follow the data's classes.
+            for i in range(loss.n_critic):
                 real, y_real = data.next()
-                z, _ = noise(tc.batch_size)
-                y_d = y_real if D.num_classes else None  # fakes in D's step share the real labels
-                with torch.no_grad(), autocast():
-                    fake = G(z, y_d)
+                y = y_real if G.num_classes else None
+                if channels_last:
+                    real = real.contiguous(memory_format=torch.channels_last)
+                with torch.set_grad_enabled(i == loss.n_critic - 1), autocast():
+                    fake = G_fwd(noise(batch_per_device), y)
                 with autocast():
-                    loss_d, stats = loss.d_loss(D, real, fake, y_d)
+                    loss_d, stats = loss.d_loss(D_fwd, real, fake.detach(), y)
                 opt_d.zero_grad(set_to_none=True)
                 scaler_d.scale(loss_d).backward()
                 scaler_d.step(opt_d)
@@ -225,12 +236,10 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 loss.after_d_step(D, stats)
                 collector.add(stats)
 
-            # Generator: one update through a frozen discriminator.
+            # Generator: one update through the frozen discriminator.
             set_requires_grad(D, False)
-            z, y = noise(tc.batch_size)
             with autocast():
-                fake = G(z, y)
-                loss_g, stats = loss.g_loss(D, fake, y)
+                loss_g, stats = loss.g_loss(D_fwd, fake, y)
             opt_g.zero_grad(set_to_none=True)
             scaler_g.scale(loss_g).backward()
             scaler_g.step(opt_g)
