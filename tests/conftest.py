@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
 GAN_TRAIN = [sys.executable, "-m", "gan_cli.cli"]
 SMALL = [  # a few seconds on a CPU: the MLP on ring8, tiny batches, no W&B
     "dataset=ring8",
@@ -37,7 +38,8 @@ SMALL_IMAGES = [  # a few seconds on a CPU: a narrow DCGAN on 256 real Fashion-M
 def run_cli(args: list[str], run_dir: Path, *, timeout: float = 300, env: dict | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``gan-train`` with ``args`` into ``run_dir``; return the finished process."""
-    full_env = {**os.environ, "WANDB_SILENT": "true", **(env or {})}
+    # PYTHONPATH: the subprocess imports this checkout's gan_cli, whatever is installed
+    full_env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO), **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([*GAN_TRAIN, *args, f"hydra.run.dir={run_dir}"], capture_output=True,
                           text=True, timeout=timeout, env=full_env, cwd=cwd or run_dir.parent)
