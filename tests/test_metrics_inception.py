@@ -64,10 +64,20 @@ def test_missing_weights_fail_fast_without_network(tmp_path, monkeypatch):
     sampled = []
     with pytest.raises(MissingWeightsError):
         compute_metrics(["fid"], lambda n: sampled.append(n) or torch.zeros(n, 1, 28, 28), None)
+    assert sampled == []
     assert time.perf_counter() - t0 < 5
 
 
-def test_resolution_order(tmp_path, monkeypatch, fabricated_weights):
+def test_pickled_code_is_refused_before_torch_fidelity_loads_it(tmp_path):
+    from gan_cli.metrics.inception import InceptionFeatures
+
+    bad = tmp_path / "bad.pth"
+    torch.save({"w": torch.zeros(1), "obj": mock.sentinel}, bad)  # not a plain tensor dict
+    with pytest.raises(RuntimeFailure):
+        InceptionFeatures(bad)
+
+
+def test_resolution_order(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     hub = hub_cache_path()
     assert hub == tmp_path / "hub" / "checkpoints" / inception_weights_filename()
@@ -75,7 +85,9 @@ def test_resolution_order(tmp_path, monkeypatch, fabricated_weights):
     hub.write_bytes(b"placeholder")
     assert resolve_inception_weights(None) == hub
     assert resolve_inception_weights(tmp_path / "missing.pth") == hub
-    assert resolve_inception_weights(fabricated_weights) == fabricated_weights
+    configured = tmp_path / "configured.pth"
+    configured.write_bytes(b"placeholder")
+    assert resolve_inception_weights(configured) == configured
 
 
 def _real_and_sampler(n_real):

@@ -17,8 +17,10 @@ logits (IS, softmax as in torchmetrics' ``InceptionScore``); this calls the modu
 ``forward`` returns only the first requested feature. The FID value itself is torchmetrics'
 ``_compute_fid`` applied to our float64 statistics.
 
-Note: torch-fidelity loads the weights file with ``torch.load(weights_only=False)``; only use a
-file from a trusted source.
+torch-fidelity loads the weights file with ``torch.load(weights_only=False)``, which can run
+code from a malicious pickle; ``InceptionFeatures`` therefore first opens the file itself with
+``weights_only=True`` (memory-mapped where the format allows) and refuses anything that is not a
+plain tensor state dict.
 """
 
 from __future__ import annotations
@@ -114,6 +116,19 @@ def file_digest(path: str | os.PathLike, n: int = 12) -> str:
     return h.hexdigest()[:n]
 
 
+def check_plain_state_dict(path: Path) -> None:
+    """Raise RuntimeFailure unless ``path`` loads with ``weights_only=True`` as a dict of tensors."""
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise RuntimeFailure(f"{path} is not a loadable plain state dict ({exc})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise RuntimeFailure(f"{path} does not hold a state dict of tensors")
+
+
 class InceptionFeatures(nn.Module):
     """torchmetrics' Inception (always in eval mode) returning pool features and class probs.
 
@@ -127,6 +142,7 @@ class InceptionFeatures(nn.Module):
         from torchmetrics.image.fid import NoTrainInceptionV3
 
         self.weights_path = Path(weights_path)
+        check_plain_state_dict(self.weights_path)
         self.net = NoTrainInceptionV3(
             name="inception-v3-compat",
             features_list=["2048", "logits_unbiased"],

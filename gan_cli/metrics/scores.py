@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics.image.kid import poly_mmd
 
 
 def inception_score(probs: Tensor, splits: int = 10) -> tuple[float, float]:
@@ -52,6 +51,8 @@ def kernel_inception_distance(
     """KID (Binkowski et al. 2018): unbiased MMD^2 with the kernel (x.y / d + 1)^3,
     averaged over ``subsets`` random subsets of ``subset_size`` samples from each set (drawn
     without replacement; the size is capped at the smaller set). Returns (mean, std)."""
+    from torchmetrics.image.kid import poly_mmd  # imported here: torchmetrics takes seconds to import
+
     real = real.reshape(len(real), -1).to(torch.float64)
     fake = fake.reshape(len(fake), -1).to(torch.float64)
     m = min(subset_size, len(real), len(fake))
