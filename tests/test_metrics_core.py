@@ -228,3 +228,32 @@ def test_reference_cache_computed_once_and_keyed(tmp_path):
     load_or_compute_reference(other, compute, tmp_path)
     assert len(calls) == 2
     assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_reference_cache_file_with_other_key_is_recomputed(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        x = _features(n=30, d=3, seed=0)
+        return FeatureStats.of(x), x
+
+    key = reference_key("d", "test", "none", "net", 30, 30)
+    load_or_compute_reference(key, compute, tmp_path)
+    (path,) = tmp_path.glob("*.pt")
+    blob = torch.load(path, weights_only=True)
+    blob["key"] = {**key, "split": "train"}  # a file whose stored key does not match its name
+    torch.save(blob, path)
+    load_or_compute_reference(key, compute, tmp_path)
+    assert len(calls) == 2
+    assert torch.load(path, weights_only=True)["key"] == key
+
+
+def test_nn_via_registry(tmp_path):
+    train = torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    real = RealData.from_tensor("toyimages", "train", train, batch_size=32)
+    prov: dict = {}
+    out = compute_metrics(["nn"], lambda n: train[:n].clone(), real,
+                          {"nn": {"num_queries": 3, "k": 2, "path": str(tmp_path / "nn.png")}}, provenance=prov)
+    assert out == {"nn_distance_min": 0.0, "nn_distance_mean": 0.0}  # copies of training images
+    assert (tmp_path / "nn.png").is_file() and prov["nn"]["against"] == "toyimages/train"

@@ -19,7 +19,7 @@ needs_data = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def test_split():
     x, y = load_mnist_like("test")
-    return x[:400], y[:400]
+    return x[::20], y[::20]  # 500 images spread over the whole test split
 
 
 def test_weights_are_small_plain_state_dict():
@@ -52,7 +52,7 @@ def test_accuracy_close_to_recorded(test_split):
     net = load_fashion_cnn()
     with torch.no_grad():
         acc = (net(x).argmax(1) == y).float().mean().item()
-    assert acc == pytest.approx(feature_net_info()["test_accuracy"], abs=0.04)
+    assert acc == pytest.approx(feature_net_info()["test_accuracy"], abs=0.03)
 
 
 @needs_data

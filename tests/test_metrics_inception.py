@@ -127,7 +127,7 @@ def test_inception_via_hub_cache_location(tmp_path, monkeypatch, fabricated_weig
 
     fid = torchmetrics_fid()  # plain torchmetrics FrechetInceptionDistance on the resolved file
     assert not fid.inception.training
-    real, sample = _real_and_sampler(n_real=2)
-    opts = {"num_fake": 2, "num_real": 2, "batch_size": 2, "cache_dir": str(tmp_path / "cache")}
-    out = compute_metrics(["fid"], sample, real, opts)
-    assert math.isfinite(out["fid"])
+    # IS needs no real data and no 2048x2048 eigen-decomposition: the cheapest full pass
+    out = compute_metrics(["is"], lambda n: torch.rand(n, 1, 28, 28) * 2 - 1, None,
+                          {"num_fake": 2, "batch_size": 2, "is": {"splits": 1}})
+    assert math.isfinite(out["is_mean"]) and out["is_mean"] >= 1.0 - 1e-9
