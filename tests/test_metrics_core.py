@@ -189,9 +189,11 @@ def test_modes_via_registry():
     assert prov["modes"]["num_fake"] == 2500
 
 
-def test_unknown_metric_is_a_config_error():
+def test_unknown_metric_or_missing_real_data_is_a_config_error():
     with pytest.raises(ConfigError):
         compute_metrics(["fid", "bogus"], lambda n: torch.zeros(n, 2), None)
+    with pytest.raises(ConfigError):
+        compute_metrics(["fd_fashion"], lambda n: torch.zeros(n, 1, 28, 28), None)
 
 
 # ---------------------------------------------------------------- nearest neighbours

@@ -61,10 +61,11 @@ def test_missing_weights_fail_fast_without_network(tmp_path, monkeypatch):
     assert str(hub_cache_path()) in msg and inception_weights_filename() in msg and "nope.pth" in msg
     assert isinstance(err.value, RuntimeFailure) and err.value.exit_code == 1
     # through the registry: the error comes before any generator sample or torchmetrics object
-    sampled = []
+    sampled, read = [], []
+    real = RealData("toyimages", "test", lambda: read.append(1) or iter([torch.zeros(2, 1, 28, 28)]))
     with pytest.raises(MissingWeightsError):
-        compute_metrics(["fid"], lambda n: sampled.append(n) or torch.zeros(n, 1, 28, 28), None)
-    assert sampled == []
+        compute_metrics(["fid"], lambda n: sampled.append(n) or torch.zeros(n, 1, 28, 28), real)
+    assert sampled == [] and read == []
     assert time.perf_counter() - t0 < 5
 
 

@@ -25,7 +25,8 @@ the same network reuse one pass:
     threshold (3.0); nn: num_queries (8), k (5), path ("nearest_neighbours.png").
 
 Returned keys: fid -> fid; is -> is_mean, is_std; kid -> kid_mean, kid_std;
-pr -> precision, recall (precision_fashion, recall_fashion with features="fashion");
+pr -> precision, recall (precision_fashion, recall_fashion with features="fashion"), on equal
+numbers of real and generated samples: min(num_fake, rows kept in the reference cache);
 fd_fashion -> fd_fashion; cis_fashion -> cis_fashion_mean, cis_fashion_std;
 modes -> modes_captured, high_quality_fraction, reverse_kl, num_modes;
 nn -> nn_distance_min, nn_distance_mean (distance of each query to its closest training image).
@@ -43,7 +44,7 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor
 
-from gan_cli.errors import ConfigError
+from gan_cli.errors import ConfigError, RuntimeFailure
 from gan_cli.metrics.feature_net import DEFAULT_WEIGHTS, load_fashion_cnn
 from gan_cli.metrics.frechet import FeatureStats, frechet_distance
 from gan_cli.metrics.inception import InceptionFeatures, fid_from_stats, file_digest, resolve_inception_weights
@@ -113,6 +114,8 @@ class EvalContext:
             while have < n:
                 with torch.no_grad():
                     x = self.sample(min(bs, n - have)).detach().to("cpu", torch.float32)
+                if len(x) == 0:
+                    raise RuntimeFailure("the sampling callable returned no samples")
                 parts.append(x)
                 have += len(x)
             self._fake = torch.cat(parts)
@@ -242,6 +245,9 @@ METRICS: dict[str, Callable[[EvalContext, dict], dict[str, float]]] = {
     "nn": metric_nn,
 }
 
+#: Metrics that compare against real data (checked before any sampling).
+NEEDS_REAL = {"fid", "kid", "pr", "fd_fashion", "nn"}
+
 
 def compute_metrics(
     names: Iterable[str],
@@ -255,6 +261,8 @@ def compute_metrics(
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise ConfigError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+    if real is None and NEEDS_REAL.intersection(names):
+        raise ConfigError(f"metric(s) {sorted(NEEDS_REAL.intersection(names))} need real data, none was given")
     options = dict(options or {})
     ctx = EvalContext(sample, real, options)
     out: dict[str, float] = {}
