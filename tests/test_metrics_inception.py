@@ -1,0 +1,134 @@
+"""The Inception path (weights resolution, torchmetrics Inception, FID/IS/KID/PR end to end).
+
+No real Inception weights exist on this machine, so the weights file used here is FABRICATED:
+a randomly initialised state dict with the keys and shapes of torch-fidelity's
+FeatureExtractorInceptionV3. The metric values it gives are meaningless; these tests only check
+that the plumbing runs (file found, network built without any download, numbers finite).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from unittest import mock
+
+import pytest
+import torch
+
+from gan_cli.errors import RuntimeFailure
+from gan_cli.metrics import (
+    MissingWeightsError,
+    RealData,
+    compute_metrics,
+    hub_cache_path,
+    inception_weights_filename,
+    resolve_inception_weights,
+)
+
+tf_fe = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+
+
+def _no_network(*args, **kwargs):
+    raise AssertionError("a test tried to download something")
+
+
+@pytest.fixture(scope="module")
+def fabricated_weights(tmp_path_factory):
+    """FABRICATED Inception weights (random init, right keys/shapes); meaningless numbers."""
+    with mock.patch.object(tf_fe, "load_state_dict_from_url", lambda *a, **k: {}), mock.patch.object(
+        tf_fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None
+    ):
+        net = tf_fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    path = tmp_path_factory.mktemp("fabricated") / "FABRICATED-random-inception-weights.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_weights_file_name_matches_torch_fidelity():
+    assert inception_weights_filename() == "weights-inception-2015-12-05-6726825d.pth"
+    assert tf_fe.URL_INCEPTION_V3.endswith("/" + inception_weights_filename())
+
+
+def test_missing_weights_fail_fast_without_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _no_network)
+    monkeypatch.setattr(tf_fe, "load_state_dict_from_url", _no_network)
+    t0 = time.perf_counter()
+    with pytest.raises(MissingWeightsError) as err:
+        resolve_inception_weights(tmp_path / "nope.pth")
+    msg = str(err.value)
+    assert str(hub_cache_path()) in msg and inception_weights_filename() in msg and "nope.pth" in msg
+    assert isinstance(err.value, RuntimeFailure) and err.value.exit_code == 1
+    # through the registry: the error comes before any generator sample or torchmetrics object
+    sampled, read = [], []
+    real = RealData("toyimages", "test", lambda: read.append(1) or iter([torch.zeros(2, 1, 28, 28)]))
+    with pytest.raises(MissingWeightsError):
+        compute_metrics(["fid"], lambda n: sampled.append(n) or torch.zeros(n, 1, 28, 28), real)
+    assert sampled == [] and read == []
+    assert time.perf_counter() - t0 < 5
+
+
+def test_pickled_code_is_refused_before_torch_fidelity_loads_it(tmp_path):
+    from gan_cli.metrics.inception import InceptionFeatures
+
+    bad = tmp_path / "bad.pth"
+    torch.save({"w": torch.zeros(1), "obj": mock.sentinel}, bad)  # not a plain tensor dict
+    with pytest.raises(RuntimeFailure):
+        InceptionFeatures(bad)
+
+
+def test_resolution_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    hub = hub_cache_path()
+    assert hub == tmp_path / "hub" / "checkpoints" / inception_weights_filename()
+    hub.parent.mkdir(parents=True)
+    hub.write_bytes(b"placeholder")
+    assert resolve_inception_weights(None) == hub
+    assert resolve_inception_weights(tmp_path / "missing.pth") == hub
+    configured = tmp_path / "configured.pth"
+    configured.write_bytes(b"placeholder")
+    assert resolve_inception_weights(configured) == configured
+
+
+def _real_and_sampler(n_real):
+    g = torch.Generator().manual_seed(0)
+    real_x = torch.rand(n_real, 1, 28, 28, generator=g) * 2 - 1
+    return RealData.from_tensor("toyimages", "test", real_x, batch_size=n_real), lambda n: torch.rand(n, 1, 28, 28) * 2 - 1
+
+
+@pytest.mark.slow
+def test_inception_end_to_end_explicit_path(tmp_path, monkeypatch, fabricated_weights):
+    """fid, is, kid, pr on 3 generated + 3 real images, weights given explicitly (FABRICATED)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    monkeypatch.setattr(tf_fe, "load_state_dict_from_url", _no_network)
+    real, sample = _real_and_sampler(n_real=3)
+    opts = {
+        "inception_weights": str(fabricated_weights), "num_fake": 3, "num_real": 3, "keep_features": 3,
+        "batch_size": 3, "cache_dir": str(tmp_path / "cache"),
+        "is": {"splits": 1}, "kid": {"subsets": 2, "subset_size": 3}, "pr": {"k": 1},
+    }
+    prov: dict = {}
+    out = compute_metrics(["fid", "is", "kid", "pr"], sample, real, opts, provenance=prov)
+    assert set(out) == {"fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"}
+    assert all(math.isfinite(v) for v in out.values())
+    assert prov["fid"]["reference"]["split"] == "test" and prov["fid"]["reference"]["num_samples_used"] == 3
+    assert prov["fid"]["reference"]["feature_net"].startswith("inception2048-")
+
+
+@pytest.mark.slow
+def test_inception_via_hub_cache_location(tmp_path, monkeypatch, fabricated_weights):
+    """The FABRICATED file placed where torch hub would download it is found via TORCH_HOME."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(tf_fe, "load_state_dict_from_url", _no_network)
+    hub = hub_cache_path()
+    hub.parent.mkdir(parents=True)
+    hub.symlink_to(fabricated_weights)
+    from gan_cli.metrics import torchmetrics_fid
+
+    fid = torchmetrics_fid()  # plain torchmetrics FrechetInceptionDistance on the resolved file
+    assert not fid.inception.training
+    # IS needs no real data and no 2048x2048 eigen-decomposition: the cheapest full pass
+    out = compute_metrics(["is"], lambda n: torch.rand(n, 1, 28, 28) * 2 - 1, None,
+                          {"num_fake": 2, "batch_size": 2, "is": {"splits": 1}})
+    assert math.isfinite(out["is_mean"]) and out["is_mean"] >= 1.0 - 1e-9
