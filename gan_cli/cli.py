@@ -1,4 +1,5 @@
-"""Console entry points. ``gan-train`` composes conf/train.yaml with the command line's overrides.
+"""Console entry points: ``gan-train`` (conf/train.yaml) and ``gan-eval`` (conf/eval.yaml), each
+composed by Hydra with the command line's overrides.
 
 User mistakes end with one message on stderr and a documented exit status (gan_cli/errors.py):
 2 for configuration mistakes (found while Hydra composes the config, or by the schema checks),
@@ -21,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from gan_cli.config import GROUPS, register_configs, validate
+from gan_cli.config import GROUPS, register_configs, validate, validate_eval
 from gan_cli.errors import EXIT_CONFIG, GanCliError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -39,33 +40,58 @@ def _train_task(cfg: DictConfig) -> float | None:
 
         last = run(cfg, run_dir, group=group)
     except GanCliError as e:
-        _fail(e)
+        _fail(e, "gan-train")
     return last.get("loss_g")
 
 
-def _fail(e: GanCliError) -> None:
-    log.error("%s", e)  # also lands in the run directory's log file
-    print(f"gan-train: error: {e}", file=sys.stderr)
+@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+def _eval_task(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        validate_eval(cfg)
+        from gan_cli.evaluate import evaluate
+
+        evaluate(cfg, run_dir)
+    except GanCliError as e:
+        _fail(e, "gan-eval")
+
+
+def _fail(e: GanCliError, prog: str) -> None:
+    # The message goes to stderr once, and into the run directory's log file.
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (e,), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+    print(f"{prog}: error: {e}", file=sys.stderr)
     raise SystemExit(e.exit_code)
 
 
-def train_main() -> None:
-    """The ``gan-train`` command."""
+def _main(app, prog: str, config_name: str) -> None:
     register_configs()
     user_full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     # Let composition errors reach this function instead of Hydra's own reporter, which exits 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        _train_task()
+        app()
     except (HydraException, OmegaConfBaseException) as e:
         if user_full_error:
             raise
-        print(f"gan-train: configuration error: {describe_config_error(e, sys.argv[1:])}",
-              file=sys.stderr)
+        message = describe_config_error(e, sys.argv[1:], config_name)
+        print(f"{prog}: configuration error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
 
 
-def describe_config_error(e: BaseException, argv: list[str]) -> str:
+def train_main() -> None:
+    """The ``gan-train`` command."""
+    _main(_train_task, "gan-train", "train")
+
+
+def eval_main() -> None:
+    """The ``gan-eval`` command."""
+    _main(_eval_task, "gan-eval", "eval")
+
+
+def describe_config_error(e: BaseException, argv: list[str], config_name: str = "train") -> str:
     """Hydra's message, cut to what matters, plus the valid keys when a key was mistyped."""
     text = str(e).split("Config search path:")[0]  # the search path is noise to a user
     lines = [ln for ln in text.splitlines() if ln.strip() and "HYDRA_FULL_ERROR" not in ln]
@@ -73,7 +99,7 @@ def describe_config_error(e: BaseException, argv: list[str]) -> str:
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
         full_key = cause.full_key
         parent, _, key = full_key.rpartition(".")
-        valid = _valid_keys(parent, argv)
+        valid = _valid_keys(parent, argv, config_name)
         if valid is not None:
             lines = [f"unknown key '{full_key}'."]
             near = difflib.get_close_matches(key, valid, n=1)
@@ -86,7 +112,7 @@ def describe_config_error(e: BaseException, argv: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _valid_keys(parent: str, argv: list[str]) -> list[str] | None:
+def _valid_keys(parent: str, argv: list[str], config_name: str) -> list[str] | None:
     """Keys under ``parent`` in the config composed with the command line's group choices only."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -99,15 +125,13 @@ def _valid_keys(parent: str, argv: list[str]) -> list[str] | None:
     try:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=choices)
+            cfg = compose(config_name=config_name, overrides=choices)
     except Exception:  # noqa: BLE001 - best effort: fall back to Hydra's own message
         return None
     node = OmegaConf.select(cfg, parent) if parent else cfg
     if not isinstance(node, DictConfig):
         return None
     keys = [str(k) for k in node.keys()]
-    if not parent:
-        keys += [g for g in GROUPS if g not in keys]
     return keys
 
 

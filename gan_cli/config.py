@@ -486,6 +486,21 @@ class TrainLoopConfig:
 
 
 @dataclass
+class TrainMetricsConfig:
+    """Metrics computed during training (gan_cli/metrics); the best value is kept with its step."""
+
+    every_steps: int = 1000  # generator steps between evaluations; 0 = never
+    names: Optional[list[str]] = None  # null = the dataset's defaults (modes, fd_fashion, fid, ...)
+    num_samples: int = 5000  # generated samples per evaluation (2,500 for modes, by its protocol)
+    num_real: int = 10000  # real samples behind the cached reference statistics
+    inception_weights: Optional[str] = None  # pt_inception-2015-12-05 file; null = hub cache
+
+    def __post_init__(self) -> None:
+        _non_negative(self, "every_steps")
+        _positive(self, "num_samples", "num_real")
+
+
+@dataclass
 class TrainConfig:
     dataset: Any = MISSING
     model: Any = MISSING
@@ -494,6 +509,7 @@ class TrainConfig:
     hardware: Any = MISSING
     logger: Any = MISSING
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    metrics: TrainMetricsConfig = field(default_factory=TrainMetricsConfig)
     seed: int = 0  # every rank seeds seed + rank
     name: Optional[str] = None  # run name in W&B; null = the run directory's name
     resume: Optional[str] = None  # null: fresh start | auto: latest in this run dir | a path
@@ -531,10 +547,32 @@ SCHEMAS: dict[str, dict[str, type]] = {
 GROUPS = tuple(SCHEMAS)
 
 
+@dataclass
+class EvalConfig:
+    """gan-eval: conf/eval.yaml."""
+
+    ckpt: str = MISSING  # a gan-cli checkpoint, e.g. outputs/<date>/<time>/checkpoints/last.pt
+    metrics: Optional[list[str]] = None  # null = the dataset's defaults; see README (Evaluation)
+    num_samples: int = 10000  # generated samples (the modes metric uses 2,500, by its protocol)
+    num_real: int = 10000  # real samples behind the cached reference statistics
+    split: Optional[str] = None  # real split to compare with; null = the one trained on
+    batch_size: int = 250  # generation and feature-extraction batch
+    device: str = "cpu"  # cpu | cuda
+    seed: int = 0  # of the latent codes (and labels) sampled for evaluation
+    inception_weights: Optional[str] = None  # Inception-v3 weight file; null = torch hub cache
+    allow_download: bool = False  # download the Inception weights when missing (needs network)
+    logger: Any = MISSING
+
+    def __post_init__(self) -> None:
+        _positive(self, "num_samples", "num_real", "batch_size")
+        _one_of(self, "device", ("cpu", "cuda"))
+
+
 def register_configs() -> None:
     """Put every schema into Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="eval_schema", node=EvalConfig)
     for group, options in SCHEMAS.items():
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
@@ -542,27 +580,35 @@ def register_configs() -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Check every value of the composed config; raise ConfigError naming the first bad key."""
-    for key in (*GROUPS, "train"):
+    for key in (*GROUPS, "train", "metrics"):
         node = cfg.get(key)
         if node is None:
             raise ConfigError(f"'{key}' is missing from the configuration")
         _check_node(node, key)
 
 
+def validate_eval(cfg: DictConfig) -> None:
+    """Check every value of gan-eval's composed config (conf/eval.yaml)."""
+    _check_node(cfg, "")
+
+
 def _check_node(node: DictConfig, path: str) -> None:
     """Run the schema checks of ``node``'s children first, then its own, so errors name the path."""
+    def join(key: object) -> str:
+        return f"{path}.{key}" if path else str(key)
+
     for key in node:
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_none():
-            _check_node(child, f"{path}.{key}")
+            _check_node(child, join(key))
     for key in node:
         if OmegaConf.is_missing(node, key):
-            raise ConfigError(f"{path}.{key} is required: set it on the command line, "
-                              f"e.g. {path}.{key}=...")
+            raise ConfigError(f"{join(key)} is required: set it on the command line, "
+                              f"e.g. {join(key)}=...")
     if OmegaConf.get_type(node) in (dict, None):
         return  # no schema: nothing more to check here
     try:
         OmegaConf.to_object(node)  # runs the schema's __post_init__
     except FieldError as e:
         value = OmegaConf.select(node, e.field)
-        raise ConfigError(f"{path}.{e.field}={value}: {e.message}") from None
+        raise ConfigError(f"{join(e.field)}={value}: {e.message}") from None

@@ -153,7 +153,7 @@ class RunLog:
         elapsed = time.perf_counter() - self._t0
         done = step - self._start_step
         eta_s = elapsed / done * (self.total_steps - step) if done > 0 else math.nan
-        shown = {k: record[k] for k in ("loss_d", "loss_g", "imgs_per_s") if k in record}
+        shown = {k: record[k] for k in _SHOWN if k in record}
         if self._bar is not None:
             self._bar.n = step
             self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=True)
@@ -172,6 +172,11 @@ class RunLog:
             self._bar.close()
         self._file.close()
         self.logger.finish(exit_code)
+
+
+# what the console line shows of a record (metrics.jsonl and W&B get everything)
+_SHOWN = ("loss_d", "loss_g", "imgs_per_s", "modes_captured", "reverse_kl", "fd_fashion",
+          "cis_fashion_mean", "fid", "is_mean", "kid_mean")
 
 
 def _duration(seconds: float) -> str:

@@ -192,6 +192,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
             "scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict(),
             "loss": loss.state_dict(), "data": data.state_dict(),
             "noise": noise.generator.get_state(),
+            "metrics": evaluator.state_dict() if evaluator is not None else {},
             "rng": rng_state(),
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
@@ -205,6 +206,14 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
         data.save_figure(fake, path, labels=fixed_y)
         runlog.image("samples", path, step)
 
+    evaluator = None
+    if is_main():
+        from gan_cli.evaluate import TrainingMetrics
+
+        evaluator = TrainingMetrics(cfg.metrics, data, G, cfg.model.z_dim, device, cfg.seed,
+                                    run_dir)
+        if resume_path is not None:
+            evaluator.load_state_dict(state.get("metrics", {}))
     logger = build(cfg.logger, "logger") if is_main() else None
     if logger is not None:
         logger.start(run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True),
@@ -248,8 +257,10 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
             collector.add(stats)
             step += 1
 
-            # Report statistics (the only host synchronisation in the loop).
-            if step % tc.log_every_steps == 0 or step == tc.steps:
+            # Report statistics (the only host synchronisation in the loop) and metrics.
+            every = cfg.metrics.every_steps
+            metrics_due = every > 0 and (step % every == 0 or step == tc.steps)
+            if step % tc.log_every_steps == 0 or step == tc.steps or metrics_due:
                 now = time.perf_counter()
                 stats_mean = collector.flush()
                 for key, value in stats_mean.items():
@@ -261,8 +272,10 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 imgs = (step - step_interval) * tc.batch_size * loss.n_critic
                 last = {"step": step, "kimg": step * tc.batch_size * loss.n_critic / 1000,
                         **stats_mean, "imgs_per_s": imgs / max(now - t_interval, 1e-9)}
+                if metrics_due and evaluator is not None:
+                    last.update(evaluator(step))
                 runlog.write(last)
-                t_interval, step_interval = now, step
+                t_interval, step_interval = time.perf_counter(), step  # metrics time excluded
 
             # Sample figure and checkpoint.
             if is_main() and (step % tc.sample_every_steps == 0 or step == tc.steps):

@@ -22,6 +22,7 @@ SMALL = [  # a few seconds on a CPU: the MLP on ring8, tiny batches, no W&B
     "train.sample_every_steps=6",
     "train.ckpt_every_steps=6",
     "hardware.num_threads=1",
+    "metrics.every_steps=0",
 ]
 
 

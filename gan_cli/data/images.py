@@ -210,6 +210,12 @@ class TensorImageSource:
     def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None):
         save_image_grid(fake, path, labels)
 
+    def real_batches(self, num: int, batch_size: int = 500):
+        """The first ``num`` images of the dataset, in [-1, 1], batch by batch (for metrics)."""
+        for start in range(0, min(num, self.num_samples), batch_size):
+            stop = min(start + batch_size, num, self.num_samples)
+            yield _to_unit_range(self.images[start:stop])
+
 
 def _check_resume(state: dict[str, Any], num_samples: int, name: str) -> None:
     saved = state.get("num_samples")
@@ -348,6 +354,15 @@ class LoaderImageSource:
 
     def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None):
         save_image_grid(fake, path, labels)
+
+    def real_batches(self, num: int, batch_size: int = 500):
+        """The first ``num`` images of the dataset, in [-1, 1], batch by batch (for metrics)."""
+        subset = torch.utils.data.Subset(self.dataset, range(min(num, self.num_samples)))
+        loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False,
+                                             num_workers=self.loader.num_workers)
+        for batch in loader:
+            x = batch[0] if isinstance(batch, (list, tuple)) else batch
+            yield _to_unit_range(x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -658,17 +673,30 @@ class _Run:
                 "rank": self.rank, "world_size": self.world_size}
 
 
+# What gan-eval and in-training metrics compute by default. MNIST-like data has an offline
+# feature network (gan_cli/metrics/feature_net.py); other images need Inception-v3 weights.
+MNIST_LIKE_METRICS = (("fd_fashion", "cis_fashion", "pr", "nn"), {"pr": {"features": "fashion"}})
+INCEPTION_METRICS = (("fid", "is", "kid", "pr"), {})
+
+
+def _with_metrics(source, metrics):
+    source.default_metrics, source.metric_options = metrics
+    return source
+
+
 def _tensor_source(images, labels, num_classes, *, resolution, channels, limit, in_memory,
-                   num_workers, run: _Run, name):
+                   num_workers, run: _Run, name, metrics=INCEPTION_METRICS):
     if limit is not None:
         images = images[:limit]
         labels = None if labels is None else labels[:limit]
     images = _convert_channels(_resize_uint8(images, resolution), channels)
     if in_memory:
-        return TensorImageSource(images, labels, num_classes, name=name, **run.kwargs())
-    return LoaderImageSource(_TensorDataset(images, labels), tuple(images.shape[1:]),
-                             num_classes if labels is not None else 0,
-                             num_workers=num_workers, name=name, **run.kwargs())
+        source = TensorImageSource(images, labels, num_classes, name=name, **run.kwargs())
+    else:
+        source = LoaderImageSource(_TensorDataset(images, labels), tuple(images.shape[1:]),
+                                   num_classes if labels is not None else 0,
+                                   num_workers=num_workers, name=name, **run.kwargs())
+    return _with_metrics(source, metrics)
 
 
 def _folder_source(files, *, resolution, channels, limit, in_memory, num_workers, run: _Run,
@@ -682,9 +710,11 @@ def _folder_source(files, *, resolution, channels, limit, in_memory, num_workers
     shape = (channels, resolution, resolution)
     if in_memory:
         images = _load_all(dataset, num_workers)
-        return TensorImageSource(images, None, 0, name=name, **run.kwargs())
-    return LoaderImageSource(dataset, shape, 0, num_workers=num_workers, name=name,
-                             **run.kwargs())
+        source = TensorImageSource(images, None, 0, name=name, **run.kwargs())
+    else:
+        source = LoaderImageSource(dataset, shape, 0, num_workers=num_workers, name=name,
+                                   **run.kwargs())
+    return _with_metrics(source, INCEPTION_METRICS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -732,7 +762,7 @@ def fashion_mnist(
     return _tensor_source(images, labels, 10, resolution=resolution, channels=channels,
                           limit=limit, in_memory=in_memory, num_workers=num_workers,
                           run=_Run(batch_size, device, seed, rank, world_size),
-                          name="Fashion-MNIST")
+                          name="Fashion-MNIST", metrics=MNIST_LIKE_METRICS)
 
 
 def mnist(
@@ -773,7 +803,7 @@ def mnist(
     )
     return _tensor_source(images, labels, 10, resolution=resolution, channels=channels,
                           limit=limit, in_memory=in_memory, num_workers=num_workers,
-                          run=_Run(batch_size, device, seed, rank, world_size), name="MNIST")
+                          run=_Run(batch_size, device, seed, rank, world_size), name="MNIST", metrics=MNIST_LIKE_METRICS)
 
 
 def mnist_5k(
@@ -819,7 +849,7 @@ def mnist_5k(
     )
     return _tensor_source(images, labels, 10, resolution=resolution, channels=channels,
                           limit=limit, in_memory=in_memory, num_workers=num_workers,
-                          run=_Run(batch_size, device, seed, rank, world_size), name="MNIST-5k")
+                          run=_Run(batch_size, device, seed, rank, world_size), name="MNIST-5k", metrics=MNIST_LIKE_METRICS)
 
 
 def cifar10(

@@ -33,13 +33,15 @@ class ToySource:
         noise_std: std of isotropic Gaussian noise added to every point (data units).
         modes: (K, 2) centres of the mixture components, when the distribution has modes.
         mode_std: std of each component (data units), when it has modes.
+        name: the distribution's name (keys cached reference statistics).
     """
 
     figure_samples = 1000  # points in a sample figure unless train.figure_samples says otherwise
 
     def __init__(self, sample: Sampler, *, batch_size: int, device: str | torch.device, seed: int,
                  rank: int = 0, world_size: int = 1, noise_std: float = 0.0,
-                 modes: torch.Tensor | None = None, mode_std: float | None = None):
+                 modes: torch.Tensor | None = None, mode_std: float | None = None,
+                 name: str = "toy"):
         self.info = DataInfo(shape=(2,), num_classes=0, bounded=False)
         self._sample = sample
         self.batch_size = batch_size
@@ -48,6 +50,9 @@ class ToySource:
         self.noise_std = noise_std
         self.modes = modes
         self.mode_std = mode_std
+        self.name = name
+        # what gan-eval and in-training metrics compute by default (mode coverage needs modes)
+        self.default_metrics: tuple[str, ...] = ("modes",) if modes is not None else ()
         self._generator = torch.Generator().manual_seed(derive_seed(seed, "data"))
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -61,6 +66,12 @@ class ToySource:
     def next(self) -> tuple[torch.Tensor, None]:
         x = self.draw(self.batch_size * self.world_size)[self.rank :: self.world_size]
         return x.to(self.device, non_blocking=True), None
+
+    def real_batches(self, num: int, batch_size: int = 500, split: str = "train"):
+        """``num`` points in batches from a fixed stream (the same every call), for metrics."""
+        g = torch.Generator().manual_seed(derive_seed(0, "real", self.name, split))
+        for start in range(0, num, batch_size):
+            yield self.draw(min(batch_size, num - start), g)
 
     def state_dict(self) -> dict:
         return {"generator": self._generator.get_state()}
@@ -109,7 +120,7 @@ def ring_of_gaussians(*, num_modes: int = 8, radius: float = 2.0, std: float = 0
     angles = torch.arange(num_modes, dtype=torch.float32) * (2 * math.pi / num_modes)
     centres = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
     return ToySource(_mixture_sampler(centres, std), noise_std=noise_std, modes=centres,
-                     mode_std=std, **run)
+                     mode_std=std, name=f"ring{num_modes}-r{radius}-s{std}", **run)
 
 
 def grid_of_gaussians(*, per_side: int = 5, spacing: float = 2.0, std: float = 0.05,
@@ -118,7 +129,7 @@ def grid_of_gaussians(*, per_side: int = 5, spacing: float = 2.0, std: float = 0
     ticks = (torch.arange(per_side, dtype=torch.float32) - (per_side - 1) / 2) * spacing
     centres = torch.cartesian_prod(ticks, ticks)
     return ToySource(_mixture_sampler(centres, std), noise_std=noise_std, modes=centres,
-                     mode_std=std, **run)
+                     mode_std=std, name=f"grid{per_side}x{per_side}-d{spacing}-s{std}", **run)
 
 
 def sine(*, x_min: float = 0.0, x_max: float = 2 * math.pi, amplitude: float = 1.0,
@@ -129,7 +140,7 @@ def sine(*, x_min: float = 0.0, x_max: float = 2 * math.pi, amplitude: float = 1
         x1 = x_min + (x_max - x_min) * torch.rand(n, generator=g)
         return torch.stack([x1, amplitude * torch.sin(x1)], dim=1)
 
-    return ToySource(sample, noise_std=noise_std, **run)
+    return ToySource(sample, noise_std=noise_std, name="sine", **run)
 
 
 def swiss_roll(*, t_min: float = 1.5 * math.pi, t_max: float = 4.5 * math.pi, scale: float = 0.2,
@@ -140,4 +151,4 @@ def swiss_roll(*, t_min: float = 1.5 * math.pi, t_max: float = 4.5 * math.pi, sc
         t = t_min + (t_max - t_min) * torch.rand(n, generator=g)
         return scale * torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1)
 
-    return ToySource(sample, noise_std=noise_std, **run)
+    return ToySource(sample, noise_std=noise_std, name="swissroll", **run)

@@ -25,8 +25,8 @@ from gan_cli.metrics.frechet import FeatureStats
 
 
 def default_cache_dir() -> Path:
-    """``$GAN_CLI_CACHE/reference_stats``, default ``.cache/gan_cli/reference_stats`` (git-ignored)."""
-    return Path(os.environ.get("GAN_CLI_CACHE", ".cache/gan_cli")) / "reference_stats"
+    """``$GAN_CLI_CACHE/reference_stats``, default ``~/.cache/gan-cli/reference_stats``."""
+    return Path(os.environ.get("GAN_CLI_CACHE", "~/.cache/gan-cli")).expanduser() / "reference_stats"
 
 
 def reference_key(
