@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,12 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
 
     # Set up the process.
     device = select_device(hw)
+    if device.type == "cpu" and hw.precision == "bf16" and "ONEDNN_MAX_CPU_ISA" not in os.environ:
+        # oneDNN picks AMX for bf16 convolutions on CPUs that list it; on virtual machines that
+        # list AMX without enabling it the process dies of SIGILL (seen on this project's CI
+        # machines). AVX512-BF16 is the fastest path that is safe everywhere; set the variable
+        # yourself to override. It is read when oneDNN first runs, which is later in this process.
+        os.environ["ONEDNN_MAX_CPU_ISA"] = "AVX512_CORE_BF16"
     if hw.num_threads:
         torch.set_num_threads(hw.num_threads)
     if hw.deterministic:

@@ -73,3 +73,12 @@ def test_channels_last_gives_the_same_training_on_cpu(tmp_path: Path):
         weights.append(load_checkpoint(run_dir / "checkpoints" / "last.pt")["G"])
     for k in weights[0]:
         torch.testing.assert_close(weights[0][k], weights[1][k], rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path: Path):
+    """bf16 on the CPU runs (oneDNN's AMX path is capped: see train.py) and stays finite."""
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL_IMAGES, "train.steps=3", "train.log_every_steps=1",
+                    "hardware.precision=bf16"], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_run_dir_contract(run_dir, 3)
