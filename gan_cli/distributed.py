@@ -39,3 +39,37 @@ def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+def reduce_stats(stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``stats`` averaged over ranks with one all-reduce (``stats`` itself when not distributed).
+
+    Used before ``loss.after_d_step`` so that a controller driven by the stats (BEGAN's k_t)
+    takes the same step on every rank.
+    """
+    if not is_distributed() or not stats:
+        return stats
+    keys = sorted(stats)
+    values = all_reduce_mean(torch.stack([stats[k].detach().float() for k in keys]))
+    return dict(zip(keys, values.unbind()))
+
+
+def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device):
+    """DistributedDataParallel wrappers of G and D (G and D themselves when not distributed).
+
+    ``hardware.sync_batchnorm`` converts their BatchNorm layers first (in place: the parameters
+    and the optimizers that hold them stay the same). Both wrappers broadcast rank 0's parameters
+    and buffers at construction, so every rank starts from the same weights. The gradient
+    penalties' ``autograd.grad(..., create_graph=True)`` needs no special setting: it takes
+    gradients with respect to D's input only, and the reducer averages the parameter gradients
+    of the loss's ``backward()`` as usual (checked by tests/test_distributed.py).
+    """
+    if not is_distributed():
+        return G, D
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    if hw.sync_batchnorm:
+        G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
+        D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
+    ids = [device.index] if device.type == "cuda" else None
+    return DDP(G, device_ids=ids), DDP(D, device_ids=ids)
