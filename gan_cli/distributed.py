@@ -73,3 +73,41 @@ def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device):
         D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
     ids = [device.index] if device.type == "cuda" else None
     return DDP(G, device_ids=ids), DDP(D, device_ids=ids)
+
+
+def check_replicas(tensors: dict[str, torch.Tensor]) -> int:
+    """Check that every rank holds bitwise the same ``tensors``; return the number of ranks.
+
+    Each rank hashes its tensors' bytes and the digests are gathered (a few bytes per rank, one
+    device-to-host copy of the tensors, like a checkpoint). Under DDP this holds for G's and D's
+    parameters and for a loss's state (BEGAN's k_t) when gradients and controller stats are
+    averaged correctly; BatchNorm running statistics are rank-local and are not passed here.
+
+    Raises:
+        RuntimeFailure: a rank disagrees (a bug: some update bypassed the gradient averaging).
+    """
+    if not is_distributed():
+        return 1
+    import hashlib
+
+    from gan_cli.errors import RuntimeFailure
+
+    digests = {}
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        digests[name] = hashlib.sha256(t.view(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+    gathered: list = [None] * get_world_size()
+    dist.all_gather_object(gathered, digests)
+    differ = sorted(k for k in digests if len({g[k] for g in gathered}) > 1)
+    if differ:
+        raise RuntimeFailure(f"the DDP replicas disagree after training in {len(differ)} "
+                             f"tensor(s), e.g. {', '.join(differ[:3])}: please report this bug")
+    return len(gathered)
+
+
+def replica_state(G: torch.nn.Module, D: torch.nn.Module, loss) -> dict[str, torch.Tensor]:
+    """What DDP keeps equal across ranks: G's and D's parameters and the loss's tensor state."""
+    out = {f"G.{k}": v for k, v in G.named_parameters()}
+    out.update({f"D.{k}": v for k, v in D.named_parameters()})
+    out.update({f"loss.{k}": v for k, v in loss.state_dict().items() if torch.is_tensor(v)})
+    return out

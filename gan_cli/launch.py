@@ -266,6 +266,10 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
     )
     log.info("starting %d DDP workers (backend %s); run directory %s", hw.devices,
              backend_for(hw), run_dir)
+    # torch elastic logs a failed worker with the agent's own traceback; gan-train reports it.
+    elastic_log = logging.getLogger("torch.distributed.elastic")
+    level = elastic_log.level
+    elastic_log.setLevel(logging.CRITICAL)
     try:
         results = elastic_launch(config, _worker)(_resolved(cfg, hw.devices), str(run_dir), group)
     except ChildFailedError as e:
@@ -280,6 +284,8 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
         err = ConfigError if code == 2 else RuntimeFailure
         raise err(f"DDP worker rank {rank} failed with exit status {failure.exitcode}{detail} "
                   "(its own error is printed above); the other workers were stopped") from None
+    finally:
+        elastic_log.setLevel(level)
     return results[0] or {}
 
 

@@ -22,7 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gan_cli.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
-from gan_cli.distributed import get_rank, get_world_size, is_main, reduce_stats, wrap_ddp
+from gan_cli.distributed import (check_replicas, get_rank, get_world_size, is_main, reduce_stats,
+                                 replica_state, wrap_ddp)
 from gan_cli.errors import ConfigError, GanCliError, RuntimeFailure
 from gan_cli.launch import batch_per_device as batch_per_device_for
 from gan_cli.seeding import derive_seed, rng_state, seed_everything, set_rng_state
@@ -268,6 +269,9 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 save_samples()
             if is_main() and (step % tc.ckpt_every_steps == 0 or step == tc.steps):
                 save_checkpoint(checkpoint_state(), ckpt_dir, step, tc.keep_ckpts)
+        if world_size > 1:  # every rank ends with the same weights (and loss state)
+            n = check_replicas(replica_state(G, D, loss))
+            log.info("G, D and the loss state are bitwise identical on all %d ranks", n)
         exit_code = 0
     finally:
         runlog.close(exit_code)
