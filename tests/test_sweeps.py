@@ -113,10 +113,15 @@ def test_submitit_launchers_compose():
 
 def test_submitit_launcher_config_prints_from_the_cli(tmp_path: Path):
     sweep = tmp_path / "sweep"
-    proc = run_sweep(["-m", "hydra/launcher=slurm_ddp", "hardware=slurm", "hardware.nodes=2",
-                      "--cfg", "hydra", "--package", "hydra.launcher"], sweep)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # (Hydra refuses --cfg together with -m: the launcher config prints without it)
+    proc = subprocess.run([*GAN_TRAIN, "hydra/launcher=slurm_ddp", "hardware=slurm",
+                           "hardware.nodes=2", f"hydra.sweep.dir={sweep}", "--cfg", "all",
+                           "--package", "hydra.launcher", "--resolve"], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    launcher = yaml.safe_load(proc.stdout)["hydra"]["launcher"]
-    assert launcher["_target_"].endswith("SlurmLauncher")
-    assert launcher["nodes"] == "${hardware.nodes}"
+    launcher = yaml.safe_load(proc.stdout)  # the node itself, under a "# @package" line
+    assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (2, 8, 8)
+    assert launcher["submitit_folder"] == f"{sweep}/.submitit/%j"
     assert not sweep.exists()  # nothing was submitted or run
