@@ -435,7 +435,7 @@ class HardwareConfig:
     # processes; under torchrun or SLURM it is read from their environment instead.
     devices: int = 1  # processes per node gan-train starts: one per GPU, or CPU processes; 1 = none
     nodes: int = 1  # machines; > 1 needs torchrun on every node or SLURM (hardware=slurm)
-    backend: str = "auto"  # torch.distributed backend: auto (nccl on cuda, gloo on cpu) | nccl | gloo
+    backend: str = "auto"  # torch.distributed backend: auto (nccl on cuda, else gloo) | nccl | gloo
     sync_batchnorm: bool = False  # BatchNorm -> SyncBatchNorm under DDP (statistics over all ranks)
     master_port: int = 0  # rendezvous port for the processes gan-train starts; 0 = any free port
 

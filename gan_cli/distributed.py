@@ -51,7 +51,7 @@ def reduce_stats(stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return stats
     keys = sorted(stats)
     values = all_reduce_mean(torch.stack([stats[k].detach().float() for k in keys]))
-    return dict(zip(keys, values.unbind()))
+    return dict(zip(keys, values.unbind(), strict=True))
 
 
 def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device):

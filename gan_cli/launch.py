@@ -121,7 +121,7 @@ def init_process_group(ranks: Ranks, backend: str | None = None) -> None:
 
 
 def shutdown() -> None:
-    """barrier -> destroy_process_group -> flush: a rank that skips the barrier can abort at exit."""
+    """barrier -> destroy_process_group -> flush; without the barrier a rank can abort."""
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

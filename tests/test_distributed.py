@@ -64,7 +64,7 @@ def test_two_cpu_ranks_equal_one_process_with_the_same_global_batch(tmp_path: Pa
     if loss == "began":
         torch.testing.assert_close(a["loss"]["k_t"], b["loss"]["k_t"])
         assert float(b["loss"]["k_t"]) > 0
-    for ra, rb in zip(read_metrics(single), read_metrics(ddp)):
+    for ra, rb in zip(read_metrics(single), read_metrics(ddp), strict=True):
         assert ra["loss_d"] == pytest.approx(rb["loss_d"], rel=1e-4, abs=1e-6)
         assert ra["loss_g"] == pytest.approx(rb["loss_g"], rel=1e-4, abs=1e-6)
     # the saved config has both batch figures: the global one and each rank's share
@@ -116,6 +116,7 @@ def test_a_killed_rank_brings_the_job_down_promptly(tmp_path: Path):
             parent.wait()
     assert parent.returncode == 1, err[-3000:]
     assert "killed by signal 9" in err and "the other workers were stopped" in err
+    print(f"job down {elapsed:.1f} s after SIGKILL of one rank")
     assert elapsed < 30
     for pid in workers:  # no orphan left behind
         assert not Path(f"/proc/{pid}").exists() or "Z" in _proc_state(pid)
@@ -186,7 +187,7 @@ def test_torchrun_two_nodes_on_localhost(tmp_path: Path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for p, (_, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
     run_dirs = [p.parent for p in (tmp_path / "outputs").glob("*/*/.hydra")]
     assert len(run_dirs) == 1, run_dirs
@@ -205,7 +206,8 @@ def test_torchrun_two_nodes_on_localhost(tmp_path: Path):
     (["hardware.sync_batchnorm=true"], "SyncBatchNorm supports CUDA GPUs only"),
     (["hardware.backend=nccl"], "nccl runs on CUDA GPUs only"),
     (["hardware.devices=3"], "must be divisible by the number of processes (3)"),
-    (["train.batch_per_device=8"], "train.batch_per_device=8 x 2 process(es) != train.batch_size=32"),
+    (["train.batch_per_device=8"],
+     "train.batch_per_device=8 x 2 process(es) != train.batch_size=32"),
     (["hardware.nodes=2"], "torchrun on each node or use SLURM"),
 ])
 def test_impossible_ddp_settings_exit_2_before_starting_workers(tmp_path: Path, extra, needle):

@@ -20,7 +20,8 @@ TINY = [a for a in SMALL if not a.startswith(("train.steps", "train.log_every"))
     "train.steps=4", "train.log_every_steps=2"]
 
 
-def run_sweep(args: list[str], sweep_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_sweep(args: list[str], sweep_dir: Path,
+              timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([*GAN_TRAIN, *args, f"hydra.sweep.dir={sweep_dir}"],
