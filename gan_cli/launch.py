@@ -200,6 +200,9 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
     hw = cfg.hardware
     if ranks is not None and ranks.world_size > 1:
         check_world(cfg, ranks.world_size)
+        if ranks.rank == 0 and hw.devices * hw.nodes not in (1, ranks.world_size):
+            log.warning("%s started %d processes; hardware.devices=%d x hardware.nodes=%d is "
+                        "not used", ranks.source, ranks.world_size, hw.devices, hw.nodes)
         resolved = _resolved(cfg, ranks.world_size)
         if _LEADER:  # torchrun/srun: hand the job to the waiting followers
             global _in_job
