@@ -23,25 +23,49 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from gan_cli.config import GROUPS, register_configs, validate, validate_eval
-from gan_cli.errors import EXIT_CONFIG, GanCliError
+from gan_cli.errors import EXIT_CONFIG, ConfigError, GanCliError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 log = logging.getLogger("gan_cli")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def _train_task(cfg: DictConfig) -> float | None:
+def _train_task(cfg: DictConfig) -> float:
+    """One Hydra job: train, then return ``optimized_metric`` (what a sweeper optimises).
+
+    In a multirun a failed job raises its error, so that Hydra records it as failed and the
+    sweep goes on (the basic sweeper re-raises the first failure once the jobs are done; Optuna
+    counts it against ``hydra.sweeper.max_failure_rate``); a single run exits at once.
+    """
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    group = Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+    multirun = hc.mode == RunMode.MULTIRUN
+    group = Path(hc.sweep.dir).name if multirun else None
     try:
         validate(cfg)
-        from gan_cli.train import run  # torch is imported once the config is known to be good
+        from gan_cli import launch  # torch is imported once the config is known to be good
 
-        last = run(cfg, run_dir, group=group)
+        last = launch.train(cfg, run_dir, group)
+        return optimized_metric(last, cfg.optimized_metric)
     except GanCliError as e:
+        if multirun:
+            log.error("%s", e)
+            print(f"gan-train: error in job {hc.job.num} ({run_dir}): {e}", file=sys.stderr)
+            raise
         _fail(e, "gan-train")
-    return last.get("loss_g")
+        raise  # unreachable: _fail exits
+
+
+def optimized_metric(last: dict[str, float], key: str) -> float:
+    """The value a sweep optimises: ``key`` of the run's last logged statistics.
+
+    The metrics computed during training (``metrics.every_steps``, always at the last step)
+    are part of ``last``, so ``optimized_metric`` can name them (fd_fashion, reverse_kl, ...).
+    """
+    if key not in last:
+        raise ConfigError(f"optimized_metric={key!r} is not among the run's logged statistics "
+                          f"({', '.join(sorted(k for k in last if k != 'step')) or 'none'})")
+    return float(last[key])
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
@@ -71,6 +95,14 @@ def _main(app, prog: str, config_name: str) -> None:
     user_full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     # Let composition errors reach this function instead of Hydra's own reporter, which exits 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    leader = False
+    if "RANK" in os.environ or "SLURM_PROCID" in os.environ:  # maybe under torchrun or srun
+        from gan_cli import launch
+
+        if not launch.lead_or_follow():
+            return  # a follower: it trained the jobs rank 0 handed out (never reached on error)
+        leader = launch.is_leader()
+    exit_code = 0
     try:
         app()
     except (HydraException, OmegaConfBaseException) as e:
@@ -78,7 +110,20 @@ def _main(app, prog: str, config_name: str) -> None:
             raise
         message = describe_config_error(e, sys.argv[1:], config_name)
         print(f"{prog}: configuration error: {message}", file=sys.stderr)
+        exit_code = EXIT_CONFIG
         raise SystemExit(EXIT_CONFIG) from None
+    except GanCliError as e:  # a multirun's failed job, re-raised by Hydra after the sweep
+        exit_code = e.exit_code
+        raise SystemExit(e.exit_code) from None
+    except SystemExit as e:
+        exit_code = e.code if isinstance(e.code, int) else 1
+        raise
+    except BaseException:
+        exit_code = 1
+        raise
+    finally:
+        if leader:
+            launch.leader_done(exit_code)
 
 
 def train_main() -> None:

@@ -428,15 +428,30 @@ class HardwareConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast with a grad scaler)
     channels_last: bool = False  # NHWC memory format for image models
     compile: bool = False  # torch.compile G and D
-    num_threads: int = 0  # CPU threads for torch; 0 = torch's default
+    num_threads: int = 0  # CPU threads for torch per process; 0 = torch's default (DDP CPU
+    #                       workers started by gan-train share the cores instead)
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
+    # DDP (docs/scaling.md). The world size is devices x nodes when gan-train starts the
+    # processes; under torchrun or SLURM it is read from their environment instead.
+    devices: int = 1  # processes per node gan-train starts: one per GPU, or CPU processes; 1 = none
+    nodes: int = 1  # machines; > 1 needs torchrun on every node or SLURM (hardware=slurm)
+    backend: str = "auto"  # torch.distributed backend: auto (nccl on cuda, else gloo) | nccl | gloo
+    sync_batchnorm: bool = False  # BatchNorm -> SyncBatchNorm under DDP (statistics over all ranks)
+    master_port: int = 0  # rendezvous port for the processes gan-train starts; 0 = any free port
 
     def __post_init__(self) -> None:
         _one_of(self, "device", ("cpu", "cuda"))
         _one_of(self, "precision", ("fp32", "bf16", "fp16"))
-        _non_negative(self, "num_threads")
+        _one_of(self, "backend", ("auto", "nccl", "gloo"))
+        _non_negative(self, "num_threads", "master_port")
+        _positive(self, "devices", "nodes")
         _require(not (self.precision == "fp16" and self.device == "cpu"), "precision",
                  "fp16 needs device=cuda; use bf16 on the CPU")
+        _require(not (self.backend == "nccl" and self.device == "cpu"), "backend",
+                 "nccl runs on CUDA GPUs only; use backend=gloo (or auto) with device=cpu")
+        _require(not (self.sync_batchnorm and self.device == "cpu"), "sync_batchnorm",
+                 "torch's SyncBatchNorm supports CUDA GPUs only; use device=cuda, or "
+                 "sync_batchnorm=false (each rank then keeps its own batch statistics)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,7 +485,10 @@ class NoLoggerConfig:
 @dataclass
 class TrainLoopConfig:
     steps: int = 5000  # generator updates (each preceded by loss.n_critic discriminator updates)
-    batch_size: int = 256  # samples per update, summed over all devices
+    batch_size: int = 256  # the global batch: samples per update, summed over all processes
+    batch_per_device: Optional[int] = None  # each process's share, batch_size / world size;
+    #                       null = derived (the saved checkpoint config holds the derived value);
+    #                       when set, it must equal batch_size / world size
     log_every_steps: int = 100  # console, metrics.jsonl and W&B interval (generator steps)
     sample_every_steps: int = 1000  # sample figure interval; the last step always gets one
     ckpt_every_steps: int = 1000  # checkpoint interval; the last step always gets one
@@ -481,6 +499,8 @@ class TrainLoopConfig:
         _positive(self, "steps", "batch_size", "log_every_steps", "sample_every_steps",
                   "ckpt_every_steps")
         _non_negative(self, "keep_ckpts")
+        _require(self.batch_per_device is None or self.batch_per_device > 0, "batch_per_device",
+                 f"must be > 0 or null, got {self.batch_per_device}")
         _require(self.figure_samples is None or self.figure_samples > 0, "figure_samples",
                  f"must be > 0 or null, got {self.figure_samples}")
 
@@ -513,6 +533,9 @@ class TrainConfig:
     seed: int = 0  # every rank seeds seed + rank
     name: Optional[str] = None  # run name in W&B; null = the run directory's name
     resume: Optional[str] = None  # null: fresh start | auto: latest in this run dir | a path
+    # What gan-train returns to Hydra (the value an Optuna sweep minimises or maximises): a key
+    # of the run's last logged statistics, e.g. loss_g, loss_d, wasserstein, convergence (BEGAN).
+    optimized_metric: str = "loss_g"
 
 
 SCHEMAS: dict[str, dict[str, type]] = {

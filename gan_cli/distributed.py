@@ -39,3 +39,75 @@ def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+def reduce_stats(stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``stats`` averaged over ranks with one all-reduce (``stats`` itself when not distributed).
+
+    Used before ``loss.after_d_step`` so that a controller driven by the stats (BEGAN's k_t)
+    takes the same step on every rank.
+    """
+    if not is_distributed() or not stats:
+        return stats
+    keys = sorted(stats)
+    values = all_reduce_mean(torch.stack([stats[k].detach().float() for k in keys]))
+    return dict(zip(keys, values.unbind(), strict=True))
+
+
+def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device):
+    """DistributedDataParallel wrappers of G and D (G and D themselves when not distributed).
+
+    ``hardware.sync_batchnorm`` converts their BatchNorm layers first (in place: the parameters
+    and the optimizers that hold them stay the same). Both wrappers broadcast rank 0's parameters
+    and buffers at construction, so every rank starts from the same weights. The gradient
+    penalties' ``autograd.grad(..., create_graph=True)`` needs no special setting: it takes
+    gradients with respect to D's input only, and the reducer averages the parameter gradients
+    of the loss's ``backward()`` as usual (checked by tests/test_distributed.py).
+    """
+    if not is_distributed():
+        return G, D
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    if hw.sync_batchnorm:
+        G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
+        D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
+    ids = [device.index] if device.type == "cuda" else None
+    return DDP(G, device_ids=ids), DDP(D, device_ids=ids)
+
+
+def check_replicas(tensors: dict[str, torch.Tensor]) -> int:
+    """Check that every rank holds bitwise the same ``tensors``; return the number of ranks.
+
+    Each rank hashes its tensors' bytes and the digests are gathered (a few bytes per rank, one
+    device-to-host copy of the tensors, like a checkpoint). Under DDP this holds for G's and D's
+    parameters and for a loss's state (BEGAN's k_t) when gradients and controller stats are
+    averaged correctly; BatchNorm running statistics are rank-local and are not passed here.
+
+    Raises:
+        RuntimeFailure: a rank disagrees (a bug: some update bypassed the gradient averaging).
+    """
+    if not is_distributed():
+        return 1
+    import hashlib
+
+    from gan_cli.errors import RuntimeFailure
+
+    digests = {}
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        digests[name] = hashlib.sha256(t.view(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+    gathered: list = [None] * get_world_size()
+    dist.all_gather_object(gathered, digests)
+    differ = sorted(k for k in digests if len({g[k] for g in gathered}) > 1)
+    if differ:
+        raise RuntimeFailure(f"the DDP replicas disagree after training in {len(differ)} "
+                             f"tensor(s), e.g. {', '.join(differ[:3])}: please report this bug")
+    return len(gathered)
+
+
+def replica_state(G: torch.nn.Module, D: torch.nn.Module, loss) -> dict[str, torch.Tensor]:
+    """What DDP keeps equal across ranks: G's and D's parameters and the loss's tensor state."""
+    out = {f"G.{k}": v for k, v in G.named_parameters()}
+    out.update({f"D.{k}": v for k, v in D.named_parameters()})
+    out.update({f"loss.{k}": v for k, v in loss.state_dict().items() if torch.is_tensor(v)})
+    return out

@@ -23,8 +23,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gan_cli.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
-from gan_cli.distributed import get_rank, get_world_size, is_main
+from gan_cli.distributed import (check_replicas, get_rank, get_world_size, is_main, reduce_stats,
+                                 replica_state, wrap_ddp)
 from gan_cli.errors import ConfigError, GanCliError, RuntimeFailure
+from gan_cli.launch import batch_per_device as batch_per_device_for
 from gan_cli.seeding import derive_seed, rng_state, seed_everything, set_rng_state
 from gan_cli.stats import Collector, RunLog
 
@@ -125,9 +127,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
     if hw.deterministic:
         torch.use_deterministic_algorithms(True)
     seed_everything(cfg.seed + rank)
-    if tc.batch_size % world_size:
-        raise ConfigError(f"train.batch_size={tc.batch_size} must be divisible by the number of "
-                          f"processes ({world_size})")
+    batch_per_device = batch_per_device_for(tc, world_size)  # train.batch_size is the global batch
     ckpt_dir = run_dir / "checkpoints"
     samples_dir = run_dir / "samples"
     if is_main():
@@ -138,7 +138,6 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 raise RuntimeFailure(f"cannot write the run directory {run_dir}: {e}") from None
 
     # Build the data, the loss, the networks and their optimizers.
-    batch_per_device = tc.batch_size // world_size
     data = build(cfg.dataset, "dataset", batch_size=batch_per_device, device=device,
                  seed=cfg.seed, rank=rank, world_size=world_size)
     info = data.info
@@ -154,15 +153,16 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
     channels_last = hw.channels_last and len(info.shape) == 3
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    G_fwd, D_fwd = G, D  # what the step calls; G and D keep the parameters and state dicts
+    # What the step calls (DDP wrappers when distributed); G and D keep the state dicts.
+    G_fwd, D_fwd = wrap_ddp(G, D, hw, device)
     if hw.compile:
-        G_fwd = torch.compile(G)
+        G_fwd = torch.compile(G_fwd)
         if getattr(loss, "double_backward", False):
             log.warning("hardware.compile: D is not compiled, since torch.compile does not "
                         "support the double backward of %s's gradient penalty",
                         type(loss).__name__)
         else:
-            D_fwd = torch.compile(D)
+            D_fwd = torch.compile(D_fwd)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(hw.precision)
     scaler_g = torch.amp.GradScaler(device.type, enabled=hw.precision == "fp16")
     scaler_d = torch.amp.GradScaler(device.type, enabled=hw.precision == "fp16")
@@ -249,7 +249,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 scaler_d.scale(loss_d).backward()
                 scaler_d.step(opt_d)
                 scaler_d.update()
-                loss.after_d_step(D, stats)
+                loss.after_d_step(D, reduce_stats(stats))  # rank-averaged (BEGAN's k_t)
                 collector.add(stats)
 
             # Generator: one update through the frozen discriminator.
@@ -289,6 +289,9 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 save_samples()
             if is_main() and (step % tc.ckpt_every_steps == 0 or step == tc.steps):
                 save_checkpoint(checkpoint_state(), ckpt_dir, step, tc.keep_ckpts)
+        if world_size > 1:  # every rank ends with the same weights (and loss state)
+            n = check_replicas(replica_state(G, D, loss))
+            log.info("G, D and the loss state are bitwise identical on all %d ranks", n)
         exit_code = 0
     finally:
         runlog.close(exit_code)

@@ -1,0 +1,244 @@
+"""DDP through the real CLI on CPU (gloo): gan-train's own workers and torchrun's, 2 ranks each.
+
+The DDP runs take 20-40 s on a 2-core machine (every rank imports torch), so they are marked slow;
+the configuration checks that end before any worker starts are fast.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_cli.checkpoint import load_checkpoint
+from gan_cli.launch import _slurm_master_addr, env_ranks
+from tests.conftest import GAN_TRAIN, REPO, SMALL, read_metrics, run_cli
+
+DDP_CPU = ["hardware=ddp", "hardware.device=cpu", "hardware.devices=2", "hardware.num_threads=1"]
+
+
+def _nets(run_dir: Path) -> dict:
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")
+
+
+def _assert_same_weights(a: dict, b: dict) -> None:
+    for net in ("G", "D"):
+        assert a[net].keys() == b[net].keys()
+        for k in a[net]:
+            torch.testing.assert_close(a[net][k], b[net][k], msg=f"{net}.{k}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Two ranks started by gan-train itself.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["ns", "began"])
+def test_two_cpu_ranks_equal_one_process_with_the_same_global_batch(tmp_path: Path, loss: str):
+    """Each rank keeps its strided share of the global batch of data and noise, and DDP averages
+    the gradients, so 2 ranks train (to float tolerance) the weights 1 process trains; BEGAN's
+    k_t follows the rank-averaged losses and so stays equal too. The MLP has no batch norm."""
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    args = [*SMALL, f"loss={loss}", "seed=5"]
+    proc = run_cli(args, single)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli([*args, *DDP_CPU], ddp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    # every rank ended with bitwise the same parameters and loss state (checked across ranks
+    # by the run itself, which fails otherwise)
+    log_text = (ddp / "train.log").read_text()
+    assert "bitwise identical on all 2 ranks" in log_text
+    # rank 0 alone wrote: one metrics file with one record per logging step
+    assert [r["step"] for r in read_metrics(ddp)] == [4, 8, 12]
+
+    a, b = _nets(single), _nets(ddp)
+    _assert_same_weights(a, b)
+    if loss == "began":
+        torch.testing.assert_close(a["loss"]["k_t"], b["loss"]["k_t"])
+        assert float(b["loss"]["k_t"]) > 0
+    for ra, rb in zip(read_metrics(single), read_metrics(ddp), strict=True):
+        assert ra["loss_d"] == pytest.approx(rb["loss_d"], rel=1e-4, abs=1e-6)
+        assert ra["loss_g"] == pytest.approx(rb["loss_g"], rel=1e-4, abs=1e-6)
+    # the saved config has both batch figures: the global one and each rank's share
+    assert b["config"]["train"]["batch_size"] == 32
+    assert b["config"]["train"]["batch_per_device"] == 16
+    assert a["config"]["train"]["batch_per_device"] is None  # single process: not derived
+
+
+@pytest.mark.slow
+def test_wgan_gp_double_backward_keeps_ranks_identical(tmp_path: Path):
+    """The gradient penalty's autograd.grad(create_graph=True) runs inside DDP's D, default
+    settings; the ranks still agree bitwise (the interpolation draws are per rank, so this run
+    is not compared with a single process)."""
+    run_dir = tmp_path / "ddp"
+    proc = run_cli([*SMALL, "loss=wgan_gp", "train.steps=4", "train.log_every_steps=2",
+                    *DDP_CPU], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bitwise identical on all 2 ranks" in (run_dir / "train.log").read_text()
+    assert "gp" in read_metrics(run_dir)[-1]
+
+
+@pytest.mark.slow
+def test_a_config_error_inside_the_workers_exits_2_with_its_message(tmp_path: Path):
+    """Found only when the workers build the model: the parent exits with the workers' status."""
+    proc = run_cli([*SMALL, *DDP_CPU, "model.generator.conditional=true"], tmp_path / "run")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "conditional model needs a dataset with labels" in proc.stderr
+    assert "DDP worker rank" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_rank_brings_the_job_down_promptly(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    args = [*SMALL, *DDP_CPU, "train.steps=1000000", "train.log_every_steps=1000000",
+            "train.sample_every_steps=1000000", "train.ckpt_every_steps=1000000"]
+    parent = subprocess.Popen([*GAN_TRAIN, *args, f"hydra.run.dir={run_dir}"], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        workers = _wait_for_workers(parent.pid, 2, run_dir, timeout=120)
+        os.kill(workers[-1], signal.SIGKILL)
+        t0 = time.monotonic()
+        _, err = parent.communicate(timeout=60)
+        elapsed = time.monotonic() - t0
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    assert parent.returncode == 1, err[-3000:]
+    assert "killed by signal 9" in err and "the other workers were stopped" in err
+    print(f"job down {elapsed:.1f} s after SIGKILL of one rank")
+    assert elapsed < 30
+    for pid in workers:  # no orphan left behind
+        assert not Path(f"/proc/{pid}").exists() or "Z" in _proc_state(pid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def _wait_for_workers(ppid: int, n: int, run_dir: Path, timeout: float) -> list[int]:
+    """The spawned workers of ``ppid``, once training has started (rank 0 logged its models)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = run_dir / "train.log"
+        if log.exists() and "parameters" in log.read_text():
+            kids = []
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    stat = (entry / "stat").read_text()
+                    cmd = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if int(stat.split(")")[1].split()[1]) == ppid and b"spawn_main" in cmd:
+                    kids.append(int(entry.name))
+            if len(kids) >= n:
+                return sorted(kids)
+        time.sleep(0.5)
+    raise AssertionError("the DDP workers did not start")
+
+
+# ---------------------------------------------------------------------------------------------
+# Two nodes simulated with torchrun on localhost.
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_torchrun_two_nodes_on_localhost(tmp_path: Path):
+    """Two torchrun agents (--nnodes=2, c10d rendezvous on 127.0.0.1), one rank each. Rank 0
+    alone runs Hydra and hands the resolved config and its run directory to rank 1: one run
+    directory, whatever the timestamps."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    args = [a for a in SMALL if not a.startswith("hardware.")] + ["hardware=cpu",
+                                                                  "hardware.num_threads=1"]
+    procs = []
+    for node_rank in (0, 1):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2",
+               "--nproc-per-node=1", f"--node-rank={node_rank}", "--rdzv-backend=c10d",
+               f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=gan-cli-test",
+               "--max-restarts=0", "-m", "gan_cli.cli", *args]
+        procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    run_dirs = [p.parent for p in (tmp_path / "outputs").glob("*/*/.hydra")]
+    assert len(run_dirs) == 1, run_dirs
+    run_dir = run_dirs[0]
+    assert "bitwise identical on all 2 ranks" in (run_dir / "train.log").read_text()
+    ckpt = _nets(run_dir)
+    assert ckpt["step"] == 12 and ckpt["config"]["train"]["batch_per_device"] == 16
+    assert [r["step"] for r in read_metrics(run_dir)] == [4, 8, 12]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checked before any worker starts (fast).
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["hardware.sync_batchnorm=true"], "SyncBatchNorm supports CUDA GPUs only"),
+    (["hardware.backend=nccl"], "nccl runs on CUDA GPUs only"),
+    (["hardware.devices=3"], "must be divisible by the number of processes (3)"),
+    (["train.batch_per_device=8"],
+     "train.batch_per_device=8 x 2 process(es) != train.batch_size=32"),
+    (["hardware.nodes=2"], "torchrun on each node or use SLURM"),
+])
+def test_impossible_ddp_settings_exit_2_before_starting_workers(tmp_path: Path, extra, needle):
+    proc = run_cli([*SMALL, *DDP_CPU, *extra], tmp_path / "run")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert needle in proc.stderr
+    assert "starting 2 DDP workers" not in proc.stdout + proc.stderr
+
+
+def test_batch_per_device_checked_on_one_process_too(tmp_path: Path):
+    proc = run_cli([*SMALL, "train.batch_per_device=16"], tmp_path / "run")
+    assert proc.returncode == 2 and "train.batch_per_device=16" in proc.stderr
+    assert run_cli([*SMALL, "train.steps=2", "train.batch_per_device=32"],
+                   tmp_path / "ok").returncode == 0
+
+
+def test_ranks_from_torchrun_and_slurm_environments():
+    assert env_ranks({}) is None
+    r = env_ranks({"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "4"})
+    assert (r.rank, r.world_size, r.local_rank, r.local_world_size, r.source) == (
+        3, 8, 1, 4, "torchrun")
+    slurm = {"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1",
+             "SLURM_STEP_ID": "0", "SLURM_NTASKS_PER_NODE": "4(x2)", "SLURM_JOB_NUM_NODES": "2"}
+    r = env_ranks(slurm)
+    assert (r.rank, r.world_size, r.local_rank, r.local_world_size, r.source) == (
+        5, 8, 1, 4, "slurm")
+    # a batch script (no srun step) is one process, whatever the allocation's task count
+    assert env_ranks({k: v for k, v in slurm.items() if k != "SLURM_STEP_ID"}) is None
+
+
+def test_slurm_master_address_is_the_first_node():
+    # scontrol is absent here: the fallback parser reads the first host
+    assert _slurm_master_addr("gpu[03-05,07],cpu1") in ("gpu03",)
+    assert _slurm_master_addr("node7") == "node7"
