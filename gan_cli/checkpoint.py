@@ -15,14 +15,20 @@ from pathlib import Path
 
 import torch
 
-from gan_cli.errors import RuntimeFailure
+from gan_cli.errors import ConfigError, RuntimeFailure
 
 FORMAT = "gan-cli/1"
-_NUMBERED = re.compile(r"step_(\d+)\.pt$")
+_NUMBERED = re.compile(r"^step_(\d+)\.pt$")
+_TEMP = re.compile(r"^\..+\.tmp-(\d+)$")  # save_atomic's temporary files: .<name>.tmp-<pid>
 
 
 class CheckpointError(RuntimeFailure):
-    """A checkpoint that is missing, unreadable, unsafe or not from gan-cli."""
+    """A checkpoint that is missing, unreadable, unsafe or not from gan-cli (exit status 1)."""
+
+
+class CheckpointMismatchError(ConfigError):
+    """A readable checkpoint written for another model configuration (exit status 2: the fix is
+    to resume with the options the run was started with)."""
 
 
 def save_atomic(state: dict, path: Path) -> None:
@@ -54,17 +60,47 @@ def save_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int) -> Path:
     """Write ``last.pt`` and, when ``keep`` > 0, ``step_<step>.pt``, keeping the newest ``keep``."""
     state = {"format": FORMAT, **state}
     last = ckpt_dir / "last.pt"
-    save_atomic(state, last)
+    try:
+        save_atomic(state, last)
+    except OSError as e:  # disk full, quota, permissions: the previous last.pt is still intact
+        raise CheckpointError(f"cannot write checkpoint {last} ({e.strerror or e}); the previous "
+                              f"checkpoint, if any, is intact") from None
     if keep > 0:
         numbered = ckpt_dir / f"step_{step:08d}.pt"
         try:
             os.link(last, numbered)  # same bytes, no second write
         except OSError:
             save_atomic(state, numbered)
-        old = sorted(p for p in ckpt_dir.iterdir() if _NUMBERED.search(p.name))[:-keep]
+        old = sorted(p for p in ckpt_dir.iterdir() if _NUMBERED.match(p.name))[:-keep]
         for p in old:
             p.unlink(missing_ok=True)
     return last
+
+
+def remove_stale_temp_files(ckpt_dir: Path) -> list[Path]:
+    """Delete temporary files that a writer killed mid-save left behind (their process is gone).
+
+    They never count as checkpoints (see ``latest_checkpoint``); this only reclaims the space.
+    """
+    removed = []
+    if not ckpt_dir.is_dir():
+        return removed
+    for p in ckpt_dir.iterdir():
+        m = _TEMP.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but not ours
+    return True
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -90,9 +126,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    """``last.pt`` if present, else the highest-numbered ``step_*.pt``, else None."""
+    """``last.pt`` if present, else the highest-numbered ``step_*.pt``, else None.
+
+    Temporary files of an interrupted write (``.last.pt.tmp-<pid>``) never match.
+    """
     last = ckpt_dir / "last.pt"
     if last.is_file():
         return last
-    numbered = sorted(p for p in ckpt_dir.glob("step_*.pt") if _NUMBERED.search(p.name))
+    numbered = sorted(p for p in ckpt_dir.glob("step_*.pt") if _NUMBERED.match(p.name))
     return numbered[-1] if numbered else None

@@ -2,7 +2,7 @@
 
 User mistakes end with one message on stderr and a documented exit status (gan_cli/errors.py):
 2 for configuration mistakes (found while Hydra composes the config, or by the schema checks),
-1 for runtime failures. A Python traceback appears only for bugs, or for every error when the
+1 for runtime failures, 3 when a stop signal ended the run after a checkpoint. A Python traceback appears only for bugs, or for every error when the
 environment sets HYDRA_FULL_ERROR=1.
 """
 
@@ -22,7 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from gan_cli.config import GROUPS, register_configs, validate
-from gan_cli.errors import EXIT_CONFIG, GanCliError
+from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, GanCliError
+from gan_cli.resilience import expand_resume_dir
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 log = logging.getLogger("gan_cli")
@@ -44,8 +45,12 @@ def _train_task(cfg: DictConfig) -> float | None:
 
 
 def _fail(e: GanCliError) -> None:
-    log.error("%s", e)  # also lands in the run directory's log file
-    print(f"gan-train: error: {e}", file=sys.stderr)
+    if e.exit_code == EXIT_INTERRUPTED:  # a clean stop, not an error
+        log.warning("%s", e)
+        print(f"gan-train: {e}", file=sys.stderr)
+    else:
+        log.error("%s", e)  # also lands in the run directory's log file
+        print(f"gan-train: error: {e}", file=sys.stderr)
     raise SystemExit(e.exit_code)
 
 
@@ -55,6 +60,8 @@ def train_main() -> None:
     user_full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     # Let composition errors reach this function instead of Hydra's own reporter, which exits 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # resume=RUN_DIR: continue that run in place, with its own options (docs/reliability.md)
+    sys.argv[1:] = expand_resume_dir(sys.argv[1:])
     try:
         _train_task()
     except (HydraException, OmegaConfBaseException) as e:
@@ -63,6 +70,18 @@ def train_main() -> None:
         print(f"gan-train: configuration error: {describe_config_error(e, sys.argv[1:])}",
               file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+    except OSError as e:  # e.g. Hydra cannot create the run directory or its log file
+        if user_full_error:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        print(f"gan-train: error: cannot write the run directory ({e.strerror or e}{where}); "
+              f"set hydra.run.dir to a writable directory", file=sys.stderr)
+        raise SystemExit(EXIT_RUNTIME) from None
+    except KeyboardInterrupt:  # Ctrl-C before training started, or a second Ctrl-C
+        if user_full_error:
+            raise
+        print("gan-train: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 def describe_config_error(e: BaseException, argv: list[str]) -> str:

@@ -476,11 +476,18 @@ class TrainLoopConfig:
     ckpt_every_steps: int = 1000  # checkpoint interval; the last step always gets one
     keep_ckpts: int = 3  # numbered checkpoints kept besides last.pt; 0 = only last.pt
     figure_samples: Optional[int] = None  # samples in a figure; null = the dataset's default
+    # A non-finite (NaN/inf) loss, gradient or weight: stop (exit 1, the last good checkpoint
+    # kept) | skip (that update is not applied; skips are counted in metrics.jsonl; costs one
+    # host sync per update). Non-finite weights always stop the run.
+    nonfinite: str = "stop"
+    # On SIGUSR1 under SLURM (SLURM_JOB_ID set): after the checkpoint, `scontrol requeue` the job
+    requeue: bool = False
 
     def __post_init__(self) -> None:
         _positive(self, "steps", "batch_size", "log_every_steps", "sample_every_steps",
                   "ckpt_every_steps")
         _non_negative(self, "keep_ckpts")
+        _one_of(self, "nonfinite", ("stop", "skip"))
         _require(self.figure_samples is None or self.figure_samples > 0, "figure_samples",
                  f"must be > 0 or null, got {self.figure_samples}")
 
@@ -496,7 +503,10 @@ class TrainConfig:
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     seed: int = 0  # every rank seeds seed + rank
     name: Optional[str] = None  # run name in W&B; null = the run directory's name
-    resume: Optional[str] = None  # null: fresh start | auto: latest in this run dir | a path
+    # null: fresh start | auto: the latest checkpoint in this run dir (none yet: fresh start) |
+    # a checkpoint file (the run continues in its own new directory) | a run directory (the run
+    # continues in that directory with its own options; see docs/reliability.md)
+    resume: Optional[str] = None
 
 
 SCHEMAS: dict[str, dict[str, type]] = {

@@ -103,7 +103,7 @@ def test_resume_continues_exactly(tmp_path: Path):
     for net in ("G", "D"):
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), (net, k)
-    assert [r["step"] for r in read_metrics(split)] == [4, 8, 12]  # 4 before, 8 and 12 after
+    assert [r["step"] for r in read_metrics(split)] == [4, 6, 8, 12]  # 4, 6 (its end), then 8, 12
 
 
 def test_wandb_offline_run_logs_config_losses_and_samples(tmp_path: Path):
