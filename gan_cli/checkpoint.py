@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -111,12 +112,22 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise CheckpointError(f"checkpoint is not a file: {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle-protocol notes: noise for a user
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain data "
-            f"(loading it could execute code). gan-cli checkpoints never do; "
-            f"the file is not one of them. ({str(e).splitlines()[0]})") from None
+        # torch's weights-only unpickler names the refused callable ("... GLOBAL posix.system
+        # ..."); any other refusal means bytes that are not a pickle it can read.
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        why = [ln for ln in lines if "GLOBAL" in ln or "global" in ln.split(":")[0]]
+        if why:
+            raise CheckpointError(
+                f"refused to load {path}: it holds objects other than tensors and plain data "
+                f"(loading it could execute code). gan-cli checkpoints never do; "
+                f"the file is not one of them. ({why[0]})") from None
+        detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "")
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or "
+                              f"not written by torch.save ({detail})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt or truncated "
                               f"({type(e).__name__}: {str(e).splitlines()[0]})") from None

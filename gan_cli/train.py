@@ -330,6 +330,12 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                         **stats_mean, "imgs_per_s": imgs / max(now - t_interval, 1e-9)}
                 if skip_nonfinite:
                     last["nonfinite_skips"] = skips["d"] + skips["g"]
+                    if not stats_mean and last["nonfinite_skips"] > skips_logged:
+                        raise RuntimeFailure(
+                            f"training diverged: every update of steps {step_interval + 1}-{step} "
+                            f"was skipped for non-finite values (train.nonfinite=skip); the last "
+                            f"good checkpoint is {last_ckpt[0]} (step {last_ckpt[1]}). Lower the "
+                            f"learning rates or change the loss.")
                     if last["nonfinite_skips"] > skips_logged:
                         skips_logged = last["nonfinite_skips"]
                         log.warning("train.nonfinite=skip: %d discriminator and %d generator "
