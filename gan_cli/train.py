@@ -404,14 +404,20 @@ def _restore(state: dict, path: Path, config: dict, **objs: Any) -> None:
 
     A checkpoint that does not fit the configured objects is a CheckpointMismatchError naming
     the options that differ; options that differ but still fit are logged as a warning.
+    The optimizers' state (moments, step counts) comes from the checkpoint, their settings
+    (learning rates, betas, weight decay) from the configuration, so a resume can change them.
     """
     old_config = state.get("config") or {}
-    diffs = config_differences(old_config, config, ("model", "loss", "dataset"))
+    diffs = config_differences(old_config, config, ("model", "loss", "dataset", "optimizer"))
     try:
         objs["G"].load_state_dict(state["G"])
         objs["D"].load_state_dict(state["D"])
-        objs["opt_g"].load_state_dict(state["opt_g"])
-        objs["opt_d"].load_state_dict(state["opt_d"])
+        for name in ("opt_g", "opt_d"):
+            opt = objs[name]
+            settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+            opt.load_state_dict(state[name])
+            for group, configured in zip(opt.param_groups, settings):
+                group.update(configured)
         objs["scaler_g"].load_state_dict(state["scaler_g"])
         objs["scaler_d"].load_state_dict(state["scaler_d"])
         objs["loss"].load_state_dict(state["loss"])
