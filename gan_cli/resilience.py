@@ -46,7 +46,8 @@ class StopSignals:
             return self
         for name in STOP_SIGNALS:
             sig = getattr(signal, name, None)
-            if sig is not None:
+            if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+                # an ignored signal (e.g. SIGINT of a `cmd &` background job) stays ignored
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
