@@ -2,8 +2,8 @@
 
 User mistakes end with one message on stderr and a documented exit status (gan_cli/errors.py):
 2 for configuration mistakes (found while Hydra composes the config, or by the schema checks),
-1 for runtime failures, 3 when a stop signal ended the run after a checkpoint. A Python traceback appears only for bugs, or for every error when the
-environment sets HYDRA_FULL_ERROR=1.
+1 for runtime failures, 3 when a stop signal ended the run after a checkpoint. A Python traceback
+appears only for bugs, or for every error when the environment sets HYDRA_FULL_ERROR=1.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import torch
 from torch import nn
@@ -121,7 +121,7 @@ class NonFiniteWatch:
         """(step, statistic) of the earliest non-finite value seen, or None."""
         found: list[tuple[int, str]] = []
         for keys, first in self._first.items():
-            for key, step in zip(keys, first.tolist()):
+            for key, step in zip(keys, first.tolist(), strict=True):
                 if step >= 0:
                     found.append((step, key))
         if not found:
@@ -141,7 +141,7 @@ def nonfinite_weights(modules: Mapping[str, nn.Module]) -> str | None:
     if not flags:
         return None
     ok = torch.stack(flags).tolist()  # one transfer
-    bad = [n for n, good in zip(names, ok) if not good]
+    bad = [n for n, good in zip(names, ok, strict=True) if not good]
     return bad[0] if bad else None
 
 

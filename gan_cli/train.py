@@ -416,7 +416,7 @@ def _restore(state: dict, path: Path, config: dict, **objs: Any) -> None:
             opt = objs[name]
             settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
             opt.load_state_dict(state[name])
-            for group, configured in zip(opt.param_groups, settings):
+            for group, configured in zip(opt.param_groups, settings, strict=True):
                 group.update(configured)
         objs["scaler_g"].load_state_dict(state["scaler_g"])
         objs["scaler_d"].load_state_dict(state["scaler_d"])

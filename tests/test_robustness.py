@@ -46,7 +46,7 @@ def assert_same_state(a: object, b: object, where: str = "") -> None:
             assert_same_state(a[k], b[k], f"{where}.{k}")
     elif isinstance(a, (list, tuple)):
         assert isinstance(b, (list, tuple)) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_same_state(x, y, f"{where}[{i}]")
     else:
         assert a == b, where
@@ -140,7 +140,7 @@ while True:
 def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one(tmp_path: Path):
     ckpt_dir = tmp_path / "checkpoints"
     left_temp = False
-    for attempt in range(5):
+    for _attempt in range(5):
         proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(ckpt_dir)],
                                 stdout=subprocess.PIPE, text=True,
                                 env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -194,7 +194,8 @@ def test_keep_last_k(tmp_path: Path):
         assert sorted(p.name for p in d.glob("step_*")) == expected
         assert load_checkpoint(d / "last.pt")["step"] == 5
         assert latest_checkpoint(d) == d / "last.pt"
-    assert remove_stale_temp_files(tmp_path / "keep0") == [tmp_path / "keep0/.last.pt.tmp-999999999"]
+    stale = tmp_path / "keep0" / ".last.pt.tmp-999999999"
+    assert remove_stale_temp_files(tmp_path / "keep0") == [stale]
 
 
 # ---------------------------------------------------------------------------------------------
