@@ -10,19 +10,26 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 
-from gan_cli.errors import RuntimeFailure
+from gan_cli.errors import ConfigError, RuntimeFailure
 
 FORMAT = "gan-cli/1"
-_NUMBERED = re.compile(r"step_(\d+)\.pt$")
+_NUMBERED = re.compile(r"^step_(\d+)\.pt$")
+_TEMP = re.compile(r"^\..+\.tmp-(\d+)$")  # save_atomic's temporary files: .<name>.tmp-<pid>
 
 
 class CheckpointError(RuntimeFailure):
-    """A checkpoint that is missing, unreadable, unsafe or not from gan-cli."""
+    """A checkpoint that is missing, unreadable, unsafe or not from gan-cli (exit status 1)."""
+
+
+class CheckpointMismatchError(ConfigError):
+    """A readable checkpoint written for another model configuration (exit status 2: the fix is
+    to resume with the options the run was started with)."""
 
 
 def save_atomic(state: dict, path: Path) -> None:
@@ -54,17 +61,47 @@ def save_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int) -> Path:
     """Write ``last.pt`` and, when ``keep`` > 0, ``step_<step>.pt``, keeping the newest ``keep``."""
     state = {"format": FORMAT, **state}
     last = ckpt_dir / "last.pt"
-    save_atomic(state, last)
+    try:
+        save_atomic(state, last)
+    except OSError as e:  # disk full, quota, permissions: the previous last.pt is still intact
+        raise CheckpointError(f"cannot write checkpoint {last} ({e.strerror or e}); the previous "
+                              f"checkpoint, if any, is intact") from None
     if keep > 0:
         numbered = ckpt_dir / f"step_{step:08d}.pt"
         try:
             os.link(last, numbered)  # same bytes, no second write
         except OSError:
             save_atomic(state, numbered)
-        old = sorted(p for p in ckpt_dir.iterdir() if _NUMBERED.search(p.name))[:-keep]
+        old = sorted(p for p in ckpt_dir.iterdir() if _NUMBERED.match(p.name))[:-keep]
         for p in old:
             p.unlink(missing_ok=True)
     return last
+
+
+def remove_stale_temp_files(ckpt_dir: Path) -> list[Path]:
+    """Delete temporary files that a writer killed mid-save left behind (their process is gone).
+
+    They never count as checkpoints (see ``latest_checkpoint``); this only reclaims the space.
+    """
+    removed = []
+    if not ckpt_dir.is_dir():
+        return removed
+    for p in ckpt_dir.iterdir():
+        m = _TEMP.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but not ours
+    return True
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -75,12 +112,22 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise CheckpointError(f"checkpoint is not a file: {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle-protocol notes: noise for a user
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain data "
-            f"(loading it could execute code). gan-cli checkpoints never do; "
-            f"the file is not one of them. ({str(e).splitlines()[0]})") from None
+        # torch's weights-only unpickler names the refused callable ("... GLOBAL posix.system
+        # ..."); any other refusal means bytes that are not a pickle it can read.
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        why = [ln for ln in lines if "GLOBAL" in ln or "global" in ln.split(":")[0]]
+        if why:
+            raise CheckpointError(
+                f"refused to load {path}: it holds objects other than tensors and plain data "
+                f"(loading it could execute code). gan-cli checkpoints never do; "
+                f"the file is not one of them. ({why[0]})") from None
+        detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "")
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or "
+                              f"not written by torch.save ({detail})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt or truncated "
                               f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
@@ -90,9 +137,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    """``last.pt`` if present, else the highest-numbered ``step_*.pt``, else None."""
+    """``last.pt`` if present, else the highest-numbered ``step_*.pt``, else None.
+
+    Temporary files of an interrupted write (``.last.pt.tmp-<pid>``) never match.
+    """
     last = ckpt_dir / "last.pt"
     if last.is_file():
         return last
-    numbered = sorted(p for p in ckpt_dir.glob("step_*.pt") if _NUMBERED.search(p.name))
+    numbered = sorted(p for p in ckpt_dir.glob("step_*.pt") if _NUMBERED.match(p.name))
     return numbered[-1] if numbered else None

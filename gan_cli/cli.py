@@ -3,8 +3,8 @@ composed by Hydra with the command line's overrides.
 
 User mistakes end with one message on stderr and a documented exit status (gan_cli/errors.py):
 2 for configuration mistakes (found while Hydra composes the config, or by the schema checks),
-1 for runtime failures. A Python traceback appears only for bugs, or for every error when the
-environment sets HYDRA_FULL_ERROR=1.
+1 for runtime failures, 3 when a stop signal ended the run after a checkpoint. A Python traceback
+appears only for bugs, or for every error when the environment sets HYDRA_FULL_ERROR=1.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from gan_cli.config import GROUPS, register_configs, validate, validate_eval
-from gan_cli.errors import EXIT_CONFIG, ConfigError, GanCliError
+from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError, GanCliError
+from gan_cli.resilience import expand_resume_dir
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 log = logging.getLogger("gan_cli")
@@ -82,11 +83,13 @@ def _eval_task(cfg: DictConfig) -> None:
 
 def _fail(e: GanCliError, prog: str) -> None:
     # The message goes to stderr once, and into the run directory's log file.
-    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (e,), None)
+    stopped = e.exit_code == EXIT_INTERRUPTED  # a clean stop after a checkpoint, not an error
+    level = logging.WARNING if stopped else logging.ERROR
+    record = log.makeRecord(log.name, level, __file__, 0, "%s", (e,), None)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
-    print(f"{prog}: error: {e}", file=sys.stderr)
+    print(f"{prog}: {e}" if stopped else f"{prog}: error: {e}", file=sys.stderr)
     raise SystemExit(e.exit_code)
 
 
@@ -95,6 +98,8 @@ def _main(app, prog: str, config_name: str) -> None:
     user_full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     # Let composition errors reach this function instead of Hydra's own reporter, which exits 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # resume=RUN_DIR: continue that run in place, with its own options (docs/reliability.md)
+    sys.argv[1:] = expand_resume_dir(sys.argv[1:])
     leader = False
     if "RANK" in os.environ or "SLURM_PROCID" in os.environ:  # maybe under torchrun or srun
         from gan_cli import launch
@@ -118,6 +123,20 @@ def _main(app, prog: str, config_name: str) -> None:
     except SystemExit as e:
         exit_code = e.code if isinstance(e.code, int) else 1
         raise
+    except OSError as e:  # e.g. Hydra cannot create the run directory or its log file
+        exit_code = EXIT_RUNTIME
+        if user_full_error:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        print(f"{prog}: error: cannot write the run directory ({e.strerror or e}{where}); "
+              f"set hydra.run.dir to a writable directory", file=sys.stderr)
+        raise SystemExit(EXIT_RUNTIME) from None
+    except KeyboardInterrupt:  # Ctrl-C before training started, or a second Ctrl-C
+        exit_code = 130
+        if user_full_error:
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
     except BaseException:
         exit_code = 1
         raise

@@ -494,6 +494,12 @@ class TrainLoopConfig:
     ckpt_every_steps: int = 1000  # checkpoint interval; the last step always gets one
     keep_ckpts: int = 3  # numbered checkpoints kept besides last.pt; 0 = only last.pt
     figure_samples: Optional[int] = None  # samples in a figure; null = the dataset's default
+    # A non-finite (NaN/inf) loss, gradient or weight: stop (exit 1, the last good checkpoint
+    # kept) | skip (that update is not applied; skips are counted in metrics.jsonl; costs one
+    # host sync per update). Non-finite weights always stop the run.
+    nonfinite: str = "stop"
+    # On SIGUSR1 under SLURM (SLURM_JOB_ID set): after the checkpoint, `scontrol requeue` the job
+    requeue: bool = False
 
     def __post_init__(self) -> None:
         _positive(self, "steps", "batch_size", "log_every_steps", "sample_every_steps",
@@ -501,6 +507,7 @@ class TrainLoopConfig:
         _non_negative(self, "keep_ckpts")
         _require(self.batch_per_device is None or self.batch_per_device > 0, "batch_per_device",
                  f"must be > 0 or null, got {self.batch_per_device}")
+        _one_of(self, "nonfinite", ("stop", "skip"))
         _require(self.figure_samples is None or self.figure_samples > 0, "figure_samples",
                  f"must be > 0 or null, got {self.figure_samples}")
 
@@ -532,9 +539,13 @@ class TrainConfig:
     metrics: TrainMetricsConfig = field(default_factory=TrainMetricsConfig)
     seed: int = 0  # every rank seeds seed + rank
     name: Optional[str] = None  # run name in W&B; null = the run directory's name
-    resume: Optional[str] = None  # null: fresh start | auto: latest in this run dir | a path
+    # null: fresh start | auto: the latest checkpoint in this run dir (none yet: fresh start) |
+    # a checkpoint file (the run continues in its own new directory) | a run directory (the run
+    # continues in that directory with its own options; see docs/reliability.md)
+    resume: Optional[str] = None
     # What gan-train returns to Hydra (the value an Optuna sweep minimises or maximises): a key
-    # of the run's last logged statistics, e.g. loss_g, loss_d, wasserstein, convergence (BEGAN).
+    # of the run's last logged record, e.g. loss_g, wasserstein, or a metric computed at the last
+    # step (fd_fashion, reverse_kl, high_quality_fraction; see metrics.every_steps).
     optimized_metric: str = "loss_g"
 
 

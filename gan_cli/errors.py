@@ -3,7 +3,10 @@
 Exit statuses (documented in the README):
     0  success
     1  runtime failure: missing data, unreadable checkpoint, non-finite training, a crash
-    2  configuration mistake: unknown key or option, impossible value; found before training
+    2  configuration mistake: unknown key or option, impossible value, a checkpoint that does not
+       fit the configured model; found before training
+    3  interrupted: SIGTERM, SIGINT or SIGUSR1 stopped the run at a step boundary after a
+       checkpoint of that step was written; `resume` continues it (docs/reliability.md)
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 3
 
 
 class GanCliError(Exception):
@@ -33,3 +37,9 @@ class RuntimeFailure(GanCliError):
 
 class DataNotFoundError(RuntimeFailure):
     """No source of a dataset worked; the message lists what was tried and what to do."""
+
+
+class Interrupted(GanCliError):
+    """A stop signal ended the run cleanly after a checkpoint (exit status 3)."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -100,17 +100,36 @@ class WandbLogger(NullLogger):
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         if self.run is not None:
-            self.run.log(metrics, step=step)
+            try:
+                self.run.log(metrics, step=step)
+            except Exception as e:  # noqa: BLE001 - W&B failing mid-run must not stop training
+                self._give_up(e)
 
     def log_image(self, key: str, path: Path, step: int) -> None:
         if self.run is not None:
-            # A PNG file path: W&B reads the uint8 pixels (float tensors come out black).
-            self.run.log({key: self._wandb.Image(str(path))}, step=step)
+            try:
+                # A PNG file path: W&B reads the uint8 pixels (float tensors come out black).
+                self.run.log({key: self._wandb.Image(str(path))}, step=step)
+            except Exception as e:  # noqa: BLE001
+                self._give_up(e)
 
     def finish(self, exit_code: int = 0) -> None:
         if self.run is not None:
-            self.run.finish(exit_code=exit_code)
-            self.run = None
+            run, self.run = self.run, None
+            try:
+                run.finish(exit_code=exit_code)
+            except Exception as e:  # noqa: BLE001
+                log.warning("W&B could not finish the run (%s: %s)", type(e).__name__,
+                            str(e).splitlines()[0] if str(e) else "")
+
+    def _give_up(self, e: Exception) -> None:
+        log.warning("W&B failed (%s: %s); logging locally only from now on (metrics.jsonl, "
+                    "samples/)", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        run, self.run = self.run, None
+        try:
+            run.finish(exit_code=1, quiet=True)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,11 +22,34 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gan_cli.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
-from gan_cli.distributed import (check_replicas, get_rank, get_world_size, is_main, reduce_stats,
-                                 replica_state, wrap_ddp)
-from gan_cli.errors import ConfigError, GanCliError, RuntimeFailure
+from gan_cli.checkpoint import (
+    CheckpointError,
+    CheckpointMismatchError,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
+from gan_cli.distributed import (
+    check_replicas,
+    get_rank,
+    get_world_size,
+    is_main,
+    reduce_stats,
+    replica_state,
+    wrap_ddp,
+)
+from gan_cli.errors import ConfigError, GanCliError, Interrupted, RuntimeFailure
 from gan_cli.launch import batch_per_device as batch_per_device_for
+from gan_cli.resilience import (
+    NonFiniteWatch,
+    StopSignals,
+    config_differences,
+    nonfinite_weights,
+    slurm_requeue,
+    trim_metrics,
+    update_is_finite,
+)
 from gan_cli.seeding import derive_seed, rng_state, seed_everything, set_rng_state
 from gan_cli.stats import Collector, RunLog
 
@@ -136,6 +159,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 d.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise RuntimeFailure(f"cannot write the run directory {run_dir}: {e}") from None
+        remove_stale_temp_files(ckpt_dir)  # left by a writer killed mid-save; never checkpoints
 
     # Build the data, the loss, the networks and their optimizers.
     data = build(cfg.dataset, "dataset", batch_size=batch_per_device, device=device,
@@ -182,13 +206,21 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
 
     # Resume from a checkpoint when asked.
     step = 0
-    resume_path = _resume_path(cfg.get("resume"), ckpt_dir)
+    skips = {"d": 0, "g": 0}  # updates skipped for non-finite values (train.nonfinite=skip)
+    resume_path = _resume_path(cfg.get("resume"), ckpt_dir, run_dir)
     if resume_path is not None:
         state = load_checkpoint(resume_path)
-        _restore(state, resume_path, G=G, D=D, opt_g=opt_g, opt_d=opt_d, scaler_g=scaler_g,
-                 scaler_d=scaler_d, loss=loss, data=data, noise=noise)
+        _restore(state, resume_path, OmegaConf.to_container(cfg, resolve=True), G=G, D=D,
+                 opt_g=opt_g, opt_d=opt_d, scaler_g=scaler_g, scaler_d=scaler_d, loss=loss,
+                 data=data, noise=noise)
         step = state["step"]
+        skips.update(state.get("nonfinite_skips") or {})
+        if is_main() and trim_metrics(run_dir / "metrics.jsonl", step):
+            log.info("metrics.jsonl: dropped the records logged after step %d; they are "
+                     "logged again as training repeats those steps", step)
         log.info("resumed from %s at step %d", resume_path, step)
+    elif cfg.get("resume") == "auto":
+        log.info("resume=auto: no checkpoint in %s yet; starting from step 0", ckpt_dir)
 
     def checkpoint_state() -> dict:
         return {
@@ -199,8 +231,9 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
             "scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict(),
             "loss": loss.state_dict(), "data": data.state_dict(),
             "noise": noise.generator.get_state(),
-            "metrics": evaluator.state_dict() if evaluator is not None else {},
+            "metrics": evaluator.state_dict() if evaluator is not None else {},  # best so far
             "rng": rng_state(),
+            "nonfinite_skips": dict(skips),
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
 
@@ -227,10 +260,34 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                      name=cfg.name or run_dir.name, group=group)
     runlog = RunLog(run_dir, logger, total_steps=tc.steps, start_step=step, enabled=is_main())
     collector = Collector()
+    watch = NonFiniteWatch()  # stop mode: where the first non-finite statistic appeared
+    skip_nonfinite = tc.get("nonfinite", "stop") == "skip"
+    skips_logged = skips["d"] + skips["g"]
     last: dict[str, float] = {}
+    last_ckpt = (resume_path, step) if resume_path is not None else (None, 0)
     exit_code = 1
     t_interval, step_interval = time.perf_counter(), step
 
+    def check_finite(where: str) -> None:
+        """Raise if a loss since the last check, or a weight now, is not finite (host sync)."""
+        first = watch.first()
+        bad_net = nonfinite_weights({"G": G, "D": D}) if where == "checkpoint" else None
+        if first is None and bad_net is None:
+            return
+        what = (f"{first[1]} is not finite (NaN or inf) at step {first[0]}" if first is not None
+                else f"the weights of {bad_net} are not finite (NaN or inf) at step {step}")
+        kept = (f"the last good checkpoint is {last_ckpt[0]} (step {last_ckpt[1]})"
+                if last_ckpt[0] is not None else "no checkpoint was written")
+        raise RuntimeFailure(
+            f"training diverged: {what}; stopped before writing a checkpoint, {kept}. Lower the "
+            f"learning rates, change the loss, or set train.nonfinite=skip to skip such updates.")
+
+    def write_checkpoint() -> None:
+        nonlocal last_ckpt
+        check_finite("checkpoint")  # never overwrite a good checkpoint with NaN weights
+        last_ckpt = (save_checkpoint(checkpoint_state(), ckpt_dir, step, tc.keep_ckpts), step)
+
+    stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
     try:
         while step < tc.steps:
             # Discriminator: n_critic updates, each on a fresh real batch. The last one's fake
@@ -247,10 +304,16 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                     loss_d, stats = loss.d_loss(D_fwd, real, fake.detach(), y)
                 opt_d.zero_grad(set_to_none=True)
                 scaler_d.scale(loss_d).backward()
+                if skip_nonfinite and not update_is_finite(loss_d, D.parameters(),
+                                                           not scaler_d.is_enabled()):
+                    skips["d"] += 1  # no optimizer step, no loss-state update, no stats
+                    continue
                 scaler_d.step(opt_d)
                 scaler_d.update()
                 loss.after_d_step(D, reduce_stats(stats))  # rank-averaged (BEGAN's k_t)
                 collector.add(stats)
+                if not skip_nonfinite:
+                    watch.add(stats, step + 1)
 
             # Generator: one update through the frozen discriminator.
             set_requires_grad(D, False)
@@ -258,10 +321,16 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 loss_g, stats = loss.g_loss(D_fwd, fake, y)
             opt_g.zero_grad(set_to_none=True)
             scaler_g.scale(loss_g).backward()
-            scaler_g.step(opt_g)
-            scaler_g.update()
+            if skip_nonfinite and not update_is_finite(loss_g, G.parameters(),
+                                                       not scaler_g.is_enabled()):
+                skips["g"] += 1
+            else:
+                scaler_g.step(opt_g)
+                scaler_g.update()
+                collector.add(stats)
+                if not skip_nonfinite:
+                    watch.add(stats, step + 1)
             set_requires_grad(D, True)
-            collector.add(stats)
             step += 1
 
             # Report statistics (the only host synchronisation in the loop) and metrics.
@@ -270,6 +339,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
             if step % tc.log_every_steps == 0 or step == tc.steps or metrics_due:
                 now = time.perf_counter()
                 stats_mean = collector.flush()
+                check_finite("log")
                 for key, value in stats_mean.items():
                     if not math.isfinite(value):
                         raise RuntimeFailure(
@@ -281,6 +351,19 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                         **stats_mean, "imgs_per_s": imgs / max(now - t_interval, 1e-9)}
                 if metrics_due and evaluator is not None:
                     last.update(evaluator(step))
+                if skip_nonfinite:
+                    last["nonfinite_skips"] = skips["d"] + skips["g"]
+                    if not stats_mean and last["nonfinite_skips"] > skips_logged:
+                        raise RuntimeFailure(
+                            f"training diverged: every update of steps {step_interval + 1}-{step} "
+                            f"was skipped for non-finite values (train.nonfinite=skip); the last "
+                            f"good checkpoint is {last_ckpt[0]} (step {last_ckpt[1]}). Lower the "
+                            f"learning rates or change the loss.")
+                    if last["nonfinite_skips"] > skips_logged:
+                        skips_logged = last["nonfinite_skips"]
+                        log.warning("train.nonfinite=skip: %d discriminator and %d generator "
+                                    "updates skipped so far (non-finite loss or gradients)",
+                                    skips["d"], skips["g"])
                 runlog.write(last)
                 t_interval, step_interval = time.perf_counter(), step  # metrics time excluded
 
@@ -288,40 +371,92 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
             if is_main() and (step % tc.sample_every_steps == 0 or step == tc.steps):
                 save_samples()
             if is_main() and (step % tc.ckpt_every_steps == 0 or step == tc.steps):
-                save_checkpoint(checkpoint_state(), ckpt_dir, step, tc.keep_ckpts)
-        if world_size > 1:  # every rank ends with the same weights (and loss state)
+                write_checkpoint()
+            # A stop signal: a plain Python flag, read once per step (no host sync).
+            # (Under DDP the ranks must agree on the step at which they stop.)
+            if stop.received is not None and step < tc.steps:
+                break
+        if stop.received is not None and step < tc.steps:
+            exit_code = Interrupted.exit_code
+            _stop_cleanly(stop, cfg, step, last_ckpt, write_checkpoint, run_dir)
+        elif world_size > 1:  # every rank ends with the same weights (and loss state)
             n = check_replicas(replica_state(G, D, loss))
             log.info("G, D and the loss state are bitwise identical on all %d ranks", n)
         exit_code = 0
     finally:
+        stop.restore()
         runlog.close(exit_code)
     log.info("done: %d steps; samples in %s, checkpoint %s", step, samples_dir,
              ckpt_dir / "last.pt")
     return last
 
 
-def _resume_path(resume: str | None, ckpt_dir: Path) -> Path | None:
+def _stop_cleanly(stop: StopSignals, cfg: DictConfig, step: int, last_ckpt: tuple,
+                  write_checkpoint: Any, run_dir: Path) -> None:
+    """After a stop signal: checkpoint this step (unless just written), maybe requeue, exit 3."""
+    if is_main() and last_ckpt[1] != step:
+        write_checkpoint()
+    requeued = None
+    if (is_main() and stop.name == "SIGUSR1" and cfg.train.get("requeue", False)):
+        requeued = slurm_requeue()
+    then = (f"SLURM job {requeued} was requeued and continues with resume=auto"
+            if requeued else f"continue with: gan-train resume={run_dir}")
+    raise Interrupted(f"stopped by {stop.name} at step {step}/{cfg.train.steps}; checkpoint "
+                      f"{run_dir / 'checkpoints' / 'last.pt'} holds step {step}; {then}")
+
+
+def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | None:
+    """The checkpoint to start from: None (fresh), the run's latest (auto), or the named one.
+
+    A directory names a run: its latest checkpoint (``cli`` already made that directory the run
+    directory, so the run continues in place).
+    """
     if resume in (None, "", "never"):
         return None
     if resume == "auto":
         return latest_checkpoint(ckpt_dir)  # nothing yet: a fresh start
-    return Path(resume)
+    path = Path(resume).expanduser()
+    if path.is_dir():
+        found = latest_checkpoint(path / "checkpoints") or latest_checkpoint(path)
+        if found is None:
+            raise CheckpointError(f"resume={resume}: no checkpoint in {path / 'checkpoints'} "
+                                  f"(last.pt or step_*.pt)")
+        return found
+    return path
 
 
-def _restore(state: dict, path: Path, **objs: Any) -> None:
-    """Load every piece of a checkpoint into the built objects; mismatches are CheckpointErrors."""
+def _restore(state: dict, path: Path, config: dict, **objs: Any) -> None:
+    """Load every piece of a checkpoint into the built objects.
+
+    A checkpoint that does not fit the configured objects is a CheckpointMismatchError naming
+    the options that differ; options that differ but still fit are logged as a warning.
+    The optimizers' state (moments, step counts) comes from the checkpoint, their settings
+    (learning rates, betas, weight decay) from the configuration, so a resume can change them.
+    """
+    old_config = state.get("config") or {}
+    diffs = config_differences(old_config, config, ("model", "loss", "dataset", "optimizer"))
     try:
         objs["G"].load_state_dict(state["G"])
         objs["D"].load_state_dict(state["D"])
-        objs["opt_g"].load_state_dict(state["opt_g"])
-        objs["opt_d"].load_state_dict(state["opt_d"])
-    except (RuntimeError, KeyError, ValueError) as e:
-        raise CheckpointError(
-            f"{path} does not fit the configured model: it was written for a different "
-            f"model, dataset or loss configuration ({str(e).splitlines()[0]})") from None
-    objs["scaler_g"].load_state_dict(state["scaler_g"])
-    objs["scaler_d"].load_state_dict(state["scaler_d"])
-    objs["loss"].load_state_dict(state["loss"])
-    objs["data"].load_state_dict(state["data"])
-    objs["noise"].generator.set_state(state["noise"])
-    set_rng_state(state["rng"])
+        for name in ("opt_g", "opt_d"):
+            opt = objs[name]
+            settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+            opt.load_state_dict(state[name])
+            for group, configured in zip(opt.param_groups, settings, strict=True):
+                group.update(configured)
+        objs["scaler_g"].load_state_dict(state["scaler_g"])
+        objs["scaler_d"].load_state_dict(state["scaler_d"])
+        objs["loss"].load_state_dict(state["loss"])
+        objs["data"].load_state_dict(state["data"])
+        objs["noise"].generator.set_state(state["noise"])
+        set_rng_state(state["rng"])
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        differ = ("; options that differ: " + "; ".join(diffs[:6])) if diffs else ""
+        raise CheckpointMismatchError(
+            f"{path} does not fit the configured model: it was written for a different model, "
+            f"dataset or loss configuration{differ}. Resume with the run's own options "
+            f"(resume=RUN_DIR reuses them) ({detail})") from None
+    if diffs:
+        log.warning("resuming %s with options that differ from the checkpoint's: %s",
+                    path, "; ".join(diffs))

@@ -17,7 +17,6 @@ from gan_cli.errors import ConfigError, DataNotFoundError
 from gan_cli.train import build, build_optimizers
 from tests.conftest import SMALL, run_cli
 
-
 # datasets with no offline source on a fresh machine: building them must fail with a clear message
 ONLINE_ONLY = {"mnist", "cifar10", "celeba", "lsun", "image_folder", "mnist_5k"}
 

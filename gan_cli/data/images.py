@@ -40,12 +40,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gan_cli.errors import ConfigError, DataNotFoundError, RuntimeFailure
-
 from gan_cli.data.base import DataInfo
-
-
 from gan_cli.data.figures import save_image_grid
+from gan_cli.errors import ConfigError, DataNotFoundError, RuntimeFailure
 
 # Where Debian's `dataset-fashion-mnist` installs the four IDX files (gzip-compressed).
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

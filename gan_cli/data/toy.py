@@ -10,8 +10,8 @@ its strided share, so N ranks see exactly the points one process would see.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 

@@ -35,7 +35,7 @@ class FeatureStats:
         self.mean_ = torch.zeros(dim, dtype=torch.float64)
         self.m2 = torch.zeros(dim, dim, dtype=torch.float64)  # sum of centred outer products
 
-    def update(self, features: Tensor) -> "FeatureStats":
+    def update(self, features: Tensor) -> FeatureStats:
         f = features.detach().reshape(len(features), -1).to("cpu", torch.float64)
         if f.shape[1] != self.dim:
             raise ValueError(f"expected features of dimension {self.dim}, got {f.shape[1]}")
@@ -48,7 +48,7 @@ class FeatureStats:
         other.m2 = c.T @ c
         return self.merge(other)
 
-    def merge(self, other: "FeatureStats") -> "FeatureStats":
+    def merge(self, other: FeatureStats) -> FeatureStats:
         """Fold ``other`` into ``self`` (Chan et al. 1979 pairwise update); returns self."""
         if other.dim != self.dim:
             raise ValueError("cannot merge statistics of different dimensions")
@@ -64,7 +64,7 @@ class FeatureStats:
         self.n = n
         return self
 
-    def all_reduce_(self) -> "FeatureStats":
+    def all_reduce_(self) -> FeatureStats:
         """Merge the statistics of all ranks into every rank (no-op without torch.distributed)."""
         import torch.distributed as dist
 
@@ -93,7 +93,7 @@ class FeatureStats:
         return {"dim": self.dim, "n": self.n, "mean": self.mean_.clone(), "m2": self.m2.clone()}
 
     @classmethod
-    def from_state_dict(cls, state: dict) -> "FeatureStats":
+    def from_state_dict(cls, state: dict) -> FeatureStats:
         s = cls(int(state["dim"]))
         s.n = int(state["n"])
         s.mean_ = state["mean"].to(torch.float64)
@@ -101,7 +101,7 @@ class FeatureStats:
         return s
 
     @classmethod
-    def of(cls, features: Tensor) -> "FeatureStats":
+    def of(cls, features: Tensor) -> FeatureStats:
         return cls(features.reshape(len(features), -1).shape[1]).update(features)
 
 

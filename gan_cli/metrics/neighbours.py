@@ -8,8 +8,8 @@ exactly (no Gram-matrix shortcut), so an exact copy is found at distance 0.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import Tensor

@@ -37,9 +37,9 @@ is written into ``provenance[name]`` when a dict is passed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 from torch import Tensor
@@ -47,7 +47,12 @@ from torch import Tensor
 from gan_cli.errors import ConfigError, RuntimeFailure
 from gan_cli.metrics.feature_net import DEFAULT_WEIGHTS, load_fashion_cnn
 from gan_cli.metrics.frechet import FeatureStats, frechet_distance
-from gan_cli.metrics.inception import InceptionFeatures, fid_from_stats, file_digest, resolve_inception_weights
+from gan_cli.metrics.inception import (
+    InceptionFeatures,
+    fid_from_stats,
+    file_digest,
+    resolve_inception_weights,
+)
 from gan_cli.metrics.neighbours import nearest_neighbours, save_neighbour_figure
 from gan_cli.metrics.reference import (
     ReferenceStats,
@@ -72,7 +77,7 @@ class RealData:
     mode_std: float | None = None  # 2D mixtures: std of each mode
 
     @classmethod
-    def from_tensor(cls, name: str, split: str, x: Tensor, batch_size: int = 500, **kw) -> "RealData":
+    def from_tensor(cls, name: str, split: str, x: Tensor, batch_size: int = 500, **kw) -> RealData:
         return cls(name, split, lambda: iter(x.split(batch_size)), **kw)
 
 
