@@ -11,7 +11,6 @@ import os
 import pickle
 import re
 import warnings
-import zipfile
 from pathlib import Path
 
 import torch
@@ -128,9 +127,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "")
         raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or "
                               f"not written by torch.save ({detail})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - arbitrary bytes make the unpickler fail in any way
+        # (RuntimeError, EOFError, BadZipFile, ValueError, IndexError from a stray MARK, ...)
+        first = (str(e).splitlines() or [""])[0]
         raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt or truncated "
-                              f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
+                              f"({type(e).__name__}: {first})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a gan-cli checkpoint (no '{FORMAT}' format tag)")
     return state
