@@ -36,6 +36,15 @@ def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
     return t / get_world_size()
 
 
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is True on at least one (a collective: all ranks call it)."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def barrier() -> None:
     if is_distributed():
         dist.barrier()

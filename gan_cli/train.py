@@ -288,6 +288,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
         last_ckpt = (save_checkpoint(checkpoint_state(), ckpt_dir, step, tc.keep_ckpts), step)
 
     stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
+    stopping = False
     try:
         while step < tc.steps:
             # Discriminator: n_critic updates, each on a fresh real batch. The last one's fake
@@ -336,7 +337,8 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
             # Report statistics (the only host synchronisation in the loop) and metrics.
             every = cfg.metrics.every_steps
             metrics_due = every > 0 and (step % every == 0 or step == tc.steps)
-            if step % tc.log_every_steps == 0 or step == tc.steps or metrics_due:
+            log_step = step % tc.log_every_steps == 0 or step == tc.steps or metrics_due
+            if log_step:
                 now = time.perf_counter()
                 stats_mean = collector.flush()
                 check_finite("log")
@@ -372,11 +374,14 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 save_samples()
             if is_main() and (step % tc.ckpt_every_steps == 0 or step == tc.steps):
                 write_checkpoint()
-            # A stop signal: a plain Python flag, read once per step (no host sync).
-            # (Under DDP the ranks must agree on the step at which they stop.)
-            if stop.received is not None and step < tc.steps:
+            # A stop signal: a plain Python flag, read once per step (no host sync). Under DDP
+            # the ranks agree at logging steps (one tiny all-reduce), so all stop at one step.
+            stopping = stop.received is not None
+            if world_size > 1:
+                stopping = log_step and any_rank(stopping, device)
+            if stopping and step < tc.steps:
                 break
-        if stop.received is not None and step < tc.steps:
+        if stopping and step < tc.steps:
             exit_code = Interrupted.exit_code
             _stop_cleanly(stop, cfg, step, last_ckpt, write_checkpoint, run_dir)
         elif world_size > 1:  # every rank ends with the same weights (and loss state)

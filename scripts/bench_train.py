@@ -93,7 +93,8 @@ def project_loop(args: argparse.Namespace, overrides: list[str]) -> float:
             f"model.discriminator.width={args.width}", f"train.batch_size={args.batch}",
             f"train.steps={2 * args.steps}", f"train.log_every_steps={args.steps}",
             f"train.sample_every_steps={10 * args.steps}",
-            f"train.ckpt_every_steps={10 * args.steps}", "train.keep_ckpts=0", *overrides])
+            f"train.ckpt_every_steps={10 * args.steps}", "train.keep_ckpts=0",
+            "metrics.every_steps=0", *overrides])
     validate(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         run(cfg, Path(tmp))
