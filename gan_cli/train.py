@@ -31,6 +31,7 @@ from gan_cli.checkpoint import (
     save_checkpoint,
 )
 from gan_cli.distributed import (
+    any_rank,
     check_replicas,
     get_rank,
     get_world_size,

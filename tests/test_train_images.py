@@ -82,3 +82,25 @@ def test_bf16_autocast_trains_on_cpu(tmp_path: Path):
                     "hardware.precision=bf16"], run_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_run_dir_contract(run_dir, 3)
+
+
+@pytest.mark.slow
+def test_compile_trains_on_cpu(tmp_path: Path):
+    """hardware.compile=true: torch.compile'd G and D train (cold compile takes tens of seconds)."""
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL_IMAGES, "train.steps=2", "train.log_every_steps=1",
+                    "hardware.compile=true"], run_dir, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_run_dir_contract(run_dir, 2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_gpu_mixed_precision_channels_last_compile(tmp_path: Path, precision: str):
+    """The GPU options together: autocast (fp16 with grad scalers), channels_last, compile."""
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL_IMAGES, "hardware=gpu", f"hardware.precision={precision}",
+                    "hardware.channels_last=true", "hardware.compile=true", "train.steps=4",
+                    "train.log_every_steps=2"], run_dir, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_run_dir_contract(run_dir, 4)
