@@ -202,7 +202,17 @@ class ImageFolderConfig:
 
 
 @dataclass
-class MLPGeneratorConfig:
+class NetworkConfig:
+    """What every generator and discriminator config has."""
+
+    _target_: str = MISSING
+    # torch's spectral norm on every Conv/Linear/Embedding weight (Miyato et al. 2018), one power
+    # iteration per training forward; its u, v vectors are saved in checkpoints
+    spectral_norm: bool = False
+
+
+@dataclass
+class MLPGeneratorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.mlp.Generator"
     hidden: list[int] = field(default_factory=lambda: [256, 256, 256])  # widths of hidden layers
     activation: str = "relu"  # relu | leaky_relu | tanh
@@ -216,7 +226,7 @@ class MLPGeneratorConfig:
 
 
 @dataclass
-class MLPDiscriminatorConfig:
+class MLPDiscriminatorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.mlp.Discriminator"
     hidden: list[int] = field(default_factory=lambda: [256, 256, 256])
     activation: str = "leaky_relu"  # relu | leaky_relu | tanh (leaky slope 0.2)
@@ -243,7 +253,7 @@ class MLPModelConfig:
 
 
 @dataclass
-class DCGANGeneratorConfig:
+class DCGANGeneratorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.dcgan.Generator"
     width: int = 64  # channels of the last hidden layer; doubled per block towards the input
     conditional: bool = False  # label embedding concatenated to z (Mirza & Osindero 2014)
@@ -254,7 +264,7 @@ class DCGANGeneratorConfig:
 
 
 @dataclass
-class DCGANDiscriminatorConfig:
+class DCGANDiscriminatorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.dcgan.Discriminator"
     width: int = 64  # channels of the first layer; doubled per block
     conditioning: str = "none"  # none | concat (label maps as input channels) | projection
@@ -272,6 +282,69 @@ class DCGANModelConfig:
     z_dim: int = 100
     generator: DCGANGeneratorConfig = field(default_factory=DCGANGeneratorConfig)
     discriminator: DCGANDiscriminatorConfig = field(default_factory=DCGANDiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim")
+
+
+_INITS = ("xavier", "orthogonal", "normal")
+
+
+def _check_attention(obj: Any) -> None:
+    _require(obj.attention_resolution is None or obj.attention_resolution > 0, "attention_resolution",
+             f"must be > 0 or null, got {obj.attention_resolution}")
+    _require(obj.channel_multipliers is None or all(m > 0 for m in obj.channel_multipliers),
+             "channel_multipliers", f"must be positive integers or null, got {obj.channel_multipliers}")
+    _one_of(obj, "init", _INITS)
+
+
+@dataclass
+class ResNetGeneratorConfig(NetworkConfig):
+    _target_: str = "gan_cli.models.resnet.Generator"
+    width: int = 256  # base channels (SNGAN and WGAN-GP use 256 on CIFAR-10)
+    # channels per stage = width * multiplier, k + 1 stages from the start side (4 for 32/64/128 px,
+    # 7 for 28 px) up to the image side; null = width everywhere. E.g. 64 px: [16, 8, 4, 2, 1]
+    channel_multipliers: Optional[list[int]] = None
+    conditional: Optional[bool] = None  # use the labels (conditional BN); null = when the data have them
+    shared_embedding_dim: int = 0  # BigGAN's shared class embedding; 0 = a BN gain table per class
+    hierarchical_z: bool = False  # BigGAN: a chunk of z into every block's conditional BN
+    attention: bool = False  # a SAGAN self-attention block
+    attention_resolution: Optional[int] = None  # feature side (px) it follows; null = image side / 2
+    init: str = "xavier"  # xavier (SNGAN) | orthogonal (BigGAN) | normal (N(0, 0.02))
+
+    def __post_init__(self) -> None:
+        _positive(self, "width")
+        _non_negative(self, "shared_embedding_dim")
+        _check_attention(self)
+
+
+@dataclass
+class ResNetDiscriminatorConfig(NetworkConfig):
+    _target_: str = "gan_cli.models.resnet.Discriminator"
+    width: int = 128  # base channels (SNGAN uses 128 on CIFAR-10)
+    # one per block: the down-sampling blocks (the side is halved until <= 8), then extra_blocks;
+    # null = width everywhere
+    channel_multipliers: Optional[list[int]] = None
+    extra_blocks: int = 2  # blocks after the last down-sampling one, same side (SNGAN, BigGAN: 2)
+    conditioning: str = "auto"  # none | projection (Miyato & Koyama) | auto: projection when labelled
+    attention: bool = False
+    attention_resolution: Optional[int] = None  # feature side (px) it follows; null = image side / 2
+    init: str = "xavier"
+
+    def __post_init__(self) -> None:
+        _positive(self, "width")
+        _non_negative(self, "extra_blocks")
+        _one_of(self, "conditioning", ("none", "projection", "auto"))
+        _check_attention(self)
+
+
+@dataclass
+class ResNetModelConfig:
+    """ResNet G and D: model=resnet (WGAN-GP), sngan, sagan, biggan (gan_cli/models/resnet.py)."""
+
+    z_dim: int = 128
+    generator: ResNetGeneratorConfig = field(default_factory=ResNetGeneratorConfig)
+    discriminator: ResNetDiscriminatorConfig = field(default_factory=ResNetDiscriminatorConfig)
 
     def __post_init__(self) -> None:
         _positive(self, "z_dim")
@@ -371,10 +444,14 @@ class OptimizerConfig:
     lr_g: float = 2e-4  # generator learning rate
     lr_d: float = 2e-4  # discriminator learning rate
     weight_decay: float = 0.0
+    # none | linear: both learning rates fall linearly to 0 at train.steps (WGAN-GP's and SNGAN's
+    # CIFAR-10 setting); recomputed from the step each update, so a resume continues it exactly
+    lr_decay: str = "none"
 
     def __post_init__(self) -> None:
         _positive(self, "lr_g", "lr_d")
         _non_negative(self, "weight_decay")
+        _one_of(self, "lr_decay", ("none", "linear"))
 
 
 @dataclass
@@ -500,6 +577,10 @@ class TrainLoopConfig:
     nonfinite: str = "stop"
     # On SIGUSR1 under SLURM (SLURM_JOB_ID set): after the checkpoint, `scontrol requeue` the job
     requeue: bool = False
+    # The truncation trick in sample figures (Brock et al. 2019): every latent component within
+    # [-figure_truncation, figure_truncation]; null = plain N(0, I). Training never truncates.
+    figure_truncation: Optional[float] = None
+    truncation_method: str = "resample"  # resample (a truncated normal) | clamp
 
     def __post_init__(self) -> None:
         _positive(self, "steps", "batch_size", "log_every_steps", "sample_every_steps",
@@ -510,6 +591,33 @@ class TrainLoopConfig:
         _one_of(self, "nonfinite", ("stop", "skip"))
         _require(self.figure_samples is None or self.figure_samples > 0, "figure_samples",
                  f"must be > 0 or null, got {self.figure_samples}")
+        _require(self.figure_truncation is None or self.figure_truncation > 0, "figure_truncation",
+                 f"must be > 0 or null, got {self.figure_truncation}")
+        _one_of(self, "truncation_method", ("resample", "clamp"))
+
+
+@dataclass
+class EMAConfig:
+    """An exponential moving average of G's weights (Karras et al. 2019-2020; Yazici et al. 2019).
+
+    After every generator update, G_ema <- beta * G_ema + (1 - beta) * G with
+    beta = 0.5 ** (batch_size / (1000 * half_life_kimg)): the average's half-life is
+    half_life_kimg thousand generated images (generator updates x train.batch_size). With
+    rampup, the half-life is at most rampup x the images generated so far, so early weights fade
+    fast. Buffers (BatchNorm statistics, spectral norm vectors) are copied from G.
+    """
+
+    half_life_kimg: Optional[float] = None  # null = no EMA; StyleGAN2 uses 10 (kimg)
+    rampup: Optional[float] = 0.05  # null = no ramp-up
+    start_kimg: float = 0.0  # before this many generated kimg, G_ema copies G (BigGAN: 1000 steps)
+    for_samples: bool = True  # figures and in-training metrics use G_ema (gan-eval: use_ema)
+
+    def __post_init__(self) -> None:
+        _require(self.half_life_kimg is None or self.half_life_kimg > 0, "half_life_kimg",
+                 f"must be > 0 or null, got {self.half_life_kimg}")
+        _require(self.rampup is None or self.rampup > 0, "rampup",
+                 f"must be > 0 or null, got {self.rampup}")
+        _non_negative(self, "start_kimg")
 
 
 @dataclass
@@ -537,6 +645,7 @@ class TrainConfig:
     logger: Any = MISSING
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     metrics: TrainMetricsConfig = field(default_factory=TrainMetricsConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
     seed: int = 0  # every rank seeds seed + rank
     name: Optional[str] = None  # run name in W&B; null = the run directory's name
     # null: fresh start | auto: the latest checkpoint in this run dir (none yet: fresh start) |
@@ -563,7 +672,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "lsun": LSUNConfig,
         "image_folder": ImageFolderConfig,
     },
-    "model": {"mlp": MLPModelConfig, "dcgan": DCGANModelConfig},
+    "model": {"mlp": MLPModelConfig, "dcgan": DCGANModelConfig, "resnet": ResNetModelConfig},
     "loss": {
         "minimax": MinimaxConfig,
         "ns": NonSaturatingConfig,
@@ -595,11 +704,24 @@ class EvalConfig:
     seed: int = 0  # of the latent codes (and labels) sampled for evaluation
     inception_weights: Optional[str] = None  # Inception-v3 weight file; null = torch hub cache
     allow_download: bool = False  # download the Inception weights when missing (needs network)
+    use_ema: bool = True  # evaluate G_ema when the checkpoint has one; false = the trained G
+    # the truncation trick (Brock et al. 2019) for every sample: |z_i| <= truncation; null = off
+    truncation: Optional[float] = None
+    truncation_method: str = "resample"  # resample (a truncated normal) | clamp
+    # thresholds of truncation_sweep.png (images only), one row each, the same latents per column
+    truncation_sweep: list[float] = field(default_factory=lambda: [2.0, 1.0, 0.5, 0.25, 0.04])
+    sweep_columns: int = 10  # samples per row of that figure
     logger: Any = MISSING
 
     def __post_init__(self) -> None:
         _positive(self, "num_samples", "num_real", "batch_size")
+        _non_negative(self, "sweep_columns")
         _one_of(self, "device", ("cpu", "cuda"))
+        _one_of(self, "truncation_method", ("resample", "clamp"))
+        _require(self.truncation is None or self.truncation > 0, "truncation",
+                 f"must be > 0 or null, got {self.truncation}")
+        _require(all(t > 0 for t in self.truncation_sweep), "truncation_sweep",
+                 f"thresholds must be > 0, got {list(self.truncation_sweep)}")
 
 
 def register_configs() -> None:
@@ -614,7 +736,7 @@ def register_configs() -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Check every value of the composed config; raise ConfigError naming the first bad key."""
-    for key in (*GROUPS, "train", "metrics"):
+    for key in (*GROUPS, "train", "metrics", "ema"):
         node = cfg.get(key)
         if node is None:
             raise ConfigError(f"'{key}' is missing from the configuration")

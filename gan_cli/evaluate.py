@@ -23,6 +23,7 @@ from torch import nn
 
 from gan_cli.checkpoint import CheckpointError, load_checkpoint
 from gan_cli.errors import ConfigError
+from gan_cli.latents import sample_latents
 from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
@@ -38,8 +39,13 @@ LOWER_IS_BETTER = {
 
 
 def make_sampler(G: nn.Module, z_dim: int, device: torch.device, seed: int,
-                 batch_size: int = 250) -> Callable[[int], torch.Tensor]:
-    """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform)."""
+                 batch_size: int = 250, truncation: float | None = None,
+                 truncation_method: str = "resample") -> Callable[[int], torch.Tensor]:
+    """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform).
+
+    With ``truncation``, every latent component lies within [-truncation, truncation]
+    (``gan_cli.latents``).
+    """
     g = torch.Generator(device=device).manual_seed(derive_seed(seed, "eval_z"))
 
     @torch.no_grad()
@@ -49,7 +55,8 @@ def make_sampler(G: nn.Module, z_dim: int, device: torch.device, seed: int,
         out = []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
-            z = torch.randn(m, z_dim, generator=g, device=device)
+            z = sample_latents(m, z_dim, generator=g, device=device, truncation=truncation,
+                               method=truncation_method)
             y = (torch.randint(G.num_classes, (m,), generator=g, device=device)
                  if G.num_classes else None)
             out.append(G(z, y).float())
@@ -136,7 +143,7 @@ class TrainingMetrics:
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``gan-eval``: the metrics of a checkpoint's generator, printed and written to metrics.json."""
     from gan_cli.metrics.registry import compute_metrics
-    from gan_cli.train import build, select_device
+    from gan_cli.train import build, build_generator, select_device
 
     state = load_checkpoint(cfg.ckpt)
     train_cfg = OmegaConf.create(state["config"])
@@ -146,11 +153,10 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if cfg.split is not None and "split" in dataset_cfg:
         dataset_cfg.split = cfg.split
     data = build(dataset_cfg, "dataset", batch_size=1, device="cpu", seed=train_cfg.seed)
-    G = build(train_cfg.model.generator, "model.generator", z_dim=train_cfg.model.z_dim,
-              data_shape=data.info.shape, num_classes=data.info.num_classes,
-              bounded=data.info.bounded)
+    G = build_generator(train_cfg.model, data.info)
+    which = "G_ema" if cfg.get("use_ema", True) and "G_ema" in state else "G"
     try:
-        G.load_state_dict(state["G"])
+        G.load_state_dict(state[which])
     except (RuntimeError, KeyError) as e:
         raise CheckpointError(f"{cfg.ckpt}: the generator's weights do not fit the model config "
                               f"saved with them ({str(e).splitlines()[0]})") from None
@@ -168,13 +174,22 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "nn": {"path": str(run_dir / "nearest_neighbours.png")},
     })
     provenance: dict = {}
-    sample = make_sampler(G, train_cfg.model.z_dim, device, cfg.seed, cfg.batch_size)
+    truncation, method = cfg.get("truncation"), cfg.get("truncation_method", "resample")
+    sample = make_sampler(G, train_cfg.model.z_dim, device, cfg.seed, cfg.batch_size,
+                          truncation, method)
     values = compute_metrics(names, sample, real_data(data, cfg.num_real, split), options,
                              provenance)
     result = {"checkpoint": str(Path(cfg.ckpt).resolve()), "step": state["step"],
+              "generator": which, "truncation": truncation,
+              "truncation_method": method if truncation is not None else None,
               "metrics": values, "provenance": provenance}
+    if len(data.info.shape) == 3 and cfg.get("sweep_columns", 0) > 0:
+        result["truncation_sweep"] = str(truncation_sweep(
+            G, train_cfg.model.z_dim, device, cfg.seed, list(cfg.truncation_sweep),
+            cfg.sweep_columns, method, run_dir / "truncation_sweep.png"))
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(format_table(values, provenance, state["step"], cfg.ckpt))
+    trunc = f", truncation {truncation} ({method})" if truncation is not None else ""
+    print(format_table(values, provenance, state["step"], f"{cfg.ckpt} [{which}{trunc}]"))
     logger = build(cfg.logger, "logger")
     logger.start(run_dir=run_dir, config={"eval": OmegaConf.to_container(cfg, resolve=True),
                                           "train": state["config"]},
@@ -182,6 +197,30 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     logger.log({f"eval/{k}": v for k, v in values.items()}, step=state["step"])
     logger.finish()
     return result
+
+
+@torch.no_grad()
+def truncation_sweep(G: nn.Module, z_dim: int, device: torch.device, seed: int,
+                     thresholds: list[float], columns: int, method: str, path: Path) -> Path:
+    """A figure with one row per truncation threshold, after a first row without truncation.
+
+    Every row draws its codes from the same seed, so with ``resample`` (inverse-CDF sampling)
+    column j holds the same latent direction at every threshold, pulled towards 0 as the
+    threshold shrinks: the rows show variety traded for typicality. A conditional G gets the
+    classes 0, 1, 2, ... along the columns.
+    """
+    from gan_cli.data.figures import save_image_grid
+
+    y = (torch.arange(columns, device=device) % G.num_classes) if G.num_classes else None
+    # The first row is untruncated; for resample it is drawn as a normal truncated at 8 std
+    # (P(|z| > 8) ~ 1e-15) so that it shares the other rows' uniform draws.
+    untruncated = 8.0 if method == "resample" else None
+    rows = []
+    for t in [untruncated, *sorted(thresholds, reverse=True)]:
+        g = torch.Generator(device=device).manual_seed(derive_seed(seed, "truncation_sweep"))
+        z = sample_latents(columns, z_dim, generator=g, device=device, truncation=t, method=method)
+        rows.append(G(z, y).float())
+    return save_image_grid(torch.cat(rows), path, nrow=columns)
 
 
 # result keys whose metric is not their prefix

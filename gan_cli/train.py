@@ -40,8 +40,11 @@ from gan_cli.distributed import (
     replica_state,
     wrap_ddp,
 )
+from gan_cli.ema import EMA, ema_beta
 from gan_cli.errors import ConfigError, GanCliError, Interrupted, RuntimeFailure
+from gan_cli.latents import sample_latents
 from gan_cli.launch import batch_per_device as batch_per_device_for
+from gan_cli.models.layers import apply_spectral_norm
 from gan_cli.resilience import (
     NonFiniteWatch,
     StopSignals,
@@ -74,13 +77,45 @@ def build(node: DictConfig, key: str, **runtime: Any) -> Any:
         raise
 
 
+def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
+    """A generator or discriminator from its config; ``spectral_norm: true`` normalises its weights.
+
+    Spectral norm is applied here, to whatever network the config builds, so every model class
+    gets it without knowing about it (``gan_cli.models.layers.apply_spectral_norm``).
+    """
+    spec = OmegaConf.to_container(node, resolve=True)
+    spectral_norm = spec.pop("spectral_norm", False)
+    net = build(OmegaConf.create(spec), key, **runtime)
+    return apply_spectral_norm(net) if spectral_norm else net
+
+
+def build_generator(model: DictConfig, info: Any) -> nn.Module:
+    """The generator ``model`` (cfg.model) describes, shaped by the data's ``info``."""
+    return build_network(model.generator, "model.generator", z_dim=model.z_dim,
+                         data_shape=info.shape, num_classes=info.num_classes, bounded=info.bounded)
+
+
 def build_optimizers(cfg: DictConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, ...]:
     """One optimizer class from the config, built for G with lr_g and for D with lr_d."""
     kwargs = OmegaConf.to_container(cfg, resolve=True)
     lr_g, lr_d = kwargs.pop("lr_g"), kwargs.pop("lr_d")
+    kwargs.pop("lr_decay", None)  # the loop's schedule (lr_factor), not an optimizer argument
     opt_g = build(OmegaConf.create(kwargs), "optimizer", params=G.parameters(), lr=lr_g)
     opt_d = build(OmegaConf.create(kwargs), "optimizer", params=D.parameters(), lr=lr_d)
     return opt_g, opt_d
+
+
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """The learning rates' multiplier for the update after ``step`` generator steps.
+
+    ``none``: 1. ``linear``: from 1 at step 0 down to 0 at ``steps`` (Chainer's LinearShift, used
+    by the WGAN-GP and SNGAN CIFAR-10 settings). A pure function of the step, so a resumed run
+    follows the same schedule; torch's chainable LR schedulers would instead scale whatever
+    learning rate a resume restores from the config.
+    """
+    if schedule == "linear":
+        return max(0.0, 1.0 - step / steps)
+    return 1.0
 
 
 def select_device(hw: DictConfig) -> torch.device:
@@ -117,16 +152,18 @@ class Noise:
         return z[self.rank :: self.world_size]
 
 
-def fixed_latents(z_dim: int, num_classes: int, count: int, seed: int,
-                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+def fixed_latents(z_dim: int, num_classes: int, count: int, seed: int, device: torch.device,
+                  truncation: float | None = None,
+                  method: str = "resample") -> tuple[torch.Tensor, torch.Tensor | None]:
     """The fixed batch behind every sample figure: one row per class for a conditional G."""
     g = torch.Generator().manual_seed(derive_seed(seed, "fixed_z"))
+    y = None
     if num_classes:
         per_class = max(1, count // num_classes)
         y = torch.arange(num_classes).repeat_interleave(per_class)
-        z = torch.randn(len(y), z_dim, generator=g)
-        return z.to(device), y.to(device)
-    return torch.randn(count, z_dim, generator=g).to(device), None
+        count = len(y)
+    z = sample_latents(count, z_dim, generator=g, truncation=truncation, method=method)
+    return z.to(device), (y.to(device) if y is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,10 +204,9 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                  seed=cfg.seed, rank=rank, world_size=world_size)
     info = data.info
     loss = build(cfg.loss, "loss")
-    G = build(cfg.model.generator, "model.generator", z_dim=cfg.model.z_dim,
-              data_shape=info.shape, num_classes=info.num_classes, bounded=info.bounded).to(device)
-    D = build(cfg.model.discriminator, "model.discriminator", data_shape=info.shape,
-              num_classes=info.num_classes, output=loss.d_output).to(device)
+    G = build_generator(cfg.model, info).to(device)
+    D = build_network(cfg.model.discriminator, "model.discriminator", data_shape=info.shape,
+                      num_classes=info.num_classes, output=loss.d_output).to(device)
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
@@ -178,6 +214,10 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
     channels_last = hw.channels_last and len(info.shape) == 3
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    # The moving average of G (ema.half_life_kimg): figures and metrics use it when enabled.
+    ema_cfg = cfg.get("ema") or OmegaConf.create({"half_life_kimg": None})
+    ema = EMA(G) if ema_cfg.half_life_kimg is not None else None
+    G_sample = ema.module if ema is not None and ema_cfg.for_samples else G
     # What the step calls (DDP wrappers when distributed); G and D keep the state dicts.
     G_fwd, D_fwd = wrap_ddp(G, D, hw, device)
     if hw.compile:
@@ -200,7 +240,8 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
     noise = Noise(torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "noise")),
                   cfg.model.z_dim, device, rank, world_size)
     fixed_z, fixed_y = fixed_latents(cfg.model.z_dim, G.num_classes,
-                                     tc.figure_samples or data.figure_samples, cfg.seed, device)
+                                     tc.figure_samples or data.figure_samples, cfg.seed, device,
+                                     tc.get("figure_truncation"), tc.get("truncation_method", "resample"))
     n_params = sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters())
     log.info("G: %s parameters, D: %s parameters, data shape %s, %d classes, device %s",
              f"{n_params[0]:,}", f"{n_params[1]:,}", info.shape, info.num_classes, device)
@@ -213,7 +254,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
         state = load_checkpoint(resume_path)
         _restore(state, resume_path, OmegaConf.to_container(cfg, resolve=True), G=G, D=D,
                  opt_g=opt_g, opt_d=opt_d, scaler_g=scaler_g, scaler_d=scaler_d, loss=loss,
-                 data=data, noise=noise)
+                 data=data, noise=noise, ema=ema)
         step = state["step"]
         skips.update(state.get("nonfinite_skips") or {})
         if is_main() and trim_metrics(run_dir / "metrics.jsonl", step):
@@ -228,6 +269,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
             "step": step,
             "nimg": step * tc.batch_size * loss.n_critic,
             "G": G.state_dict(), "D": D.state_dict(),
+            **({"G_ema": ema.state_dict()} if ema is not None else {}),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict(),
             "loss": loss.state_dict(), "data": data.state_dict(),
@@ -239,10 +281,11 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
         }
 
     def save_samples() -> None:
-        G.eval()
+        was_training = G_sample.training
+        G_sample.eval()
         with torch.no_grad(), autocast():
-            fake = G(fixed_z, fixed_y).float()
-        G.train()
+            fake = G_sample(fixed_z, fixed_y).float()
+        G_sample.train(was_training)
         path = samples_dir / f"step_{step:08d}.png"
         data.save_figure(fake, path, labels=fixed_y)
         runlog.image("samples", path, step)
@@ -251,8 +294,8 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
     if is_main():
         from gan_cli.evaluate import TrainingMetrics
 
-        evaluator = TrainingMetrics(cfg.metrics, data, G, cfg.model.z_dim, device, cfg.seed,
-                                    run_dir)
+        evaluator = TrainingMetrics(cfg.metrics, data, G_sample, cfg.model.z_dim, device,
+                                    cfg.seed, run_dir)
         if resume_path is not None:
             evaluator.load_state_dict(state.get("metrics", {}))
     logger = build(cfg.logger, "logger") if is_main() else None
@@ -290,8 +333,15 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
 
     stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
     stopping = False
+    lr_decay = cfg.optimizer.get("lr_decay", "none")
+    base_lrs = [(opt_g, cfg.optimizer.lr_g), (opt_d, cfg.optimizer.lr_d)]
     try:
         while step < tc.steps:
+            if lr_decay != "none":
+                factor = lr_factor(lr_decay, step, tc.steps)
+                for opt, base in base_lrs:
+                    for group in opt.param_groups:
+                        group["lr"] = base * factor
             # Discriminator: n_critic updates, each on a fresh real batch. The last one's fake
             # batch keeps its graph and serves the generator's update (one G forward fewer).
             # A conditional G draws its labels from the real batch: fakes follow the data's classes.
@@ -332,6 +382,10 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 collector.add(stats)
                 if not skip_nonfinite:
                     watch.add(stats, step + 1)
+                if ema is not None:
+                    ema.update(G, ema_beta(ema_cfg.half_life_kimg, tc.batch_size,
+                                           (step + 1) * tc.batch_size, ema_cfg.rampup,
+                                           ema_cfg.get("start_kimg", 0.0)))
             set_requires_grad(D, True)
             step += 1
 
@@ -352,6 +406,8 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 imgs = (step - step_interval) * tc.batch_size * loss.n_critic
                 last = {"step": step, "kimg": step * tc.batch_size * loss.n_critic / 1000,
                         **stats_mean, "imgs_per_s": imgs / max(now - t_interval, 1e-9)}
+                if lr_decay != "none":
+                    last["lr_g"], last["lr_d"] = (o.param_groups[0]["lr"] for o in (opt_g, opt_d))
                 if metrics_due and evaluator is not None:
                     last.update(evaluator(step))
                 if skip_nonfinite:
@@ -444,6 +500,12 @@ def _restore(state: dict, path: Path, config: dict, **objs: Any) -> None:
     try:
         objs["G"].load_state_dict(state["G"])
         objs["D"].load_state_dict(state["D"])
+        ema = objs.get("ema")
+        if ema is not None and "G_ema" in state:
+            ema.load_state_dict(state["G_ema"])
+        elif ema is not None:  # EMA switched on at this resume: start the average from G
+            ema.load_state_dict(state["G"])
+            log.warning("%s has no G_ema (the EMA was off): the average starts from its G", path)
         for name in ("opt_g", "opt_d"):
             opt = objs[name]
             settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]

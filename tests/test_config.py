@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import GROUPS, SCHEMAS, register_configs, validate
 from gan_cli.errors import ConfigError, DataNotFoundError
-from gan_cli.train import build, build_optimizers
+from gan_cli.train import build, build_network, build_optimizers
 from tests.conftest import SMALL, run_cli
 
 # datasets with no offline source on a fresh machine: building them must fail with a clear message
@@ -64,10 +64,10 @@ def test_every_option_composes_validates_and_builds(group, option):
         assert loss.n_critic == cfg.loss.n_critic
     elif group == "model":
         shape = (2,) if option == "mlp" else (1, 16, 16)
-        G = instantiate(cfg.model.generator, z_dim=cfg.model.z_dim, data_shape=shape,
-                        num_classes=10, bounded=False)
-        D = instantiate(cfg.model.discriminator, data_shape=shape, num_classes=10,
-                        output="score")
+        G = build_network(cfg.model.generator, "model.generator", z_dim=cfg.model.z_dim,
+                          data_shape=shape, num_classes=10, bounded=False)
+        D = build_network(cfg.model.discriminator, "model.discriminator", data_shape=shape,
+                          num_classes=10, output="score")
         assert G.num_classes == D.num_classes
         z, y = torch.randn(3, cfg.model.z_dim), torch.tensor([0, 1, 2])
         assert D(G(z, y), y).shape == (3,)

@@ -39,14 +39,22 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 # Two ranks started by gan-train itself.
 
 
+SPECTRAL_EMA = ["model.discriminator.spectral_norm=true", "model.generator.spectral_norm=true",
+                "ema.half_life_kimg=0.2"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("loss", ["ns", "began"])
-def test_two_cpu_ranks_equal_one_process_with_the_same_global_batch(tmp_path: Path, loss: str):
+@pytest.mark.parametrize("loss,extra", [("ns", []), ("began", []), ("hinge", SPECTRAL_EMA)],
+                         ids=["ns", "began", "hinge-spectral_norm-ema"])
+def test_two_cpu_ranks_equal_one_process_with_the_same_global_batch(tmp_path: Path, loss: str,
+                                                                    extra: list):
     """Each rank keeps its strided share of the global batch of data and noise, and DDP averages
     the gradients, so 2 ranks train (to float tolerance) the weights 1 process trains; BEGAN's
-    k_t follows the rank-averaged losses and so stays equal too. The MLP has no batch norm."""
+    k_t follows the rank-averaged losses and so stays equal too. The MLP has no batch norm.
+    With spectral norm, the power iteration's u and v (buffers, broadcast from rank 0 at every
+    forward) and the EMA of G match the single process too."""
     single, ddp = tmp_path / "single", tmp_path / "ddp"
-    args = [*SMALL, f"loss={loss}", "seed=5"]
+    args = [*SMALL, f"loss={loss}", "seed=5", *extra]
     proc = run_cli(args, single)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = run_cli([*args, *DDP_CPU], ddp)
@@ -61,6 +69,11 @@ def test_two_cpu_ranks_equal_one_process_with_the_same_global_batch(tmp_path: Pa
 
     a, b = _nets(single), _nets(ddp)
     _assert_same_weights(a, b)
+    if extra:
+        assert any(k.endswith("parametrizations.weight.original") for k in b["D"])
+        assert any(k.endswith("_u") for k in b["D"])  # compared above with the weights
+        for k in a["G_ema"]:
+            torch.testing.assert_close(a["G_ema"][k], b["G_ema"][k], msg=f"G_ema.{k}")
     if loss == "began":
         torch.testing.assert_close(a["loss"]["k_t"], b["loss"]["k_t"])
         assert float(b["loss"]["k_t"]) > 0

@@ -28,15 +28,20 @@ def save_image_grid(
     path: str | Path,
     labels: torch.Tensor | None = None,
     padding: int = 2,
+    nrow: int | None = None,
 ) -> Path:
-    """Write `images` (N, C, H, W), values in [-1, 1], as one PNG grid; returns the path."""
+    """Write `images` (N, C, H, W), values in [-1, 1], as one PNG grid; returns the path.
+
+    ``nrow`` (images per row) defaults to one row per class with labels, else a square grid.
+    """
     from torchvision.utils import save_image
 
     if images.dim() != 4:
         raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nrow = grid_layout(images.shape[0], None if labels is None else labels.detach().cpu())
+    if nrow is None:
+        nrow = grid_layout(images.shape[0], None if labels is None else labels.detach().cpu())
     x = images.detach().to("cpu", torch.float32)
     # map [-1, 1] -> [0, 1] with clamping (no per-figure min/max rescaling: colours stay honest)
     x = x.add(1.0).mul_(0.5).clamp_(0.0, 1.0)
