@@ -611,13 +611,17 @@ class EMAConfig:
     rampup: Optional[float] = 0.05  # null = no ramp-up
     start_kimg: float = 0.0  # before this many generated kimg, G_ema copies G (BigGAN: 1000 steps)
     for_samples: bool = True  # figures and in-training metrics use G_ema (gan-eval: use_ema)
+    # Before each figure, metric and checkpoint, G_ema's BatchNorm statistics are recomputed on
+    # bn_batches batches of train.batch_size latents (BigGAN's standing statistics); 0 = keep
+    # G's copied statistics
+    bn_batches: int = 16
 
     def __post_init__(self) -> None:
         _require(self.half_life_kimg is None or self.half_life_kimg > 0, "half_life_kimg",
                  f"must be > 0 or null, got {self.half_life_kimg}")
         _require(self.rampup is None or self.rampup > 0, "rampup",
                  f"must be > 0 or null, got {self.rampup}")
-        _non_negative(self, "start_kimg")
+        _non_negative(self, "start_kimg", "bn_batches")
 
 
 @dataclass

@@ -64,6 +64,38 @@ class EMA:
         for b_ema, b in zip(self.module.buffers(), G.buffers(), strict=True):
             b_ema.copy_(b)
 
+    @torch.no_grad()
+    def recompute_batchnorm(self, z_dim: int, num_classes: int, batches: int, batch_size: int,
+                            seed: int, device: torch.device) -> None:
+        """Replace the averaged G's BatchNorm statistics by its own ("standing statistics").
+
+        The statistics copied from G belong to G's weights, not to the averaged ones; BigGAN
+        recomputes them by running the averaged G on fresh latents. The running mean and
+        variance become the average over ``batches`` batches of ``batch_size`` samples (labels
+        uniform), drawn from a stream seeded with ``seed``, so the result is reproducible. The next
+        ``update`` copies G's statistics again, so training is not affected. Spectral norm's
+        vectors take the same few power iterations on the averaged weights.
+        """
+        bns = [m for m in self.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not bns or batches <= 0:
+            return
+        g = torch.Generator(device=device).manual_seed(seed)
+        momenta = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches
+        self.module.train()
+        try:
+            for _ in range(batches):
+                z = torch.randn(batch_size, z_dim, generator=g, device=device)
+                y = (torch.randint(num_classes, (batch_size,), generator=g, device=device)
+                     if num_classes else None)
+                self.module(z, y)
+        finally:
+            self.module.eval()
+            for m, momentum in zip(bns, momenta, strict=True):
+                m.momentum = momentum
+
     def state_dict(self) -> dict:
         return self.module.state_dict()
 

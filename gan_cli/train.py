@@ -280,7 +280,19 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
 
+    standing_at = -1  # the step G_ema's BatchNorm statistics were last recomputed at
+
+    def ema_standing_stats() -> None:
+        """G_ema's own BatchNorm statistics, once per step that needs them (figure, metrics, ckpt)."""
+        nonlocal standing_at
+        if ema is None or standing_at == step or not ema_cfg.get("bn_batches", 0):
+            return
+        ema.recompute_batchnorm(cfg.model.z_dim, G.num_classes, ema_cfg.bn_batches,
+                                tc.batch_size, derive_seed(cfg.seed, f"standing_{step}"), device)
+        standing_at = step
+
     def save_samples() -> None:
+        ema_standing_stats()
         was_training = G_sample.training
         G_sample.eval()
         with torch.no_grad(), autocast():
@@ -329,6 +341,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
     def write_checkpoint() -> None:
         nonlocal last_ckpt
         check_finite("checkpoint")  # never overwrite a good checkpoint with NaN weights
+        ema_standing_stats()
         last_ckpt = (save_checkpoint(checkpoint_state(), ckpt_dir, step, tc.keep_ckpts), step)
 
     stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
@@ -409,6 +422,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, f
                 if lr_decay != "none":
                     last["lr_g"], last["lr_d"] = (o.param_groups[0]["lr"] for o in (opt_g, opt_d))
                 if metrics_due and evaluator is not None:
+                    ema_standing_stats()
                     last.update(evaluator(step))
                 if skip_nonfinite:
                     last["nonfinite_skips"] = skips["d"] + skips["g"]

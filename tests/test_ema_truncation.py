@@ -71,6 +71,41 @@ def test_ema_copies_spectral_norm_vectors_rather_than_averaging_them():
     assert torch.equal(u, u_ema) and u_ema.norm().item() == pytest.approx(1.0, abs=1e-6)
 
 
+class TinyG(nn.Module):
+    """z -> Linear -> BatchNorm: the BN input is known, so are its statistics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin, self.bn = nn.Linear(4, 3), nn.BatchNorm1d(3)
+
+    def forward(self, z, y=None):
+        return self.bn(self.lin(z))
+
+
+def test_ema_standing_statistics_are_the_averaged_generators_own():
+    torch.manual_seed(0)
+    G = TinyG()
+    ema = EMA(G)
+    with torch.no_grad():
+        G.lin.weight.add_(1.0)
+        G.bn.running_mean.fill_(100.0)  # G's statistics, wrong for G_ema's weights
+    ema.update(G, beta=0.5)
+    assert torch.equal(ema.module.bn.running_mean, G.bn.running_mean)  # copied
+    ema.recompute_batchnorm(z_dim=4, num_classes=0, batches=3, batch_size=50, seed=7,
+                            device=torch.device("cpu"))
+    g = torch.Generator().manual_seed(7)
+    z = torch.cat([torch.randn(50, 4, generator=g) for _ in range(3)])
+    with torch.no_grad():
+        h = ema.module.lin(z)
+    torch.testing.assert_close(ema.module.bn.running_mean, h.mean(0))
+    # cumulative average of the per-batch unbiased variances
+    var = torch.stack([h[i * 50:(i + 1) * 50].var(0) for i in range(3)]).mean(0)
+    torch.testing.assert_close(ema.module.bn.running_var, var)
+    assert not ema.module.training and ema.module.bn.momentum == G.bn.momentum
+    ema.update(G, beta=0.5)  # the next update copies G's statistics again
+    assert torch.equal(ema.module.bn.running_mean, G.bn.running_mean)
+
+
 def test_ema_beta_half_life_rampup_and_start():
     # half-life 10 kimg at batch 64: after 10,000 images the old weights count for one half
     beta = ema_beta(10.0, 64, nimg=10**9)
