@@ -108,10 +108,46 @@ def _check_enough(num_samples: int, batch_size: int, world_size: int, name: str)
 # the data sources
 
 
-class TensorImageSource:
-    """A whole image dataset as one uint8 tensor (N, C, H, W) on the training device."""
+class _ImageSource:
+    """What both image sources share: the run's facts, the shape facts, iteration, figures."""
 
     figure_samples = 64  # images in a sample figure unless train.figure_samples says otherwise
+
+    def _set_run_facts(self, num_samples: int, shape: Sequence[int], num_classes: int, *,
+                       batch_size: int, device: str | torch.device, seed: int, rank: int,
+                       world_size: int, name: str) -> None:
+        _check_run_facts(batch_size, rank, world_size)
+        _check_enough(num_samples, int(batch_size), int(world_size), name)
+        self.device = torch.device(device)
+        self.info = DataInfo(shape=tuple(int(s) for s in shape), num_classes=int(num_classes),
+                             bounded=True)
+        self.name = name
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.epoch = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return (self.num_samples // self.world_size) // self.batch_size
+
+    def __iter__(self):
+        while True:
+            yield self.next()
+
+    def _state(self, kind: str, **position: int) -> dict[str, Any]:
+        """The checkpointed data position: ``position`` plus what a resume must check."""
+        return {"kind": kind, "epoch": self.epoch, **position, "seed": self.seed,
+                "num_samples": self.num_samples, "world_size": self.world_size,
+                "batch_size": self.batch_size}
+
+    def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None):
+        save_image_grid(fake, path, labels)
+
+
+class TensorImageSource(_ImageSource):
+    """A whole image dataset as one uint8 tensor (N, C, H, W) on the training device."""
 
     def __init__(
         self,
@@ -128,32 +164,17 @@ class TensorImageSource:
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
-        _check_run_facts(batch_size, rank, world_size)
-        _check_enough(images.shape[0], int(batch_size), int(world_size), name)
-        self.device = torch.device(device)
+        self._set_run_facts(images.shape[0], images.shape[1:],
+                            num_classes if labels is not None else 0, batch_size=batch_size,
+                            device=device, seed=seed, rank=rank, world_size=world_size, name=name)
         self.images = images.contiguous().to(self.device)
         self.labels = None if labels is None else labels.to(torch.int64).to(self.device)
-        self.info = DataInfo(
-            shape=tuple(int(s) for s in images.shape[1:]),
-            num_classes=int(num_classes) if labels is not None else 0,
-            bounded=True,
-        )
-        self.name = name
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.rank = int(rank)
-        self.world_size = int(world_size)
-        self.epoch = 0
         self.position = 0  # indices of this rank's share already consumed in this epoch
         self._share: torch.Tensor | None = None
 
     @property
     def num_samples(self) -> int:
         return int(self.images.shape[0])
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return (self.num_samples // self.world_size) // self.batch_size
 
     def _current_share(self) -> torch.Tensor:
         if self._share is None:
@@ -179,20 +200,8 @@ class TensorImageSource:
         y = None if self.labels is None else self.labels.index_select(0, idx)
         return x, y
 
-    def __iter__(self):
-        while True:
-            yield self.next()
-
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "tensor",
-            "epoch": self.epoch,
-            "position": self.position,
-            "seed": self.seed,
-            "num_samples": self.num_samples,
-            "world_size": self.world_size,
-            "batch_size": self.batch_size,
-        }
+        return self._state("tensor", position=self.position)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         _check_resume(state, self.num_samples, self.name)
@@ -203,9 +212,6 @@ class TensorImageSource:
         if "seed" in state:
             self.seed = int(state["seed"])
         self._share = None
-
-    def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None):
-        save_image_grid(fake, path, labels)
 
     def real_batches(self, num: int, batch_size: int = 500):
         """The first ``num`` images of the dataset, in [-1, 1], batch by batch (for metrics)."""
@@ -246,10 +252,8 @@ class _ShareSampler(torch.utils.data.Sampler):
         return max(0, self.num_samples // self.world_size - self.start)
 
 
-class LoaderImageSource:
+class LoaderImageSource(_ImageSource):
     """A map-style dataset of (uint8 (C, H, W) image, int label) read by a DataLoader."""
-
-    figure_samples = 64  # images in a sample figure unless train.figure_samples says otherwise
 
     def __init__(
         self,
@@ -265,21 +269,11 @@ class LoaderImageSource:
         num_workers: int = 2,
         name: str = "dataset",
     ) -> None:
-        _check_run_facts(batch_size, rank, world_size)
-        _check_enough(len(dataset), int(batch_size), int(world_size), name)
+        self._set_run_facts(len(dataset), shape, num_classes, batch_size=batch_size,
+                            device=device, seed=seed, rank=rank, world_size=world_size, name=name)
         if int(num_workers) < 0:
             raise ConfigError(f"num_workers must be 0 or more, got {num_workers}")
         self.dataset = dataset
-        self.device = torch.device(device)
-        self.info = DataInfo(
-            shape=tuple(int(s) for s in shape), num_classes=int(num_classes), bounded=True
-        )
-        self.name = name
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.rank = int(rank)
-        self.world_size = int(world_size)
-        self.epoch = 0
         self.batches = 0  # batches consumed in this epoch
         self.sampler = _ShareSampler(len(dataset), self.seed, self.rank, self.world_size)
         self.loader = torch.utils.data.DataLoader(
@@ -296,10 +290,6 @@ class LoaderImageSource:
     @property
     def num_samples(self) -> int:
         return len(self.dataset)
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return (self.num_samples // self.world_size) // self.batch_size
 
     def _start_iterator(self) -> None:
         self.sampler.epoch = self.epoch
@@ -323,20 +313,8 @@ class LoaderImageSource:
             return x, y.to(self.device, torch.int64, non_blocking=non_blocking)
         return x, None
 
-    def __iter__(self):
-        while True:
-            yield self.next()
-
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "loader",
-            "epoch": self.epoch,
-            "batches": self.batches,
-            "seed": self.seed,
-            "num_samples": self.num_samples,
-            "world_size": self.world_size,
-            "batch_size": self.batch_size,
-        }
+        return self._state("loader", batches=self.batches)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         _check_resume(state, self.num_samples, self.name)
@@ -348,9 +326,6 @@ class LoaderImageSource:
         if "seed" in state:
             self.seed = self.sampler.seed = int(state["seed"])
         self._it = None  # the next call starts a fresh iterator that skips what was consumed
-
-    def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None):
-        save_image_grid(fake, path, labels)
 
     def real_batches(self, num: int, batch_size: int = 500):
         """The first ``num`` images of the dataset, in [-1, 1], batch by batch (for metrics)."""
