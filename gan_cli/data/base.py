@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -30,6 +30,28 @@ class DataInfo:
         for s in self.shape:
             n *= s
         return n
+
+
+@dataclass
+class Batch:
+    """One batch the step takes from the data: what D judges and what G and D are conditioned on.
+
+    Args:
+        x: the real samples D judges, (N, *shape) (for an image-to-image model: the target).
+        y: the condition G and D both receive: class labels (N,) int64, an image (N, C, H, W)
+            (pix2pix's input, LAPGAN's coarse image), or None.
+    """
+
+    x: torch.Tensor
+    y: Any = None
+
+    @classmethod
+    def of(cls, item: Any) -> Batch:
+        """A source's ``next()`` result as a Batch: a Batch as it is, or an ``(x, y)`` pair."""
+        if isinstance(item, Batch):
+            return item
+        x, y = item
+        return cls(x, y)
 
 
 class DataSource(Protocol):
