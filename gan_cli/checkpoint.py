@@ -12,12 +12,16 @@ import pickle
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from gan_cli.errors import ConfigError, RuntimeFailure
 
 FORMAT = "gan-cli/1"
+#: What one generator/discriminator pair stores (gan_cli/training/state.py writes them): at the
+#: top level of a checkpoint for a single pair, one dict per stage under "stages" otherwise.
+PAIR_KEYS = ("G", "D", "G_ema", "opt_g", "opt_d", "scaler_g", "scaler_d", "loss", "regularizers")
 _NUMBERED = re.compile(r"^step_(\d+)\.pt$")
 _TEMP = re.compile(r"^\..+\.tmp-(\d+)$")  # save_atomic's temporary files: .<name>.tmp-<pid>
 
@@ -147,3 +151,18 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
         return last
     numbered = sorted(p for p in ckpt_dir.glob("step_*.pt") if _NUMBERED.match(p.name))
     return numbered[-1] if numbered else None
+
+
+def pair_states_of(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-pair states of a checkpoint: ``stages``, or the single pair at the top level."""
+    if "stages" in checkpoint:
+        return list(checkpoint["stages"])
+    return [{k: checkpoint[k] for k in PAIR_KEYS if k in checkpoint}]
+
+
+def generator_state(checkpoint: dict[str, Any], use_ema: bool = True) -> tuple[str, list[dict]]:
+    """Which generator weights a checkpoint offers ("G_ema" when present and asked for, else "G")
+    and their state dicts, one per stage."""
+    pairs = pair_states_of(checkpoint)
+    which = "G_ema" if use_ema and all("G_ema" in p for p in pairs) else "G"
+    return which, [p[which] for p in pairs]

@@ -24,7 +24,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from gan_cli.config import GROUPS, register_configs, validate, validate_eval
 from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError, GanCliError
-from gan_cli.resilience import expand_resume_dir
+from gan_cli.training.resume import expand_resume_dir
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 log = logging.getLogger("gan_cli")

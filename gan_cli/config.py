@@ -11,6 +11,7 @@ Every key is documented where it is defined, with its unit and what ``null`` or 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -18,6 +19,14 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from gan_cli.errors import ConfigError
+
+#: Where datasets are looked for (and unpacked) unless dataset.root or $GAN_CLI_DATA says otherwise.
+DATA_ROOT_DEFAULT = "~/.cache/gan-cli/data"
+
+
+def default_data_root() -> str:
+    """The data root a dataset uses when none is given: $GAN_CLI_DATA, else DATA_ROOT_DEFAULT."""
+    return os.environ.get("GAN_CLI_DATA", DATA_ROOT_DEFAULT)
 
 
 class FieldError(ValueError):
@@ -127,7 +136,7 @@ class ImageDataConfig:
     """A dataset of labelled images found offline first (see gan_cli/data/images.py)."""
 
     _target_: str = MISSING
-    root: str = "${oc.env:GAN_CLI_DATA,'~/.cache/gan-cli/data'}"  # where datasets are (unpacked)
+    root: str = "${oc.env:GAN_CLI_DATA,'" + DATA_ROOT_DEFAULT + "'}"  # where datasets are (unpacked)
     download: bool = False  # let torchvision download it when no local source works
     resolution: int = 28  # side of the square images the models see (px); resized once at load
     split: str = "train"
@@ -537,7 +546,7 @@ class HardwareConfig:
 
 @dataclass
 class WandbLoggerConfig:
-    _target_: str = "gan_cli.stats.WandbLogger"
+    _target_: str = "gan_cli.loggers.WandbLogger"
     project: str = "gan-cli"
     mode: str = "offline"  # offline (no account, no network) | online | disabled
     entity: Optional[str] = None  # W&B team or user; null = the account's default
@@ -552,7 +561,7 @@ class WandbLoggerConfig:
 
 @dataclass
 class NoLoggerConfig:
-    _target_: str = "gan_cli.stats.NullLogger"
+    _target_: str = "gan_cli.loggers.NullLogger"
 
 
 # --------------------------------------------------------------------------------------------

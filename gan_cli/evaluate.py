@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,146 +19,25 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gan_cli.checkpoint import CheckpointError, load_checkpoint
 from gan_cli.errors import ConfigError
 from gan_cli.latents import sample_latents
 from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
 
-# Direction of every number the metrics report: True when lower is better.
-LOWER_IS_BETTER = {
-    "fid": True, "kid_mean": True, "fd_fashion": True, "reverse_kl": True,
-    "nn_distance_min": False, "nn_distance_mean": False,
-    "is_mean": False, "cis_fashion_mean": False, "precision": False, "recall": False,
-    "precision_fashion": False, "recall_fashion": False, "modes_captured": False,
-    "high_quality_fraction": False,
-}
-
-
-def make_sampler(G: nn.Module, z_dim: int, device: torch.device, seed: int,
-                 batch_size: int = 250, truncation: float | None = None,
-                 truncation_method: str = "resample") -> Callable[[int], torch.Tensor]:
-    """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform).
-
-    With ``truncation``, every latent component lies within [-truncation, truncation]
-    (``gan_cli.latents``).
-    """
-    g = torch.Generator(device=device).manual_seed(derive_seed(seed, "eval_z"))
-
-    @torch.no_grad()
-    def sample(n: int) -> torch.Tensor:
-        was_training = G.training
-        G.eval()
-        out = []
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            z = sample_latents(m, z_dim, generator=g, device=device, truncation=truncation,
-                               method=truncation_method)
-            y = (torch.randint(G.num_classes, (m,), generator=g, device=device)
-                 if G.num_classes else None)
-            out.append(G(z, y).float())
-        G.train(was_training)
-        return torch.cat(out)
-
-    return sample
-
-
-def real_data(data: Any, num_real: int, split: str):
-    """The registry's RealData for a DataSource (name keyed by dataset, shape and split)."""
-    from gan_cli.metrics.registry import RealData
-
-    name = f"{getattr(data, 'name', 'data')}-{'x'.join(map(str, data.info.shape))}"
-    num_real = min(num_real, getattr(data, "num_samples", num_real))  # the cache key's count
-    return RealData(name=name, split=split, batches=lambda: data.real_batches(num_real),
-                    modes=getattr(data, "modes", None), mode_std=getattr(data, "mode_std", None))
-
-
-def metric_options(data: Any, base: dict) -> dict:
-    """``base`` plus the data's own per-metric options (e.g. PR on the Fashion-MNIST features)."""
-    options = dict(base)
-    for name, opts in getattr(data, "metric_options", {}).items():
-        options[name] = {**opts, **options.get(name, {})}
-    options.setdefault("modes", {}).setdefault("num_fake", 2500)  # the PacGAN protocol's count
-    return options
-
-
-class TrainingMetrics:
-    """Metrics every ``every_steps`` generator steps, with the best value so far and its step.
-
-    Metrics that need Inception weights are dropped, with one warning, when the file is missing;
-    the run goes on with the rest.
-    """
-
-    def __init__(self, cfg: DictConfig, data: Any, G: nn.Module, z_dim: int,
-                 device: torch.device, seed: int, run_dir: Path):
-        self.every_steps = cfg.every_steps
-        names = cfg.names if cfg.names is not None else getattr(data, "default_metrics", ())
-        self.names = [n for n in names if n != "nn"]  # nn is a figure: gan-eval draws it
-        self.sample = make_sampler(G, z_dim, device, seed)
-        self.real = real_data(data, cfg.num_real, "train")
-        self.options = metric_options(data, {
-            "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
-            "device": str(device), "inception_weights": cfg.inception_weights,
-        })
-        self.best: dict[str, list] = {}  # key -> [value, step]
-
-    def due(self, step: int) -> bool:
-        return bool(self.names) and self.every_steps > 0 and step % self.every_steps == 0
-
-    def __call__(self, step: int) -> dict[str, float]:
-        from gan_cli.metrics.inception import MissingWeightsError
-        from gan_cli.metrics.registry import compute_metrics
-
-        try:
-            values = compute_metrics(self.names, self.sample, self.real, self.options)
-        except MissingWeightsError as e:
-            dropped = [n for n in self.names if n in ("fid", "is", "kid", "pr")]
-            log.warning("skipping %s during training: %s", ", ".join(dropped),
-                        str(e).splitlines()[0])
-            self.names = [n for n in self.names if n not in dropped]
-            if not self.names:
-                return {}
-            values = compute_metrics(self.names, self.sample, self.real, self.options)
-        record = dict(values)
-        for key, value in values.items():
-            if key not in LOWER_IS_BETTER or not math.isfinite(value):
-                continue
-            best = self.best.get(key)
-            better = best is None or (value < best[0] if LOWER_IS_BETTER[key] else value > best[0])
-            if better:
-                self.best[key] = [value, step]
-            record[f"best/{key}"], record[f"best/{key}_step"] = self.best[key]
-        return record
-
-    def state_dict(self) -> dict:
-        return {"best": {k: list(v) for k, v in self.best.items()}, "names": list(self.names)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.best = {k: list(v) for k, v in state.get("best", {}).items()}
-
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``gan-eval``: the metrics of a checkpoint's generator, printed and written to metrics.json."""
+    from gan_cli.build import build, generator_from_checkpoint, select_device
     from gan_cli.metrics.registry import compute_metrics
-    from gan_cli.train import build, build_generator, select_device
+    from gan_cli.metrics.tracker import make_sampler, metric_options, real_data
 
-    state = load_checkpoint(cfg.ckpt)
-    train_cfg = OmegaConf.create(state["config"])
     device = select_device(OmegaConf.create({"device": cfg.device}))
     # Rebuild the data (shape facts and real samples) and the generator the checkpoint describes.
+    rebuilt = generator_from_checkpoint(cfg.ckpt, device=device, use_ema=cfg.use_ema,
+                                        split=cfg.split)
+    G, which, train_cfg, data = rebuilt.G, rebuilt.which, rebuilt.config, rebuilt.data
     dataset_cfg = train_cfg.dataset
-    if cfg.split is not None and "split" in dataset_cfg:
-        dataset_cfg.split = cfg.split
-    data = build(dataset_cfg, "dataset", batch_size=1, device="cpu", seed=train_cfg.seed)
-    G = build_generator(train_cfg.model, data.info)
-    which = "G_ema" if cfg.get("use_ema", True) and "G_ema" in state else "G"
-    try:
-        G.load_state_dict(state[which])
-    except (RuntimeError, KeyError) as e:
-        raise CheckpointError(f"{cfg.ckpt}: the generator's weights do not fit the model config "
-                              f"saved with them ({str(e).splitlines()[0]})") from None
-    G.to(device).eval()
 
     names = list(cfg.metrics) if cfg.metrics is not None else list(data.default_metrics)
     if not names:
@@ -171,7 +48,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
         "batch_size": cfg.batch_size, "device": str(device),
         "inception_weights": cfg.inception_weights, "allow_download": cfg.allow_download,
-        "nn": {"path": str(run_dir / "nearest_neighbours.png")},
+        "figure_dir": str(run_dir),  # where figure metrics draw (nearest_neighbours.png)
     })
     provenance: dict = {}
     truncation, method = cfg.get("truncation"), cfg.get("truncation_method", "resample")
@@ -179,7 +56,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                           truncation, method)
     values = compute_metrics(names, sample, real_data(data, cfg.num_real, split), options,
                              provenance)
-    result = {"checkpoint": str(Path(cfg.ckpt).resolve()), "step": state["step"],
+    result = {"checkpoint": str(Path(cfg.ckpt).resolve()), "step": rebuilt.step,
               "generator": which, "truncation": truncation,
               "truncation_method": method if truncation is not None else None,
               "metrics": values, "provenance": provenance}
@@ -189,12 +66,12 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             cfg.sweep_columns, method, run_dir / "truncation_sweep.png"))
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     trunc = f", truncation {truncation} ({method})" if truncation is not None else ""
-    print(format_table(values, provenance, state["step"], f"{cfg.ckpt} [{which}{trunc}]"))
+    print(format_table(values, provenance, rebuilt.step, f"{cfg.ckpt} [{which}{trunc}]"))
     logger = build(cfg.logger, "logger")
     logger.start(run_dir=run_dir, config={"eval": OmegaConf.to_container(cfg, resolve=True),
-                                          "train": state["config"]},
+                                          "train": OmegaConf.to_container(train_cfg)},
                  name=f"eval-{run_dir.name}", group=None)
-    logger.log({f"eval/{k}": v for k, v in values.items()}, step=state["step"])
+    logger.log({f"eval/{k}": v for k, v in values.items()}, step=rebuilt.step)
     logger.finish()
     return result
 
@@ -223,20 +100,16 @@ def truncation_sweep(G: nn.Module, z_dim: int, device: torch.device, seed: int,
     return save_image_grid(torch.cat(rows), path, nrow=columns)
 
 
-# result keys whose metric is not their prefix
-_METRIC_OF = {"high_quality_fraction": "modes", "reverse_kl": "modes", "num_modes": "modes",
-              "precision": "pr", "recall": "pr", "precision_fashion": "pr",
-              "recall_fashion": "pr", "nn_distance_min": "nn", "nn_distance_mean": "nn"}
-
-
 def format_table(values: dict[str, float], provenance: dict, step: int, ckpt: str) -> str:
     """The console table: each number with what it was computed against."""
+    from gan_cli.metrics.registry import metric_of
+
     lines = [f"gan-eval: {ckpt} (step {step})",
              f"  {'metric':<22}{'value':>12}   computed against"]
     for key, value in values.items():
-        name = _METRIC_OF.get(key) or max((n for n in provenance if key.startswith(n)),
-                                          key=len, default=None)
-        lines.append(f"  {key:<22}{value:>12.4f}   {describe(provenance.get(name, {}))}")
+        metric = metric_of(key)
+        info = provenance.get(metric.name, {}) if metric is not None else {}
+        lines.append(f"  {key:<22}{value:>12.4f}   {describe(info)}")
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """Latent codes for sampling: plain N(0, I), or truncated (the truncation trick, Brock et al. 2019).
 
-Training always draws plain N(0, I) codes (``train.Noise``). Figures and ``gan-eval`` can trade
+Training always draws plain N(0, I) codes (:class:`Noise`). Figures and ``gan-eval`` can trade
 variety for quality by keeping every component within ``[-t, t]``:
 
 * ``resample``: BigGAN's "resample the values with magnitude above the threshold", i.e. a
@@ -50,3 +50,56 @@ def sample_latents(n: int, z_dim: int, *, generator: torch.Generator | None = No
     z = torch.special.ndtri(lo + u * (1.0 - 2.0 * lo))  # Phi(t) - Phi(-t) = 1 - 2 Phi(-t)
     # float64 keeps the tails exact; the cast and clamp keep float32 rounding inside [-t, t]
     return z.to(torch.float32).clamp_(-truncation, truncation)
+
+
+class Noise:
+    """The training latent codes: a stream of their own, shared out over ranks.
+
+    Every rank draws the same global batch and keeps its strided share, so N ranks together use
+    exactly the codes one process would.
+
+    Args:
+        generator: the stream (on ``device``), seeded from the run's seed.
+        z_dim: size of one code.
+        device: where codes are made.
+        rank, world_size: this process's share of each global batch.
+    """
+
+    def __init__(self, generator: torch.Generator, z_dim: int, device: torch.device,
+                 rank: int = 0, world_size: int = 1) -> None:
+        self.generator = generator
+        self.z_dim = z_dim
+        self.device = device
+        self.rank = rank
+        self.world_size = world_size
+
+    def __call__(self, batch_per_device: int) -> torch.Tensor:
+        z = torch.randn(batch_per_device * self.world_size, self.z_dim, generator=self.generator,
+                        device=self.device)
+        return z[self.rank :: self.world_size]
+
+    def state_dict(self) -> torch.Tensor:
+        return self.generator.get_state()
+
+    def load_state_dict(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state)
+
+
+def fixed_latents(z_dim: int, num_classes: int, count: int, seed: int, device: torch.device,
+                  truncation: float | None = None,
+                  method: str = "resample") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fixed batch behind every sample figure: one row per class for a conditional G.
+
+    Drawn from a stream derived from the run's seed alone, so every figure of a run (and of its
+    resumed continuation) shows the same codes.
+    """
+    from gan_cli.seeding import derive_seed
+
+    g = torch.Generator().manual_seed(derive_seed(seed, "fixed_z"))
+    y = None
+    if num_classes:
+        per_class = max(1, count // num_classes)
+        y = torch.arange(num_classes).repeat_interleave(per_class)
+        count = len(y)
+    z = sample_latents(count, z_dim, generator=g, truncation=truncation, method=method)
+    return z.to(device), (y.to(device) if y is not None else None)

@@ -159,23 +159,11 @@ def setup_worker_logging(run_dir: Path | None, rank: int) -> None:
 def check_world(cfg: DictConfig, world_size: int) -> None:
     """Raise ConfigError when ``cfg`` cannot run on ``world_size`` processes."""
     hw = cfg.hardware
+    from gan_cli.build import batch_per_device
+
     batch_per_device(cfg.train, world_size)
     if world_size > 1 and hw.device == "cuda" and backend_for(hw) == "gloo":
         log.warning("hardware.backend=gloo on GPUs is slow; nccl is the usual choice")
-
-
-def batch_per_device(tc: DictConfig, world_size: int) -> int:
-    """This process's share of the global batch ``train.batch_size`` (checked: no remainder)."""
-    if tc.batch_size % world_size:
-        raise ConfigError(f"train.batch_size={tc.batch_size} (the global batch) must be divisible "
-                          f"by the number of processes ({world_size})")
-    per_device = tc.get("batch_per_device")
-    if per_device is not None and per_device * world_size != tc.batch_size:
-        raise ConfigError(
-            f"train.batch_per_device={per_device} x {world_size} process(es) != "
-            f"train.batch_size={tc.batch_size} (the global batch); set train.batch_size only, "
-            f"or train.batch_per_device=null to derive it")
-    return tc.batch_size // world_size
 
 
 def _resolved(cfg: DictConfig, world_size: int) -> dict:
@@ -194,7 +182,7 @@ _in_job = False  # the leader has handed a job to the followers and not finished
 
 def train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]:
     """Run the training ``cfg`` describes, in this process or in the processes it needs."""
-    from gan_cli.train import run
+    from gan_cli.training.loop import train as run
 
     ranks = env_ranks()
     hw = cfg.hardware
@@ -294,7 +282,7 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
 
 def _worker(resolved: dict, run_dir: str, group: str | None) -> dict[str, float] | None:
     """One spawned rank: join the group, train, shut down. Returns rank 0's last statistics."""
-    from gan_cli.train import run
+    from gan_cli.training.loop import train as run
 
     ranks = env_ranks()
     assert ranks is not None, "torch elastic sets RANK and WORLD_SIZE"
@@ -365,7 +353,7 @@ def _broadcast(msg: tuple | None) -> Any:
 
 def follow(ranks: Ranks) -> None:
     """A follower: train every job rank 0 broadcasts, until it says done; then exit."""
-    from gan_cli.train import run
+    from gan_cli.training.loop import train as run
 
     setup_worker_logging(None, ranks.rank)
     while True:

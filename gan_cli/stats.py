@@ -1,9 +1,10 @@
 """Statistics: collected from the step as tensors, reduced at log time, written by rank 0.
 
-Deep code never calls W&B. The step returns 0-dim tensors; :class:`Collector` sums them on the
-device (no host synchronisation per step) and :meth:`Collector.flush` turns the interval's means
-into floats with one transfer (averaged over ranks under DDP). :class:`RunLog` then writes them
-to ``metrics.jsonl``, the console and the configured logger (W&B or none).
+Deep code never calls W&B (the loggers are in gan_cli/loggers.py). The step returns 0-dim
+tensors; :class:`Collector` sums them on the device (no host synchronisation per step) and
+:meth:`Collector.flush` turns the interval's means into floats with one transfer (averaged over
+ranks under DDP). :class:`RunLog` then writes them to ``metrics.jsonl``, the console and the
+configured logger (W&B or none).
 """
 
 from __future__ import annotations
@@ -45,91 +46,7 @@ class Collector:
         values = all_reduce_mean(means).tolist()
         self._sums.clear()
         self._counts.clear()
-        return dict(zip(keys, values))
-
-
-# ---------------------------------------------------------------------------------------------
-# Loggers: the `logger` config group's targets.
-
-
-class NullLogger:
-    """logger=none: nothing beyond the run directory's own files."""
-
-    def start(self, *, run_dir: Path, config: dict, name: str, group: str | None) -> None:
-        pass
-
-    def log(self, metrics: dict[str, float], step: int) -> None:
-        pass
-
-    def log_image(self, key: str, path: Path, step: int) -> None:
-        pass
-
-    def finish(self, exit_code: int = 0) -> None:
-        pass
-
-
-class WandbLogger(NullLogger):
-    """Weights & Biases, offline by default (no account, no network).
-
-    The offline run lands in ``<run_dir>/wandb/offline-run-*``; ``wandb sync`` uploads it later.
-    If W&B cannot start, the run goes on with local logging and says so.
-    """
-
-    def __init__(self, *, project: str = "gan-cli", mode: str = "offline", entity: str | None = None,
-                 group: str | None = None, tags: list[str] | tuple = (),
-                 init_timeout_s: float = 30.0):
-        self.project, self.mode, self.entity = project, mode, entity
-        self.group, self.tags, self.init_timeout_s = group, list(tags), init_timeout_s
-        self.run: Any = None
-
-    def start(self, *, run_dir: Path, config: dict, name: str, group: str | None) -> None:
-        try:
-            import wandb
-
-            self._wandb = wandb
-            settings = wandb.Settings(init_timeout=self.init_timeout_s, console="off",
-                                      silent=True, x_disable_stats=True)
-            self.run = wandb.init(project=self.project, entity=self.entity, mode=self.mode,
-                                  dir=str(run_dir), config=config, name=name,
-                                  group=self.group or group, tags=self.tags,
-                                  settings=settings, reinit="finish_previous")
-        except Exception as e:  # noqa: BLE001 - any W&B failure must not stop training
-            log.warning("W&B could not start (%s: %s); logging locally only "
-                        "(metrics.jsonl, samples/)", type(e).__name__, str(e).splitlines()[0])
-            self.run = None
-
-    def log(self, metrics: dict[str, float], step: int) -> None:
-        if self.run is not None:
-            try:
-                self.run.log(metrics, step=step)
-            except Exception as e:  # noqa: BLE001 - W&B failing mid-run must not stop training
-                self._give_up(e)
-
-    def log_image(self, key: str, path: Path, step: int) -> None:
-        if self.run is not None:
-            try:
-                # A PNG file path: W&B reads the uint8 pixels (float tensors come out black).
-                self.run.log({key: self._wandb.Image(str(path))}, step=step)
-            except Exception as e:  # noqa: BLE001
-                self._give_up(e)
-
-    def finish(self, exit_code: int = 0) -> None:
-        if self.run is not None:
-            run, self.run = self.run, None
-            try:
-                run.finish(exit_code=exit_code)
-            except Exception as e:  # noqa: BLE001
-                log.warning("W&B could not finish the run (%s: %s)", type(e).__name__,
-                            str(e).splitlines()[0] if str(e) else "")
-
-    def _give_up(self, e: Exception) -> None:
-        log.warning("W&B failed (%s: %s); logging locally only from now on (metrics.jsonl, "
-                    "samples/)", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
-        run, self.run = self.run, None
-        try:
-            run.finish(exit_code=1, quiet=True)
-        except Exception:  # noqa: BLE001
-            pass
+        return dict(zip(keys, values, strict=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,13 +57,15 @@ class RunLog:
 
     Args:
         run_dir: the run directory (metrics.jsonl goes there).
-        logger: a NullLogger or WandbLogger.
+        logger: a logger of gan_cli/loggers.py (W&B or none).
         total_steps: the run's length, for the progress bar and ETA.
         enabled: False on ranks other than 0 (everything becomes a no-op).
+        shown: keys the console line shows besides the losses and speed (the metrics' own,
+            from the metric registry).
     """
 
-    def __init__(self, run_dir: Path, logger: NullLogger, *, total_steps: int, start_step: int,
-                 enabled: bool = True):
+    def __init__(self, run_dir: Path, logger: Any, *, total_steps: int, start_step: int,
+                 enabled: bool = True, shown: tuple[str, ...] = ()):
         self.logger = logger
         self.enabled = enabled
         self.total_steps = total_steps
@@ -158,6 +77,7 @@ class RunLog:
 
             self._bar = tqdm(total=total_steps, initial=start_step, unit="step",
                              dynamic_ncols=True, leave=True)
+        self._shown = (*_SHOWN, *shown)
         self._t0 = time.perf_counter()
         self._start_step = start_step
 
@@ -172,7 +92,7 @@ class RunLog:
         elapsed = time.perf_counter() - self._t0
         done = step - self._start_step
         eta_s = elapsed / done * (self.total_steps - step) if done > 0 else math.nan
-        shown = {k: record[k] for k in _SHOWN if k in record}
+        shown = {k: record[k] for k in self._shown if k in record}
         if self._bar is not None:
             self._bar.n = step
             self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=True)
@@ -193,9 +113,9 @@ class RunLog:
         self.logger.finish(exit_code)
 
 
-# what the console line shows of a record (metrics.jsonl and W&B get everything)
-_SHOWN = ("loss_d", "loss_g", "imgs_per_s", "modes_captured", "reverse_kl", "fd_fashion",
-          "cis_fashion_mean", "fid", "is_mean", "kid_mean")
+# what the console line shows of a record (metrics.jsonl and W&B get everything), besides the
+# metrics' keys marked ``shown`` in the metric registry
+_SHOWN = ("loss_d", "loss_g", "imgs_per_s")
 
 
 def _duration(seconds: float) -> str:

@@ -33,7 +33,7 @@ from gan_cli.cli import CONF_DIR
 from gan_cli.config import register_configs, validate
 from gan_cli.data.images import fashion_mnist
 from gan_cli.models.dcgan import Discriminator, Generator
-from gan_cli.train import run
+from gan_cli.training.loop import train as run
 
 
 def reference_loop(args: argparse.Namespace, device: torch.device) -> float:

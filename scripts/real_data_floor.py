@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 
 from gan_cli.data.images import fashion_mnist
-from gan_cli.evaluate import metric_options, real_data
 from gan_cli.metrics.registry import compute_metrics
+from gan_cli.metrics.tracker import metric_options, real_data
 
 
 def main() -> None:

@@ -12,28 +12,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 GAN_TRAIN = [sys.executable, "-m", "gan_cli.cli"]
-SMALL = [  # a few seconds on a CPU: the MLP on ring8, tiny batches, no W&B
-    "dataset=ring8",
-    "model=mlp",
-    "logger=none",
-    "train.steps=12",
-    "train.batch_size=32",
-    "train.log_every_steps=4",
-    "train.sample_every_steps=6",
-    "train.ckpt_every_steps=6",
-    "hardware.num_threads=1",
-    "metrics.every_steps=0",
-]
-
-
-SMALL_IMAGES = [  # a few seconds on a CPU: a narrow DCGAN on 256 real Fashion-MNIST images
-    *[a for a in SMALL if not a.startswith(("dataset=", "model="))],
-    "dataset=fashion_mnist",
-    "dataset.limit=256",
-    "model=dcgan",
-    "model.generator.width=8",
-    "model.discriminator.width=8",
-]
+# conf/tiny/: a few seconds on a CPU, the same settings a user gets with `gan-train tiny=toy`.
+SMALL = ["tiny=toy"]  # the MLP on ring8, 12 steps of batch 32, no W&B, no metrics, one thread
+SMALL_IMAGES = ["tiny=images"]  # a narrow DCGAN on 256 real Fashion-MNIST images
 
 
 def run_cli(args: list[str], run_dir: Path, *, timeout: float = 300, env: dict | None = None,

@@ -11,10 +11,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from gan_cli.build import build, build_network, build_optimizers
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import GROUPS, SCHEMAS, register_configs, validate
 from gan_cli.errors import ConfigError, DataNotFoundError
-from gan_cli.train import build, build_network, build_optimizers
 from tests.conftest import SMALL, run_cli
 
 # datasets with no offline source on a fresh machine: building them must fail with a clear message

@@ -9,10 +9,10 @@ import torch
 from scipy import stats
 from torch import nn
 
+from gan_cli.build import lr_factor
 from gan_cli.ema import EMA, ema_beta
 from gan_cli.latents import sample_latents
 from gan_cli.models.layers import apply_spectral_norm
-from gan_cli.train import lr_factor
 
 
 def small_g() -> nn.Module:

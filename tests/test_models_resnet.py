@@ -10,6 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
+from gan_cli.build import build_network
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import register_configs, validate
 from gan_cli.models.layers import (
@@ -19,7 +20,6 @@ from gan_cli.models.layers import (
     spectral_norm_layers,
 )
 from gan_cli.models.resnet import DBlock, Discriminator, GBlock, Generator
-from gan_cli.train import build_network
 
 RESNETS = ("resnet", "sngan", "sagan", "biggan")
 RESOLUTIONS = (28, 32, 64, 128)

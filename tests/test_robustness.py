@@ -24,7 +24,8 @@ from gan_cli.checkpoint import (
     save_checkpoint,
 )
 from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME
-from gan_cli.resilience import expand_resume_dir, slurm_requeue
+from gan_cli.training.resume import expand_resume_dir
+from gan_cli.training.signals import slurm_requeue
 from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, read_metrics, run_cli
 
 HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()

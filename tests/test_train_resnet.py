@@ -12,10 +12,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from gan_cli.build import build_generator, build_network
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import register_configs, validate
-from gan_cli.train import build_generator, build_network
 from tests.conftest import REPO, SMALL, read_metrics, run_cli
 
 HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,9 +56,14 @@ class Batch:
 
 
 class DataSource(Protocol):
-    """What the training loop needs from a dataset (built by the dataset config's ``_target_``)."""
+    """What the training loop and the metrics need from a dataset (built by the dataset config's
+    ``_target_``, see docs/architecture.md)."""
 
     info: DataInfo
+    name: str  # keys cached reference statistics (with the shape and split)
+    figure_samples: int  # samples in a figure unless train.figure_samples says otherwise
+    default_metrics: tuple[str, ...]  # what gan-eval and the tracker compute by default
+    metric_options: dict[str, dict]  # per-metric options of this data (e.g. pr on its own net)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One batch on the training device: samples (batch, *shape) and labels or None."""
@@ -71,4 +77,8 @@ class DataSource(Protocol):
 
     def save_figure(self, fake: torch.Tensor, path: Path, labels: torch.Tensor | None = None) -> None:
         """Write the sample figure for generated samples ``fake`` to ``path`` (PNG)."""
+        ...
+
+    def real_batches(self, num: int, batch_size: int = 500) -> Iterator[torch.Tensor]:
+        """The first ``num`` real samples (always the same ones), batch by batch, for metrics."""
         ...

@@ -53,6 +53,7 @@ class ToySource:
         self.name = name
         # what gan-eval and in-training metrics compute by default (mode coverage needs modes)
         self.default_metrics: tuple[str, ...] = ("modes",) if modes is not None else ()
+        self.metric_options: dict[str, dict] = {}
         self._generator = torch.Generator().manual_seed(derive_seed(seed, "data"))
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -32,12 +32,14 @@ def nearest_neighbours(
     for batch in train:
         b = batch.detach().to("cpu", torch.float32)
         if b.shape[1:] != q.shape[1:]:
-            raise ValueError(f"training images {tuple(b.shape[1:])} and queries {tuple(q.shape[1:])} differ in shape")
+            raise ValueError(f"training images {tuple(b.shape[1:])} and queries "
+                             f"{tuple(q.shape[1:])} differ in shape")
         d = torch.cdist(qf, b.reshape(len(b), -1), compute_mode="donot_use_mm_for_euclid_dist")
         cand_d = torch.cat([best_d, d], 1)
         cand_x = torch.cat([best_x, b.unsqueeze(0).expand(len(q), *b.shape)], 1)
         best_d, idx = cand_d.topk(min(k, cand_d.shape[1]), dim=1, largest=False)
-        best_x = torch.gather(cand_x, 1, idx.view(*idx.shape, *([1] * (q.dim() - 1))).expand(-1, -1, *q.shape[1:]))
+        index = idx.view(*idx.shape, *([1] * (q.dim() - 1))).expand(-1, -1, *q.shape[1:])
+        best_x = torch.gather(cand_x, 1, index)
     return best_d, best_x
 
 

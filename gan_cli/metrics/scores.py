@@ -26,7 +26,8 @@ def inception_score(probs: Tensor, splits: int = 10) -> tuple[float, float]:
     """
     p = torch.as_tensor(probs).to(torch.float64)
     if p.dim() != 2 or len(p) < splits or splits < 1:
-        raise ValueError(f"need (N, C) probabilities with N >= splits >= 1, got {tuple(p.shape)}, splits={splits}")
+        raise ValueError(f"need (N, C) probabilities with N >= splits >= 1, got {tuple(p.shape)}, "
+                         f"splits={splits}")
     if not torch.allclose(p.sum(1), torch.ones(len(p), dtype=p.dtype), atol=1e-4) or (p < 0).any():
         raise ValueError("inception_score expects probabilities (non-negative rows summing to 1)")
     scores = []

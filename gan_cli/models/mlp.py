@@ -22,7 +22,7 @@ def _mlp(sizes: list[int], activation: str, *, batch_norm: bool = False,
          dropout: float = 0.0) -> list[nn.Module]:
     """Hidden layers: Linear (+ BatchNorm) + activation (+ dropout) for each consecutive pair."""
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         layers.append(nn.Linear(n_in, n_out))
         if batch_norm:
             layers.append(nn.BatchNorm1d(n_out))

@@ -1,8 +1,8 @@
-"""Read the IDX files that (Fashion-)MNIST ships as (``*-idx3-ubyte[.gz]``).
+"""Read the IDX files that (Fashion-)MNIST ships as (``*-idx3-ubyte[.gz]``): the project's one
+IDX reader, used by the MNIST-like datasets, the feature network's training script and its tests.
 
-Written by hand (a dozen lines of numpy) so that the metric package and
-``scripts/train_feature_net.py`` can read the real data without depending on the
-data package, which is developed separately (docs/architecture.md, data/images.py).
+Written by hand (a dozen lines of numpy): torchvision's reader sits behind its dataset classes,
+which want the files un-gzipped under their own folder layout and checksums.
 """
 
 from __future__ import annotations
@@ -15,8 +15,17 @@ import torch
 
 from gan_cli.errors import DataNotFoundError
 
-#: Where Debian's ``dataset-fashion-mnist`` package puts the files.
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+#: Where Debian's ``dataset-fashion-mnist`` package puts the four files (gzip-compressed).
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+DEBIAN_FASHION_MNIST = DEBIAN_FASHION_MNIST_DIR
+
+#: The four files of an MNIST-like dataset (torchvision's names, un-gzipped).
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 _FILES = {
     ("train", "images"): "train-images-idx3-ubyte",

@@ -1,0 +1,264 @@
+"""Building a run's objects from its config: one place for every constructor.
+
+The training loop, gan-eval and the launcher receive built objects from here; none of them calls
+``instantiate`` itself. Every part is picked by the ``_target_`` of its config node and receives
+the facts it needs at construction (shape facts from the data, the run's batch, device and rank),
+never by a branch on a name.
+
+    select_device, configure_torch      the device and the process's torch settings
+    batch_per_device                    this process's share of the global batch
+    build_data                          the DataSource (cfg.dataset)
+    build_loss                          the adversarial loss object (cfg.loss)
+    build_generator, build_discriminator, build_network
+                                        networks shaped by the data, spectral norm and packing
+                                        applied from outside the model classes
+    build_regularizers                  extra loss terms with their own interval (R1, ...)
+    build_optimizers                    one optimizer class for G and D, lazy-regularisation
+                                        corrections included
+    lr_factor                           the learning-rate schedule, a pure function of the step
+    build_logger                        W&B or none (cfg.logger)
+
+A checkpoint's config is data: :func:`check_targets` refuses any ``_target_`` that is not one of
+the project's own builders (the schemas' targets) or torch's optimizers, before anything is
+instantiated.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from gan_cli.errors import ConfigError, GanCliError
+from gan_cli.models.layers import apply_spectral_norm
+from gan_cli.regularizers import lazy_factor
+
+# ---------------------------------------------------------------------------------------------
+# Instantiating config nodes.
+
+
+def build(node: DictConfig | Mapping, key: str, **runtime: Any) -> Any:
+    """``instantiate(node, **runtime)``; a constructor's ValueError becomes a ConfigError on ``key``."""
+    if not isinstance(node, DictConfig):
+        node = OmegaConf.create(dict(node))
+    try:
+        return instantiate(node, **runtime, _convert_="all")
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, GanCliError):
+            raise cause from None
+        if isinstance(cause, (ValueError, TypeError)):
+            raise ConfigError(f"{key}: {cause}") from None
+        raise
+
+
+def _spec(node: DictConfig, *pop: str) -> tuple[dict, dict]:
+    """``node`` as a resolved dict without the keys ``pop`` (returned apart): options the builder
+    applies from outside the class (spectral norm, packing)."""
+    spec = OmegaConf.to_container(node, resolve=True)
+    taken = {k: spec.pop(k) for k in pop if k in spec}
+    return spec, taken
+
+
+# ---------------------------------------------------------------------------------------------
+# The process: device, torch settings, batch.
+
+
+def select_device(hw: DictConfig | Mapping) -> torch.device:
+    """The device ``hardware.device`` names; a clear error when CUDA is asked for and absent."""
+    if hw["device"] == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("hardware.device=cuda, but no CUDA GPU is visible to PyTorch "
+                              "(torch.cuda.is_available() is False); use hardware=cpu")
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def configure_torch(hw: DictConfig, device: torch.device) -> None:
+    """This process's torch settings from ``hardware``: threads, determinism, the bf16 CPU path."""
+    if device.type == "cpu" and hw.precision == "bf16" and "ONEDNN_MAX_CPU_ISA" not in os.environ:
+        # oneDNN picks AMX for bf16 convolutions on CPUs that list it; on virtual machines that
+        # list AMX without enabling it the process dies of SIGILL (seen on this project's CI
+        # machines). AVX512-BF16 is the fastest path that is safe everywhere; set the variable
+        # yourself to override. It is read when oneDNN first runs, which is later in this process.
+        os.environ["ONEDNN_MAX_CPU_ISA"] = "AVX512_CORE_BF16"
+    if hw.num_threads:
+        torch.set_num_threads(hw.num_threads)
+    if hw.deterministic:
+        torch.use_deterministic_algorithms(True)
+
+
+def batch_per_device(tc: DictConfig | Mapping, world_size: int) -> int:
+    """This process's share of the global batch ``train.batch_size`` (checked: no remainder)."""
+    if tc["batch_size"] % world_size:
+        raise ConfigError(f"train.batch_size={tc['batch_size']} (the global batch) must be "
+                          f"divisible by the number of processes ({world_size})")
+    per_device = tc.get("batch_per_device")
+    if per_device is not None and per_device * world_size != tc["batch_size"]:
+        raise ConfigError(
+            f"train.batch_per_device={per_device} x {world_size} process(es) != "
+            f"train.batch_size={tc['batch_size']} (the global batch); set train.batch_size only, "
+            f"or train.batch_per_device=null to derive it")
+    return tc["batch_size"] // world_size
+
+
+# ---------------------------------------------------------------------------------------------
+# Data and loss.
+
+
+def build_data(node: DictConfig, *, batch_size: int, device: torch.device | str, seed: int,
+               rank: int = 0, world_size: int = 1) -> Any:
+    """The DataSource ``cfg.dataset`` describes, delivering ``batch_size`` samples per call."""
+    return build(node, "dataset", batch_size=batch_size, device=device, seed=seed, rank=rank,
+                 world_size=world_size)
+
+
+def build_loss(node: DictConfig) -> Any:
+    """The loss object ``cfg.loss`` describes (the regulariser keys are built apart)."""
+    spec, _ = _spec(node, *REGULARIZER_KEYS)
+    return build(spec, "loss")
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks.
+
+
+def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
+    """A generator or discriminator from its config; ``spectral_norm: true`` normalises its weights.
+
+    Spectral norm is applied here, to whatever network the config builds, so every model class
+    gets it without knowing about it (``gan_cli.models.layers.apply_spectral_norm``).
+    """
+    spec, taken = _spec(node, "spectral_norm")
+    net = build(spec, key, **runtime)
+    return apply_spectral_norm(net) if taken.get("spectral_norm", False) else net
+
+
+def build_generator(model: DictConfig, info: Any) -> nn.Module:
+    """The generator ``model`` (cfg.model) describes, shaped by the data's ``info``."""
+    return build_network(model.generator, "model.generator", z_dim=model.z_dim,
+                         data_shape=info.shape, num_classes=info.num_classes, bounded=info.bounded)
+
+
+def build_discriminator(model: DictConfig, info: Any, output: str) -> nn.Module:
+    """The discriminator ``model`` (cfg.model) describes; ``output`` is what the loss needs of it
+    (``loss.d_output``: scores, a reconstruction, features)."""
+    return build_network(model.discriminator, "model.discriminator", data_shape=info.shape,
+                         num_classes=info.num_classes, output=output)
+
+
+# ---------------------------------------------------------------------------------------------
+# Regularisers and optimizers.
+
+#: Keys of a loss config that configure regularisers rather than the loss object.
+REGULARIZER_KEYS: tuple[str, ...] = ()
+
+
+def build_regularizers(cfg: DictConfig) -> list:
+    """The regulariser objects the config asks for (gan_cli/regularizers.py), in a fixed order."""
+    specs = cfg.get("regularizers") or {}
+    return [build(node, f"regularizers.{name}") for name, node in sorted(specs.items())
+            if node is not None]
+
+
+def _lazy_interval(regularizers: Iterable, net: str) -> int:
+    intervals = {r.interval for r in regularizers if r.net == net and r.interval > 1}
+    if len(intervals) > 1:
+        raise ConfigError(f"the lazy regularisers of {net} have different intervals "
+                          f"{sorted(intervals)}; give them one interval")
+    return intervals.pop() if intervals else 1
+
+
+def build_optimizers(node: DictConfig, G: nn.Module, D: nn.Module,
+                     regularizers: Sequence = ()) -> tuple[torch.optim.Optimizer, ...]:
+    """One optimizer class from the config, built for G with lr_g and for D with lr_d.
+
+    A network with a lazy regulariser (interval k > 1) gets lr * k/(k+1) and, for Adam's betas,
+    beta ** (k/(k+1)) (StyleGAN2's correction, so that the main loss keeps its settings).
+    """
+    kwargs = OmegaConf.to_container(node, resolve=True)
+    lrs = {"G": kwargs.pop("lr_g"), "D": kwargs.pop("lr_d")}
+    kwargs.pop("lr_decay", None)  # the loop's schedule (lr_factor), not an optimizer argument
+    opts = []
+    for net, module in (("G", G), ("D", D)):
+        args = dict(kwargs)
+        interval = _lazy_interval(regularizers, net)
+        lr = lrs[net]
+        if interval > 1:
+            ratio = lazy_factor(interval)
+            lr = lr * ratio
+            if "betas" in args:
+                args["betas"] = [b ** ratio for b in args["betas"]]
+        opts.append(build(OmegaConf.create(args), "optimizer", params=module.parameters(), lr=lr))
+    return tuple(opts)
+
+
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """The learning rates' multiplier for the update after ``step`` generator steps.
+
+    ``none``: 1. ``linear``: from 1 at step 0 down to 0 at ``steps`` (Chainer's LinearShift, used
+    by the WGAN-GP and SNGAN CIFAR-10 settings). A pure function of the step, so a resumed run
+    follows the same schedule; torch's chainable LR schedulers would instead scale whatever
+    learning rate a resume restores from the config.
+    """
+    if schedule == "linear":
+        return max(0.0, 1.0 - step / steps)
+    return 1.0
+
+
+def build_logger(node: DictConfig) -> Any:
+    """The logger ``cfg.logger`` describes (gan_cli/loggers.py)."""
+    return build(node, "logger")
+
+
+# ---------------------------------------------------------------------------------------------
+# A generator from a checkpoint, without the loop (gan-eval, gan-sample).
+
+
+@dataclass
+class Rebuilt:
+    """A checkpoint's generator rebuilt from the config saved inside it.
+
+    Attributes:
+        G: the generator in eval mode on the asked device (the EMA weights when ``which`` is G_ema).
+        which: "G_ema" or "G".
+        config: the run's saved config.
+        data: the DataSource rebuilt from that config (shape facts, real samples, figures).
+        step: the checkpoint's generator step.
+    """
+
+    G: nn.Module
+    which: str
+    config: DictConfig
+    data: Any
+    step: int
+
+
+def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
+                              use_ema: bool = True, split: str | None = None) -> Rebuilt:
+    """Load ``path`` safely (weights only), rebuild its data and generator from its saved config,
+    and load the weights (G_ema when present and ``use_ema``)."""
+    from gan_cli.checkpoint import CheckpointError, generator_state, load_checkpoint
+
+    state = load_checkpoint(path)
+    config = OmegaConf.create(state["config"])
+    dataset_cfg = config.dataset
+    if split is not None and "split" in dataset_cfg:
+        dataset_cfg.split = split
+    data = build_data(dataset_cfg, batch_size=1, device="cpu", seed=config.seed)
+    G = build_generator(config.model, data.info)
+    which, weights = generator_state(state, use_ema)
+    try:
+        G.load_state_dict(weights[-1])
+    except (RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{path}: the generator's weights do not fit the model config "
+                              f"saved with them ({str(e).splitlines()[0]})") from None
+    return Rebuilt(G=G.to(device).eval(), which=which, config=config, data=data,
+                   step=int(state["step"]))

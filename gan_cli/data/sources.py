@@ -1,0 +1,263 @@
+"""The two image DataSources: a uint8 tensor on the training device, or a DataLoader.
+
+    TensorImageSource   the whole dataset as ONE uint8 tensor (N, C, H, W) on the training device;
+                        batches are gathered on the device and converted to [-1, 1] at once.
+                        Used for MNIST-like data, CIFAR-10, and any dataset with in_memory: true.
+    LoaderImageSource   a torch DataLoader with workers for large image folders (CelebA, LSUN,
+                        any folder of images).
+
+Both walk the data in the order of gan_cli/data/order.py and checkpoint their position in it.
+A source also carries the data's metric settings (which metrics gan-eval and the in-training
+tracker compute by default, and per-metric options), given at construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_cli.data.base import DataInfo
+from gan_cli.data.figures import save_image_grid
+from gan_cli.data.order import ShareSampler, rank_share
+from gan_cli.errors import ConfigError
+
+
+def to_unit_range(x_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 in [0, 255] -> float32 in [-1, 1], the whole batch at once."""
+    return x_uint8.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def check_run_facts(batch_size: int, rank: int, world_size: int) -> None:
+    if int(batch_size) < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    if int(world_size) < 1 or not 0 <= int(rank) < int(world_size):
+        raise ConfigError(f"rank {rank} is not in 0..world_size-1 (world_size {world_size})")
+
+
+def check_enough(num_samples: int, batch_size: int, world_size: int, name: str) -> None:
+    per_rank = num_samples // world_size
+    if per_rank < batch_size:
+        raise ConfigError(
+            f"{name} has {num_samples} images, {per_rank} per rank over {world_size} rank(s): "
+            f"fewer than one batch of {batch_size}. Lower the batch size or raise dataset.limit."
+        )
+
+
+class ImageSource:
+    """What both image sources share: the run's facts, the shape facts, iteration, figures."""
+
+    figure_samples = 64  # images in a sample figure unless train.figure_samples says otherwise
+
+    def _set_run_facts(self, num_samples: int, shape: Sequence[int], num_classes: int, *,
+                       batch_size: int, device: str | torch.device, seed: int, rank: int,
+                       world_size: int, name: str, default_metrics: Sequence[str],
+                       metric_options: dict[str, dict]) -> None:
+        check_run_facts(batch_size, rank, world_size)
+        check_enough(num_samples, int(batch_size), int(world_size), name)
+        self.device = torch.device(device)
+        self.info = DataInfo(shape=tuple(int(s) for s in shape), num_classes=int(num_classes),
+                             bounded=True)
+        self.name = name
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.epoch = 0
+        # what gan-eval and the in-training tracker compute by default, with per-metric options
+        self.default_metrics = tuple(default_metrics)
+        self.metric_options = {k: dict(v) for k, v in metric_options.items()}
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return (self.num_samples // self.world_size) // self.batch_size
+
+    def __iter__(self):
+        while True:
+            yield self.next()
+
+    def _state(self, kind: str, **position: int) -> dict[str, Any]:
+        """The checkpointed data position: ``position`` plus what a resume must check."""
+        return {"kind": kind, "epoch": self.epoch, **position, "seed": self.seed,
+                "num_samples": self.num_samples, "world_size": self.world_size,
+                "batch_size": self.batch_size}
+
+    def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None):
+        save_image_grid(fake, path, labels)
+
+
+class TensorImageSource(ImageSource):
+    """A whole image dataset as one uint8 tensor (N, C, H, W) on the training device."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+        num_classes: int,
+        *,
+        batch_size: int,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        name: str = "dataset",
+        default_metrics: Sequence[str] = ("fid", "is", "kid", "pr"),
+        metric_options: dict[str, dict] | None = None,
+    ) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
+        self._set_run_facts(images.shape[0], images.shape[1:],
+                            num_classes if labels is not None else 0, batch_size=batch_size,
+                            device=device, seed=seed, rank=rank, world_size=world_size, name=name,
+                            default_metrics=default_metrics, metric_options=metric_options or {})
+        self.images = images.contiguous().to(self.device)
+        self.labels = None if labels is None else labels.to(torch.int64).to(self.device)
+        self.position = 0  # indices of this rank's share already consumed in this epoch
+        self._share: torch.Tensor | None = None
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.images.shape[0])
+
+    def _current_share(self) -> torch.Tensor:
+        if self._share is None:
+            share = rank_share(self.num_samples, self.seed, self.epoch, self.rank, self.world_size)
+            self._share = share.to(self.device)
+        return self._share
+
+    def next_indices(self) -> torch.Tensor:
+        """Indices (on the device) of the next batch; advances the position."""
+        share = self._current_share()
+        if self.position + self.batch_size > share.numel():
+            self.epoch += 1
+            self.position = 0
+            self._share = None
+            share = self._current_share()
+        idx = share[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return idx
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = self.next_indices()
+        x = to_unit_range(self.images.index_select(0, idx))
+        y = None if self.labels is None else self.labels.index_select(0, idx)
+        return x, y
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._state("tensor", position=self.position)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_resume(state, self.num_samples, self.name)
+        self.epoch = int(state["epoch"])
+        # position counts this rank's indices; rescale if the number of ranks changed
+        old_ws = int(state.get("world_size", self.world_size))
+        self.position = int(state["position"]) * old_ws // self.world_size
+        if "seed" in state:
+            self.seed = int(state["seed"])
+        self._share = None
+
+    def real_batches(self, num: int, batch_size: int = 500):
+        """The first ``num`` images of the dataset, in [-1, 1], batch by batch (for metrics)."""
+        for start in range(0, min(num, self.num_samples), batch_size):
+            stop = min(start + batch_size, num, self.num_samples)
+            yield to_unit_range(self.images[start:stop])
+
+
+def check_resume(state: dict[str, Any], num_samples: int, name: str) -> None:
+    saved = state.get("num_samples")
+    if saved is not None and int(saved) != num_samples:
+        raise ConfigError(
+            f"the checkpoint's data position is for {saved} images of {name}, this run has "
+            f"{num_samples}: the data order cannot continue. Use the same dataset settings "
+            f"(root, split, limit) as the checkpointed run."
+        )
+
+
+class LoaderImageSource(ImageSource):
+    """A map-style dataset of (uint8 (C, H, W) image, int label) read by a DataLoader."""
+
+    def __init__(
+        self,
+        dataset: torch.utils.data.Dataset,
+        shape: Sequence[int],
+        num_classes: int,
+        *,
+        batch_size: int,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        num_workers: int = 2,
+        name: str = "dataset",
+        default_metrics: Sequence[str] = ("fid", "is", "kid", "pr"),
+        metric_options: dict[str, dict] | None = None,
+    ) -> None:
+        self._set_run_facts(len(dataset), shape, num_classes, batch_size=batch_size,
+                            device=device, seed=seed, rank=rank, world_size=world_size, name=name,
+                            default_metrics=default_metrics, metric_options=metric_options or {})
+        if int(num_workers) < 0:
+            raise ConfigError(f"num_workers must be 0 or more, got {num_workers}")
+        self.dataset = dataset
+        self.batches = 0  # batches consumed in this epoch
+        self.sampler = ShareSampler(len(dataset), self.seed, self.rank, self.world_size)
+        self.loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            num_workers=int(num_workers),
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=int(num_workers) > 0,
+        )
+        self._it = None
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.dataset)
+
+    def _start_iterator(self) -> None:
+        self.sampler.epoch = self.epoch
+        self.sampler.start = self.batches * self.batch_size
+        self._it = iter(self.loader)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._it is None:
+            self._start_iterator()
+        try:
+            x, y = next(self._it)
+        except StopIteration:
+            self.epoch += 1
+            self.batches = 0
+            self._start_iterator()
+            x, y = next(self._it)
+        self.batches += 1
+        non_blocking = self.device.type == "cuda"
+        x = to_unit_range(x.to(self.device, non_blocking=non_blocking))
+        if self.info.num_classes > 0:
+            return x, y.to(self.device, torch.int64, non_blocking=non_blocking)
+        return x, None
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._state("loader", batches=self.batches)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_resume(state, self.num_samples, self.name)
+        self.epoch = int(state["epoch"])
+        # batches consumed -> indices consumed of this rank's share, rescaled to the new layout
+        consumed = int(state["batches"]) * int(state.get("batch_size", self.batch_size))
+        consumed = consumed * int(state.get("world_size", self.world_size)) // self.world_size
+        self.batches = consumed // self.batch_size
+        if "seed" in state:
+            self.seed = self.sampler.seed = int(state["seed"])
+        self._it = None  # the next call starts a fresh iterator that skips what was consumed
+
+    def real_batches(self, num: int, batch_size: int = 500):
+        """The first ``num`` images of the dataset, in [-1, 1], batch by batch (for metrics)."""
+        subset = torch.utils.data.Subset(self.dataset, range(min(num, self.num_samples)))
+        loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False,
+                                             num_workers=self.loader.num_workers)
+        for batch in loader:
+            x = batch[0] if isinstance(batch, (list, tuple)) else batch
+            yield to_unit_range(x)

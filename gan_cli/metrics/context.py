@@ -1,0 +1,171 @@
+"""What every metric shares: the real data, the evaluation context, and the metric record.
+
+A metric is a :class:`Metric` (its compute function, the keys it reports with their direction,
+whether it needs real data, its feature network, whether it is a figure); each file in
+``gan_cli/metrics/defs/`` defines its own in a tuple ``DEFINES``, and gan_cli/metrics/registry.py
+collects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from gan_cli.errors import ConfigError, RuntimeFailure
+from gan_cli.metrics.feature_net import DEFAULT_WEIGHTS, load_fashion_cnn
+from gan_cli.metrics.inception import InceptionFeatures, file_digest, resolve_inception_weights
+from gan_cli.metrics.reference import (
+    ReferenceStats,
+    compute_reference_features,
+    load_or_compute_reference,
+    reference_key,
+)
+
+Sampler = Callable[[int], Tensor]
+
+
+@dataclass
+class RealData:
+    """Access to the real data a metric compares against."""
+
+    name: str  # dataset name, e.g. "fashion_mnist" (part of the reference-cache key)
+    split: str  # "train" or "test" (part of the key; nn should use the training split)
+    batches: Callable[[], Iterable[Tensor]]  # a fresh pass over real samples, images in [-1, 1]
+    modes: Tensor | None = None  # 2D mixtures: mode centres (M, 2)
+    mode_std: float | None = None  # 2D mixtures: std of each mode
+
+    @classmethod
+    def from_tensor(cls, name: str, split: str, x: Tensor, batch_size: int = 500, **kw) -> RealData:
+        return cls(name, split, lambda: iter(x.split(batch_size)), **kw)
+
+
+class FashionFeatures:
+    """The shipped Fashion-MNIST CNN as an extractor: 128-d features and softmax probabilities."""
+
+    resize = "bilinear-antialias-28"
+
+    def __init__(self, weights=None, device="cpu") -> None:
+        path = weights if weights is not None else DEFAULT_WEIGHTS
+        self.net = load_fashion_cnn(path, device)
+        self.identity = f"fashion_cnn-{file_digest(path)}"
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor) -> dict[str, Tensor]:
+        f, logits = self.net.features_and_logits(x)
+        return {"features": f.float(), "probs": logits.double().softmax(1)}
+
+
+@dataclass
+class EvalContext:
+    sample: Sampler
+    real: RealData | None
+    options: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    _fake: Tensor | None = None
+    _extractors: dict = field(default_factory=dict)
+    _outputs: dict = field(default_factory=dict)
+
+    def opt(self, key, default=None):
+        return self.options.get(key, default)
+
+    def fake(self, n: int) -> Tensor:
+        """The first ``n`` generated samples (drawn once in batches, kept on the CPU)."""
+        have = 0 if self._fake is None else len(self._fake)
+        if have < n:
+            bs = int(self.opt("batch_size", 250))
+            parts = [] if self._fake is None else [self._fake]
+            while have < n:
+                with torch.no_grad():
+                    x = self.sample(min(bs, n - have)).detach().to("cpu", torch.float32)
+                if len(x) == 0:
+                    raise RuntimeFailure("the sampling callable returned no samples")
+                parts.append(x)
+                have += len(x)
+            self._fake = torch.cat(parts)
+        return self._fake[:n]
+
+    def extractor(self, name: str):
+        if name not in self._extractors:
+            device = self.opt("device", "cpu")
+            if name == "fashion":
+                self._extractors[name] = FashionFeatures(self.opt("fashion_weights"), device)
+            elif name == "inception":
+                path = resolve_inception_weights(self.opt("inception_weights"),
+                                                 self.opt("allow_download", False))
+                self._extractors[name] = InceptionFeatures(path, self.opt("antialias", True)).to(device)
+            else:
+                raise ConfigError(f"unknown feature network {name!r}; use 'inception' or 'fashion'")
+        return self._extractors[name]
+
+    def fake_outputs(self, name: str, n: int) -> dict[str, Tensor]:
+        """Features and class probabilities of the first ``n`` generated samples on network ``name``."""
+        cached = self._outputs.get(name)
+        if cached is None or len(cached["features"]) < n:
+            ext, device = self.extractor(name), self.opt("device", "cpu")
+            bs = int(self.opt("batch_size", 250))
+            outs = [ext(x.to(device)) for x in self.fake(n).split(bs)]
+            cached = {k: torch.cat([o[k].cpu() for o in outs]) for k in outs[0]}
+            self._outputs[name] = cached
+        return {k: v[:n] for k, v in cached.items()}
+
+    def reference(self, name: str, opts: dict | None = None) -> ReferenceStats:
+        """Real-data statistics on network ``name`` (cached on disk; see reference.py)."""
+        if self.real is None:
+            raise ConfigError("this metric needs real data")
+        opts = self.options if opts is None else opts
+        ext = self.extractor(name)
+        n, keep = int(opts.get("num_real", 10000)), int(opts.get("keep_features", 10000))
+        key = reference_key(self.real.name, self.real.split, ext.resize, ext.identity, n, keep)
+        device = self.opt("device", "cpu")
+        return load_or_compute_reference(
+            key,
+            lambda: compute_reference_features(self.real.batches(), ext, n, keep, device),
+            self.opt("cache_dir"),
+        )
+
+    def record(self, metric: str, **info) -> None:
+        self.provenance[metric] = info
+
+
+@dataclass(frozen=True)
+class Key:
+    """One number a metric reports.
+
+    Args:
+        name: its key in the result (``fid``, ``precision_fashion``, ...).
+        lower_is_better: True / False for a score with a direction (the in-training tracker keeps
+            its best value), None for numbers without one (a std, a count).
+        shown: whether the console line shows it.
+    """
+
+    name: str
+    lower_is_better: bool | None = None
+    shown: bool = False
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Everything known about one metric.
+
+    Args:
+        name: what ``metrics.names`` / gan-eval's ``metrics=[...]`` call it.
+        compute: ``compute(ctx, opts) -> {key: value}``.
+        keys: the numbers it reports (with their direction).
+        needs_real: it compares against real data (checked before any sampling).
+        feature_net: the feature network it runs on: "inception" (needs the weight file),
+            "fashion" (the shipped offline CNN) or None.
+        figure: True for a metric that draws a figure (gan-eval draws it; training skips it).
+        defaults: per-metric option defaults, above the evaluation's global options
+            (the modes metric's 2,500 samples, by the PacGAN protocol).
+    """
+
+    name: str
+    compute: Callable[[EvalContext, dict], dict[str, float]]
+    keys: tuple[Key, ...]
+    needs_real: bool = False
+    feature_net: str | None = None
+    figure: bool = False
+    defaults: dict = field(default_factory=dict)

@@ -1,0 +1,64 @@
+"""Scores of the generated samples alone or against real features: the Inception score (Salimans et
+al. 2016) and its Fashion-MNIST-classifier variant, KID (Binkowski et al. 2018), and improved
+precision/recall (Kynkaanniemi et al. 2019)."""
+
+from __future__ import annotations
+
+from gan_cli.metrics.context import EvalContext, Key, Metric
+from gan_cli.metrics.scores import inception_score, kernel_inception_distance, precision_recall
+
+
+def _score(ctx: EvalContext, opts: dict, net: str, prefix: str) -> dict[str, float]:
+    n = int(opts.get("num_fake", 10000))
+    splits = int(opts.get("splits", 10))
+    mean, std = inception_score(ctx.fake_outputs(net, n)["probs"], splits)
+    ctx.record(prefix, network=ctx.extractor(net).identity, num_fake=n, splits=splits)
+    return {f"{prefix}_mean": mean, f"{prefix}_std": std}
+
+
+def inception_score_metric(ctx: EvalContext, opts: dict) -> dict[str, float]:
+    return _score(ctx, opts, "inception", "is")
+
+
+def cis_fashion(ctx: EvalContext, opts: dict) -> dict[str, float]:
+    return _score(ctx, opts, "fashion", "cis_fashion")
+
+
+def kid(ctx: EvalContext, opts: dict) -> dict[str, float]:
+    fake = ctx.fake_outputs("inception", int(opts.get("num_fake", 10000)))["features"]
+    ref = ctx.reference("inception", opts)
+    subsets = int(opts.get("subsets", 100))
+    mean, std = kernel_inception_distance(ref.features, fake, subsets,
+                                          int(opts.get("subset_size", 1000)),
+                                          seed=int(opts.get("seed", 0)))
+    ctx.record("kid", reference=ref.describe(), num_fake=len(fake), subsets=subsets)
+    return {"kid_mean": mean, "kid_std": std}
+
+
+def pr(ctx: EvalContext, opts: dict) -> dict[str, float]:
+    net = opts.get("features", "inception")
+    ref = ctx.reference(net, opts)
+    n = min(int(opts.get("num_fake", 10000)), len(ref.features))  # equal set sizes, as in the paper
+    fake = ctx.fake_outputs(net, n)["features"]
+    k = int(opts.get("k", 3))
+    p, r = precision_recall(ref.features[:n], fake, k=k)
+    suffix = "" if net == "inception" else f"_{net}"
+    ctx.record("pr", reference=ref.describe(), num_real=n, num_fake=n, k=k, features=net)
+    return {f"precision{suffix}": p, f"recall{suffix}": r}
+
+
+DEFINES = (
+    Metric("is", inception_score_metric,
+           (Key("is_mean", lower_is_better=False, shown=True), Key("is_std")),
+           feature_net="inception"),
+    Metric("cis_fashion", cis_fashion,
+           (Key("cis_fashion_mean", lower_is_better=False, shown=True), Key("cis_fashion_std")),
+           feature_net="fashion"),
+    Metric("kid", kid, (Key("kid_mean", lower_is_better=True, shown=True), Key("kid_std")),
+           needs_real=True, feature_net="inception"),
+    # pr runs on Inception unless its options say features="fashion" (MNIST-like data do)
+    Metric("pr", pr, (Key("precision", lower_is_better=False), Key("recall", lower_is_better=False),
+                      Key("precision_fashion", lower_is_better=False),
+                      Key("recall_fashion", lower_is_better=False)),
+           needs_real=True, feature_net="inception"),
+)

@@ -1,0 +1,124 @@
+"""Metrics during training: every ``metrics.every_steps`` generator steps, with the best value
+of each number so far and the step it was reached at (kept in checkpoints).
+
+Also the pieces gan-eval shares with it: the fixed-seed sampler of a generator, the real data of a
+DataSource as the registry sees it, and the data's own per-metric options.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from gan_cli.latents import sample_latents
+from gan_cli.seeding import derive_seed
+
+log = logging.getLogger("gan_cli")
+
+def make_sampler(G: nn.Module, z_dim: int, device: torch.device, seed: int,
+                 batch_size: int = 250, truncation: float | None = None,
+                 truncation_method: str = "resample") -> Callable[[int], torch.Tensor]:
+    """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform).
+
+    With ``truncation``, every latent component lies within [-truncation, truncation]
+    (``gan_cli.latents``).
+    """
+    g = torch.Generator(device=device).manual_seed(derive_seed(seed, "eval_z"))
+
+    @torch.no_grad()
+    def sample(n: int) -> torch.Tensor:
+        was_training = G.training
+        G.eval()
+        out = []
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            z = sample_latents(m, z_dim, generator=g, device=device, truncation=truncation,
+                               method=truncation_method)
+            y = (torch.randint(G.num_classes, (m,), generator=g, device=device)
+                 if G.num_classes else None)
+            out.append(G(z, y).float())
+        G.train(was_training)
+        return torch.cat(out)
+
+    return sample
+
+
+def real_data(data: Any, num_real: int, split: str):
+    """The registry's RealData for a DataSource (name keyed by dataset, shape and split)."""
+    from gan_cli.metrics.registry import RealData
+
+    name = f"{getattr(data, 'name', 'data')}-{'x'.join(map(str, data.info.shape))}"
+    num_real = min(num_real, getattr(data, "num_samples", num_real))  # the cache key's count
+    return RealData(name=name, split=split, batches=lambda: data.real_batches(num_real),
+                    modes=getattr(data, "modes", None), mode_std=getattr(data, "mode_std", None))
+
+
+def metric_options(data: Any, base: dict) -> dict:
+    """``base`` plus the data's own per-metric options (e.g. PR on the Fashion-MNIST features)."""
+    options = dict(base)
+    for name, opts in data.metric_options.items():
+        options[name] = {**opts, **options.get(name, {})}
+    return options
+
+
+class TrainingMetrics:
+    """Metrics every ``every_steps`` generator steps, with the best value so far and its step.
+
+    Metrics that need Inception weights are dropped, with one warning, when the file is missing;
+    the run goes on with the rest. Figure metrics (nearest neighbours) are left to gan-eval.
+    """
+
+    def __init__(self, cfg: DictConfig, data: Any, G: nn.Module, z_dim: int,
+                 device: torch.device, seed: int, run_dir: Path):
+        self.every_steps = cfg.every_steps
+        from gan_cli.metrics.registry import METRICS, check_names
+
+        names = list(cfg.names if cfg.names is not None else data.default_metrics)
+        check_names(names)
+        self.names = [n for n in names if not METRICS[n].figure]
+        self.sample = make_sampler(G, z_dim, device, seed)
+        self.real = real_data(data, cfg.num_real, "train")
+        self.options = metric_options(data, {
+            "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
+            "device": str(device), "inception_weights": cfg.inception_weights,
+        })
+        self.best: dict[str, list] = {}  # key -> [value, step]
+
+    def __call__(self, step: int) -> dict[str, float]:
+        from gan_cli.metrics.inception import MissingWeightsError
+        from gan_cli.metrics.registry import METRICS, compute_metrics, lower_is_better
+
+        try:
+            values = compute_metrics(self.names, self.sample, self.real, self.options)
+        except MissingWeightsError as e:
+            dropped = [n for n in self.names if METRICS[n].feature_net == "inception"]
+            log.warning("skipping %s during training: %s", ", ".join(dropped),
+                        str(e).splitlines()[0])
+            self.names = [n for n in self.names if n not in dropped]
+            if not self.names:
+                return {}
+            values = compute_metrics(self.names, self.sample, self.real, self.options)
+        record = dict(values)
+        for key, value in values.items():
+            lower = lower_is_better(key)
+            if lower is None or not math.isfinite(value):
+                continue
+            best = self.best.get(key)
+            better = best is None or (value < best[0] if lower else value > best[0])
+            if better:
+                self.best[key] = [value, step]
+            record[f"best/{key}"], record[f"best/{key}_step"] = self.best[key]
+        return record
+
+    def state_dict(self) -> dict:
+        return {"best": {k: list(v) for k, v in self.best.items()}, "names": list(self.names)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = {k: list(v) for k, v in state.get("best", {}).items()}

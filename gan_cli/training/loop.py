@@ -1,0 +1,200 @@
+"""One GAN training run: build the objects the config names, then one loop, top to bottom.
+
+The loop receives built objects (gan_cli/build.py) gathered in a :class:`TrainState`; one call of
+:class:`GANStep` makes one generator step. The loop never branches on a loss, model or dataset
+name, and never lists checkpoint keys. Units: ``step`` counts generator updates; ``nimg`` counts
+real samples shown to D.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gan_cli.build import (
+    batch_per_device,
+    build_data,
+    build_logger,
+    configure_torch,
+    lr_factor,
+    select_device,
+)
+from gan_cli.checkpoint import load_checkpoint, remove_stale_temp_files
+from gan_cli.distributed import any_rank, check_replicas, get_rank, get_world_size, is_main, replica_state
+from gan_cli.errors import Interrupted, RuntimeFailure
+from gan_cli.latents import Noise
+from gan_cli.seeding import derive_seed, seed_everything
+from gan_cli.stats import Collector, RunLog
+from gan_cli.training.nonfinite import NonFinitePolicy
+from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
+from gan_cli.training.resume import resume_path, trim_metrics
+from gan_cli.training.signals import StopSignals, slurm_requeue
+from gan_cli.training.state import TrainState, build_pair
+from gan_cli.training.step import Autocast, GANStep
+
+log = logging.getLogger("gan_cli")
+
+
+def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, float]:
+    """Train the GAN ``cfg`` describes, writing into ``run_dir``; return the last logged stats."""
+    rank, world_size = get_rank(), get_world_size()
+    tc, hw = cfg.train, cfg.hardware
+
+    # Set up the process.
+    device = select_device(hw)
+    configure_torch(hw, device)
+    seed_everything(cfg.seed + rank)
+    per_device = batch_per_device(tc, world_size)  # train.batch_size is the global batch
+    ckpt_dir, samples_dir = run_dir / "checkpoints", run_dir / "samples"
+    if is_main():
+        for d in (ckpt_dir, samples_dir):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise RuntimeFailure(f"cannot write the run directory {run_dir}: {e}") from None
+        remove_stale_temp_files(ckpt_dir)  # left by a writer killed mid-save; never checkpoints
+
+    # Build the data, the networks and what trains them.
+    data = build_data(cfg.dataset, batch_size=per_device, device=device, seed=cfg.seed,
+                      rank=rank, world_size=world_size)
+    info = data.info
+    pair = build_pair(cfg, info, device)
+    noise = Noise(torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "noise")),
+                  cfg.model.z_dim, device, rank, world_size)
+    state = TrainState(pairs=[pair], data=data, noise=noise,
+                       nonfinite=NonFinitePolicy(tc.nonfinite, device, ckpt_dir),
+                       config=OmegaConf.to_container(cfg, resolve=True), batch_size=tc.batch_size)
+    autocast = Autocast(hw.precision, device)
+    collector = Collector()
+    step_fn = GANStep(data=data, noise=noise, batch_per_device=per_device,
+                      batch_size=tc.batch_size, nonfinite=state.nonfinite, collector=collector,
+                      autocast=autocast, channels_last=hw.channels_last and len(info.shape) == 3,
+                      ema_cfg=cfg.ema)
+    n_params = sum(p.numel() for p in pair.G.parameters()), sum(p.numel() for p in pair.D.parameters())
+    log.info("G: %s parameters, D: %s parameters, data shape %s, %d classes, device %s",
+             f"{n_params[0]:,}", f"{n_params[1]:,}", info.shape, info.num_classes, device)
+
+    # The metrics tracked during training (rank 0), and resuming from a checkpoint when asked.
+    if is_main():
+        from gan_cli.metrics.tracker import TrainingMetrics
+
+        state.metrics = TrainingMetrics(cfg.metrics, data, pair.G_sample, cfg.model.z_dim,
+                                        device, cfg.seed, run_dir)
+    resumed_from = resume_path(cfg.get("resume"), ckpt_dir)
+    if resumed_from is not None:
+        state.load_state_dict(load_checkpoint(resumed_from), resumed_from)
+        if is_main() and trim_metrics(run_dir / "metrics.jsonl", state.step):
+            log.info("metrics.jsonl: dropped the records logged after step %d; they are "
+                     "logged again as training repeats those steps", state.step)
+        log.info("resumed from %s at step %d", resumed_from, state.step)
+    elif cfg.get("resume") == "auto":
+        log.info("resume=auto: no checkpoint in %s yet; starting from step 0", ckpt_dir)
+
+    # Where the run reports: metrics.jsonl, the console, the logger; figures and checkpoints.
+    logger = build_logger(cfg.logger) if is_main() else None
+    if logger is not None:
+        logger.start(run_dir=run_dir, config=state.config, name=cfg.name or run_dir.name,
+                     group=group)
+    from gan_cli.metrics.registry import shown_keys
+
+    runlog = RunLog(run_dir, logger, total_steps=tc.steps, start_step=state.step,
+                    enabled=is_main(), shown=shown_keys())
+    standing = StandingStats(state, cfg.ema if pair.ema is not None else None, cfg.model.z_dim,
+                             tc.batch_size, cfg.seed, device)
+    figures = SampleFigures(state, samples_dir, count=tc.figure_samples or data.figure_samples,
+                            z_dim=cfg.model.z_dim, seed=cfg.seed, device=device,
+                            truncation=tc.figure_truncation, method=tc.truncation_method,
+                            autocast=autocast, standing=standing, runlog=runlog)
+    checkpoints = Checkpoints(state, ckpt_dir, tc.keep_ckpts, standing, resumed_from)
+
+    # Train.
+    stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
+    stopping, exit_code, last = False, 1, {}
+    lr_decay = cfg.optimizer.lr_decay
+    base_lrs = [(pair.opt_g, cfg.optimizer.lr_g), (pair.opt_d, cfg.optimizer.lr_d)]
+    t_interval, step_interval = time.perf_counter(), state.step
+    try:
+        while state.step < tc.steps:
+            # Learning rates of this step (a pure function of the step).
+            if lr_decay != "none":
+                factor = lr_factor(lr_decay, state.step, tc.steps)
+                for opt, base in base_lrs:
+                    for param_group in opt.param_groups:
+                        param_group["lr"] = base * factor
+
+            # The discriminator's and the generator's updates.
+            step_fn(pair, state.step)
+            state.step += 1
+            step = state.step
+
+            # Report statistics (the only host synchronisation in the loop) and metrics.
+            every = cfg.metrics.every_steps
+            metrics_due = every > 0 and (step % every == 0 or step == tc.steps)
+            log_step = step % tc.log_every_steps == 0 or step == tc.steps or metrics_due
+            if log_step:
+                now = time.perf_counter()
+                stats_mean = collector.flush()
+                state.nonfinite.check_interval(stats_mean, step_interval + 1, step)
+                imgs = (step - step_interval) * tc.batch_size * pair.loss.n_critic
+                last = {"step": step, "kimg": state.nimg / 1000, **stats_mean,
+                        "imgs_per_s": imgs / max(now - t_interval, 1e-9)}
+                if lr_decay != "none":
+                    last["lr_g"], last["lr_d"] = (o.param_groups[0]["lr"] for o, _ in base_lrs)
+                if metrics_due and state.metrics is not None:
+                    standing()
+                    last.update(state.metrics(step))
+                last.update(state.nonfinite.report())
+                if state.nonfinite.total_skips > state.nonfinite.skips_logged:
+                    state.nonfinite.skips_logged = state.nonfinite.total_skips
+                    log.warning("train.nonfinite=skip: %d discriminator and %d generator updates "
+                                "skipped so far (non-finite loss or gradients)",
+                                state.nonfinite.skips["d"], state.nonfinite.skips["g"])
+                runlog.write(last)
+                t_interval, step_interval = time.perf_counter(), step  # metrics time excluded
+
+            # Sample figure and checkpoint.
+            if is_main() and (step % tc.sample_every_steps == 0 or step == tc.steps):
+                figures()
+            if is_main() and (step % tc.ckpt_every_steps == 0 or step == tc.steps):
+                checkpoints.write()
+
+            # A stop signal: a plain Python flag, read once per step (no host sync). Under DDP
+            # the ranks agree at logging steps (one tiny all-reduce), so all stop at one step.
+            stopping = stop.received is not None
+            if world_size > 1:
+                stopping = log_step and any_rank(stopping, device)
+            if stopping and step < tc.steps:
+                break
+
+        # The end: a clean stop after a signal, or the replicas checked after a full run.
+        if stopping and state.step < tc.steps:
+            exit_code = Interrupted.exit_code
+            _stop_cleanly(stop, cfg, state.step, checkpoints, run_dir)
+        elif world_size > 1:  # every rank ends with the same weights (and loss state)
+            n = check_replicas(replica_state(pair.G, pair.D, pair.loss))
+            log.info("G, D and the loss state are bitwise identical on all %d ranks", n)
+        exit_code = 0
+    finally:
+        stop.restore()
+        runlog.close(exit_code)
+    log.info("done: %d steps; samples in %s, checkpoint %s", state.step, samples_dir,
+             ckpt_dir / "last.pt")
+    return last
+
+
+def _stop_cleanly(stop: StopSignals, cfg: DictConfig, step: int, checkpoints: Checkpoints,
+                  run_dir: Path) -> None:
+    """After a stop signal: checkpoint this step (unless just written), maybe requeue, exit 3."""
+    if is_main() and checkpoints.last_step != step:
+        checkpoints.write()
+    requeued = None
+    if is_main() and stop.name == "SIGUSR1" and cfg.train.requeue:
+        requeued = slurm_requeue()
+    then = (f"SLURM job {requeued} was requeued and continues with resume=auto"
+            if requeued else f"continue with: gan-train resume={run_dir}")
+    raise Interrupted(f"stopped by {stop.name} at step {step}/{cfg.train.steps}; checkpoint "
+                      f"{run_dir / 'checkpoints' / 'last.pt'} holds step {step}; {then}")

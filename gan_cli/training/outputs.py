@@ -1,0 +1,125 @@
+"""What a run writes at its intervals, on rank 0: sample figures and checkpoints.
+
+Both may need G_ema's own BatchNorm statistics (``ema.bn_batches``): :class:`StandingStats`
+recomputes them at most once per step, before whichever of figure, metrics and checkpoint comes
+first.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_cli.checkpoint import save_checkpoint
+from gan_cli.latents import fixed_latents
+from gan_cli.seeding import derive_seed
+from gan_cli.training.state import TrainState
+
+log = logging.getLogger("gan_cli")
+
+
+class StandingStats:
+    """G_ema's own BatchNorm statistics, once per step that needs them (BigGAN's standing stats).
+
+    Args:
+        state: the run (its pair's EMA, its step).
+        ema_cfg: the ``ema`` config node (``bn_batches``).
+        z_dim: the latent size.
+        batch_size: latents per batch of the recomputation.
+        seed: the run's seed (each step's latents are derived from it).
+        device: where G_ema runs.
+    """
+
+    def __init__(self, state: TrainState, ema_cfg: Any, z_dim: int, batch_size: int, seed: int,
+                 device: torch.device) -> None:
+        self.state = state
+        self.batches = ema_cfg.bn_batches if ema_cfg is not None else 0
+        self.z_dim, self.batch_size, self.seed, self.device = z_dim, batch_size, seed, device
+        self.done_at = -1  # the step they were last recomputed at
+
+    def __call__(self) -> None:
+        pair, step = self.state.pair, self.state.step
+        if pair.ema is None or not self.batches or self.done_at == step:
+            return
+        pair.ema.recompute_batchnorm(self.z_dim, pair.G.num_classes, self.batches, self.batch_size,
+                                     derive_seed(self.seed, f"standing_{step}"), self.device)
+        self.done_at = step
+
+
+class SampleFigures:
+    """The sample figure of a fixed batch of latents (one row per class for a conditional G).
+
+    Args:
+        state: the run.
+        samples_dir: where ``step_<step>.png`` goes.
+        count: samples in a figure.
+        z_dim, seed, device: the fixed latents' size, seed and device.
+        truncation, method: the truncation trick for the figures (``train.figure_truncation``).
+        autocast: the precision's context manager factory.
+        standing: G_ema's standing statistics.
+        runlog: where the figure is logged (W&B image).
+    """
+
+    def __init__(self, state: TrainState, samples_dir: Path, *, count: int, z_dim: int, seed: int,
+                 device: torch.device, truncation: float | None, method: str, autocast: Any,
+                 standing: StandingStats, runlog: Any) -> None:
+        self.state = state
+        self.samples_dir = samples_dir
+        self.z, self.y = fixed_latents(z_dim, state.pair.G.num_classes, count, seed, device,
+                                       truncation, method)
+        self.autocast = autocast
+        self.standing = standing
+        self.runlog = runlog
+
+    def __call__(self) -> Path:
+        self.standing()
+        G = self.state.pair.G_sample
+        was_training = G.training
+        G.eval()
+        with torch.no_grad(), self.autocast():
+            fake = G(self.z, self.y).float()
+        G.train(was_training)
+        path = self.samples_dir / f"step_{self.state.step:08d}.png"
+        self.state.data.save_figure(fake, path, labels=self.y)
+        self.runlog.image("samples", path, self.state.step)
+        return path
+
+
+class Checkpoints:
+    """Checkpoints of the run: never of non-finite weights, written atomically by rank 0.
+
+    Args:
+        state: the run.
+        ckpt_dir: the checkpoints folder.
+        keep: numbered checkpoints kept besides last.pt (``train.keep_ckpts``).
+        standing: G_ema's standing statistics (recomputed before saving).
+    """
+
+    def __init__(self, state: TrainState, ckpt_dir: Path, keep: int, standing: StandingStats,
+                 resumed_from: Path | None = None) -> None:
+        self.state = state
+        self.ckpt_dir = ckpt_dir
+        self.keep = keep
+        self.standing = standing
+        if resumed_from is not None:
+            state.nonfinite.last_good = (resumed_from, state.step)
+
+    @property
+    def last_step(self) -> int:
+        """The step of the last checkpoint written or resumed from (0 if none)."""
+        return self.state.nonfinite.last_good[1]
+
+    def write(self) -> Path:
+        state = self.state
+        modules = {}
+        for k, pair in enumerate(state.pairs):
+            suffix = f"[{k}]" if len(state.pairs) > 1 else ""
+            modules[f"G{suffix}"], modules[f"D{suffix}"] = pair.G, pair.D
+        state.nonfinite.check(state.step, modules)  # never overwrite a good checkpoint with NaN
+        self.standing()
+        path = save_checkpoint(state.state_dict(), self.ckpt_dir, state.step, self.keep)
+        state.nonfinite.last_good = (path, state.step)
+        return path

@@ -1,0 +1,249 @@
+"""Everything a run carries from one step to the next, and the checkpoint format, in one place.
+
+:class:`Pair` holds one generator/discriminator pair with what trains it (loss, optimizers, grad
+scalers, regularisers, the EMA of G); :class:`TrainState` holds the pairs (one for most GANs; one
+per level or scale for multi-stage models) with the data position, the latent stream, the step
+counter, the non-finite skip counts and the metrics' best values. ``state_dict()`` is the
+checkpoint; resuming is ``load_state_dict(checkpoint)``. The loop never lists checkpoint keys.
+
+Checkpoint layout (format ``gan-cli/1``; docs/reliability.md has the table): a single pair's
+state is stored at the top level (``G``, ``D``, ``G_ema``, ``opt_g``, ``opt_d``, ``scaler_g``,
+``scaler_d``, ``loss``, ``regularizers``); a multi-stage model stores one such dict per stage
+under ``stages`` and the stage being trained under ``stage``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from gan_cli.build import (
+    build_discriminator,
+    build_generator,
+    build_loss,
+    build_optimizers,
+    build_regularizers,
+)
+from gan_cli.checkpoint import CheckpointMismatchError, pair_states_of
+from gan_cli.distributed import wrap_ddp
+from gan_cli.ema import EMA
+from gan_cli.errors import ConfigError
+from gan_cli.latents import Noise
+from gan_cli.seeding import rng_state, set_rng_state
+from gan_cli.training.nonfinite import NonFinitePolicy
+from gan_cli.training.resume import config_differences
+
+log = logging.getLogger("gan_cli")
+
+@dataclass
+class Pair:
+    """One generator/discriminator pair and everything that trains it.
+
+    ``G`` and ``D`` own the state dicts; ``G_fwd`` and ``D_fwd`` are what the step calls (the
+    same modules, or their DDP / compiled wrappers).
+    """
+
+    G: nn.Module
+    D: nn.Module
+    loss: Any
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
+    ema: EMA | None = None
+    regularizers: Sequence[Any] = ()
+    G_fwd: Any = None
+    D_fwd: Any = None
+    ema_for_samples: bool = True  # ema.for_samples: figures and metrics use G_ema
+
+    def __post_init__(self) -> None:
+        self.G_fwd = self.G if self.G_fwd is None else self.G_fwd
+        self.D_fwd = self.D if self.D_fwd is None else self.D_fwd
+
+    @property
+    def G_sample(self) -> nn.Module:
+        """The generator figures and metrics use: G_ema when there is one (``ema.for_samples``)."""
+        return self.ema.module if self.ema is not None and self.ema_for_samples else self.G
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"G": self.G.state_dict(), "D": self.D.state_dict()}
+        if self.ema is not None:
+            state["G_ema"] = self.ema.state_dict()
+        state.update({
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
+            "loss": self.loss.state_dict(),
+        })
+        regs = {type(r).__name__: r.state_dict() for r in self.regularizers
+                if hasattr(r, "state_dict")}
+        if regs:
+            state["regularizers"] = regs
+        return state
+
+    def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
+        """Load a pair's checkpointed state. The optimizers' state (moments, step counts) comes
+        from the checkpoint, their settings (learning rates, betas, weight decay) from the
+        configuration, so a resume can change them."""
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        if self.ema is not None and "G_ema" in state:
+            self.ema.load_state_dict(state["G_ema"])
+        elif self.ema is not None:  # EMA switched on at this resume: start the average from G
+            self.ema.load_state_dict(state["G"])
+            log.warning("%s has no G_ema (the EMA was off): the average starts from its G", path)
+        for name in ("opt_g", "opt_d"):
+            opt = getattr(self, name)
+            settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+            opt.load_state_dict(state[name])
+            for group, configured in zip(opt.param_groups, settings, strict=True):
+                group.update(configured)
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        self.loss.load_state_dict(state["loss"])
+        saved = state.get("regularizers") or {}
+        for r in self.regularizers:
+            if hasattr(r, "load_state_dict") and type(r).__name__ in saved:
+                r.load_state_dict(saved[type(r).__name__])
+
+    def reset_optimizers(self) -> None:
+        """Forget the optimizers' moments (progressive growing does at each new resolution)."""
+        for opt in (self.opt_g, self.opt_d):
+            opt.state.clear()
+
+
+@dataclass
+class TrainState:
+    """The whole run: its pairs, data position, latent stream, counters and best metrics.
+
+    Args:
+        pairs: one Pair, or one per stage of a multi-stage model.
+        data: the DataSource (its position is checkpointed).
+        noise: the training latent stream.
+        nonfinite: the non-finite policy (its skip counts are checkpointed).
+        config: the run's resolved config, saved with every checkpoint.
+        batch_size: the global batch (for ``nimg``).
+        metrics: the in-training metrics tracker (rank 0), or None.
+    """
+
+    pairs: list[Pair]
+    data: Any
+    noise: Noise
+    nonfinite: NonFinitePolicy
+    config: dict
+    batch_size: int
+    metrics: Any = None
+    step: int = 0
+    stage: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pair(self) -> Pair:
+        """The pair being trained."""
+        return self.pairs[self.stage]
+
+    @property
+    def nimg(self) -> int:
+        """Real samples shown to D so far."""
+        return self.step * self.batch_size * self.pair.loss.n_critic
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"step": self.step, "nimg": self.nimg}
+        if len(self.pairs) == 1:
+            state.update(self.pairs[0].state_dict())
+        else:
+            state["stage"] = self.stage
+            state["stages"] = [p.state_dict() for p in self.pairs]
+        state.update({
+            "data": self.data.state_dict(),
+            "noise": self.noise.state_dict(),
+            "metrics": self.metrics.state_dict() if self.metrics is not None else {},
+            "rng": rng_state(),
+            "nonfinite_skips": self.nonfinite.state_dict(),
+            "config": self.config,
+        })
+        return state
+
+    def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
+        """Resume: load every piece of a checkpoint into the built objects.
+
+        A checkpoint that does not fit the configured objects is a CheckpointMismatchError naming
+        the options that differ; options that differ but still fit are logged as a warning.
+        """
+        diffs = config_differences(state.get("config") or {}, self.config,
+                                   ("model", "loss", "dataset", "optimizer"))
+        try:
+            pair_states = pair_states_of(state)
+            if len(pair_states) != len(self.pairs):
+                raise ValueError(f"{len(pair_states)} stage(s) saved, {len(self.pairs)} built")
+            for pair, pair_state in zip(self.pairs, pair_states, strict=True):
+                pair.load_state_dict(pair_state, path)
+            self.data.load_state_dict(state["data"])
+            self.noise.load_state_dict(state["noise"])
+            set_rng_state(state["rng"])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            differ = ("; options that differ: " + "; ".join(diffs[:6])) if diffs else ""
+            raise CheckpointMismatchError(
+                f"{path} does not fit the configured model: it was written for a different model, "
+                f"dataset or loss configuration{differ}. Resume with the run's own options "
+                f"(resume=RUN_DIR reuses them) ({detail})") from None
+        self.step = int(state["step"])
+        self.stage = int(state.get("stage", 0))
+        self.nonfinite.load_state_dict(state.get("nonfinite_skips"))
+        if self.metrics is not None:
+            self.metrics.load_state_dict(state.get("metrics", {}))
+        if diffs:
+            log.warning("resuming %s with options that differ from the checkpoint's: %s",
+                        path, "; ".join(diffs))
+
+
+# ---------------------------------------------------------------------------------------------
+# Building a pair from the config.
+
+
+def build_pair(cfg: DictConfig, info: Any, device: torch.device) -> Pair:
+    """G, D, the loss, the regularisers, the optimizers, the grad scalers and the EMA of G that
+    ``cfg`` describes, placed on ``device`` and wrapped for the step (DDP, compile, NHWC).
+
+    The order of construction is part of the run's reproducibility: G's and D's initial weights
+    come from the global torch stream seeded by the loop.
+    """
+    hw = cfg.hardware
+    loss = build_loss(cfg.loss)
+    G = build_generator(cfg.model, info).to(device)
+    D = build_discriminator(cfg.model, info, loss.d_output).to(device)
+    if G.num_classes != D.num_classes:
+        raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
+                          f"{D.num_classes}: make both conditional or neither")
+    regularizers = build_regularizers(cfg)
+    opt_g, opt_d = build_optimizers(cfg.optimizer, G, D, regularizers)
+    if hw.channels_last and len(info.shape) == 3:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    # The moving average of G (ema.half_life_kimg): figures and metrics use it when enabled.
+    ema_cfg = cfg.get("ema")
+    ema = EMA(G) if ema_cfg is not None and ema_cfg.half_life_kimg is not None else None
+    # What the step calls (DDP wrappers when distributed); G and D keep the state dicts.
+    G_fwd, D_fwd = wrap_ddp(G, D, hw, device)
+    if hw.compile:
+        G_fwd = torch.compile(G_fwd)
+        if getattr(loss, "double_backward", False):
+            log.warning(
+                "hardware.compile: D is not compiled, since torch.compile does not support the "
+                "double backward of %s's gradient penalty", type(loss).__name__)
+        else:
+            D_fwd = torch.compile(D_fwd)
+    fp16 = hw.precision == "fp16"
+    scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)
+    scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
+    return Pair(G=G, D=D, loss=loss, opt_g=opt_g, opt_d=opt_d, scaler_g=scaler_g,
+                scaler_d=scaler_d, ema=ema, regularizers=regularizers, G_fwd=G_fwd, D_fwd=D_fwd,
+                ema_for_samples=bool(ema_cfg.for_samples) if ema is not None else True)
+
+

@@ -1,0 +1,192 @@
+"""One generator step of a GAN: ``n_critic`` discriminator updates, then one generator update.
+
+The step sees built objects only (gan_cli/build.py): a :class:`~gan_cli.training.state.Pair`
+(networks, loss, optimizers, grad scalers, regularisers, EMA), the data, the latent stream and
+the non-finite policy. It never branches on a loss, model or dataset name. Its extension points:
+
+* ``prepare(batch) -> batch``: what the data's batch becomes before the step uses it (a
+  progressive schedule's downsampled, faded real images; a cascade level's high-pass target and
+  coarse condition). Identity by default.
+* the batch's condition ``y``: class labels, or an image (pix2pix's input, LAPGAN's coarse
+  image), given to G and D alike whenever G takes a condition (``takes_condition(G)``).
+* regularisers (gan_cli/regularizers.py): each with its network and interval; interval 1 adds
+  the term to that network's loss, a longer interval runs it lazily (its own backward and
+  optimizer step, the term multiplied by the interval). A G regulariser sees the real batch, so
+  a reconstruction term (pix2pix's L1) is one too.
+
+Units: ``step`` counts generator updates; a discriminator update's index is
+``step * n_critic + i``, so lazy intervals are a pure function of the step (exact resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_cli.data.base import Batch
+from gan_cli.distributed import reduce_stats
+from gan_cli.ema import ema_beta
+from gan_cli.regularizers import RegContext
+from gan_cli.training.nonfinite import NonFinitePolicy
+from gan_cli.training.state import Pair
+
+
+def takes_condition(G: nn.Module) -> bool:
+    """Whether G is given the batch's condition ``y``: a conditional model (``num_classes`` > 0),
+    or one that says so (``takes_condition = True``: an image-conditioned G)."""
+    return bool(getattr(G, "takes_condition", G.num_classes))
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+class Autocast:
+    """``hardware.precision``: a context manager for the forward passes (nothing in fp32)."""
+
+    def __init__(self, precision: str, device: torch.device) -> None:
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.device_type = device.type
+
+    def __call__(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+class GANStep:
+    """The discriminator and generator updates of one generator step, as one callable.
+
+    Args:
+        data: the DataSource (``next()`` gives ``(x, y)`` or a Batch).
+        noise: the latent stream, ``noise(n) -> (n, z_dim)``.
+        batch_per_device: this process's batch.
+        batch_size: the global batch (the EMA's schedule counts global images).
+        nonfinite: the non-finite policy (skips, watch).
+        collector: where the updates' statistics go (``add(stats)``).
+        autocast: the precision's context manager factory.
+        channels_last: put image batches into NHWC memory format.
+        ema_cfg: the ``ema`` config node (half_life_kimg, rampup, start_kimg), when the pair has one.
+        prepare: the batch transform (see the module docstring).
+    """
+
+    def __init__(self, *, data: Any, noise: Callable[[int], torch.Tensor], batch_per_device: int,
+                 batch_size: int, nonfinite: NonFinitePolicy, collector: Any, autocast: Autocast,
+                 channels_last: bool = False, ema_cfg: Any = None,
+                 prepare: Callable[[Batch], Batch] | None = None) -> None:
+        self.data = data
+        self.noise = noise
+        self.batch_per_device = batch_per_device
+        self.batch_size = batch_size
+        self.nonfinite = nonfinite
+        self.collector = collector
+        self.autocast = autocast
+        self.channels_last = channels_last
+        self.ema_cfg = ema_cfg
+        self.prepare = prepare
+
+    def next_batch(self) -> Batch:
+        batch = Batch.of(self.data.next())
+        if self.prepare is not None:
+            batch = self.prepare(batch)
+        if self.channels_last and batch.x.dim() == 4:
+            batch = Batch(batch.x.contiguous(memory_format=torch.channels_last), batch.y)
+        return batch
+
+    def __call__(self, pair: Pair, step: int) -> None:
+        """Train ``pair`` for generator step ``step`` (0-based: the step being made)."""
+        loss, G, D = pair.loss, pair.G, pair.D
+        conditioned = takes_condition(G)
+        d_regs = [r for r in pair.regularizers if r.net == "D"]
+        g_regs = [r for r in pair.regularizers if r.net == "G"]
+
+        # Discriminator: n_critic updates, each on a fresh real batch. The last one's fake batch
+        # keeps its graph and serves the generator's update (one G forward fewer).
+        for i in range(loss.n_critic):
+            batch = self.next_batch()
+            real, y = batch.x, (batch.y if conditioned else None)
+            z = self.noise(self.batch_per_device)
+            with torch.set_grad_enabled(i == loss.n_critic - 1), self.autocast():
+                fake = pair.G_fwd(z, y)
+            with self.autocast():
+                loss_d, stats = loss.d_loss(pair.D_fwd, real, fake.detach(), y)
+                loss_d, stats = self._add_terms(d_regs, loss_d, stats, pair, real, y,
+                                                fake.detach(), z, step * loss.n_critic + i)
+            pair.opt_d.zero_grad(set_to_none=True)
+            pair.scaler_d.scale(loss_d).backward()
+            if not self.nonfinite.allow("d", loss_d, D.parameters(), pair.scaler_d):
+                continue  # no optimizer step, no loss-state update, no stats
+            pair.scaler_d.step(pair.opt_d)
+            pair.scaler_d.update()
+            loss.after_d_step(D, reduce_stats(stats))  # rank-averaged (BEGAN's k_t)
+            self._record(stats, step)
+            self._lazy(d_regs, "d", pair, real, y, fake.detach(), z, step * loss.n_critic + i,
+                       step)
+
+        # Generator: one update through the frozen discriminator.
+        set_requires_grad(D, False)
+        with self.autocast():
+            loss_g, stats = loss.g_loss(pair.D_fwd, fake, y)
+            loss_g, stats = self._add_terms(g_regs, loss_g, stats, pair, real, y, fake, z, step)
+        pair.opt_g.zero_grad(set_to_none=True)
+        pair.scaler_g.scale(loss_g).backward()
+        if self.nonfinite.allow("g", loss_g, G.parameters(), pair.scaler_g):
+            pair.scaler_g.step(pair.opt_g)
+            pair.scaler_g.update()
+            self._record(stats, step)
+            self._lazy(g_regs, "g", pair, real, y, None, None, step, step)
+            if pair.ema is not None:
+                c = self.ema_cfg
+                pair.ema.update(G, ema_beta(c.half_life_kimg, self.batch_size,
+                                            (step + 1) * self.batch_size, c.rampup, c.start_kimg))
+        set_requires_grad(D, True)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _record(self, stats: dict[str, torch.Tensor], step: int) -> None:
+        self.collector.add(stats)
+        self.nonfinite.observe(stats, step + 1)
+
+    @staticmethod
+    def _add_terms(regs, total, stats, pair: Pair, real, y, fake, z, index: int):
+        """Regularisers with interval 1: their terms join the network's own loss."""
+        for reg in regs:
+            if reg.interval != 1:
+                continue
+            term, reg_stats = reg(RegContext(G=pair.G_fwd, D=pair.D_fwd, real=real, y=y,
+                                             fake=fake, z=z))
+            total = total + term
+            stats = {**stats, **reg_stats}
+        return total, stats
+
+    def _lazy(self, regs, which: str, pair: Pair, real, y, fake, z, index: int, step: int) -> None:
+        """Lazy regularisers due at update ``index``: term x interval, own backward and step."""
+        due = [r for r in regs if r.interval > 1 and index % r.interval == 0]
+        if not due:
+            return
+        net, opt, scaler = ((pair.D, pair.opt_d, pair.scaler_d) if which == "d"
+                            else (pair.G, pair.opt_g, pair.scaler_g))
+        if which == "g":
+            set_requires_grad(pair.D, False)
+        with self.autocast():
+            if fake is None:  # a G regulariser draws its own fakes, attached to G's graph
+                z = self.noise(self.batch_per_device)
+                fake = pair.G_fwd(z, y)
+            total, stats = None, {}
+            for reg in due:
+                term, reg_stats = reg(RegContext(G=pair.G_fwd, D=pair.D_fwd, real=real, y=y,
+                                                 fake=fake, z=z))
+                term = term * reg.interval
+                total = term if total is None else total + term
+                stats.update(reg_stats)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        if self.nonfinite.allow(which, total, net.parameters(), scaler):
+            scaler.step(opt)
+            scaler.update()
+            self._record(stats, step)
