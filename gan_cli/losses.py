@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
@@ -424,6 +425,7 @@ def _conjugate_in_domain(t: Tensor, inside: Tensor, formula: Callable[[Tensor], 
     return torch.where(inside, formula(safe), torch.full_like(t, math.inf))
 
 
+@dataclass(frozen=True)
 class FDivergence:
     """One divergence of f-GAN: its output activation and Fenchel conjugate.
 
@@ -434,20 +436,10 @@ class FDivergence:
         conjugate_of_activation: f*(g_f(v)) as a function of v, in a numerically stable form.
     """
 
-    def __init__(
-        self,
-        name: str,
-        activation: Callable[[Tensor], Tensor],
-        conjugate: Callable[[Tensor], Tensor],
-        conjugate_of_activation: Callable[[Tensor], Tensor],
-    ) -> None:
-        self.name = name
-        self.activation = activation
-        self.conjugate = conjugate
-        self.conjugate_of_activation = conjugate_of_activation
-
-    def __repr__(self) -> str:
-        return f"FDivergence({self.name!r})"
+    name: str
+    activation: Callable[[Tensor], Tensor] = field(repr=False)
+    conjugate: Callable[[Tensor], Tensor] = field(repr=False)
+    conjugate_of_activation: Callable[[Tensor], Tensor] = field(repr=False)
 
 
 _LOG2 = math.log(2.0)
