@@ -241,12 +241,17 @@ class MLPDiscriminatorConfig(NetworkConfig):
     activation: str = "leaky_relu"  # relu | leaky_relu | tanh (leaky slope 0.2)
     dropout: float = 0.0  # dropout probability after each hidden layer; 0 = none
     conditional: bool = False  # use the dataset's labels (label embedding concatenated to x)
+    # for a loss on D's features (loss=mmd): a linear head to this many features; null = the last
+    # hidden layer's output is the features
+    feature_dim: Optional[int] = None
 
     def __post_init__(self) -> None:
         _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden",
                  f"must be a non-empty list of positive widths, got {list(self.hidden)}")
         _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))
         _require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+        _require(self.feature_dim is None or self.feature_dim > 0, "feature_dim",
+                 f"must be > 0 or null, got {self.feature_dim}")
 
 
 @dataclass
@@ -278,10 +283,15 @@ class DCGANDiscriminatorConfig(NetworkConfig):
     width: int = 64  # channels of the first layer; doubled per block
     conditioning: str = "none"  # none | concat (label maps as input channels) | projection
     bottleneck_dim: Optional[int] = None  # BEGAN's autoencoder code size; null = encoder width
+    # for a loss on D's features (loss=mmd): a code layer of this size on the last feature map;
+    # null = the last feature map, flattened, is the features
+    feature_dim: Optional[int] = None
 
     def __post_init__(self) -> None:
         _positive(self, "width")
         _one_of(self, "conditioning", ("none", "concat", "projection"))
+        _require(self.feature_dim is None or self.feature_dim > 0, "feature_dim",
+                 f"must be > 0 or null, got {self.feature_dim}")
 
 
 @dataclass
@@ -441,6 +451,47 @@ class BEGANConfig(LossConfig):
 @dataclass
 class HingeConfig(LossConfig):
     _target_: str = "gan_cli.losses.Hinge"
+
+
+F_DIVERGENCE_NAMES = ("kl", "reverse_kl", "js", "pearson", "hellinger")
+
+
+@dataclass
+class FGANConfig(LossConfig):
+    """f-GAN (Nowozin et al. 2016): D maximises E[g_f(V(x))] - E[f*(g_f(V(G(z))))]."""
+
+    _target_: str = "gan_cli.losses.FGAN"
+    # the f-divergence: kl | reverse_kl | js (Jensen-Shannon as the paper's f, i.e. 2 JSD) |
+    # pearson (chi-squared) | hellinger (squared Hellinger)
+    divergence: str = "js"
+    # nonsaturating: G maximises E[g_f(V(G(z)))] (the paper's alternative, used in its experiments)
+    # | saturating: G minimises the bound itself
+    g_objective: str = "nonsaturating"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _one_of(self, "divergence", F_DIVERGENCE_NAMES)
+        _one_of(self, "g_objective", ("nonsaturating", "saturating"))
+
+
+@dataclass
+class MMDConfig(LossConfig):
+    """MMD-GAN (Li et al. 2017): kernel MMD^2 between D's features (D returns features)."""
+
+    _target_: str = "gan_cli.losses.MMD"
+    # bandwidths of the mixture of Gaussian RBF kernels, in D's feature units (the paper's set)
+    sigmas: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0, 8.0, 16.0])
+    n_critic: int = 5
+    # D's weights are clamped to [-clip_value, clip_value] after each step; null = no clipping
+    clip_value: Optional[float] = 0.01
+    biased: bool = False  # the biased MMD^2 estimator instead of the unbiased one
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(len(self.sigmas) > 0 and all(s > 0 for s in self.sigmas), "sigmas",
+                 f"must be a non-empty list of positive bandwidths, got {list(self.sigmas)}")
+        _require(self.clip_value is None or self.clip_value > 0, "clip_value",
+                 f"must be > 0 or null, got {self.clip_value}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -695,6 +746,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "dragan": DRAGANConfig,
         "began": BEGANConfig,
         "hinge": HingeConfig,
+        "fgan": FGANConfig,
+        "mmd": MMDConfig,
     },
     "optimizer": {"adam": AdamConfig, "sgd": SGDConfig, "rmsprop": RMSpropConfig},
     "hardware": {"base": HardwareConfig},

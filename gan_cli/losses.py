@@ -11,16 +11,19 @@ Two layers:
        -log(1 - sigmoid(s)) = softplus(s)
 
    Plus the helpers the regularised losses need: ``gradient_penalty``, ``interpolate`` (WGAN-GP),
-   ``perturb`` (DRAGAN) and ``recon_error`` (BEGAN).
+   ``perturb`` (DRAGAN) and ``recon_error`` (BEGAN); f-GAN's output activations and Fenchel
+   conjugates (``fgan_activation``, ``fgan_conjugate``, ``F_DIVERGENCES``); MMD-GAN's kernel and
+   estimator (``rbf_mixture_kernel``, ``mmd2``).
 
 2. One small object per loss: the ``_target_`` of the Hydra config ``loss/<name>.yaml``; its
    constructor keywords are that file's keys. The training loop only uses the interface below
    (see docs/architecture.md, "Losses"):
 
        n_critic: int                  discriminator steps per generator step (the papers' k)
-       d_output: str                  "score" or "reconstruction": what D must return
+       d_output: str                  "score", "reconstruction" or "features": what D must return
+       g_needs_real: bool             g_loss needs the real batch too (MMD): call it with real=
        d_loss(D, real, fake, y=None) -> (loss, stats)    fake is already detached
-       g_loss(D, fake, y=None) -> (loss, stats)
+       g_loss(D, fake, y=None) -> (loss, stats)          g_loss(D, fake, y, real=real) if g_needs_real
        after_d_step(D, stats) -> None                    after each D optimizer step
        state_dict() -> dict ; load_state_dict(dict)
 
@@ -36,12 +39,17 @@ References:
     Kodali et al. 2017, "On Convergence and Stability of GANs" (DRAGAN).
     Berthelot et al. 2017, "BEGAN: Boundary Equilibrium Generative Adversarial Networks".
     Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, "Spectral Normalization for GANs" (hinge).
+    Nowozin et al. 2016, "f-GAN: Training Generative Neural Samplers using Variational Divergence
+        Minimization" (Table 1: the f; Table 2: output activations; Table 6: conjugates).
+    Li et al. 2017, "MMD GAN: Towards Deeper Understanding of Moment Matching Network" (MMD-GAN).
+    Gretton et al. 2012, "A Kernel Two-Sample Test" (the unbiased MMD^2 estimator, their eq. 3).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
@@ -52,17 +60,27 @@ from torch import Tensor
 __all__ = [
     "BEGAN",
     "DRAGAN",
+    "F_DIVERGENCES",
+    "FGAN",
     "LSGAN",
+    "MMD",
     "WGAN",
     "WGANGP",
     "AdversarialLoss",
+    "FDivergence",
     "Hinge",
     "Minimax",
     "NonSaturating",
+    "clip_weights",
     "d_loss_bce",
+    "d_loss_fgan",
     "d_loss_hinge",
     "d_loss_ls",
     "d_loss_wasserstein",
+    "fgan_activation",
+    "fgan_conjugate",
+    "g_loss_fgan_nonsaturating",
+    "g_loss_fgan_saturating",
     "g_loss_hinge",
     "g_loss_ls",
     "g_loss_minimax",
@@ -70,7 +88,9 @@ __all__ = [
     "g_loss_wasserstein",
     "gradient_penalty",
     "interpolate",
+    "mmd2",
     "perturb",
+    "rbf_mixture_kernel",
     "recon_error",
 ]
 
@@ -365,6 +385,266 @@ def recon_error(x: Tensor, recon: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------------
+# f-GAN: variational divergence minimisation (Nowozin et al. 2016)
+# --------------------------------------------------------------------------------------------
+#
+# An f-divergence D_f(P || Q) = E_Q[f(p(x) / q(x))] (f convex, f(1) = 0) has the variational
+# lower bound (their eq. 4, from Fenchel's inequality f*(t) >= u t - f(u)):
+#
+#     D_f(P || Q) >= sup_T  E_P[T(x)] - E_Q[f*(T(x))],    tight at T*(x) = f'(p(x) / q(x)),
+#
+# with f* the convex conjugate of f. The discriminator outputs an unconstrained score V(x); the
+# output activation g_f maps it into the domain of f*, T = g_f(V) (their eq. 7 and Table 2):
+#
+#     divergence   f(u)                              g_f(v)                   f*(t)              dom f*
+#     kl           u log u                           v                        exp(t - 1)         R
+#     reverse_kl   -log u                            -exp(-v)                 -1 - log(-t)       t < 0
+#     pearson      (u - 1)^2                         v                        t^2 / 4 + t        R
+#     hellinger    (sqrt(u) - 1)^2                   1 - exp(-v)              t / (1 - t)        t < 1
+#     js           -(u + 1) log((1 + u) / 2)         log 2 - log(1 + e^-v)    -log(2 - exp(t))   t < log 2
+#                  + u log u
+#
+# Their Table 1 prints the Jensen-Shannon divergence with a factor 1/2,
+# 1/2 KL(P || M) + 1/2 KL(Q || M) with M = (P + Q) / 2, but its f (above, with the conjugate of
+# Table 6) is twice that: the bound estimates KL(P || M) + KL(Q || M) = 2 JSD, in [0, log 4].
+# We keep the paper's f, g_f and f* as printed; the js bound is 2 JSD. Likewise hellinger is
+# the squared Hellinger distance without a 1/2: integral of (sqrt(p) - sqrt(q))^2, in [0, 2].
+#
+# f*(g_f(v)), the term of the generated samples, is written in closed form so that it stays
+# finite wherever g_f(v) is representable (e.g. reverse KL: -1 - log(exp(-v)) = v - 1, which a
+# literal composition turns into inf once exp(-v) underflows).
+
+
+def _conjugate_in_domain(t: Tensor, inside: Tensor, formula: Callable[[Tensor], Tensor]) -> Tensor:
+    """``formula(t)`` where ``inside``, +inf elsewhere (f* is +inf outside its domain).
+
+    ``formula`` is evaluated on a safe stand-in (0) outside the domain, so neither the value
+    nor the gradient of the selected entries is polluted by NaN.
+    """
+    safe = torch.where(inside, t, torch.zeros_like(t))
+    return torch.where(inside, formula(safe), torch.full_like(t, math.inf))
+
+
+@dataclass(frozen=True)
+class FDivergence:
+    """One divergence of f-GAN: its output activation and Fenchel conjugate.
+
+    Args:
+        name: the key in ``F_DIVERGENCES``.
+        activation: g_f, from raw scores v to T = g_f(v) inside the domain of f*.
+        conjugate: f*(t) for any t (+inf outside its domain).
+        conjugate_of_activation: f*(g_f(v)) as a function of v, in a numerically stable form.
+    """
+
+    name: str
+    activation: Callable[[Tensor], Tensor] = field(repr=False)
+    conjugate: Callable[[Tensor], Tensor] = field(repr=False)
+    conjugate_of_activation: Callable[[Tensor], Tensor] = field(repr=False)
+
+
+_LOG2 = math.log(2.0)
+
+F_DIVERGENCES: dict[str, FDivergence] = {
+    "kl": FDivergence(
+        "kl",
+        activation=lambda v: v,
+        conjugate=lambda t: torch.exp(t - 1.0),
+        conjugate_of_activation=lambda v: torch.exp(v - 1.0),
+    ),
+    "reverse_kl": FDivergence(
+        "reverse_kl",
+        activation=lambda v: -torch.exp(-v),
+        conjugate=lambda t: _conjugate_in_domain(t, t < 0, lambda s: -1.0 - torch.log(-s)),
+        # -1 - log(-(-exp(-v))) = -1 + v
+        conjugate_of_activation=lambda v: v - 1.0,
+    ),
+    "pearson": FDivergence(
+        "pearson",
+        activation=lambda v: v,
+        conjugate=lambda t: 0.25 * t * t + t,
+        conjugate_of_activation=lambda v: 0.25 * v * v + v,
+    ),
+    "hellinger": FDivergence(
+        "hellinger",
+        activation=lambda v: -torch.expm1(-v),  # 1 - exp(-v)
+        conjugate=lambda t: _conjugate_in_domain(t, t < 1, lambda s: s / (1.0 - s)),
+        # t / (1 - t) with 1 - t = exp(-v): (1 - exp(-v)) exp(v) = exp(v) - 1
+        conjugate_of_activation=lambda v: torch.expm1(v),
+    ),
+    "js": FDivergence(
+        "js",
+        activation=lambda v: _LOG2 - F.softplus(-v),  # log 2 - log(1 + exp(-v))
+        conjugate=lambda t: _conjugate_in_domain(
+            t, t < _LOG2, lambda s: -torch.log(2.0 - torch.exp(s))
+        ),
+        # exp(t) = 2 sigmoid(v), so 2 - exp(t) = 2 sigmoid(-v) and -log(2 sigmoid(-v))
+        # = softplus(v) - log 2
+        conjugate_of_activation=lambda v: F.softplus(v) - _LOG2,
+    ),
+}
+
+
+def _f_divergence(divergence: str) -> FDivergence:
+    try:
+        return F_DIVERGENCES[divergence]
+    except KeyError:
+        raise ValueError(
+            f"divergence must be one of {', '.join(F_DIVERGENCES)}, got {divergence!r}"
+        ) from None
+
+
+def fgan_activation(v: Tensor, divergence: str) -> Tensor:
+    """f-GAN's output activation ``T = g_f(v)`` (Nowozin et al. 2016, Table 2).
+
+    Args:
+        v: raw discriminator scores, any shape.
+        divergence: kl | reverse_kl | pearson | hellinger | js.
+
+    Returns:
+        ``g_f(v)``, same shape, inside the domain of ``f*``.
+    """
+    return _f_divergence(divergence).activation(v)
+
+
+def fgan_conjugate(t: Tensor, divergence: str) -> Tensor:
+    """The Fenchel conjugate ``f*(t) = sup_u (u t - f(u))`` (Nowozin et al. 2016, Table 6).
+
+    Args:
+        t: values of the variational function T, any shape.
+        divergence: kl | reverse_kl | pearson | hellinger | js.
+
+    Returns:
+        ``f*(t)``, same shape; +inf where t lies outside the domain of f* (reverse_kl: t >= 0,
+        hellinger: t >= 1, js: t >= log 2), where the supremum is unbounded.
+    """
+    return _f_divergence(divergence).conjugate(t)
+
+
+def d_loss_fgan(real: Tensor, fake: Tensor, divergence: str) -> Tensor:
+    """f-GAN's discriminator loss (Nowozin et al. 2016, eq. 6 and 7).
+
+    D maximises the variational bound ``E_P[g_f(V(x))] - E_Q[f*(g_f(V(G(z))))]``, an estimate
+    from below of D_f(P || Q); we minimise its negative:
+
+        L_D = -mean g_f(real) + mean f*(g_f(fake))
+
+    ``-L_D`` is the divergence estimate. For ``js`` this is ``d_loss_bce - log 4``.
+
+    Args:
+        real: raw scores V on real samples, shape (N,).
+        fake: raw scores V on generated samples, shape (M,).
+        divergence: kl | reverse_kl | pearson | hellinger | js.
+
+    Returns:
+        The scalar loss.
+    """
+    div = _f_divergence(divergence)
+    return div.conjugate_of_activation(fake).mean() - div.activation(real).mean()
+
+
+def g_loss_fgan_saturating(fake: Tensor, divergence: str) -> Tensor:
+    """f-GAN's generator loss as the saddle point has it (Nowozin et al. 2016, eq. 6).
+
+    G minimises the bound ``E_P[T(x)] - E_Q[f*(T(G(z)))]``; its first term does not depend on
+    G, so
+
+        L_G = -mean f*(g_f(fake))
+
+    which equals the bound up to that constant.
+
+    Args:
+        fake: raw scores V on generated samples, shape (N,).
+        divergence: kl | reverse_kl | pearson | hellinger | js.
+
+    Returns:
+        The scalar loss.
+    """
+    return -_f_divergence(divergence).conjugate_of_activation(fake).mean()
+
+
+def g_loss_fgan_nonsaturating(fake: Tensor, divergence: str) -> Tensor:
+    """f-GAN's "alternative" generator update (Nowozin et al. 2016, section 3.2).
+
+    G maximises ``E_Q[g_f(V(G(z)))]`` instead of minimising ``-E_Q[f*(g_f(V(G(z))))]``, the
+    non-saturating trick of Goodfellow et al. 2014 carried to every f (for ``js`` it is
+    ``g_loss_ns - log 2``):
+
+        L_G = -mean g_f(fake)
+
+    Args:
+        fake: raw scores V on generated samples, shape (N,).
+        divergence: kl | reverse_kl | pearson | hellinger | js.
+
+    Returns:
+        The scalar loss.
+    """
+    return -_f_divergence(divergence).activation(fake).mean()
+
+
+# --------------------------------------------------------------------------------------------
+# MMD-GAN: kernel maximum mean discrepancy of D's features (Li et al. 2017)
+# --------------------------------------------------------------------------------------------
+
+
+def rbf_mixture_kernel(a: Tensor, b: Tensor, sigmas: Sequence[float]) -> Tensor:
+    """A sum of Gaussian RBF kernels, the kernel of MMD-GAN's experiments (Li et al. 2017):
+
+        k(a, b) = sum_q exp(-||a - b||^2 / (2 sigma_q^2))
+
+    Args:
+        a: points, shape (N, ...): each sample is flattened to a vector.
+        b: points, shape (M, ...), same per-sample size as ``a``.
+        sigmas: the bandwidths sigma_q (> 0), in the units of the points.
+
+    Returns:
+        The Gram matrix, shape (N, M).
+    """
+    a, b = a.flatten(start_dim=1), b.flatten(start_dim=1)
+    # ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, clamped at 0 against rounding
+    sq = (a.pow(2).sum(1)[:, None] + b.pow(2).sum(1)[None, :] - 2.0 * a @ b.T).clamp_min(0.0)
+    return sum(torch.exp(sq * (-0.5 / (s * s))) for s in sigmas)
+
+
+def mmd2(x: Tensor, y: Tensor, sigmas: Sequence[float], biased: bool = False) -> Tensor:
+    """The squared maximum mean discrepancy between two samples (Gretton et al. 2012, eq. 3-5).
+
+    With k = ``rbf_mixture_kernel``, x of size m and y of size n, the unbiased estimator is
+
+        MMD^2_u = 1/(m(m-1)) sum_{i != j} k(x_i, x_j) + 1/(n(n-1)) sum_{i != j} k(y_i, y_j)
+                  - 2/(mn) sum_{i, j} k(x_i, y_j)
+
+    (it can be slightly negative); the biased one keeps the diagonals and divides by m^2 and n^2
+    (always >= 0, exactly 0 when x and y are the same batch).
+
+    Args:
+        x: samples, shape (m, ...), e.g. D's features of real data.
+        y: samples, shape (n, ...), e.g. D's features of generated data.
+        sigmas: the kernel bandwidths (> 0).
+        biased: use the biased (V-statistic) estimator.
+
+    Returns:
+        The scalar estimate.
+
+    Raises:
+        ValueError: fewer than two samples on a side for the unbiased estimator, or samples of
+            different sizes.
+    """
+    m, n = x.shape[0], y.shape[0]
+    if x.shape[1:].numel() != y.shape[1:].numel():
+        raise ValueError(f"mmd2 needs samples of the same size, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if not biased and min(m, n) < 2:
+        raise ValueError(f"the unbiased MMD^2 needs at least 2 samples on each side, got {m} and {n}")
+    k_xx = rbf_mixture_kernel(x, x, sigmas)
+    k_yy = rbf_mixture_kernel(y, y, sigmas)
+    k_xy = rbf_mixture_kernel(x, y, sigmas)
+    if biased:
+        return k_xx.mean() + k_yy.mean() - 2.0 * k_xy.mean()
+    sum_xx = k_xx.sum() - k_xx.diagonal().sum()
+    sum_yy = k_yy.sum() - k_yy.diagonal().sum()
+    return sum_xx / (m * (m - 1)) + sum_yy / (n * (n - 1)) - 2.0 * k_xy.mean()
+
+
+# --------------------------------------------------------------------------------------------
 # Argument validation
 # --------------------------------------------------------------------------------------------
 
@@ -405,6 +685,18 @@ def _d_scores(D: Discriminator, real: Tensor, fake: Tensor, y: Tensor | None):
     return D(real, y), D(fake, y)
 
 
+def clip_weights(D: torch.nn.Module, clip_value: float) -> None:
+    """Clamp every parameter of ``D`` in place to ``[-clip_value, clip_value]`` (WGAN, MMD-GAN).
+
+    Args:
+        D: the network; changed in place, outside autograd.
+        clip_value: the bound c (> 0).
+    """
+    with torch.no_grad():
+        for p in D.parameters():
+            p.clamp_(-clip_value, clip_value)
+
+
 class AdversarialLoss:
     """Base class of the loss objects: the interface the training loop sees.
 
@@ -412,13 +704,15 @@ class AdversarialLoss:
     ``state_dict`` and ``load_state_dict`` default to "no state, nothing to do".
 
     Attributes:
-        d_output: "score" (D returns raw scores of shape (N,)) or "reconstruction" (D returns
-            a tensor of its input's shape).
+        d_output: "score" (D returns raw scores of shape (N,)), "reconstruction" (D returns
+            a tensor of its input's shape) or "features" (D returns features, shape (N, F)).
+        g_needs_real: ``g_loss`` needs a real batch too (keyword ``real``), as MMD-GAN's does.
         n_critic: discriminator steps per generator step.
     """
 
     d_output: str = "score"
     double_backward: bool = False  # True when d_loss differentiates through D's input gradients
+    g_needs_real: bool = False
 
     def __init__(self, n_critic: int = 1) -> None:
         self.n_critic = _check_n_critic(n_critic)
@@ -564,9 +858,7 @@ class WGAN(_WassersteinBase):
 
     def after_d_step(self, D, stats):
         """Clamp every parameter of D in place to ``[-clip_value, clip_value]``."""
-        with torch.no_grad():
-            for p in D.parameters():
-                p.clamp_(-self.clip_value, self.clip_value)
+        clip_weights(D, self.clip_value)
 
 
 class WGANGP(_WassersteinBase):
@@ -775,3 +1067,127 @@ class Hinge(AdversarialLoss):
     def g_loss(self, D, fake, y=None):
         loss = g_loss_hinge(D(fake, y))
         return loss, {"loss_g": loss.detach()}
+
+
+class FGAN(AdversarialLoss):
+    """f-GAN (Nowozin et al. 2016): variational divergence minimisation for any f in ``F_DIVERGENCES``.
+
+        L_D = -mean g_f(D(x)) + mean f*(g_f(D(G(z))))                     (``d_loss_fgan``)
+        L_G = -mean g_f(D(G(z)))            g_objective="nonsaturating"   (the paper's alternative)
+        L_G = -mean f*(g_f(D(G(z))))        g_objective="saturating"      (the saddle point's)
+
+    D returns raw scores V; the activation and conjugate of the divergence turn them into the
+    bound. Stats of the D step: ``loss_d``, ``d_real``, ``d_fake`` (mean raw scores) and
+    ``divergence`` (``-loss_d``: the bound's estimate of D_f(P || Q); for ``js`` it estimates
+    2 JSD, see the section comment above ``F_DIVERGENCES``). G step: ``loss_g``.
+
+    With ``divergence="js"`` and the non-saturating G this is the non-saturating GAN up to
+    constants (``d_loss_bce - log 4``, ``g_loss_ns - log 2``).
+
+    Args:
+        divergence: kl | reverse_kl | pearson | hellinger | js.
+        g_objective: "nonsaturating" (G maximises E[g_f(V(G(z)))], used in the paper's
+            experiments) or "saturating" (G minimises the bound).
+        n_critic: discriminator steps per generator step (1 in the paper).
+    """
+
+    _G_LOSSES = {"nonsaturating": g_loss_fgan_nonsaturating, "saturating": g_loss_fgan_saturating}
+
+    def __init__(
+        self, divergence: str = "js", g_objective: str = "nonsaturating", n_critic: int = 1
+    ) -> None:
+        super().__init__(n_critic=n_critic)
+        self.divergence = _f_divergence(divergence).name
+        if g_objective not in self._G_LOSSES:
+            raise ValueError(
+                f"g_objective must be one of {', '.join(self._G_LOSSES)}, got {g_objective!r}"
+            )
+        self.g_objective = g_objective
+
+    def d_loss(self, D, real, fake, y=None):
+        s_real, s_fake = _d_scores(D, real, fake, y)
+        loss = d_loss_fgan(s_real, s_fake, self.divergence)
+        return loss, {
+            "loss_d": loss.detach(),
+            "d_real": s_real.detach().mean(),
+            "d_fake": s_fake.detach().mean(),
+            "divergence": -loss.detach(),
+        }
+
+    def g_loss(self, D, fake, y=None):
+        loss = self._G_LOSSES[self.g_objective](D(fake, y), self.divergence)
+        return loss, {"loss_g": loss.detach()}
+
+
+class MMD(AdversarialLoss):
+    """MMD-GAN (Li et al. 2017): kernel MMD^2 between D's features of real and generated data.
+
+    D is a feature extractor (``d_output = "features"``: D returns (N, F)); with
+    ``mmd2`` over ``rbf_mixture_kernel(sigmas)``:
+
+        L_D = -MMD^2(D(x), D(G(z)))      D maximises the discrepancy (weights clipped)
+        L_G =  MMD^2(D(x), D(G(z)))      G minimises it, so it needs a real batch: g_needs_real
+
+    After every D step the weights are clamped to ``[-clip_value, clip_value]``, as in the
+    paper's Algorithm 1. What this leaves out of the authors' code: the
+    autoencoder's reconstruction terms, the one-sided feasibility penalty and the square root
+    of MMD^2 (their ``errD`` / ``errG``); without the decoder, D here is the paper's encoder alone.
+
+    In ``g_loss`` the real features are computed without gradient (G's gradient flows only
+    through the generated features). Stats: ``loss_d``, ``mmd2`` (the D step's estimate);
+    ``loss_g``.
+
+    Args:
+        sigmas: the RBF bandwidths in feature units (> 0; the paper's {1, 2, 4, 8, 16}).
+        n_critic: discriminator steps per generator step (the paper's 5).
+        clip_value: the clipping bound c (> 0; the paper's 0.01), or None for no clipping (e.g.
+            with spectral norm on D).
+        biased: use the biased MMD^2 estimator (the unbiased one by default).
+    """
+
+    d_output = "features"
+    g_needs_real = True
+
+    def __init__(
+        self,
+        sigmas: Sequence[float] = (1.0, 2.0, 4.0, 8.0, 16.0),
+        n_critic: int = 5,
+        clip_value: float | None = 0.01,
+        biased: bool = False,
+    ) -> None:
+        super().__init__(n_critic=n_critic)
+        sigmas = tuple(sigmas)
+        if not sigmas:
+            raise ValueError("sigmas must hold at least one bandwidth")
+        self.sigmas = tuple(_check_real("sigmas", s, gt=0.0) for s in sigmas)
+        self.clip_value = None if clip_value is None else _check_real("clip_value", clip_value, gt=0.0)
+        if not isinstance(biased, bool):
+            raise ValueError(f"biased must be true or false, got {biased!r}")
+        self.biased = biased
+
+    def _mmd2(self, f_real: Tensor, f_fake: Tensor) -> Tensor:
+        if f_real.dim() < 2 or f_fake.dim() < 2:
+            raise ValueError(
+                "MMD-GAN's discriminator must return features of shape (N, F) (output='features'), "
+                f"got {tuple(f_real.shape)} and {tuple(f_fake.shape)}"
+            )
+        return mmd2(f_real, f_fake, self.sigmas, biased=self.biased)
+
+    def d_loss(self, D, real, fake, y=None):
+        value = self._mmd2(*_d_scores(D, real, fake, y))
+        loss = -value
+        return loss, {"loss_d": loss.detach(), "mmd2": value.detach()}
+
+    def g_loss(self, D, fake, y=None, real=None):
+        """G's loss; ``real`` (a real batch, shape of ``fake``) is required."""
+        if real is None:
+            raise ValueError("MMD-GAN's generator loss compares with real data: call g_loss(..., real=batch)")
+        with torch.no_grad():
+            f_real = D(real, y)
+        loss = self._mmd2(f_real, D(fake, y))
+        return loss, {"loss_g": loss.detach()}
+
+    def after_d_step(self, D, stats):
+        """Clamp every parameter of D to ``[-clip_value, clip_value]`` (nothing when None)."""
+        if self.clip_value is not None:
+            clip_weights(D, self.clip_value)

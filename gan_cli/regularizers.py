@@ -13,15 +13,32 @@ A regulariser is an object with
     state_dict() / load_state_dict(state)        optional running state (saved in checkpoints)
 
 The training step (gan_cli/training/step.py) calls them; nothing here knows about the loop.
+
+Regularisers defined here:
+
+* :class:`R1` and :class:`R2`, the zero-centred gradient penalties of Mescheder, Geiger &
+  Nowozin 2018, "Which Training Methods for GANs do actually Converge?" (their eq. 9 and 10):
+
+      R1 = gamma / 2 * E_{x ~ P_data} ||grad_x D(x)||^2      at the real samples
+      R2 = gamma / 2 * E_{x ~ P_G}    ||grad_x D(x)||^2      at the generated samples
+
+  added to D's loss. Unlike WGAN-GP's penalty they pull the gradient towards 0, not 1, and only
+  on one distribution's support: near the equilibrium, D then has no gradient along the data
+  that would push G off it, which makes the training dynamics locally convergent.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
+import torch
 from torch import Tensor
+
+__all__ = ["R1", "R2", "RegContext", "grad_sq_norm", "lazy_factor"]
 
 Stats = dict[str, Tensor]
 
@@ -50,3 +67,105 @@ class RegContext:
 def lazy_factor(interval: int) -> float:
     """``k / (k + 1)``: how lazy regularisation every ``k`` updates scales lr and the betas' exponent."""
     return interval / (interval + 1)
+
+
+def grad_sq_norm(D: Callable[..., Tensor], points: Tensor, y: Any = None) -> Tensor:
+    """Each sample's squared input-gradient norm ``||grad_x D(x_i, y_i)||^2``.
+
+    ``points`` is detached and made a leaf that requires grad; the gradient is computed with
+    ``create_graph=True`` so that a penalty built from it back-propagates into D's parameters (a
+    double backward). As in ``losses.gradient_penalty``, the gradient of the summed scores is
+    each sample's own input gradient only when a sample's score does not depend on the rest of
+    the batch (no batch normalisation in D).
+
+    Args:
+        D: the discriminator, called as ``D(points, y)``; must return scores of shape (N,).
+        points: where to take the gradient, shape (N, ...).
+        y: the condition passed through to D, or None.
+
+    Returns:
+        The squared norms over all non-batch dimensions, shape (N,).
+
+    Raises:
+        ValueError: D returned something other than one score per sample.
+    """
+    x = points.detach().requires_grad_(True)
+    scores = D(x, y)
+    if scores.shape != (x.shape[0],):
+        raise ValueError(
+            "a zero-centred gradient penalty needs one score per sample from D, shape "
+            f"({x.shape[0]},), got {tuple(scores.shape)}"
+        )
+    (grad,) = torch.autograd.grad(outputs=scores.sum(), inputs=x, create_graph=True)
+    return grad.flatten(start_dim=1).pow(2).sum(dim=1)
+
+
+class _ZeroCentredPenalty:
+    """Shared body of R1 and R2: ``gamma / 2 * mean ||grad_x D(x)||^2`` at ``_points(ctx)``."""
+
+    net = "D"
+    _name = ""
+
+    def __init__(self, gamma: float = 10.0, interval: int = 1) -> None:
+        if isinstance(gamma, bool) or not isinstance(gamma, Real) or not math.isfinite(gamma) or gamma < 0:
+            raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
+        if isinstance(interval, bool) or not isinstance(interval, Integral) or interval < 1:
+            raise ValueError(f"interval must be an integer >= 1, got {interval!r}")
+        self.gamma = float(gamma)
+        self.interval = int(interval)
+
+    def _points(self, ctx: RegContext) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, ctx: RegContext) -> tuple[Tensor, Stats]:
+        """The penalty for one update (the loop multiplies it by ``interval`` when lazy).
+
+        Args:
+            ctx: the update's context; ``ctx.D``, ``ctx.y`` and the points of this penalty.
+
+        Returns:
+            ``(loss, stats)``: ``gamma / 2 * mean ||grad||^2``, and ``{name: mean ||grad||^2}``
+            (the penalty before ``gamma / 2``, like WGAN-GP's ``gp`` stat).
+        """
+        sq = grad_sq_norm(ctx.D, self._points(ctx), ctx.y).mean()
+        return 0.5 * self.gamma * sq, {self._name: sq.detach()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(gamma={self.gamma:g}, interval={self.interval})"
+
+
+class R1(_ZeroCentredPenalty):
+    """R1: the zero-centred gradient penalty on real data (Mescheder et al. 2018, eq. 9).
+
+        R1 = gamma / 2 * mean_i ||grad_x D(x_i, y_i)||^2,    x_i = ctx.real
+
+    Stat: ``r1`` (mean squared gradient norm). The paper uses gamma = 10 on most datasets;
+    StyleGAN2 applies it lazily every 16 D updates (``interval=16``).
+
+    Args:
+        gamma: the penalty weight (>= 0).
+        interval: apply every ``interval`` D updates (1 = with every D loss; k > 1 = lazy).
+    """
+
+    _name = "r1"
+
+    def _points(self, ctx: RegContext) -> Tensor:
+        return ctx.real
+
+
+class R2(_ZeroCentredPenalty):
+    """R2: the zero-centred gradient penalty on generated data (Mescheder et al. 2018, eq. 10).
+
+        R2 = gamma / 2 * mean_i ||grad_x D(G(z_i), y_i)||^2,    G(z_i) = ctx.fake
+
+    Stat: ``r2`` (mean squared gradient norm).
+
+    Args:
+        gamma: the penalty weight (>= 0).
+        interval: apply every ``interval`` D updates (1 = with every D loss; k > 1 = lazy).
+    """
+
+    _name = "r2"
+
+    def _points(self, ctx: RegContext) -> Tensor:
+        return ctx.fake

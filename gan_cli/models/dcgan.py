@@ -50,7 +50,7 @@ from torch import Tensor, nn
 __all__ = ["Generator", "Discriminator", "init_dcgan_weights", "start_size"]
 
 _CONDITIONINGS = ("none", "concat", "projection")
-_OUTPUTS = ("score", "reconstruction")
+_OUTPUTS = ("score", "reconstruction", "features")
 _SUPPORTED = (
     "square images (H == W) whose side is an even integer >= 8, e.g. 8, 16, 28, 32, 48, 64 "
     "(the side is halved until it is odd or <= 7, and at least one halving is needed)"
@@ -243,7 +243,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """DCGAN discriminator: a score per sample, or (BEGAN) a reconstruction of the input.
+    """DCGAN discriminator: a score per sample, (BEGAN) a reconstruction, or (MMD-GAN) features.
 
     Args:
         data_shape: one sample's shape (C, H, W); H == W, an even integer >= 8.
@@ -251,23 +251,30 @@ class Discriminator(nn.Module):
         output: ``"score"``: raw scores of shape (N,); ``"reconstruction"``: BEGAN's
             autoencoder discriminator, returning (N, C, H, W). The reconstruction is linear
             (no tanh): D is not told whether the data are bounded, and an L1 reconstruction
-            loss needs no squashing.
+            loss needs no squashing. ``"features"``: MMD-GAN's feature extractor, returning
+            the last feature map flattened, (N, F * s * s) (the input of the score head), or,
+            with ``feature_dim``, a ``Conv2d(F, feature_dim, kernel s)`` of it, (N, feature_dim)
+            (the encoder's code layer of MMD-GAN's DCGAN autoencoder).
         width: channels of the first convolution; they double at each halving.
         conditioning: ``"none"`` (y ignored), ``"concat"`` (one-hot label maps as extra
             input channels) or ``"projection"`` (projection discriminator; score output only).
         bottleneck_dim: channels of the 1x1 code between encoder and decoder when
             ``output="reconstruction"``; default: the encoder's last channel count.
+        feature_dim: with ``output="features"``: the size of the code head; None = no head.
 
     Attributes:
         num_classes: the dataset's label count when conditioned, else 0.
         trunk: the strided convolutions from the image to the last feature map (N, F, s, s).
-        head: ``Conv2d(F, 1, kernel s)``, the unconditional score (score output).
+        features_dim: F, the last feature map's channel count.
+        head: ``Conv2d(F, 1, kernel s)``, the unconditional score (score output);
+            ``Conv2d(F, feature_dim, kernel s)`` (features output with ``feature_dim``).
         embed: ``nn.Embedding(num_classes, F)`` (projection only).
         bottleneck, decoder: the autoencoder's code and decoder (reconstruction output).
 
     Raises:
         ValueError: unsupported shape (see ``start_size``), unknown ``output`` or
-            ``conditioning``, conditioning without labels, or projection with reconstruction.
+            ``conditioning``, conditioning without labels, projection with an output other
+            than score, or ``feature_dim`` without ``output="features"``.
     """
 
     def __init__(
@@ -279,6 +286,7 @@ class Discriminator(nn.Module):
         width: int = 64,
         conditioning: str = "none",
         bottleneck_dim: int | None = None,
+        feature_dim: int | None = None,
     ) -> None:
         super().__init__()
         who = "DCGAN discriminator"
@@ -294,11 +302,17 @@ class Discriminator(nn.Module):
                 f"{who}: conditioning={conditioning!r} needs a labelled dataset (num_classes > 0), "
                 "got num_classes=0; use conditioning='none' for unlabelled data"
             )
-        if conditioning == "projection" and output == "reconstruction":
+        if conditioning == "projection" and output != "score":
             raise ValueError(
                 f"{who}: conditioning='projection' adds to a score and does not apply to "
-                "output='reconstruction'; use 'concat' or 'none'"
+                f"output={output!r}; use 'concat' or 'none'"
             )
+        if feature_dim is not None:
+            if output != "features":
+                raise ValueError(
+                    f"{who}: feature_dim applies to output='features' only, got output={output!r}"
+                )
+            feature_dim = _positive_int(feature_dim, "feature_dim", who)
         self.data_shape = tuple(data_shape)
         self.output = output
         self.conditioning = conditioning
@@ -322,6 +336,9 @@ class Discriminator(nn.Module):
 
         if output == "score":
             self.head = nn.Conv2d(ch, 1, kernel_size=s, stride=1, padding=0)
+        elif output == "features":
+            self.head = (None if feature_dim is None
+                         else nn.Conv2d(ch, feature_dim, kernel_size=s, stride=1, padding=0))
         else:
             code = _positive_int(ch if bottleneck_dim is None else bottleneck_dim, "bottleneck_dim", who)
             self.bottleneck = nn.Conv2d(ch, code, kernel_size=s, stride=1, padding=0)
@@ -359,7 +376,7 @@ class Discriminator(nn.Module):
         return self.trunk(x)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Score or reconstruct images.
+        """Score, reconstruct or embed images.
 
         Args:
             x: images, shape (N, C, H, W).
@@ -367,13 +384,16 @@ class Discriminator(nn.Module):
 
         Returns:
             Raw scores of shape (N,) when ``output="score"``; the reconstruction, shape
-            (N, C, H, W), when ``output="reconstruction"``.
+            (N, C, H, W), when ``output="reconstruction"``; features, shape (N, F * s * s) or
+            (N, feature_dim), when ``output="features"``.
         """
         if self.conditioning != "none" and y is None:
             raise ValueError("DCGAN discriminator: conditioned model called without labels y")
         h = self.features(x, y)
         if self.output == "reconstruction":
             return self.decoder(self.bottleneck(h))
+        if self.output == "features":
+            return (h if self.head is None else self.head(h)).flatten(start_dim=1)
         score = self.head(h).flatten()
         if self.conditioning == "projection":
             score = score + (self.embed(y) * h.sum(dim=(2, 3))).sum(dim=1)

@@ -74,23 +74,33 @@ class Discriminator(nn.Module):
 
     With ``output="reconstruction"`` (BEGAN) it is an autoencoder instead: the hidden layers form
     the encoder, their mirror the decoder, and it returns a reconstruction of the input's shape.
+    With ``output="features"`` (MMD-GAN) it returns the last hidden layer's output, the input the
+    score layer would have, shape (N, hidden[-1]); or, with ``feature_dim``, a linear map of it to
+    (N, feature_dim).
 
     Args:
         data_shape: shape of one sample, from the dataset.
         num_classes: the dataset's label count (used only when ``conditional``).
-        output: "score" or "reconstruction" (what the loss needs).
+        output: "score", "reconstruction" or "features" (what the loss needs).
         hidden: widths of the hidden layers.
         activation: relu | leaky_relu | tanh.
         dropout: dropout probability after each hidden layer.
         conditional: use labels (needs num_classes > 0).
+        feature_dim: with ``output="features"``: the size of a linear head on the last hidden
+            layer; None = no head, the features are the last hidden layer's output.
     """
 
     def __init__(self, *, data_shape: tuple[int, ...], num_classes: int = 0, output: str = "score",
                  hidden: list[int] = (256, 256, 256), activation: str = "leaky_relu",
-                 dropout: float = 0.0, conditional: bool = False):
+                 dropout: float = 0.0, conditional: bool = False, feature_dim: int | None = None):
         super().__init__()
-        if output not in ("score", "reconstruction"):
-            raise ValueError(f"output must be 'score' or 'reconstruction', got {output!r}")
+        if output not in ("score", "reconstruction", "features"):
+            raise ValueError(f"output must be 'score', 'reconstruction' or 'features', got {output!r}")
+        if feature_dim is not None:
+            if output != "features":
+                raise ValueError(f"feature_dim applies to output='features' only, got output={output!r}")
+            if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
+                raise ValueError(f"feature_dim must be a positive integer or None, got {feature_dim!r}")
         if conditional and num_classes <= 0:
             raise ValueError("a conditional model needs a dataset with labels (num_classes > 0)")
         self.data_shape = tuple(data_shape)
@@ -105,6 +115,9 @@ class Discriminator(nn.Module):
         if output == "score":
             self.net = nn.Sequential(*_mlp([n_in, *hidden], activation, dropout=dropout),
                                      nn.Linear(hidden[-1], 1))
+        elif output == "features":
+            head = [nn.Linear(hidden[-1], feature_dim)] if feature_dim is not None else []
+            self.net = nn.Sequential(*_mlp([n_in, *hidden], activation, dropout=dropout), *head)
         else:
             widths = [n_in, *hidden, *reversed(hidden[:-1])]
             self.net = nn.Sequential(*_mlp(widths, activation, dropout=dropout),
@@ -117,4 +130,6 @@ class Discriminator(nn.Module):
         out = self.net(h)
         if self.output == "score":
             return out.squeeze(1)
+        if self.output == "features":
+            return out
         return out.view(len(x), *self.data_shape)

@@ -1,0 +1,101 @@
+"""loss=fgan and loss=mmd: their option files, schema defaults, checks, and the D feature_dim key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+import gan_cli
+from gan_cli import losses as L
+from gan_cli.config import SCHEMAS, FGANConfig, MMDConfig, register_configs, validate
+from gan_cli.errors import ConfigError
+
+CONF_DIR = Path(gan_cli.__file__).parent / "conf"
+
+
+def compose_cfg(overrides: list[str]):
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def test_schemas_are_registered():
+    assert SCHEMAS["loss"]["fgan"] is FGANConfig
+    assert SCHEMAS["loss"]["mmd"] is MMDConfig
+
+
+@pytest.mark.parametrize("name", ["fgan", "mmd"])
+def test_option_files_hold_only_the_defaults_list(name):
+    # the values live in the schema alone, so a default has one place
+    node = OmegaConf.load(CONF_DIR / "loss" / f"{name}.yaml")
+    assert list(node) == ["defaults"]
+    assert list(node.defaults) == [{"/schema/loss@_here_": name}, "_self_"]
+
+
+def test_fgan_composes_with_the_schema_defaults_and_builds():
+    cfg = compose_cfg(["loss=fgan"])
+    validate(cfg)
+    assert OmegaConf.to_container(cfg.loss) == {
+        "_target_": "gan_cli.losses.FGAN", "n_critic": 1, "divergence": "js",
+        "g_objective": "nonsaturating"}
+    loss = instantiate(cfg.loss)
+    assert isinstance(loss, L.FGAN) and loss.divergence == "js"
+
+
+@pytest.mark.parametrize("divergence", ["kl", "reverse_kl", "js", "pearson", "hellinger"])
+def test_every_divergence_builds(divergence):
+    cfg = compose_cfg(["loss=fgan", f"loss.divergence={divergence}", "loss.g_objective=saturating"])
+    validate(cfg)
+    loss = instantiate(cfg.loss)
+    assert (loss.divergence, loss.g_objective) == (divergence, "saturating")
+
+
+def test_mmd_composes_with_the_schema_defaults_and_builds():
+    cfg = compose_cfg(["loss=mmd"])
+    validate(cfg)
+    assert OmegaConf.to_container(cfg.loss) == {
+        "_target_": "gan_cli.losses.MMD", "n_critic": 5, "sigmas": [1.0, 2.0, 4.0, 8.0, 16.0],
+        "clip_value": 0.01, "biased": False}
+    loss = instantiate(cfg.loss)
+    assert isinstance(loss, L.MMD)
+    assert loss.sigmas == (1.0, 2.0, 4.0, 8.0, 16.0) and loss.n_critic == 5 and loss.d_output == "features"
+
+
+def test_mmd_overrides_reach_the_loss():
+    cfg = compose_cfg(["loss=mmd", "loss.sigmas=[0.5,3]", "loss.clip_value=null", "loss.biased=true"])
+    validate(cfg)
+    loss = instantiate(cfg.loss)
+    assert (loss.sigmas, loss.clip_value, loss.biased) == ((0.5, 3.0), None, True)
+
+
+def test_schema_defaults_match_the_loss_constructors():
+    # the schema and the class agree on every default, so `FGAN()` and `loss=fgan` are one loss
+    assert vars(L.FGAN()) == {k: v for k, v in vars(FGANConfig()).items() if k != "_target_"}
+    mmd, schema = L.MMD(), MMDConfig()
+    assert (mmd.sigmas, mmd.n_critic, mmd.clip_value, mmd.biased) == (
+        tuple(schema.sigmas), schema.n_critic, schema.clip_value, schema.biased)
+
+
+@pytest.mark.parametrize("override, key", [
+    (["loss=fgan", "loss.divergence=chi2"], "loss.divergence"),
+    (["loss=fgan", "loss.g_objective=alternative"], "loss.g_objective"),
+    (["loss=fgan", "loss.n_critic=0"], "loss.n_critic"),
+    (["loss=mmd", "loss.sigmas=[]"], "loss.sigmas"),
+    (["loss=mmd", "loss.sigmas=[1,-2]"], "loss.sigmas"),
+    (["loss=mmd", "loss.clip_value=0"], "loss.clip_value"),
+    (["model=mlp", "model.discriminator.feature_dim=0"], "model.discriminator.feature_dim"),
+    (["model=dcgan", "model.discriminator.feature_dim=-3"], "model.discriminator.feature_dim"),
+])
+def test_impossible_values_are_config_errors_naming_the_key(override, key):
+    cfg = compose_cfg(override)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate(cfg)
+
+
+def test_feature_dim_defaults_to_null_on_both_discriminators():
+    assert compose_cfg(["model=mlp"]).model.discriminator.feature_dim is None
+    assert compose_cfg(["model=dcgan"]).model.discriminator.feature_dim is None
