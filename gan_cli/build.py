@@ -121,7 +121,7 @@ def build_data(node: DictConfig, *, batch_size: int, device: torch.device | str,
 
 
 def build_loss(node: DictConfig) -> Any:
-    """The loss object ``cfg.loss`` describes (the regulariser keys are built apart)."""
+    """The loss object ``cfg.loss`` describes (its R1/R2 keys are regularisers, built apart)."""
     spec, _ = _spec(node, *REGULARIZER_KEYS)
     return build(spec, "loss")
 
@@ -149,23 +149,49 @@ def build_generator(model: DictConfig, info: Any) -> nn.Module:
 
 def build_discriminator(model: DictConfig, info: Any, output: str) -> nn.Module:
     """The discriminator ``model`` (cfg.model) describes; ``output`` is what the loss needs of it
-    (``loss.d_output``: scores, a reconstruction, features)."""
-    return build_network(model.discriminator, "model.discriminator", data_shape=info.shape,
-                         num_classes=info.num_classes, output=output)
+    (``loss.d_output``: scores, a reconstruction, features).
+
+    With ``pack: m`` > 1 (PacGAN) the network is built for m samples concatenated along channels
+    (or features) and wrapped so that it judges each group of m consecutive samples at once.
+    """
+    from gan_cli.models.pack import Packed, packed_shape
+
+    node = model.discriminator
+    pack = int(node.get("pack", 1))
+    if pack > 1 and info.num_classes:
+        raise ConfigError("model.discriminator.pack: packing (PacGAN) needs an unconditional D; "
+                          "the data have labels: set model.discriminator.pack=1 or use an "
+                          "unconditional model")
+    spec = {k: v for k, v in node.items() if k != "pack"}
+    D = build_network(OmegaConf.create(spec), "model.discriminator",
+                      data_shape=packed_shape(info.shape, pack) if pack > 1 else info.shape,
+                      num_classes=info.num_classes, output=output)
+    return Packed(D, pack) if pack > 1 else D
 
 
 # ---------------------------------------------------------------------------------------------
 # Regularisers and optimizers.
 
 #: Keys of a loss config that configure regularisers rather than the loss object.
-REGULARIZER_KEYS: tuple[str, ...] = ()
+REGULARIZER_KEYS: tuple[str, ...] = ("r1_gamma", "r2_gamma", "r_interval")
 
 
-def build_regularizers(cfg: DictConfig) -> list:
-    """The regulariser objects the config asks for (gan_cli/regularizers.py), in a fixed order."""
-    specs = cfg.get("regularizers") or {}
-    return [build(node, f"regularizers.{name}") for name, node in sorted(specs.items())
-            if node is not None]
+def build_regularizers(loss: DictConfig, model: DictConfig) -> list:
+    """The regularisers a run trains with (gan_cli/regularizers.py), in a fixed order: R1 and R2
+    from the loss's ``r1_gamma`` / ``r2_gamma`` (every ``r_interval`` D updates), then the model's
+    own ``regularizers`` by name."""
+    from gan_cli.regularizers import R1, R2
+
+    regs: list = []
+    interval = int(loss.get("r_interval", 1))
+    for key, cls in (("r1_gamma", R1), ("r2_gamma", R2)):
+        gamma = float(loss.get(key, 0.0))
+        if gamma > 0:
+            regs.append(cls(gamma=gamma, interval=interval))
+    for name, node in sorted((model.get("regularizers") or {}).items()):
+        if node is not None:
+            regs.append(build(node, f"model.regularizers.{name}"))
+    return regs
 
 
 def _lazy_interval(regularizers: Iterable, net: str) -> int:

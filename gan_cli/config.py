@@ -221,6 +221,28 @@ class NetworkConfig:
 
 
 @dataclass
+class ModelConfig:
+    """What every model config has besides its networks."""
+
+    # Extra loss terms the model trains with, name -> a regulariser config with a _target_ in
+    # gan_cli/regularizers.py (its net, interval and weights): pix2pix's L1 term, StyleGAN2's path
+    # length, ProGAN's drift. Empty for the classic GANs; R1/R2 are options of every loss.
+    regularizers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DiscriminatorConfig(NetworkConfig):
+    """What every discriminator config has."""
+
+    # PacGAN (Lin et al. 2018): D judges `pack` samples at once (concatenated along channels or
+    # features); 1 = off. The batch per device must be a multiple of it; unconditional D only.
+    pack: int = 1
+
+    def __post_init__(self) -> None:
+        _positive(self, "pack")
+
+
+@dataclass
 class MLPGeneratorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.mlp.Generator"
     hidden: list[int] = field(default_factory=lambda: [256, 256, 256])  # widths of hidden layers
@@ -235,7 +257,7 @@ class MLPGeneratorConfig(NetworkConfig):
 
 
 @dataclass
-class MLPDiscriminatorConfig(NetworkConfig):
+class MLPDiscriminatorConfig(DiscriminatorConfig):
     _target_: str = "gan_cli.models.mlp.Discriminator"
     hidden: list[int] = field(default_factory=lambda: [256, 256, 256])
     activation: str = "leaky_relu"  # relu | leaky_relu | tanh (leaky slope 0.2)
@@ -246,6 +268,7 @@ class MLPDiscriminatorConfig(NetworkConfig):
     feature_dim: Optional[int] = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden",
                  f"must be a non-empty list of positive widths, got {list(self.hidden)}")
         _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))
@@ -255,7 +278,7 @@ class MLPDiscriminatorConfig(NetworkConfig):
 
 
 @dataclass
-class MLPModelConfig:
+class MLPModelConfig(ModelConfig):
     """Fully connected G and D (Goodfellow et al. 2014); images are flattened."""
 
     z_dim: int = 64  # latent size; z ~ N(0, I)
@@ -278,7 +301,7 @@ class DCGANGeneratorConfig(NetworkConfig):
 
 
 @dataclass
-class DCGANDiscriminatorConfig(NetworkConfig):
+class DCGANDiscriminatorConfig(DiscriminatorConfig):
     _target_: str = "gan_cli.models.dcgan.Discriminator"
     width: int = 64  # channels of the first layer; doubled per block
     conditioning: str = "none"  # none | concat (label maps as input channels) | projection
@@ -288,6 +311,7 @@ class DCGANDiscriminatorConfig(NetworkConfig):
     feature_dim: Optional[int] = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive(self, "width")
         _one_of(self, "conditioning", ("none", "concat", "projection"))
         _require(self.feature_dim is None or self.feature_dim > 0, "feature_dim",
@@ -295,7 +319,7 @@ class DCGANDiscriminatorConfig(NetworkConfig):
 
 
 @dataclass
-class DCGANModelConfig:
+class DCGANModelConfig(ModelConfig):
     """DCGAN (Radford et al. 2016); conditional variants via generator/discriminator keys."""
 
     z_dim: int = 100
@@ -338,7 +362,7 @@ class ResNetGeneratorConfig(NetworkConfig):
 
 
 @dataclass
-class ResNetDiscriminatorConfig(NetworkConfig):
+class ResNetDiscriminatorConfig(DiscriminatorConfig):
     _target_: str = "gan_cli.models.resnet.Discriminator"
     width: int = 128  # base channels (SNGAN uses 128 on CIFAR-10)
     # one per block: the down-sampling blocks (the side is halved until <= 8), then extra_blocks;
@@ -351,6 +375,7 @@ class ResNetDiscriminatorConfig(NetworkConfig):
     init: str = "xavier"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive(self, "width")
         _non_negative(self, "extra_blocks")
         _one_of(self, "conditioning", ("none", "projection", "auto"))
@@ -358,7 +383,7 @@ class ResNetDiscriminatorConfig(NetworkConfig):
 
 
 @dataclass
-class ResNetModelConfig:
+class ResNetModelConfig(ModelConfig):
     """ResNet G and D: model=resnet (WGAN-GP), sngan, sagan, biggan (gan_cli/models/resnet.py)."""
 
     z_dim: int = 128
@@ -377,9 +402,17 @@ class ResNetModelConfig:
 class LossConfig:
     _target_: str = MISSING
     n_critic: int = 1
+    # Zero-centred gradient penalties on D, beside any loss (Mescheder et al. 2018): R1 at real
+    # samples, R2 at generated ones, gamma/2 E||grad D||^2; 0 = off
+    r1_gamma: float = 0.0
+    r2_gamma: float = 0.0
+    # apply R1/R2 every r_interval D updates; > 1 = lazy regularisation (StyleGAN2: 16), with
+    # D's lr and betas corrected by r_interval / (r_interval + 1)
+    r_interval: int = 1
 
     def __post_init__(self) -> None:
-        _positive(self, "n_critic")
+        _positive(self, "n_critic", "r_interval")
+        _non_negative(self, "r1_gamma", "r2_gamma")
 
 
 @dataclass

@@ -272,7 +272,8 @@ def gradient_penalty(
         GP = mean_i ( || grad_x D(x_i, y_i) ||_2 - target_norm )^2
 
     The norm of each sample's input gradient is taken over all its non-batch dimensions
-    (for images: over C, H and W together).
+    (for images: over C, H and W together); for a packing discriminator (PacGAN), which returns
+    one score per group of consecutive samples, over each group's whole input.
 
     ``points`` is detached from whatever graph produced it and made a leaf that requires grad;
     the input gradient is computed with ``create_graph=True`` so that the returned penalty can be
@@ -293,7 +294,8 @@ def gradient_penalty(
     x = points.detach().requires_grad_(True)
     scores = D(x, y)
     (grad,) = torch.autograd.grad(outputs=scores.sum(), inputs=x, create_graph=True)
-    norms = grad.flatten(start_dim=1).norm(p=2, dim=1)
+    # one norm per score: per sample, or per pack of consecutive samples for a packing D
+    norms = grad.reshape(scores.reshape(-1).shape[0], -1).norm(p=2, dim=1)
     return (norms - target_norm).pow(2).mean()
 
 

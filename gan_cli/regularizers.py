@@ -70,34 +70,36 @@ def lazy_factor(interval: int) -> float:
 
 
 def grad_sq_norm(D: Callable[..., Tensor], points: Tensor, y: Any = None) -> Tensor:
-    """Each sample's squared input-gradient norm ``||grad_x D(x_i, y_i)||^2``.
+    """Each judged input's squared input-gradient norm ``||grad_x D(x_i, y_i)||^2``.
 
     ``points`` is detached and made a leaf that requires grad; the gradient is computed with
     ``create_graph=True`` so that a penalty built from it back-propagates into D's parameters (a
     double backward). As in ``losses.gradient_penalty``, the gradient of the summed scores is
     each sample's own input gradient only when a sample's score does not depend on the rest of
-    the batch (no batch normalisation in D).
+    the batch (no batch normalisation in D). A packing D (PacGAN) returns one score per group
+    of ``N / M`` consecutive samples; the norm is then taken over each group's whole input.
 
     Args:
-        D: the discriminator, called as ``D(points, y)``; must return scores of shape (N,).
+        D: the discriminator, called as ``D(points, y)``; must return scores of shape (M,), M
+            dividing N (M = N without packing).
         points: where to take the gradient, shape (N, ...).
         y: the condition passed through to D, or None.
 
     Returns:
-        The squared norms over all non-batch dimensions, shape (N,).
+        The squared norms over each judged input, shape (M,).
 
     Raises:
-        ValueError: D returned something other than one score per sample.
+        ValueError: D returned something other than one score per sample or per pack.
     """
     x = points.detach().requires_grad_(True)
     scores = D(x, y)
-    if scores.shape != (x.shape[0],):
+    if scores.dim() != 1 or scores.shape[0] == 0 or x.shape[0] % scores.shape[0]:
         raise ValueError(
-            "a zero-centred gradient penalty needs one score per sample from D, shape "
-            f"({x.shape[0]},), got {tuple(scores.shape)}"
+            "a zero-centred gradient penalty needs one score per sample (or per pack) from D, "
+            f"shape ({x.shape[0]},), got {tuple(scores.shape)}"
         )
     (grad,) = torch.autograd.grad(outputs=scores.sum(), inputs=x, create_graph=True)
-    return grad.flatten(start_dim=1).pow(2).sum(dim=1)
+    return grad.reshape(scores.shape[0], -1).pow(2).sum(dim=1)
 
 
 class _ZeroCentredPenalty:

@@ -62,7 +62,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     data = build_data(cfg.dataset, batch_size=per_device, device=device, seed=cfg.seed,
                       rank=rank, world_size=world_size)
     info = data.info
-    pair = build_pair(cfg, info, device)
+    pair = build_pair(cfg, info, device, per_device)
     noise = Noise(torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "noise")),
                   cfg.model.z_dim, device, rank, world_size)
     state = TrainState(pairs=[pair], data=data, noise=noise,

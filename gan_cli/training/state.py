@@ -208,7 +208,7 @@ class TrainState:
 # Building a pair from the config.
 
 
-def build_pair(cfg: DictConfig, info: Any, device: torch.device) -> Pair:
+def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_device: int) -> Pair:
     """G, D, the loss, the regularisers, the optimizers, the grad scalers and the EMA of G that
     ``cfg`` describes, placed on ``device`` and wrapped for the step (DDP, compile, NHWC).
 
@@ -222,7 +222,11 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device) -> Pair:
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
-    regularizers = build_regularizers(cfg)
+    pack = int(cfg.model.discriminator.get("pack", 1))
+    if batch_per_device % pack:
+        raise ConfigError(f"model.discriminator.pack={pack} must divide the batch per device "
+                          f"({batch_per_device}): D judges groups of {pack} samples")
+    regularizers = build_regularizers(cfg.loss, cfg.model)
     opt_g, opt_d = build_optimizers(cfg.optimizer, G, D, regularizers)
     if hw.channels_last and len(info.shape) == 3:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)

@@ -131,7 +131,10 @@ class GANStep:
         # Generator: one update through the frozen discriminator.
         set_requires_grad(D, False)
         with self.autocast():
-            loss_g, stats = loss.g_loss(pair.D_fwd, fake, y)
+            if loss.g_needs_real:  # MMD-GAN compares G's samples with a real batch
+                loss_g, stats = loss.g_loss(pair.D_fwd, fake, y, real=real)
+            else:
+                loss_g, stats = loss.g_loss(pair.D_fwd, fake, y)
             loss_g, stats = self._add_terms(g_regs, loss_g, stats, pair, real, y, fake, z, step)
         pair.opt_g.zero_grad(set_to_none=True)
         pair.scaler_g.scale(loss_g).backward()
