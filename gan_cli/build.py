@@ -141,13 +141,15 @@ def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
     return apply_spectral_norm(net) if taken.get("spectral_norm", False) else net
 
 
-def build_generator(model: DictConfig, info: Any) -> nn.Module:
-    """The generator ``model`` (cfg.model) describes, shaped by the data's ``info``."""
+def build_generator(model: DictConfig, info: Any, **facts: Any) -> nn.Module:
+    """The generator ``model`` (cfg.model) describes, shaped by the data's ``info`` (and a stage's
+    extra ``facts``)."""
     return build_network(model.generator, "model.generator", z_dim=model.z_dim,
-                         data_shape=info.shape, num_classes=info.num_classes, bounded=info.bounded)
+                         data_shape=info.shape, num_classes=info.num_classes, bounded=info.bounded,
+                         **facts)
 
 
-def build_discriminator(model: DictConfig, info: Any, output: str) -> nn.Module:
+def build_discriminator(model: DictConfig, info: Any, output: str, **facts: Any) -> nn.Module:
     """The discriminator ``model`` (cfg.model) describes; ``output`` is what the loss needs of it
     (``loss.d_output``: scores, a reconstruction, features).
 
@@ -165,8 +167,22 @@ def build_discriminator(model: DictConfig, info: Any, output: str) -> nn.Module:
     spec = {k: v for k, v in node.items() if k != "pack"}
     D = build_network(OmegaConf.create(spec), "model.discriminator",
                       data_shape=packed_shape(info.shape, pack) if pack > 1 else info.shape,
-                      num_classes=info.num_classes, output=output)
+                      num_classes=info.num_classes, output=output, **facts)
     return Packed(D, pack) if pack > 1 else D
+
+
+def build_stages(model: DictConfig) -> Any:
+    """The model's stages (``model.stages``: LAPGAN levels, SinGAN scales), or one stage."""
+    from gan_cli.training.curriculum import SingleStage
+
+    node = model.get("stages")
+    return SingleStage() if node is None else build(node, "model.stages")
+
+
+def build_schedule(model: DictConfig) -> Any:
+    """The model's phase schedule (``model.schedule``: progressive growing), or None."""
+    node = model.get("schedule")
+    return None if node is None else build(node, "model.schedule")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,24 +22,29 @@ from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
 
-def make_sampler(G: nn.Module, z_dim: int, device: torch.device, seed: int,
+def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: torch.device,
+                 seed: int,
                  batch_size: int = 250, truncation: float | None = None,
                  truncation_method: str = "resample") -> Callable[[int], torch.Tensor]:
     """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform).
 
     With ``truncation``, every latent component lies within [-truncation, truncation]
-    (``gan_cli.latents``).
+    (``gan_cli.latents``). ``G`` may be a callable that returns the generator to draw from at
+    each call (training: G_ema, or the cascade of the stages trained so far).
     """
     g = torch.Generator(device=device).manual_seed(derive_seed(seed, "eval_z"))
+    current = (lambda: G) if isinstance(G, nn.Module) else G
 
     @torch.no_grad()
     def sample(n: int) -> torch.Tensor:
+        G = current()
         was_training = G.training
         G.eval()
         out = []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
-            z = sample_latents(m, z_dim, generator=g, device=device, truncation=truncation,
+            z = sample_latents(m, getattr(G, "z_dim", z_dim), generator=g, device=device,
+                               truncation=truncation,
                                method=truncation_method)
             y = (torch.randint(G.num_classes, (m,), generator=g, device=device)
                  if G.num_classes else None)
@@ -75,8 +80,8 @@ class TrainingMetrics:
     the run goes on with the rest. Figure metrics (nearest neighbours) are left to gan-eval.
     """
 
-    def __init__(self, cfg: DictConfig, data: Any, G: nn.Module, z_dim: int,
-                 device: torch.device, seed: int, run_dir: Path):
+    def __init__(self, cfg: DictConfig, data: Any, G: nn.Module | Callable[[], nn.Module],
+                 z_dim: int, device: torch.device, seed: int, run_dir: Path):
         self.every_steps = cfg.every_steps
         from gan_cli.metrics.registry import METRICS, check_names
 

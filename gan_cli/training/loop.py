@@ -19,6 +19,8 @@ from gan_cli.build import (
     batch_per_device,
     build_data,
     build_logger,
+    build_schedule,
+    build_stages,
     configure_torch,
     lr_factor,
     select_device,
@@ -29,6 +31,7 @@ from gan_cli.errors import Interrupted, RuntimeFailure
 from gan_cli.latents import Noise
 from gan_cli.seeding import derive_seed, seed_everything
 from gan_cli.stats import Collector, RunLog
+from gan_cli.training.curriculum import Curriculum
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
 from gan_cli.training.resume import resume_path, trim_metrics
@@ -62,12 +65,16 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     data = build_data(cfg.dataset, batch_size=per_device, device=device, seed=cfg.seed,
                       rank=rank, world_size=world_size)
     info = data.info
-    pair = build_pair(cfg, info, device, per_device)
+    stages, schedule = build_stages(cfg.model), build_schedule(cfg.model)
+    pairs = [build_pair(cfg, stages.info(k, info), device, per_device,
+                        **stages.network_kwargs(k, info)) for k in range(stages.num_stages)]
+    pair = pairs[0]
     noise = Noise(torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "noise")),
                   cfg.model.z_dim, device, rank, world_size)
-    state = TrainState(pairs=[pair], data=data, noise=noise,
+    state = TrainState(pairs=pairs, data=data, noise=noise,
                        nonfinite=NonFinitePolicy(tc.nonfinite, device, ckpt_dir),
                        config=OmegaConf.to_container(cfg, resolve=True), batch_size=tc.batch_size)
+    curriculum = Curriculum(stages, schedule, tc.steps, world_size)
     autocast = Autocast(hw.precision, device)
     collector = Collector()
     step_fn = GANStep(data=data, noise=noise, batch_per_device=per_device,
@@ -82,8 +89,8 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     if is_main():
         from gan_cli.metrics.tracker import TrainingMetrics
 
-        state.metrics = TrainingMetrics(cfg.metrics, data, pair.G_sample, cfg.model.z_dim,
-                                        device, cfg.seed, run_dir)
+        state.metrics = TrainingMetrics(cfg.metrics, data, lambda: curriculum.sampler(state),
+                                        cfg.model.z_dim, device, cfg.seed, run_dir)
     resumed_from = resume_path(cfg.get("resume"), ckpt_dir)
     if resumed_from is not None:
         state.load_state_dict(load_checkpoint(resumed_from), resumed_from)
@@ -105,8 +112,8 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                     enabled=is_main(), shown=shown_keys())
     standing = StandingStats(state, cfg.ema if pair.ema is not None else None, cfg.model.z_dim,
                              tc.batch_size, cfg.seed, device)
-    figures = SampleFigures(state, samples_dir, count=tc.figure_samples or data.figure_samples,
-                            z_dim=cfg.model.z_dim, seed=cfg.seed, device=device,
+    figures = SampleFigures(state, lambda: curriculum.sampler(state), samples_dir,
+                            count=tc.figure_samples or data.figure_samples, z_dim=cfg.model.z_dim, seed=cfg.seed, device=device,
                             truncation=tc.figure_truncation, method=tc.truncation_method,
                             autocast=autocast, standing=standing, runlog=runlog)
     checkpoints = Checkpoints(state, ckpt_dir, tc.keep_ckpts, standing, resumed_from)
@@ -115,11 +122,14 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
     stopping, exit_code, last = False, 1, {}
     lr_decay = cfg.optimizer.lr_decay
-    base_lrs = [(pair.opt_g, cfg.optimizer.lr_g), (pair.opt_d, cfg.optimizer.lr_d)]
     t_interval, step_interval = time.perf_counter(), state.step
     try:
         while state.step < tc.steps:
-            # Learning rates of this step (a pure function of the step).
+            # The stage, the networks' phase and the learning rates of this step (pure functions
+            # of the step: a resumed run takes the same path).
+            curriculum.before_step(state, step_fn)
+            pair = state.pair
+            base_lrs = [(pair.opt_g, cfg.optimizer.lr_g), (pair.opt_d, cfg.optimizer.lr_d)]
             if lr_decay != "none":
                 factor = lr_factor(lr_decay, state.step, tc.steps)
                 for opt, base in base_lrs:

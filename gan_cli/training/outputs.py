@@ -8,10 +8,12 @@ first.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from gan_cli.checkpoint import save_checkpoint
 from gan_cli.latents import fixed_latents
@@ -54,6 +56,7 @@ class SampleFigures:
 
     Args:
         state: the run.
+        sampler: the generator to draw from (G, G_ema, or a multi-stage model's cascade).
         samples_dir: where ``step_<step>.png`` goes.
         count: samples in a figure.
         z_dim, seed, device: the fixed latents' size, seed and device.
@@ -63,20 +66,23 @@ class SampleFigures:
         runlog: where the figure is logged (W&B image).
     """
 
-    def __init__(self, state: TrainState, samples_dir: Path, *, count: int, z_dim: int, seed: int,
-                 device: torch.device, truncation: float | None, method: str, autocast: Any,
-                 standing: StandingStats, runlog: Any) -> None:
+    def __init__(self, state: TrainState, sampler: Callable[[], nn.Module], samples_dir: Path, *,
+                 count: int, z_dim: int, seed: int, device: torch.device,
+                 truncation: float | None, method: str, autocast: Any, standing: StandingStats,
+                 runlog: Any) -> None:
         self.state = state
+        self.sampler = sampler
         self.samples_dir = samples_dir
-        self.z, self.y = fixed_latents(z_dim, state.pair.G.num_classes, count, seed, device,
-                                       truncation, method)
+        G = sampler()
+        self.z, self.y = fixed_latents(getattr(G, "z_dim", z_dim), G.num_classes, count, seed,
+                                       device, truncation, method)
         self.autocast = autocast
         self.standing = standing
         self.runlog = runlog
 
     def __call__(self) -> Path:
         self.standing()
-        G = self.state.pair.G_sample
+        G = self.sampler()
         was_training = G.training
         G.eval()
         with torch.no_grad(), self.autocast():

@@ -208,7 +208,8 @@ class TrainState:
 # Building a pair from the config.
 
 
-def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_device: int) -> Pair:
+def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_device: int,
+               **facts: Any) -> Pair:
     """G, D, the loss, the regularisers, the optimizers, the grad scalers and the EMA of G that
     ``cfg`` describes, placed on ``device`` and wrapped for the step (DDP, compile, NHWC).
 
@@ -217,8 +218,8 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     """
     hw = cfg.hardware
     loss = build_loss(cfg.loss)
-    G = build_generator(cfg.model, info).to(device)
-    D = build_discriminator(cfg.model, info, loss.d_output).to(device)
+    G = build_generator(cfg.model, info, **facts).to(device)
+    D = build_discriminator(cfg.model, info, loss.d_output, **facts).to(device)
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")

@@ -1,0 +1,139 @@
+"""What may change between steps: the stage being trained and the phase of growing networks.
+
+Two extension points of the step, both pure functions of the generator step (so a resumed run
+takes exactly the same path):
+
+* **Stages** (``model.stages``: LAPGAN's levels, SinGAN's scales). Several (G, D) pairs trained
+  one after another, each with its own optimizers and loss state. An object with
+
+      num_stages: int
+      info(k, data_info) -> DataInfo           stage k's target: shape, classes, range
+      network_kwargs(k, data_info) -> dict     extra constructor facts of G_k and D_k
+                                               (e.g. the shape of the condition image)
+      steps(total_steps) -> list[int]          generator steps of each stage, summing to the total
+      prepare(k, batch, generators) -> Batch   the data's batch as stage k sees it, with the
+                                               frozen generators of stages 0..k-1
+      cascade(generators) -> nn.Module         G(z, y) that chains stages 0..k into samples
+
+  Without ``model.stages`` a model is one stage (:class:`SingleStage`).
+
+* **Schedule** (``model.schedule``: progressive growing). An object with
+
+      phase(step) -> Phase                     index, resolution, alpha, batch_size,
+                                               reset_optimizers, kimg
+      transform_real(x, phase) -> Tensor       the real batch at that phase (downsampled, faded)
+
+  Networks that grow implement ``set_phase(resolution, alpha)``; when the phase index changes
+  and the phase says so, the pair's optimizer moments are reset; the phase's batch size becomes
+  the data's and the step's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from gan_cli.data.base import Batch
+
+
+class SingleStage:
+    """A classic GAN: one pair, trained for every step, sampled by its own generator."""
+
+    num_stages = 1
+
+    def info(self, k: int, data_info: Any) -> Any:
+        return data_info
+
+    def network_kwargs(self, k: int, data_info: Any) -> dict:
+        return {}
+
+    def steps(self, total_steps: int) -> list[int]:
+        return [total_steps]
+
+    def prepare(self, k: int, batch: Batch, generators: list[nn.Module]) -> Batch:
+        return batch
+
+    def cascade(self, generators: list[nn.Module]) -> nn.Module:
+        return generators[-1]
+
+
+def stage_at(step: int, steps: list[int]) -> int:
+    """The stage that generator step ``step`` (0-based) belongs to."""
+    end = 0
+    for k, n in enumerate(steps):
+        end += n
+        if step < end:
+            return k
+    return len(steps) - 1
+
+
+class Curriculum:
+    """Applies the stage and phase of each step before the step runs.
+
+    Args:
+        stages: the model's stages (:class:`SingleStage` for a classic GAN).
+        schedule: the model's phase schedule, or None.
+        total_steps: ``train.steps``.
+        world_size: processes sharing each global batch.
+    """
+
+    def __init__(self, stages: Any, schedule: Any, total_steps: int, world_size: int) -> None:
+        self.stages = stages
+        self.schedule = schedule
+        self.stage_steps = stages.steps(total_steps)
+        if sum(self.stage_steps) != total_steps:
+            raise ValueError(f"the stages' steps {self.stage_steps} do not add up to "
+                             f"train.steps={total_steps}")
+        self.world_size = world_size
+        self._prepare: dict[int, Callable[[Batch], Batch] | None] = {}
+        self.phase = None
+
+    @property
+    def trivial(self) -> bool:
+        """One stage and no schedule: nothing changes between steps."""
+        return self.stages.num_stages == 1 and self.schedule is None
+
+    def before_step(self, state: Any, step_fn: Any) -> None:
+        """Set ``state.stage``, the networks' phase and the step's batch transform for
+        ``state.step``; reset optimizers where a new phase asks for it."""
+        if self.trivial:
+            return
+        state.stage = stage_at(state.step, self.stage_steps)
+        pair = state.pair
+        prepare = self._stage_prepare(state)
+        if self.schedule is not None:
+            phase = self.schedule.phase(state.step)
+            for net in (pair.G, pair.D, pair.ema.module if pair.ema is not None else None):
+                if net is not None and hasattr(net, "set_phase"):
+                    net.set_phase(phase.resolution, phase.alpha)
+            new_phase = state.step > 0 and self.schedule.phase(state.step - 1).index != phase.index
+            if new_phase and phase.reset_optimizers:
+                pair.reset_optimizers()
+            per_device = phase.batch_size // self.world_size
+            step_fn.batch_per_device = per_device
+            state.data.batch_size = per_device
+            stage_prepare = prepare
+
+            def prepare(batch: Batch, phase=phase) -> Batch:
+                batch = stage_prepare(batch) if stage_prepare is not None else batch
+                return Batch(self.schedule.transform_real(batch.x, phase), batch.y)
+
+            self.phase = phase
+        step_fn.prepare = prepare
+
+    def _stage_prepare(self, state: Any) -> Callable[[Batch], Batch] | None:
+        k = state.stage
+        if self.stages.num_stages == 1:
+            return None
+        if k not in self._prepare:
+            frozen = [p.G_sample for p in state.pairs[:k]]
+            for G in frozen:
+                G.eval().requires_grad_(False)
+            self._prepare[k] = lambda batch: self.stages.prepare(k, batch, frozen)
+        return self._prepare[k]
+
+    def sampler(self, state: Any) -> nn.Module:
+        """The generator figures and metrics draw from: the cascade of the stages trained so far."""
+        return self.stages.cascade([p.G_sample for p in state.pairs[: state.stage + 1]])
