@@ -131,14 +131,27 @@ def build_loss(node: DictConfig) -> Any:
 
 
 def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
-    """A generator or discriminator from its config; ``spectral_norm: true`` normalises its weights.
+    """A generator or discriminator from its config, with what is applied from outside the model
+    classes, so that every model gets it without knowing about it:
 
-    Spectral norm is applied here, to whatever network the config builds, so every model class
-    gets it without knowing about it (``gan_cli.models.layers.apply_spectral_norm``).
+    * ``spectral_norm: true`` normalises every weight (gan_cli/models/layers.apply_spectral_norm);
+    * ``pack: m`` > 1 (a discriminator's PacGAN packing) builds the network for m samples
+      concatenated along channels (or features) and wraps it so that it judges each group of m
+      consecutive samples at once (gan_cli/models/pack.py).
     """
-    spec, taken = _spec(node, "spectral_norm")
+    spec, taken = _spec(node, "spectral_norm", "pack")
+    pack = int(taken.get("pack", 1))
+    if pack > 1:
+        from gan_cli.models.pack import Packed, packed_shape
+
+        if runtime.get("num_classes"):
+            raise ConfigError(f"{key}.pack: packing (PacGAN) needs an unconditional D; the data "
+                              f"have labels: set {key}.pack=1 or use an unconditional model")
+        runtime = {**runtime, "data_shape": packed_shape(runtime["data_shape"], pack)}
     net = build(spec, key, **runtime)
-    return apply_spectral_norm(net) if taken.get("spectral_norm", False) else net
+    if taken.get("spectral_norm", False):
+        net = apply_spectral_norm(net)
+    return Packed(net, pack) if pack > 1 else net
 
 
 def build_generator(model: DictConfig, info: Any, **facts: Any) -> nn.Module:
@@ -151,24 +164,9 @@ def build_generator(model: DictConfig, info: Any, **facts: Any) -> nn.Module:
 
 def build_discriminator(model: DictConfig, info: Any, output: str, **facts: Any) -> nn.Module:
     """The discriminator ``model`` (cfg.model) describes; ``output`` is what the loss needs of it
-    (``loss.d_output``: scores, a reconstruction, features).
-
-    With ``pack: m`` > 1 (PacGAN) the network is built for m samples concatenated along channels
-    (or features) and wrapped so that it judges each group of m consecutive samples at once.
-    """
-    from gan_cli.models.pack import Packed, packed_shape
-
-    node = model.discriminator
-    pack = int(node.get("pack", 1))
-    if pack > 1 and info.num_classes:
-        raise ConfigError("model.discriminator.pack: packing (PacGAN) needs an unconditional D; "
-                          "the data have labels: set model.discriminator.pack=1 or use an "
-                          "unconditional model")
-    spec = {k: v for k, v in node.items() if k != "pack"}
-    D = build_network(OmegaConf.create(spec), "model.discriminator",
-                      data_shape=packed_shape(info.shape, pack) if pack > 1 else info.shape,
-                      num_classes=info.num_classes, output=output, **facts)
-    return Packed(D, pack) if pack > 1 else D
+    (``loss.d_output``: scores, a reconstruction, features)."""
+    return build_network(model.discriminator, "model.discriminator", data_shape=info.shape,
+                         num_classes=info.num_classes, output=output, **facts)
 
 
 def build_stages(model: DictConfig) -> Any:

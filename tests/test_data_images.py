@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from gan_cli.data import images as I
+from gan_cli.data.order import epoch_permutation
 from gan_cli.errors import ConfigError, DataNotFoundError
 
 DEBIAN_OK = all(
-    (I.DEBIAN_FASHION_MNIST_DIR / f"{name}.gz").is_file() for name in I._IDX_FILES
+    (I.DEBIAN_FASHION_MNIST_DIR / f"{name}.gz").is_file() for name in I.IDX_FILES
 )
 needs_debian = pytest.mark.skipif(
     not DEBIAN_OK,
@@ -41,7 +42,7 @@ def _drain(source, n):
 @needs_debian
 def test_fashion_mnist_from_debian_package(fm_root):
     raw = fm_root / "FashionMNIST" / "raw"
-    for name in I._IDX_FILES:  # un-gzipped in place, .gz not copied
+    for name in I.IDX_FILES:  # un-gzipped in place, .gz not copied
         assert (raw / name).is_file()
         assert not (raw / f"{name}.gz").exists()
     # the un-gzipped files are the package's content
@@ -205,7 +206,7 @@ def test_two_ranks_take_disjoint_shares_of_one_permutation():
         shares.append(torch.cat([y for _, y in _drain(src, 10)]))
     a, b = (set(s.tolist()) for s in shares)
     assert len(a) == len(b) == 120 and not a & b and a | b == set(range(240))
-    perm = I._epoch_permutation(240, 5, 0)
+    perm = epoch_permutation(240, 5, 0)
     assert torch.equal(shares[0], perm[0::2]) and torch.equal(shares[1], perm[1::2])
 
 

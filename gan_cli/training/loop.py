@@ -113,7 +113,8 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     standing = StandingStats(state, cfg.ema if pair.ema is not None else None, cfg.model.z_dim,
                              tc.batch_size, cfg.seed, device)
     figures = SampleFigures(state, lambda: curriculum.sampler(state), samples_dir,
-                            count=tc.figure_samples or data.figure_samples, z_dim=cfg.model.z_dim, seed=cfg.seed, device=device,
+                            count=tc.figure_samples or data.figure_samples,
+                            z_dim=cfg.model.z_dim, seed=cfg.seed, device=device,
                             truncation=tc.figure_truncation, method=tc.truncation_method,
                             autocast=autocast, standing=standing, runlog=runlog)
     checkpoints = Checkpoints(state, ckpt_dir, tc.keep_ckpts, standing, resumed_from)
