@@ -83,7 +83,7 @@ __all__ = [
 ]
 
 _NORMS = ("batch", "instance")
-_MAX_PATCH_LAYERS = 7  # 574 px; more is far beyond any image side the repository trains on
+_MAX_PATCH_LAYERS = 7  # 1150 px; more is far beyond any image side the repository trains on
 
 
 def _norm_layer(norm: str, channels: int) -> nn.Module:
@@ -339,7 +339,7 @@ def patch_layers_for(receptive_field_px: int) -> int:
     """The number of stride-2 layers whose PatchGAN has this receptive field.
 
     Args:
-        receptive_field_px: 1 (PixelGAN), 16, 34, 70 (the paper's default), 142, 286, 574.
+        receptive_field_px: 1 (PixelGAN), 16, 34, 70 (the paper's default), 142, 286, 574, 1150.
 
     Returns:
         ``n`` in 0..7.
