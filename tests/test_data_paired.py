@@ -243,7 +243,7 @@ def test_two_folders_pairs_by_name(tmp_path):
 
 
 def test_folder_errors(tmp_path):
-    with pytest.raises(DataNotFoundError, match="no image files"):
+    with pytest.raises(DataNotFoundError, match="no images"):
         paired_folder(str(tmp_path), resolution=4, batch_size=1)
     with pytest.raises(DataNotFoundError, match="A/"):
         paired_folder(str(tmp_path), resolution=4, layout="two_folders", batch_size=1)

@@ -505,7 +505,7 @@ def _pair_files(base: Path, layout: str) -> list[tuple[Path, ...]]:
         files = _list_images(base) if base.is_dir() else []
         if not files:
             raise DataNotFoundError(
-                f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {base}/. Set "
+                f"no images (files ending {', '.join(sorted(IMAGE_EXTENSIONS))}) under {base}/. Set "
                 "dataset.path to a folder of A|B side-by-side images (a pix2pix dataset, e.g. "
                 "facades/, with dataset.split=train for facades/train/)")
         return [(f,) for f in files]
