@@ -14,8 +14,8 @@ from PIL import Image
 
 import gan_cli
 from gan_cli.config import register_configs, validate
+from gan_cli.data.idx import DEBIAN_FASHION_MNIST
 from gan_cli.errors import ConfigError
-from gan_cli.metrics.idx import DEBIAN_FASHION_MNIST
 from gan_cli.models.pix2pix import PatchDiscriminator, UNetGenerator
 from gan_cli.regularizers import L1Reconstruction
 

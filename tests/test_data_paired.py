@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from gan_cli.data.base import Batch
-from gan_cli.data.images import rank_share
+from gan_cli.data.idx import DEBIAN_FASHION_MNIST
+from gan_cli.data.order import rank_share
 from gan_cli.data.paired import (
     PairedDataInfo,
     edge_map,
@@ -25,7 +26,6 @@ from gan_cli.data.paired import (
     sobel_magnitude,
 )
 from gan_cli.errors import ConfigError, DataNotFoundError
-from gan_cli.metrics.idx import DEBIAN_FASHION_MNIST
 
 DT = torch.float64
 
@@ -306,7 +306,7 @@ def test_in_memory_and_files_give_the_same_batches(tmp_path):
 def test_resume_with_another_dataset_size_is_refused(tmp_path):
     make_two_folders(tmp_path)
     state = folder_source(tmp_path).state_dict()
-    with pytest.raises(ConfigError, match="10 pairs"):
+    with pytest.raises(ConfigError, match="for 10 images"):
         folder_source(tmp_path, limit=8).load_state_dict(state)
 
 

@@ -161,7 +161,7 @@ def test_unet_bad_arguments(kwargs):
 
 def test_unet_checks_its_input():
     g = UNetGenerator(z_dim=1, data_shape=(3, 32, 32), input_channels=1, width=W)
-    assert g.num_classes == 0
+    assert g.num_classes == 0 and g.takes_condition  # the step then passes y although unlabelled
     with pytest.raises(ValueError, match="input image"):
         g(torch.randn(N, 1))
     with pytest.raises(ValueError, match="input image"):

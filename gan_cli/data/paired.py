@@ -22,7 +22,7 @@ Two builders (Hydra ``_target_``s; they take their YAML keys plus the run's fact
   down to 1x1), not resized: pixels stay exact and the padding is background. ``split="test"``
   is the held-out split (10,000 pairs).
 
-Data order (exact resume): the same as the image sources (gan_cli/data/images.py): epoch e
+Data order (exact resume): the image sources' (gan_cli/data/order.py): epoch e
 visits ``rank_share(N, seed, e, rank, world_size)``, batches are consecutive slices of that share,
 and an incomplete last batch starts the next epoch. ``state_dict()`` is the position; after
 ``load_state_dict`` the next batches are those the saved source would have given.
@@ -47,7 +47,9 @@ import torch
 import torch.nn.functional as F
 
 from gan_cli.data.base import Batch, DataInfo
-from gan_cli.data.images import IMAGE_EXTENSIONS, rank_share
+from gan_cli.data.files import IMAGE_EXTENSIONS, list_images
+from gan_cli.data.order import rank_share
+from gan_cli.data.sources import check_enough, check_resume, check_run_facts, to_unit_range
 from gan_cli.errors import ConfigError, DataNotFoundError, RuntimeFailure
 
 __all__ = [
@@ -78,11 +80,6 @@ class PairedDataInfo(DataInfo):
     """
 
     input_shape: tuple[int, ...] = ()
-
-
-def _to_unit_range(x_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 in [0, 255] -> float32 in [-1, 1]."""
-    return x_uint8.to(torch.float32).div_(127.5).sub_(1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,15 +164,8 @@ class PairedImageSource:
     def __init__(self, pairs: _TensorPairs | _FilePairs, *, batch_size: int,
                  device: str | torch.device = "cpu", seed: int = 0, rank: int = 0,
                  world_size: int = 1, name: str = "paired dataset") -> None:
-        if int(batch_size) < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        if int(world_size) < 1 or not 0 <= int(rank) < int(world_size):
-            raise ConfigError(f"rank {rank} is not in 0..world_size-1 (world_size {world_size})")
-        num = len(pairs)
-        if num // int(world_size) < int(batch_size):
-            raise ConfigError(f"{name} has {num} pairs, {num // int(world_size)} per rank over "
-                              f"{world_size} rank(s): fewer than one batch of {batch_size}. Lower the "
-                              "batch size or raise dataset.limit.")
+        check_run_facts(batch_size, rank, world_size)
+        check_enough(len(pairs), int(batch_size), int(world_size), name)
         self.pairs = pairs
         target_shape, input_shape = pairs.shapes
         if target_shape[1:] != input_shape[1:]:
@@ -221,7 +211,7 @@ class PairedImageSource:
     def next(self) -> Batch:
         """The next batch: ``Batch(x=targets, y=inputs)``, float32 in [-1, 1] on the device."""
         targets, inputs = self.pairs.take(self.next_indices())
-        return Batch(x=_to_unit_range(targets), y=_to_unit_range(inputs))
+        return Batch(x=to_unit_range(targets), y=to_unit_range(inputs))
 
     def __iter__(self) -> Iterator[Batch]:
         while True:
@@ -235,12 +225,7 @@ class PairedImageSource:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a saved position (the number of ranks may differ: it is rescaled)."""
-        saved = state.get("num_samples")
-        if saved is not None and int(saved) != self.num_samples:
-            raise ConfigError(
-                f"the checkpoint's data position is for {saved} pairs of {self.name}, this run has "
-                f"{self.num_samples}: the data order cannot continue. Use the same dataset settings "
-                "(path, split, limit) as the checkpointed run.")
+        check_resume(state, self.num_samples, self.name)
         self.epoch = int(state["epoch"])
         old_ws = int(state.get("world_size", self.world_size))
         self.position = int(state["position"]) * old_ws // self.world_size
@@ -253,7 +238,7 @@ class PairedImageSource:
         stop = min(int(num), self.num_samples)
         for start in range(0, stop, batch_size):
             targets, inputs = self.pairs.take(torch.arange(start, min(start + batch_size, stop)))
-            yield Batch(x=_to_unit_range(targets), y=_to_unit_range(inputs))
+            yield Batch(x=to_unit_range(targets), y=to_unit_range(inputs))
 
     def real_batches(self, num: int, batch_size: int = 500) -> Iterator[torch.Tensor]:
         """The first ``num`` targets in [-1, 1], batch by batch (what FD of outputs compares to)."""
@@ -414,7 +399,7 @@ def fashion_pairs(
     Returns:
         A :class:`PairedImageSource` of 1-channel targets and inputs.
     """
-    from gan_cli.metrics.idx import load_mnist_like
+    from gan_cli.data.idx import load_mnist_like
 
     if task not in _FASHION_TASKS:
         raise ConfigError(f"dataset.task must be one of {', '.join(_FASHION_TASKS)}, got {task!r}")
@@ -447,17 +432,6 @@ def fashion_pairs(
 
 _DIRECTIONS = ("AtoB", "BtoA")
 _LAYOUTS = ("side_by_side", "two_folders")
-
-
-def _list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted, hidden files skipped)."""
-    files = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if Path(name).suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
-                files.append(Path(dirpath) / name)
-    return files
 
 
 class _PairReader:
@@ -502,7 +476,7 @@ class _PairReader:
 
 def _pair_files(base: Path, layout: str) -> list[tuple[Path, ...]]:
     if layout == "side_by_side":
-        files = _list_images(base) if base.is_dir() else []
+        files = list_images(base) if base.is_dir() else []
         if not files:
             raise DataNotFoundError(
                 f"no images (files ending {', '.join(sorted(IMAGE_EXTENSIONS))}) under {base}/. Set "
@@ -516,7 +490,7 @@ def _pair_files(base: Path, layout: str) -> list[tuple[Path, ...]]:
                                 f"{', '.join(missing)}")
     keyed = []
     for folder in folders:
-        keyed.append({f.relative_to(folder).with_suffix(""): f for f in _list_images(folder)})
+        keyed.append({f.relative_to(folder).with_suffix(""): f for f in list_images(folder)})
     a_keys, b_keys = set(keyed[0]), set(keyed[1])
     if a_keys != b_keys or not a_keys:
         only_a = sorted(str(k) for k in a_keys - b_keys)[:3]

@@ -174,6 +174,8 @@ class UNetGenerator(nn.Module):
 
     Attributes:
         num_classes: 0 (``y`` is an image).
+        takes_condition: True: the training step passes the batch's condition ``y`` (the input
+            image) to G and D although ``num_classes`` is 0 (gan_cli/training/step.py).
         z_dim: as given (unused by forward).
         depth: the number of halvings n.
         down: the n encoder blocks; block i outputs (N, width * min(2**i, 8), R / 2**(i+1), ...).
@@ -183,6 +185,8 @@ class UNetGenerator(nn.Module):
     Raises:
         ValueError: bad shape, ``num_classes > 0``, unknown norm, or a bad depth or dropout.
     """
+
+    takes_condition = True
 
     def __init__(
         self,
@@ -372,6 +376,7 @@ class PatchDiscriminator(nn.Module):
 
     Attributes:
         num_classes: 0.
+        takes_condition: True: D is always called with the input image, ``D(x, y)``.
         net: the layer chain from ``cat([y, x])`` to the (N, 1, h, w) logit map.
         receptive_field: the built stack's receptive field (px), measured by
             ``receptive_field(net)``; equal to the configured one.
@@ -385,6 +390,8 @@ class PatchDiscriminator(nn.Module):
         ValueError: bad shape, labels, output or receptive field, or an image too small to hold
             one patch logit at this depth.
     """
+
+    takes_condition = True
 
     def __init__(
         self,
