@@ -503,13 +503,14 @@ class L1ReconstructionConfig:
 
 
 @dataclass
-class Pix2PixModelConfig:
-    """pix2pix (Isola et al. 2017): U-Net G, PatchGAN D, and the L1 term G minimises with the loss."""
+class Pix2PixModelConfig(ModelConfig):
+    """pix2pix (Isola et al. 2017): U-Net G, PatchGAN D, and the L1 term G minimises with the loss
+    (``regularizers.l1``; ``model.regularizers.l1.weight=0`` leaves the adversarial loss alone)."""
 
     z_dim: int = 1  # the loop draws z of this size; the U-Net ignores it (dropout is its noise)
     generator: UNetGeneratorConfig = field(default_factory=UNetGeneratorConfig)
     discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
-    l1: L1ReconstructionConfig = field(default_factory=L1ReconstructionConfig)
+    regularizers: dict[str, Any] = field(default_factory=lambda: {"l1": L1ReconstructionConfig()})
 
     def __post_init__(self) -> None:
         _positive(self, "z_dim")

@@ -40,7 +40,7 @@ def test_model_pix2pix_defaults_are_the_papers():
     validate(cfg)
     m = cfg.model
     assert m.generator.dropout == 0.5 and m.generator.dropout_blocks == 3 and m.generator.dropout_at_eval
-    assert m.discriminator.receptive_field == 70 and m.l1.weight == 100.0
+    assert m.discriminator.receptive_field == 70 and m.regularizers.l1.weight == 100.0
     assert cfg.dataset.task == "edges" and cfg.dataset.resolution == 32
     assert compose_cfg(["dataset=fashion_silhouette"]).dataset.task == "silhouette"
 
@@ -63,7 +63,7 @@ def test_pix2pix_builds_on_fashion_edges():
     fake = G(torch.randn(4, cfg.model.z_dim), batch.y)
     assert fake.shape == batch.x.shape == (4, 1, 32, 32)
     assert D(fake, batch.y).shape == (4 * D.patches,)
-    l1 = instantiate(cfg.model.l1)
+    l1 = instantiate(cfg.model.regularizers.l1)
     assert isinstance(l1, L1Reconstruction) and l1.weight == 100.0
 
 
@@ -84,7 +84,7 @@ def test_paired_folder_needs_a_path_and_builds(tmp_path):
     ("model.generator.norm=layer", "model.generator.norm"),
     ("model.generator.dropout=1.0", "model.generator.dropout"),
     ("model.generator.num_downs=1", "model.generator.num_downs"),
-    ("model.l1.weight=-1", "model.l1.weight"),
+    ("model.regularizers.l1.weight=-1", "model.regularizers.l1.weight"),
     ("dataset.task=canny", "dataset.task"),
     ("dataset.resolution=16", "dataset.resolution"),
 ])
