@@ -206,6 +206,55 @@ class ImageFolderConfig:
         _require(self.channels in (1, 3), "channels", f"must be 1 or 3, got {self.channels}")
 
 
+@dataclass
+class FashionPairsConfig:
+    """Fashion-MNIST items paired with an input computed from them (gan_cli/data/paired.py)."""
+
+    _target_: str = "gan_cli.data.paired.fashion_pairs"
+    task: str = "edges"  # edges (Sobel edge map -> item) | silhouette (filled mask -> item)
+    split: str = "train"  # train (60,000) | test (10,000, the held-out split)
+    limit: Optional[int] = None  # use only the first N items; null = all
+    resolution: int = 32  # the 28x28 images are zero-padded (centred) to this side (px), not resized
+    # edges: of the Sobel magnitude (1 = a unit step); silhouette: of the intensity in [0, 1];
+    # null = the task's default (0.25, 0.05)
+    threshold: Optional[float] = None
+    root: str = "/usr/share/datasets/fashion-mnist"  # folder of the IDX files (Debian's package)
+
+    def __post_init__(self) -> None:
+        _one_of(self, "task", ("edges", "silhouette"))
+        _one_of(self, "split", ("train", "test"))
+        _require(self.limit is None or self.limit > 0, "limit", f"must be > 0 or null, got {self.limit}")
+        _require(self.resolution >= 28, "resolution",
+                 f"must be >= 28 (padded, not resized), got {self.resolution}")
+        _require(self.threshold is None or self.threshold >= 0, "threshold",
+                 f"must be >= 0 or null, got {self.threshold}")
+
+
+@dataclass
+class PairedFolderConfig:
+    """A folder of image pairs, e.g. a pix2pix dataset (gan_cli/data/paired.py)."""
+
+    _target_: str = "gan_cli.data.paired.paired_folder"
+    path: str = MISSING  # the dataset folder
+    split: Optional[str] = None  # a sub-folder of path (train, val, test); null = path itself
+    layout: str = "side_by_side"  # side_by_side (each file A|B) | two_folders (A/ and B/, same names)
+    direction: str = "AtoB"  # AtoB: input A, target B | BtoA
+    resolution: int = 256  # both images: shorter side resized to this, then centre-cropped (px)
+    channels: int = 3  # of the target: 1 (gray) or 3 (RGB)
+    input_channels: Optional[int] = None  # of the input: 1 or 3; null = channels
+    limit: Optional[int] = None  # use only the first N pairs (sorted by name); null = all
+    in_memory: bool = True  # decode every pair once; false = read each batch's files
+
+    def __post_init__(self) -> None:
+        _positive(self, "resolution")
+        _one_of(self, "layout", ("side_by_side", "two_folders"))
+        _one_of(self, "direction", ("AtoB", "BtoA"))
+        _require(self.channels in (1, 3), "channels", f"must be 1 or 3, got {self.channels}")
+        _require(self.input_channels in (None, 1, 3), "input_channels",
+                 f"must be 1, 3 or null, got {self.input_channels}")
+        _require(self.limit is None or self.limit > 0, "limit", f"must be > 0 or null, got {self.limit}")
+
+
 # --------------------------------------------------------------------------------------------
 # model
 
@@ -395,6 +444,73 @@ class ResNetModelConfig(ModelConfig):
     z_dim: int = 128
     generator: ResNetGeneratorConfig = field(default_factory=ResNetGeneratorConfig)
     discriminator: ResNetDiscriminatorConfig = field(default_factory=ResNetDiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim")
+
+
+# The PatchGAN receptive fields (px) of 0..7 stride-2 layers (gan_cli.models.pix2pix.patch_layers_for)
+PATCH_RECEPTIVE_FIELDS = (1, 16, 34, 70, 142, 286, 574, 1150)
+
+
+@dataclass
+class UNetGeneratorConfig(NetworkConfig):
+    """pix2pix's U-Net; the input image's channel count comes from the data (input_channels)."""
+
+    _target_: str = "gan_cli.models.pix2pix.UNetGenerator"
+    width: int = 64  # channels of the first encoder layer; width * min(2**i, 8) at level i
+    num_downs: Optional[int] = None  # stride-2 halvings; null = halve while the side is even
+    #                                  (256 px -> 8, down to 1x1; 32 -> 5; 28 -> 2, down to 7x7)
+    norm: str = "batch"  # batch | instance
+    dropout: float = 0.5  # dropout probability in the first decoder blocks: the generator's noise
+    dropout_blocks: int = 3  # decoder blocks with dropout, from the bottleneck (3 in the paper)
+    dropout_at_eval: bool = True  # keep dropout on when sampling (the paper's test-time noise)
+
+    def __post_init__(self) -> None:
+        _positive(self, "width")
+        _require(self.num_downs is None or self.num_downs >= 2, "num_downs",
+                 f"must be >= 2 or null, got {self.num_downs}")
+        _one_of(self, "norm", ("batch", "instance"))
+        _require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+        _non_negative(self, "dropout_blocks")
+
+
+@dataclass
+class PatchDiscriminatorConfig(NetworkConfig):
+    """pix2pix's PatchGAN on (input, image) pairs; one logit per patch."""
+
+    _target_: str = "gan_cli.models.pix2pix.PatchDiscriminator"
+    width: int = 64  # channels of the first layer; width * min(2**i, 8) after
+    receptive_field: int = 70  # patch side (px): 1 (PixelGAN), 16, 34, 70 (the paper's), 142, 286
+    norm: str = "batch"  # batch | instance (never on the first layer)
+
+    def __post_init__(self) -> None:
+        _positive(self, "width")
+        _require(self.receptive_field in PATCH_RECEPTIVE_FIELDS, "receptive_field",
+                 f"must be one of {', '.join(map(str, PATCH_RECEPTIVE_FIELDS))}; got {self.receptive_field}")
+        _one_of(self, "norm", ("batch", "instance"))
+
+
+@dataclass
+class L1ReconstructionConfig:
+    """pix2pix's L1 term weight * mean |G(z, y) - x| (gan_cli.regularizers.L1Reconstruction)."""
+
+    _target_: str = "gan_cli.regularizers.L1Reconstruction"
+    weight: float = 100.0  # lambda (100 in the paper); 0 = adversarial loss alone
+
+    def __post_init__(self) -> None:
+        _non_negative(self, "weight")
+
+
+@dataclass
+class Pix2PixModelConfig(ModelConfig):
+    """pix2pix (Isola et al. 2017): U-Net G, PatchGAN D, and the L1 term G minimises with the loss
+    (``regularizers.l1``; ``model.regularizers.l1.weight=0`` leaves the adversarial loss alone)."""
+
+    z_dim: int = 1  # the loop draws z of this size; the U-Net ignores it (dropout is its noise)
+    generator: UNetGeneratorConfig = field(default_factory=UNetGeneratorConfig)
+    discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
+    regularizers: dict[str, Any] = field(default_factory=lambda: {"l1": L1ReconstructionConfig()})
 
     def __post_init__(self) -> None:
         _positive(self, "z_dim")
@@ -774,8 +890,11 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "celeba": CelebAConfig,
         "lsun": LSUNConfig,
         "image_folder": ImageFolderConfig,
+        "fashion_pairs": FashionPairsConfig,
+        "paired_folder": PairedFolderConfig,
     },
-    "model": {"mlp": MLPModelConfig, "dcgan": DCGANModelConfig, "resnet": ResNetModelConfig},
+    "model": {"mlp": MLPModelConfig, "dcgan": DCGANModelConfig, "resnet": ResNetModelConfig,
+              "pix2pix": Pix2PixModelConfig},
     "loss": {
         "minimax": MinimaxConfig,
         "ns": NonSaturatingConfig,

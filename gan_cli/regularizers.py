@@ -25,6 +25,9 @@ Regularisers defined here:
   added to D's loss. Unlike WGAN-GP's penalty they pull the gradient towards 0, not 1, and only
   on one distribution's support: near the equilibrium, D then has no gradient along the data
   that would push G off it, which makes the training dynamics locally convergent.
+* :class:`L1Reconstruction`, pix2pix's L1 term (Isola et al. 2017, eq. 3), added to G's loss:
+
+      L_L1 = weight * mean | G(z, y) - x |      y the input image, x the target
 """
 
 from __future__ import annotations
@@ -171,3 +174,40 @@ class R2(_ZeroCentredPenalty):
 
     def _points(self, ctx: RegContext) -> Tensor:
         return ctx.fake
+
+
+class L1Reconstruction:
+    """pix2pix's L1 term (Isola et al. 2017, eq. 3): the generator's output stays near the target.
+
+        L_L1 = weight * mean_{n,c,h,w} | G(z, y) - x |
+
+    with ``y`` the input image, ``x`` the target and ``G(z, y)`` the output (``ctx.fake``, attached
+    to G's graph; ``ctx.real`` is the target). The mean is over every value of the batch, as
+    torch's ``l1_loss``; the paper's lambda is ``weight`` = 100 for images in [-1, 1].
+
+    Args:
+        weight: lambda, >= 0 (0 turns the term off but still reports it).
+
+    Attributes:
+        net: ``"G"``: the generator's optimizer takes the gradient.
+        interval: 1: added to every generator update's loss.
+
+    Call returns ``(loss, stats)``: ``loss = weight * l1`` and ``stats = {"l1": l1}``, the
+    unweighted mean absolute error, detached (the same quantity ``paired_metrics`` reports as
+    ``l1`` on held-out pairs).
+    """
+
+    net = "G"
+    interval = 1
+
+    def __init__(self, weight: float = 100.0) -> None:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+            raise ValueError(f"L1Reconstruction: weight must be a finite number >= 0, got {weight!r}")
+        self.weight = float(weight)
+
+    def __call__(self, ctx: RegContext) -> tuple[Tensor, Stats]:
+        if ctx.fake.shape != ctx.real.shape:
+            raise ValueError(f"L1Reconstruction: G's output {tuple(ctx.fake.shape)} and the target "
+                             f"{tuple(ctx.real.shape)} differ in shape")
+        l1 = (ctx.fake - ctx.real).abs().mean()
+        return self.weight * l1, {"l1": l1.detach()}

@@ -1,0 +1,567 @@
+"""Paired image data for image-to-image translation (pix2pix, Isola et al. 2017).
+
+A paired source's ``next()`` returns ``Batch(x=target, y=input)``: ``x`` is what D judges and
+G must reproduce, ``y`` the condition both receive; both are float tensors in [-1, 1] on the
+training device. ``info`` describes the TARGET (``shape``, ``num_classes=0``, ``bounded=True``)
+and adds ``input_shape``, the shape of one input image (:class:`PairedDataInfo`).
+
+Two builders (Hydra ``_target_``s; they take their YAML keys plus the run's facts
+``batch_size, device, seed, rank, world_size``, like the image builders):
+
+* :func:`paired_folder`: the pix2pix datasets. ``layout="side_by_side"``: each file holds A | B
+  side by side (facades, maps, edges2shoes, ... as the authors ship them), split at half the
+  width; ``layout="two_folders"``: ``A/`` and ``B/`` with files of matching names (extensions
+  may differ). ``direction="AtoB"``: input A, target B; ``"BtoA"`` the reverse. Each half is
+  resized on its shorter side and centre-cropped to ``resolution``, once per read. The
+  paper's random jitter (resize to 286, random 256 crop, mirroring) is not applied.
+* :func:`fashion_pairs`: built offline from the installed Fashion-MNIST (Debian's
+  dataset-fashion-mnist): the target is the item, the input a deterministic function of it:
+  ``task="edges"`` (the Sobel edge map, thresholded: white lines on black) or
+  ``task="silhouette"`` (the item's mask with its holes filled, white on black). The 28x28
+  images are zero-padded (centred) to ``resolution`` (32 by default, so that the U-Net can halve
+  down to 1x1), not resized: pixels stay exact and the padding is background. ``split="test"``
+  is the held-out split (10,000 pairs).
+
+Data order (exact resume): the image sources' (gan_cli/data/order.py): epoch e
+visits ``rank_share(N, seed, e, rank, world_size)``, batches are consecutive slices of that share,
+and an incomplete last batch starts the next epoch. ``state_dict()`` is the position; after
+``load_state_dict`` the next batches are those the saved source would have given.
+
+Figures: ``save_figure(fake, path, inputs=..., targets=...)`` draws one triple
+input | output | target per example, several triples per row (``figure_batch(n)`` gives the
+fixed inputs and targets to generate them from). Metrics: ``real_batches(num)`` yields targets
+(for distances between image distributions), ``real_pairs(num)`` yields Batches of inputs and
+targets (for ``gan_cli.metrics.paired.paired_metrics``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gan_cli.data.base import Batch, DataInfo
+from gan_cli.data.files import IMAGE_EXTENSIONS, list_images
+from gan_cli.data.order import rank_share
+from gan_cli.data.sources import check_enough, check_resume, check_run_facts, to_unit_range
+from gan_cli.errors import ConfigError, DataNotFoundError, RuntimeFailure
+
+__all__ = [
+    "PairedDataInfo",
+    "PairedImageSource",
+    "paired_folder",
+    "fashion_pairs",
+    "sobel_magnitude",
+    "edge_map",
+    "silhouette",
+    "pad_to",
+]
+
+FASHION_SIDE = 28
+#: Default thresholds: of the Sobel magnitude (1 = a unit step between neighbours; 0.25 keeps
+#: steps of a quarter of the range) and of the intensity (in [0, 1]) inside the silhouette.
+EDGE_THRESHOLD = 0.25
+SILHOUETTE_THRESHOLD = 0.05
+
+
+@dataclass(frozen=True)
+class PairedDataInfo(DataInfo):
+    """DataInfo of the target, plus the shape of one input image.
+
+    Args:
+        input_shape: (C_in, H, W) of the condition ``y``; the models take ``input_channels``
+            from it (``input_shape[0]``).
+    """
+
+    input_shape: tuple[int, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------
+# where the pairs are: in memory, or read from files for each batch
+
+
+class _TensorPairs:
+    """All pairs as two uint8 tensors (N, C, H, W) on the training device."""
+
+    def __init__(self, targets: torch.Tensor, inputs: torch.Tensor, device: torch.device) -> None:
+        if targets.dtype != torch.uint8 or inputs.dtype != torch.uint8:
+            raise ValueError("paired images must be uint8 tensors")
+        if targets.dim() != 4 or inputs.dim() != 4 or targets.shape[0] != inputs.shape[0]:
+            raise ValueError(f"targets {tuple(targets.shape)} and inputs {tuple(inputs.shape)} must be "
+                             "(N, C, H, W) with the same N")
+        self.targets = targets.contiguous().to(device)
+        self.inputs = inputs.contiguous().to(device)
+        self.device = device
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return tuple(self.targets.shape[1:]), tuple(self.inputs.shape[1:])
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = idx.to(self.device)
+        return self.targets.index_select(0, idx), self.inputs.index_select(0, idx)
+
+
+class _FilePairs:
+    """Pairs read from image files for each batch, in the main process."""
+
+    def __init__(self, files: Sequence[tuple[Path, ...]], reader, device: torch.device) -> None:
+        self.files = list(files)
+        self.reader = reader  # files of one pair -> (target uint8 (C, H, W), input uint8)
+        self.device = device
+        self._shapes = None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        if self._shapes is None:
+            target, inp = self.reader(self.files[0])
+            self._shapes = tuple(target.shape), tuple(inp.shape)
+        return self._shapes
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [self.reader(self.files[i]) for i in idx.tolist()]
+        targets = torch.stack([t for t, _ in pairs]).to(self.device)
+        inputs = torch.stack([i for _, i in pairs]).to(self.device)
+        return targets, inputs
+
+
+# --------------------------------------------------------------------------------------------
+# the data source
+
+
+class PairedImageSource:
+    """Batches of (target, input) image pairs in the image sources' exact-resume order.
+
+    Args:
+        pairs: where the pairs are (``_TensorPairs`` or ``_FilePairs``).
+        batch_size, device, seed, rank, world_size: the run's facts; ``seed`` is the run's seed,
+            the same on every rank.
+        name: for messages.
+
+    Attributes:
+        info: :class:`PairedDataInfo` of the target, with ``input_shape``.
+        epoch, position: the current epoch and the indices of this rank's share consumed in it.
+        default_metrics, metric_options: none yet: image-to-image metrics are
+            ``gan_cli.metrics.paired.paired_metrics``.
+    """
+
+    figure_samples = 24  # examples in a figure: 8 rows of 3 input | output | target triples
+    default_metrics: tuple[str, ...] = ()
+    metric_options: dict[str, Any] = {}
+
+    def __init__(self, pairs: _TensorPairs | _FilePairs, *, batch_size: int,
+                 device: str | torch.device = "cpu", seed: int = 0, rank: int = 0,
+                 world_size: int = 1, name: str = "paired dataset") -> None:
+        check_run_facts(batch_size, rank, world_size)
+        check_enough(len(pairs), int(batch_size), int(world_size), name)
+        self.pairs = pairs
+        target_shape, input_shape = pairs.shapes
+        if target_shape[1:] != input_shape[1:]:
+            raise ConfigError(f"{name}: targets are {target_shape[1]}x{target_shape[2]} but inputs "
+                              f"{input_shape[1]}x{input_shape[2]}")
+        self.info = PairedDataInfo(shape=target_shape, num_classes=0, bounded=True,
+                                   input_shape=input_shape)
+        self.name = name
+        self.device = torch.device(device)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.epoch = 0
+        self.position = 0
+        self._share: torch.Tensor | None = None
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return (self.num_samples // self.world_size) // self.batch_size
+
+    def _current_share(self) -> torch.Tensor:
+        if self._share is None:
+            self._share = rank_share(self.num_samples, self.seed, self.epoch, self.rank, self.world_size)
+        return self._share
+
+    def next_indices(self) -> torch.Tensor:
+        """Indices (CPU int64) of the next batch; advances the position."""
+        share = self._current_share()
+        if self.position + self.batch_size > share.numel():
+            self.epoch += 1
+            self.position = 0
+            self._share = None
+            share = self._current_share()
+        idx = share[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return idx
+
+    def next(self) -> Batch:
+        """The next batch: ``Batch(x=targets, y=inputs)``, float32 in [-1, 1] on the device."""
+        targets, inputs = self.pairs.take(self.next_indices())
+        return Batch(x=to_unit_range(targets), y=to_unit_range(inputs))
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            yield self.next()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The position in the data order, with what a resume must check."""
+        return {"kind": "paired", "epoch": self.epoch, "position": self.position, "seed": self.seed,
+                "num_samples": self.num_samples, "world_size": self.world_size,
+                "batch_size": self.batch_size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a saved position (the number of ranks may differ: it is rescaled)."""
+        check_resume(state, self.num_samples, self.name)
+        self.epoch = int(state["epoch"])
+        old_ws = int(state.get("world_size", self.world_size))
+        self.position = int(state["position"]) * old_ws // self.world_size
+        if "seed" in state:
+            self.seed = int(state["seed"])
+        self._share = None
+
+    def real_pairs(self, num: int, batch_size: int = 500) -> Iterator[Batch]:
+        """The first ``num`` pairs of the dataset in index order, as Batches (for metrics)."""
+        stop = min(int(num), self.num_samples)
+        for start in range(0, stop, batch_size):
+            targets, inputs = self.pairs.take(torch.arange(start, min(start + batch_size, stop)))
+            yield Batch(x=to_unit_range(targets), y=to_unit_range(inputs))
+
+    def real_batches(self, num: int, batch_size: int = 500) -> Iterator[torch.Tensor]:
+        """The first ``num`` targets in [-1, 1], batch by batch (what FD of outputs compares to)."""
+        for batch in self.real_pairs(num, batch_size):
+            yield batch.x
+
+    def figure_batch(self, num: int | None = None) -> Batch:
+        """The fixed examples of the sample figures: the first ``num`` pairs (default
+        ``figure_samples``), on the device."""
+        num = self.figure_samples if num is None else int(num)
+        return next(self.real_pairs(num, batch_size=num))
+
+    def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None,
+                    inputs: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> Path:
+        """Write the figure: triples input | output | target (just the outputs without inputs).
+
+        Args:
+            fake: G's outputs (N, C, H, W) in [-1, 1].
+            path: the PNG to write.
+            labels: ignored (paired data have none).
+            inputs: the inputs the outputs were generated from (N, C_in, H, W), or None.
+            targets: the matching targets (N, C, H, W), or None (then the triples are pairs).
+        """
+        from gan_cli.data.figures import save_image_grid
+
+        del labels
+        if inputs is None:
+            return save_image_grid(fake, path)
+        columns = [inputs, fake] + ([] if targets is None else [targets])
+        images, per_row = _triples(columns)
+        return save_image_grid(images, path, nrow=per_row)
+
+
+def _triples(columns: Sequence[torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Interleave (N, C_k, H, W) tensors example by example -> (N * K, C, H, W) and images per row.
+
+    One-channel images are repeated to three channels when the others have three. Rows hold
+    ``ceil(sqrt(N / K))`` examples, so the grid is about as wide as it is tall.
+    """
+    n = columns[0].shape[0]
+    if any(c.shape[0] != n or c.shape[2:] != columns[0].shape[2:] for c in columns):
+        raise ValueError(f"figure columns differ in count or size: {[tuple(c.shape) for c in columns]}")
+    channels = max(c.shape[1] for c in columns)
+    out = []
+    for c in columns:
+        c = c.detach().to("cpu", torch.float32)
+        if c.shape[1] != channels:
+            if c.shape[1] != 1:
+                raise ValueError(f"cannot draw {c.shape[1]}-channel and {channels}-channel images together")
+            c = c.expand(-1, channels, -1, -1)
+        out.append(c)
+    k = len(out)
+    images = torch.stack(out, dim=1).reshape(n * k, channels, *out[0].shape[2:])
+    return images, k * max(1, math.ceil(math.sqrt(n / k)))
+
+
+# --------------------------------------------------------------------------------------------
+# Fashion-MNIST pairs: the input is a deterministic function of the item
+
+
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+
+def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
+    """The Sobel gradient magnitude of gray images in [0, 1], scaled so a unit step gives 1.
+
+        G_x = K * I,  G_y = K^T * I,  K = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+        M   = sqrt(G_x^2 + G_y^2) / 4
+
+    (``*`` the cross-correlation, zero padding: outside the image is background). A vertical
+    step from 0 to 1 gives |G_x| = 1 + 2 + 1 = 4 beside it, hence the 1/4.
+
+    Args:
+        images: (N, 1, H, W) float, values in [0, 1].
+
+    Returns:
+        (N, 1, H, W), values in [0, sqrt(2)].
+    """
+    k = _SOBEL_X.to(images.dtype).to(images.device)
+    kernels = torch.stack([k, k.t()]).unsqueeze(1)  # (2, 1, 3, 3): G_x, G_y
+    grads = F.conv2d(images, kernels, padding=1)
+    return grads.pow(2).sum(dim=1, keepdim=True).sqrt().div(4.0)
+
+
+def edge_map(images: torch.Tensor, threshold: float = EDGE_THRESHOLD) -> torch.Tensor:
+    """Binary edges: 1 where the Sobel magnitude exceeds ``threshold``, else 0.
+
+    Args:
+        images: (N, 1, H, W) float in [0, 1].
+        threshold: of the magnitude (1 = a unit step between neighbours).
+
+    Returns:
+        (N, 1, H, W) float, 0 or 1.
+    """
+    return (sobel_magnitude(images) > threshold).to(images.dtype)
+
+
+def silhouette(images: torch.Tensor, threshold: float = SILHOUETTE_THRESHOLD) -> torch.Tensor:
+    """The item's mask with its holes filled: 1 where the intensity exceeds ``threshold`` or
+    where the background cannot reach the image border (4-connected), else 0.
+
+    Args:
+        images: (N, 1, H, W) float in [0, 1].
+        threshold: intensity above which a pixel belongs to the item.
+
+    Returns:
+        (N, 1, H, W) float, 0 or 1.
+    """
+    import numpy as np
+    from scipy import ndimage
+
+    mask = (images > threshold).squeeze(1).cpu().numpy()
+    structure = np.zeros((3, 3, 3), dtype=bool)  # 4-connectivity inside each image only
+    structure[1] = ndimage.generate_binary_structure(2, 1)
+    filled = ndimage.binary_fill_holes(mask, structure=structure)
+    return torch.from_numpy(filled).unsqueeze(1).to(images.dtype).to(images.device)
+
+
+def pad_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Zero-pad (N, C, h, w) images to (N, C, resolution, resolution), centred (the odd pixel
+    goes to the bottom / right)."""
+    h, w = images.shape[-2:]
+    if resolution < max(h, w):
+        raise ValueError(f"cannot pad {h}x{w} images to {resolution}")
+    top, left = (resolution - h) // 2, (resolution - w) // 2
+    return F.pad(images, (left, resolution - w - left, top, resolution - h - top))
+
+
+_FASHION_TASKS = ("edges", "silhouette")
+
+
+def fashion_pairs(
+    task: str = "edges",
+    split: str = "train",
+    limit: int | None = None,
+    resolution: int = 32,
+    threshold: float | None = None,
+    root: str = "/usr/share/datasets/fashion-mnist",
+    *,
+    batch_size: int,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> PairedImageSource:
+    """Fashion-MNIST items paired with their edge map or silhouette (built offline, in memory).
+
+    Args:
+        task: ``"edges"`` (input = ``edge_map`` of the item) or ``"silhouette"`` (input =
+            ``silhouette`` of the item); the target is the item.
+        split: ``"train"`` (60,000) or ``"test"`` (10,000, the held-out split).
+        limit: use only the first N items; None = all.
+        resolution: side (px) after zero-padding the 28x28 images, centred; >= 28.
+        threshold: the task's threshold; None = ``EDGE_THRESHOLD`` or ``SILHOUETTE_THRESHOLD``.
+        root: the folder holding the IDX files (Debian's dataset-fashion-mnist by default).
+        batch_size, device, seed, rank, world_size: the run's facts.
+
+    Returns:
+        A :class:`PairedImageSource` of 1-channel targets and inputs.
+    """
+    from gan_cli.data.idx import load_mnist_like
+
+    if task not in _FASHION_TASKS:
+        raise ConfigError(f"dataset.task must be one of {', '.join(_FASHION_TASKS)}, got {task!r}")
+    if split not in ("train", "test"):
+        raise ConfigError(f"dataset.split must be train or test for Fashion-MNIST, got {split!r}")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < FASHION_SIDE:
+        raise ConfigError(f"dataset.resolution must be an integer >= {FASHION_SIDE} (the images are "
+                          f"zero-padded, not resized), got {resolution!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"dataset.limit must be a positive integer or null, got {limit!r}")
+    if threshold is None:
+        threshold = EDGE_THRESHOLD if task == "edges" else SILHOUETTE_THRESHOLD
+    images, _ = load_mnist_like(split, Path(os.path.expanduser(root)))
+    if limit is not None:
+        images = images[:limit]
+    # back to the stored bytes: v / 127.5 - 1 in float32 rounds back to v exactly
+    items = images.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+    items = pad_to(items, resolution)
+    unit = items.to(torch.float32) / 255.0
+    inputs = edge_map(unit, threshold) if task == "edges" else silhouette(unit, threshold)
+    inputs = inputs.mul(255).to(torch.uint8)
+    return PairedImageSource(_TensorPairs(items, inputs, torch.device(device)), batch_size=batch_size,
+                             device=device, seed=seed, rank=rank, world_size=world_size,
+                             name=f"Fashion-MNIST {task} ({split})")
+
+
+# --------------------------------------------------------------------------------------------
+# folders of pairs (the pix2pix datasets)
+
+
+_DIRECTIONS = ("AtoB", "BtoA")
+_LAYOUTS = ("side_by_side", "two_folders")
+
+
+class _PairReader:
+    """Reads one pair of files into (target, input) uint8 tensors (C, resolution, resolution)."""
+
+    def __init__(self, layout: str, direction: str, resolution: int, channels: int,
+                 input_channels: int) -> None:
+        self.layout = layout
+        self.swap = direction == "BtoA"
+        self.resolution = resolution
+        self.channels = channels
+        self.input_channels = input_channels
+
+    def _tensor(self, img, channels: int) -> torch.Tensor:
+        from torchvision import transforms
+
+        img = img.convert("L" if channels == 1 else "RGB")
+        img = transforms.CenterCrop(self.resolution)(
+            transforms.Resize(self.resolution, antialias=True)(img))
+        return transforms.functional.pil_to_tensor(img)
+
+    def __call__(self, files: tuple[Path, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        from PIL import Image
+
+        try:
+            if self.layout == "side_by_side":
+                with Image.open(files[0]) as img:
+                    img.load()
+                    w, h = img.size
+                    half = w // 2
+                    a, b = img.crop((0, 0, half, h)), img.crop((half, 0, 2 * half, h))
+            else:
+                with Image.open(files[0]) as a_img, Image.open(files[1]) as b_img:
+                    a_img.load()
+                    b_img.load()
+                    a, b = a_img.copy(), b_img.copy()
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailure(f"cannot read image {files}: {type(exc).__name__}: {exc}") from None
+        inp, target = (b, a) if self.swap else (a, b)
+        return self._tensor(target, self.channels), self._tensor(inp, self.input_channels)
+
+
+def _pair_files(base: Path, layout: str) -> list[tuple[Path, ...]]:
+    if layout == "side_by_side":
+        files = list_images(base) if base.is_dir() else []
+        if not files:
+            raise DataNotFoundError(
+                f"no images (files ending {', '.join(sorted(IMAGE_EXTENSIONS))}) under {base}/. Set "
+                "dataset.path to a folder of A|B side-by-side images (a pix2pix dataset, e.g. "
+                "facades/, with dataset.split=train for facades/train/)")
+        return [(f,) for f in files]
+    folders = base / "A", base / "B"
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise DataNotFoundError(f"layout=two_folders needs {base}/A/ and {base}/B/; missing "
+                                f"{', '.join(missing)}")
+    keyed = []
+    for folder in folders:
+        keyed.append({f.relative_to(folder).with_suffix(""): f for f in list_images(folder)})
+    a_keys, b_keys = set(keyed[0]), set(keyed[1])
+    if a_keys != b_keys or not a_keys:
+        only_a = sorted(str(k) for k in a_keys - b_keys)[:3]
+        only_b = sorted(str(k) for k in b_keys - a_keys)[:3]
+        raise DataNotFoundError(
+            f"{base}/A/ and {base}/B/ must hold images with matching names: {len(a_keys)} and "
+            f"{len(b_keys)} found; only in A: {only_a}, only in B: {only_b}")
+    return [(keyed[0][k], keyed[1][k]) for k in sorted(a_keys)]
+
+
+def paired_folder(
+    path: str,
+    resolution: int = 256,
+    direction: str = "AtoB",
+    layout: str = "side_by_side",
+    split: str | None = None,
+    channels: int = 3,
+    input_channels: int | None = None,
+    limit: int | None = None,
+    in_memory: bool = True,
+    *,
+    batch_size: int,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> PairedImageSource:
+    """A folder of image pairs: ``path[/split]`` holds A|B side-by-side files or ``A/`` and ``B/``.
+
+    Args:
+        path: the dataset folder.
+        resolution: side (px) of both images after resizing the shorter side and centre-cropping.
+        direction: ``"AtoB"`` (input A, target B) or ``"BtoA"``.
+        layout: ``"side_by_side"`` (each file is A | B, split at half its width) or
+            ``"two_folders"`` (``A/`` and ``B/``, matched by file name without extension).
+        split: a sub-folder of ``path`` (the pix2pix datasets ship train/, val/, test/); None =
+            ``path`` itself.
+        channels: of the target, 1 or 3.
+        input_channels: of the input, 1 or 3; None = ``channels``.
+        limit: use only the first N pairs (sorted by path); None = all.
+        in_memory: decode every pair once at build time; False: read each batch's files.
+        batch_size, device, seed, rank, world_size: the run's facts.
+
+    Returns:
+        A :class:`PairedImageSource`.
+    """
+    if direction not in _DIRECTIONS:
+        raise ConfigError(f"dataset.direction must be one of {', '.join(_DIRECTIONS)}, got {direction!r}")
+    if layout not in _LAYOUTS:
+        raise ConfigError(f"dataset.layout must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
+    input_channels = channels if input_channels is None else input_channels
+    for key, value in (("channels", channels), ("input_channels", input_channels)):
+        if value not in (1, 3):
+            raise ConfigError(f"dataset.{key} must be 1 or 3, got {value!r}")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+        raise ConfigError(f"dataset.resolution must be a positive integer, got {resolution!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"dataset.limit must be a positive integer or null, got {limit!r}")
+    base = Path(os.path.expanduser(str(path))).absolute()
+    if split is not None:
+        base = base / split
+    files = _pair_files(base, layout)
+    if limit is not None:
+        files = files[:limit]
+    reader = _PairReader(layout, direction, resolution, channels, input_channels)
+    dev = torch.device(device)
+    if in_memory:
+        read = [reader(f) for f in files]
+        pairs: _TensorPairs | _FilePairs = _TensorPairs(
+            torch.stack([t for t, _ in read]), torch.stack([i for _, i in read]), dev)
+    else:
+        pairs = _FilePairs(files, reader, dev)
+    return PairedImageSource(pairs, batch_size=batch_size, device=device, seed=seed, rank=rank,
+                             world_size=world_size, name=f"paired folder {base}")
