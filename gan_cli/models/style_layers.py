@@ -48,8 +48,10 @@ Resampling. ProGAN upsamples by nearest neighbour and downsamples by 2x2 average
 StyleGAN and StyleGAN2 filter with the separable [1, 3, 3, 1] kernel: ``upsample2x`` with
 ``filtered=True`` is bilinear interpolation, which is exactly nearest-neighbour upsampling
 followed by that filter's polyphase components (0.25, 0.75), with the border replicated instead
-of zero-padded; ``downsample2x`` with ``filtered=True`` blurs with [1, 3, 3, 1] / 8 along each
-axis and keeps every second pixel.
+of zero-padded (StyleGAN's nearest upsampling + [1, 2, 1] blur is the same filter); ``downsample2x``
+with ``filtered=True`` blurs with [1, 3, 3, 1] / 8 along each axis (zero padding 1) and keeps
+every second pixel, and ``EqualizedConv2d(down=True)`` blurs, then convolves with stride 2
+(NVIDIA's order for StyleGAN2's discriminator).
 
 Every layer here works with ``channels_last`` tensors and under autocast, and nothing reads a
 tensor's value on the host.

@@ -68,12 +68,13 @@ class StyleGenerator(nn.Module):
 
     Subclasses set ``self.mapping`` (a :class:`MappingNetwork`), ``self.synthesis`` (a module
     with ``forward(ws, noise_mode)``, ``num_ws``, ``layer_resolutions`` and ``num_active_ws``)
-    and ``self.mixing_prob``.
+    ``self.mixing_prob`` and ``self.squash`` (end in tanh).
     """
 
     mapping: MappingNetwork
     synthesis: nn.Module
     mixing_prob: float
+    squash: bool
 
     @property
     def num_ws(self) -> int:
@@ -115,8 +116,13 @@ class StyleGenerator(nn.Module):
             other = self.mapping(torch.randn_like(z), psi=psi, truncation_cutoff=truncation_cutoff,
                                  update_w_avg=False)
             ws = mix_styles(ws, other, self.synthesis.num_active_ws, self.mixing_prob)
-        img = self.synthesis(ws, noise_mode=noise_mode)
+        img = self.synthesize(ws, noise_mode)
         return (img, ws) if return_ws else img
+
+    def synthesize(self, ws: Tensor, noise_mode: str = "random") -> Tensor:
+        """Images from styles ws (N, num_ws, w_dim): the synthesis network, then tanh if squashing."""
+        img = self.synthesis(ws, noise_mode=noise_mode)
+        return torch.tanh(img) if self.squash else img
 
 
 class StyleLayer(nn.Module):
@@ -244,9 +250,3 @@ class Generator(StyleGenerator):
     def set_phase(self, resolution: int, alpha: float = 1.0) -> None:
         """Grow: see ``GrowingMixin.set_phase``; style mixing then picks among the active layers."""
         self.synthesis.set_phase(resolution, alpha)
-
-    def forward(self, z: Tensor, y: Tensor | None = None, **kwargs) -> Tensor | tuple[Tensor, Tensor]:
-        out = super().forward(z, y, **kwargs)
-        if not self.squash:
-            return out
-        return (torch.tanh(out[0]), out[1]) if isinstance(out, tuple) else torch.tanh(out)

@@ -174,12 +174,6 @@ class Generator(StyleGenerator):
         self.mapping = MappingNetwork(self.z_dim, w_dim, mapping_layers, self.synthesis.num_ws,
                                       lr_multiplier=mapping_lr_multiplier, w_avg_beta=w_avg_beta)
 
-    def forward(self, z: Tensor, y: Tensor | None = None, **kwargs) -> Tensor | tuple[Tensor, Tensor]:
-        out = super().forward(z, y, **kwargs)
-        if not self.squash:
-            return out
-        return (torch.tanh(out[0]), out[1]) if isinstance(out, tuple) else torch.tanh(out)
-
 
 class DBlock(nn.Module):
     """Residual block: ``(skip(x) + main(x)) / sqrt(2)``, halving the side."""
