@@ -281,7 +281,9 @@ def minibatch_std(x: Tensor, group_size: int = 4, num_channels: int = 1) -> Tens
         raise ValueError(f"minibatch stddev: batch {n} must be divisible by the group size {g} and "
                          f"channels {c} by num_channels {num_channels}")
     f = num_channels
-    y = x.float().reshape(g, n // g, f, c // f, h, w)  # sample n = i * (N/G) + m is member i of group m
+    # statistics in at least float32 (NVIDIA's code does them in float32 under mixed precision)
+    y = x.to(torch.promote_types(x.dtype, torch.float32)).reshape(g, n // g, f, c // f, h, w)
+    # sample n = i * (N/G) + m is member i of group m
     y = y - y.mean(dim=0)
     y = (y.square().mean(dim=0) + 1e-8).sqrt()  # (N/G, F, c, H, W): population std over the group
     y = y.mean(dim=(2, 3, 4))  # (N/G, F)
@@ -513,7 +515,8 @@ class MappingNetwork(nn.Module):
         w = self.net(pixel_norm(z))
         if self.training if update_w_avg is None else update_w_avg:
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+                batch_mean = w.detach().to(self.w_avg.dtype).mean(dim=0)
+                self.w_avg.copy_(batch_mean.lerp(self.w_avg, self.w_avg_beta))
         ws = w[:, None, :].repeat(1, self.num_ws, 1)
         if psi != 1.0:
             avg = self.w_avg.to(ws.dtype)
