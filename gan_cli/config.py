@@ -356,7 +356,8 @@ class ResNetModelConfig:
 
 def _check_nvidia_widths(obj: Any) -> None:
     _positive(obj, "channel_base", "channel_max")
-    _require(obj.start_resolution >= 2, "start_resolution", f"must be >= 2, got {obj.start_resolution}")
+    _require(obj.start_resolution is None or obj.start_resolution >= 2, "start_resolution",
+             f"must be >= 2 or null, got {obj.start_resolution}")
 
 
 def _check_mbstd(obj: Any) -> None:
@@ -375,7 +376,8 @@ class ProGANGeneratorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.progan.Generator"
     channel_base: int = 16384  # the paper's widths: 512 up to 32 px, then 256, 128, 64, 32, 16 at 1024 px
     channel_max: int = 512
-    start_resolution: int = 4  # side of the first block (px); 7 for 28 px data (7 -> 14 -> 28)
+    # side of the first block (px); null = 4 for 4 * 2**k px (the paper's), 7 for 28 px (7 -> 14 -> 28)
+    start_resolution: Optional[int] = None
     use_pixel_norm: bool = True  # pixel norm on z and after every convolution (Karras et al. 2018)
     tanh_output: bool = False  # end in tanh when the data are bounded; the paper's toRGB is linear
     progressive: bool = True  # build every side's toRGB for progressive growing (set_phase); false = fixed
@@ -389,7 +391,7 @@ class ProGANDiscriminatorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.progan.Discriminator"
     channel_base: int = 16384
     channel_max: int = 512
-    start_resolution: int = 4  # must equal the generator's
+    start_resolution: Optional[int] = None  # must equal the generator's
     mbstd_group_size: int = 4  # minibatch stddev group before the last block; 0 = no such layer
     mbstd_channels: int = 1  # statistics appended by that layer (feature maps)
     progressive: bool = True  # build every side's fromRGB for progressive growing (set_phase)
@@ -419,7 +421,7 @@ class StyleGANGeneratorConfig(NetworkConfig):
     mapping_lr_multiplier: float = 0.01  # learning-rate multiplier of those layers
     channel_base: int = 16384
     channel_max: int = 512
-    start_resolution: int = 4  # side of the learned constant input (px)
+    start_resolution: Optional[int] = None  # side of the constant input (px); null = as ProGAN's
     mixing_prob: float = 0.9  # style-mixing regularisation: probability per training batch; 0 = off
     w_avg_beta: float = 0.995  # decay per training forward of the moving average of w (truncation centre)
     tanh_output: bool = False  # end in tanh when the data are bounded; the paper's toRGB is linear
@@ -450,7 +452,7 @@ class StyleGAN2GeneratorConfig(NetworkConfig):
     mapping_lr_multiplier: float = 0.01
     channel_base: int = 32768  # config F: 512 up to 64 px, then 256, 128, 64, 32 at 1024 px
     channel_max: int = 512
-    start_resolution: int = 4
+    start_resolution: Optional[int] = None  # null = 4 for 4 * 2**k px, 7 for 28 px
     mixing_prob: float = 0.9  # NVIDIA's CIFAR-10 setting: 0
     w_avg_beta: float = 0.995
     tanh_output: bool = False
@@ -465,7 +467,7 @@ class StyleGAN2DiscriminatorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.stylegan2.Discriminator"
     channel_base: int = 32768
     channel_max: int = 512
-    start_resolution: int = 4  # side of the last block
+    start_resolution: Optional[int] = None  # side of the last block; null = as the generator's
     mbstd_group_size: int = 4  # 0 = no minibatch stddev layer
     mbstd_channels: int = 1
 

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gan_cli.models.style_layers import default_start_resolution
+
 __all__ = ["Phase", "ProgressiveSchedule", "Stage", "paper_batch_sizes"]
 
 
@@ -87,7 +89,7 @@ class ProgressiveSchedule:
 
     Args:
         resolution: the data's side R = start_resolution * 2**k.
-        start_resolution: the first side s (4).
+        start_resolution: the first side s; None = the models' default (4 for 4 * 2**k, 7 for 28).
         training_kimg: thousands of real images per training stage (600 or 800 in the paper).
         transition_kimg: thousands of real images per transition (600 or 800); 0 = no fade-in.
         batch_sizes: the batch at each side: an int for all sides, a mapping side -> batch (every
@@ -101,9 +103,11 @@ class ProgressiveSchedule:
         stages: the stages in order; the last is unbounded.
     """
 
-    def __init__(self, resolution: int, start_resolution: int = 4, training_kimg: float = 600.0,
+    def __init__(self, resolution: int, start_resolution: int | None = None, training_kimg: float = 600.0,
                  transition_kimg: float = 600.0, batch_sizes: int | Mapping[int, int] | None = None,
                  n_critic: int = 1, reset_optimizers: bool = True) -> None:
+        if start_resolution is None:
+            start_resolution = default_start_resolution(resolution)
         if start_resolution < 1 or resolution < start_resolution or resolution % start_resolution:
             raise ValueError(f"progressive schedule: resolution {resolution} must be start_resolution "
                              f"({start_resolution}) times a power of two")

@@ -208,7 +208,10 @@ def test_backward_reaches_the_active_parameters():
 
 def test_errors():
     with pytest.raises(ValueError, match="24x24"):
-        Generator(z_dim=Z, data_shape=(1, 24, 24))
+        Generator(z_dim=Z, data_shape=(1, 24, 24), start_resolution=4)
+    with pytest.raises(ValueError, match="24x24"):
+        Discriminator(data_shape=(1, 24, 24), start_resolution=4)
+    assert Generator(z_dim=Z, data_shape=(1, 28, 28), **SMALL).resolutions == [7, 14, 28]  # the default start
     with pytest.raises(ValueError, match="output"):
         Discriminator(data_shape=(1, 8, 8), output="reconstruction")
 

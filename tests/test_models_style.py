@@ -384,7 +384,9 @@ def test_forward_runs_on_meta_tensors(kind):
 @pytest.mark.parametrize("kind", MODELS)
 def test_errors(kind):
     with pytest.raises(ValueError, match="24x24"):
-        MODELS[kind](z_dim=Z, data_shape=(1, 24, 24))
+        MODELS[kind](z_dim=Z, data_shape=(1, 24, 24), start_resolution=4)
+    with pytest.raises(ValueError, match="24x16"):
+        MODELS[kind](z_dim=Z, data_shape=(1, 24, 16))
     with pytest.raises(ValueError, match="mixing_prob"):
         small_g(kind, 8, mixing_prob=1.5)
     with pytest.raises(ValueError, match="output"):

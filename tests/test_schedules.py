@@ -99,11 +99,16 @@ def test_paper_batch_sizes_and_single_resolution():
     assert only.phase(10**6) == Phase(0, 4, 1.0, 8, False, 8000.0)
 
 
+def test_default_start_matches_the_models():
+    assert ProgressiveSchedule(28, batch_sizes=4).resolutions == [7, 14, 28]
+    assert ProgressiveSchedule(64, batch_sizes=4).resolutions == [4, 8, 16, 32, 64]
+
+
 def test_schedule_errors():
     with pytest.raises(ValueError, match="no entry for side 8"):
         ProgressiveSchedule(16, batch_sizes={4: 16, 16: 16})
     with pytest.raises(ValueError, match="power of two"):
-        ProgressiveSchedule(24)
+        ProgressiveSchedule(24, start_resolution=4)
     with pytest.raises(ValueError, match="positive integer"):
         ProgressiveSchedule(8, batch_sizes=0)
     with pytest.raises(ValueError, match="step"):

@@ -23,6 +23,7 @@ from gan_cli.models.style_layers import (
     adain,
     blur,
     channels_at,
+    default_start_resolution,
     downsample2x,
     minibatch_std,
     mix_styles,
@@ -42,7 +43,9 @@ def _seed():
 # ---------------------------------------------------------------- shapes and widths
 
 
-PLANS = [(4, 4, [4]), (32, 4, [4, 8, 16, 32]), (28, 7, [7, 14, 28]), (1024, 4, [4 * 2**i for i in range(9)])]
+PLANS = [(4, 4, [4]), (32, 4, [4, 8, 16, 32]), (28, 7, [7, 14, 28]), (1024, 4, [4 * 2**i for i in range(9)]),
+         (32, None, [4, 8, 16, 32]), (28, None, [7, 14, 28]), (48, None, [6, 12, 24, 48]), (4, None, [4]),
+         (1024, None, [4 * 2**i for i in range(9)])]
 
 
 @pytest.mark.parametrize(("side", "start", "sides"), PLANS)
@@ -50,11 +53,20 @@ def test_progressive_plan(side, start, sides):
     assert progressive_plan((3, side, side), start, "m") == (3, sides)
 
 
-@pytest.mark.parametrize(("shape", "start"), [((1, 28, 28), 4), ((1, 24, 24), 4), ((1, 32, 16), 4),
-                                              ((1, 2, 2), 4), ((784,), 4), ((1, 32, 32), 1)])
+BAD_PLANS = [((1, 28, 28), 4), ((1, 24, 24), 4), ((1, 32, 16), 4), ((1, 32, 16), None), ((1, 2, 2), 4),
+             ((784,), 4), ((1, 32, 32), 1)]
+
+
+@pytest.mark.parametrize(("shape", "start"), BAD_PLANS)
 def test_progressive_plan_rejects(shape, start):
     with pytest.raises(ValueError, match="m:"):
         progressive_plan(shape, start, "m")
+
+
+def test_default_start_resolution():
+    # halve while even and the half is still >= 4
+    sides = (4, 8, 32, 1024, 28, 48, 20, 7, 6)
+    assert [default_start_resolution(s) for s in sides] == [4, 4, 4, 4, 7, 6, 5, 7, 6]
 
 
 def test_channels_at_matches_the_papers():

@@ -127,7 +127,8 @@ class Generator(GrowingMixin, nn.Module):
         num_classes: accepted and ignored (unconditional).
         bounded: the data lie in [-1, 1]; with ``tanh_output`` the output is squashed to it.
         channel_base, channel_max: feature maps at side r: ``min(channel_base // r, channel_max)``.
-        start_resolution: the first block's side (4; 7 for 28 px data).
+        start_resolution: the first block's side; None = 4 for 4 * 2**k px (the paper's), 7 for 28 px
+            (``style_layers.default_start_resolution``).
         use_pixel_norm: pixel norm on z and after every convolution (the paper: True).
         tanh_output: end in tanh when ``bounded`` (the paper: False, a linear toRGB).
         progressive: build the lower-resolution toRGB layers and allow ``set_phase``; False gives
@@ -140,7 +141,7 @@ class Generator(GrowingMixin, nn.Module):
     """
 
     def __init__(self, *, z_dim: int, data_shape: Sequence[int], num_classes: int = 0, bounded: bool = True,
-                 channel_base: int = 16384, channel_max: int = 512, start_resolution: int = 4,
+                 channel_base: int = 16384, channel_max: int = 512, start_resolution: int | None = None,
                  use_pixel_norm: bool = True, tanh_output: bool = False, progressive: bool = True) -> None:
         super().__init__()
         who = "ProGAN generator"
@@ -220,7 +221,7 @@ class Discriminator(GrowingMixin, nn.Module):
     """
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
-                 channel_base: int = 16384, channel_max: int = 512, start_resolution: int = 4,
+                 channel_base: int = 16384, channel_max: int = 512, start_resolution: int | None = None,
                  mbstd_group_size: int = 4, mbstd_channels: int = 1, progressive: bool = True) -> None:
         super().__init__()
         who = "ProGAN discriminator"

@@ -81,6 +81,7 @@ __all__ = [
     "adain",
     "blur",
     "channels_at",
+    "default_start_resolution",
     "downsample2x",
     "layer_noise",
     "minibatch_std",
@@ -92,19 +93,34 @@ __all__ = [
 ]
 
 SQRT2 = math.sqrt(2.0)
-_SUPPORTED = "square images whose side is start_resolution * 2**k (k >= 0), e.g. 4, 8, 16, 32, 64 with 4"
+_SUPPORTED = ("square images whose side is start_resolution * 2**k (k >= 0): with the default start, "
+              "4, 8, 16, 32, 64, ... (start 4), 28 (start 7), 48 (start 6)")
 
 
 # --------------------------------------------------------------------------------------------
 # Shapes
 
 
-def progressive_plan(data_shape: Sequence[int], start_resolution: int, who: str) -> tuple[int, list[int]]:
+def default_start_resolution(side: int) -> int:
+    """The first block's side when none is given: halve ``side`` while it is even and stays >= 4.
+
+    4 for 4 * 2**k (the papers'), 7 for 28 (7 -> 14 -> 28), 6 for 48, 5 for 20; an odd side is
+    its own start (a network of one block).
+    """
+    s = side
+    while s % 2 == 0 and s // 2 >= 4:
+        s //= 2
+    return s
+
+
+def progressive_plan(data_shape: Sequence[int], start_resolution: int | None,
+                     who: str) -> tuple[int, list[int]]:
     """Check an image shape and list the resolutions a progressive network goes through.
 
     Args:
         data_shape: one sample's shape (C, H, W).
-        start_resolution: the side of the first block (4 in the papers; 7 gives 7 -> 14 -> 28).
+        start_resolution: the side of the first block (4 in the papers; 7 gives 7 -> 14 -> 28);
+            None = :func:`default_start_resolution` of the data's side.
         who: the model's name, for error messages.
 
     Returns:
@@ -123,6 +139,8 @@ def progressive_plan(data_shape: Sequence[int], start_resolution: int, who: str)
     c, h, w = shape
     if isinstance(c, bool) or not isinstance(c, int) or c < 1:
         raise ValueError(f"{who}: channel count must be a positive integer, got {c!r} in {shape}")
+    if start_resolution is None and isinstance(h, int) and not isinstance(h, bool) and h >= 2:
+        start_resolution = default_start_resolution(h)
     s = start_resolution
     if isinstance(s, bool) or not isinstance(s, int) or s < 2:
         raise ValueError(f"{who}: start_resolution must be an integer >= 2, got {s!r}")
@@ -130,7 +148,7 @@ def progressive_plan(data_shape: Sequence[int], start_resolution: int, who: str)
     ratio = h // s if ok else 0
     if not ok or ratio & (ratio - 1):
         raise ValueError(f"{who}: image resolution {h}x{w} is not supported with start_resolution={s}; "
-                         f"supported: {_SUPPORTED} (for 28x28 use start_resolution=7, or pad to 32)")
+                         f"supported: {_SUPPORTED}")
     sides = [s]
     while sides[-1] < h:
         sides.append(sides[-1] * 2)

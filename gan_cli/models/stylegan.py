@@ -208,7 +208,8 @@ class Generator(StyleGenerator):
         mapping_lr_multiplier: their learning-rate multiplier (0.01).
         channel_base, channel_max: feature maps at side r: ``min(channel_base // r, channel_max)``
             (StyleGAN: 16384 and 512).
-        start_resolution: side of the constant input (4).
+        start_resolution: side of the constant input; None = 4 for 4 * 2**k px (the paper's), 7 for
+            28 px (``style_layers.default_start_resolution``).
         mixing_prob: style-mixing probability per training batch (0.9; 0 = off).
         w_avg_beta: decay of the w moving average per training forward (0.995).
         tanh_output: end in tanh when ``bounded`` (the paper: False).
@@ -222,7 +223,7 @@ class Generator(StyleGenerator):
 
     def __init__(self, *, z_dim: int, data_shape: Sequence[int], num_classes: int = 0, bounded: bool = True,
                  w_dim: int = 512, mapping_layers: int = 8, mapping_lr_multiplier: float = 0.01,
-                 channel_base: int = 16384, channel_max: int = 512, start_resolution: int = 4,
+                 channel_base: int = 16384, channel_max: int = 512, start_resolution: int | None = None,
                  mixing_prob: float = 0.9, w_avg_beta: float = 0.995, tanh_output: bool = False,
                  progressive: bool = True) -> None:
         super().__init__()

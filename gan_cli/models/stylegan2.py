@@ -147,7 +147,8 @@ class Generator(StyleGenerator):
         mapping_lr_multiplier: 0.01.
         channel_base, channel_max: feature maps at side r: ``min(channel_base // r, channel_max)``
             (config F: 32768 and 512, i.e. 512 up to 64 px, 32 at 1024 px).
-        start_resolution: side of the constant input (4).
+        start_resolution: side of the constant input; None = 4 for 4 * 2**k px (the paper's), 7 for
+            28 px (``style_layers.default_start_resolution``).
         mixing_prob: style-mixing probability per training batch (0.9; 0 = off).
         w_avg_beta: decay of the w moving average per training forward (0.995).
         tanh_output: end in tanh when ``bounded`` (the paper: False).
@@ -159,7 +160,7 @@ class Generator(StyleGenerator):
 
     def __init__(self, *, z_dim: int, data_shape: Sequence[int], num_classes: int = 0, bounded: bool = True,
                  w_dim: int = 512, mapping_layers: int = 8, mapping_lr_multiplier: float = 0.01,
-                 channel_base: int = 32768, channel_max: int = 512, start_resolution: int = 4,
+                 channel_base: int = 32768, channel_max: int = 512, start_resolution: int | None = None,
                  mixing_prob: float = 0.9, w_avg_beta: float = 0.995, tanh_output: bool = False) -> None:
         super().__init__()
         c, resolutions = progressive_plan(data_shape, start_resolution, "StyleGAN2 generator")
@@ -197,7 +198,7 @@ class Discriminator(nn.Module):
         num_classes: accepted and ignored (unconditional).
         output: ``"score"`` only.
         channel_base, channel_max: feature maps at side r (config F: 32768, 512).
-        start_resolution: the side of the last block (4).
+        start_resolution: the side of the last block; None = as the generator's default.
         mbstd_group_size: G of the minibatch stddev (4; 0 = no such layer).
         mbstd_channels: its statistics (1).
 
@@ -209,7 +210,7 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
-                 channel_base: int = 32768, channel_max: int = 512, start_resolution: int = 4,
+                 channel_base: int = 32768, channel_max: int = 512, start_resolution: int | None = None,
                  mbstd_group_size: int = 4, mbstd_channels: int = 1) -> None:
         super().__init__()
         who = "StyleGAN2 discriminator"
