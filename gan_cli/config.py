@@ -511,6 +511,139 @@ class Pix2PixModelConfig(ModelConfig):
     generator: UNetGeneratorConfig = field(default_factory=UNetGeneratorConfig)
     discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
     regularizers: dict[str, Any] = field(default_factory=lambda: {"l1": L1ReconstructionConfig()})
+# ProGAN, StyleGAN, StyleGAN2 (gan_cli/models/progan.py, stylegan.py, stylegan2.py). Feature maps
+# at side r are min(channel_base // r, channel_max); the data's side must be start_resolution * 2**k.
+
+
+def _check_nvidia_widths(obj: Any) -> None:
+    _positive(obj, "channel_base", "channel_max")
+    _require(obj.start_resolution is None or obj.start_resolution >= 2, "start_resolution",
+             f"must be >= 2 or null, got {obj.start_resolution}")
+
+
+def _check_mbstd(obj: Any) -> None:
+    _non_negative(obj, "mbstd_group_size")
+    _positive(obj, "mbstd_channels")
+
+
+def _check_mapping(obj: Any) -> None:
+    _positive(obj, "w_dim", "mapping_layers", "mapping_lr_multiplier")
+    _require(0 <= obj.mixing_prob <= 1, "mixing_prob", f"must be in [0, 1], got {obj.mixing_prob}")
+    _require(0 <= obj.w_avg_beta < 1, "w_avg_beta", f"must be in [0, 1), got {obj.w_avg_beta}")
+
+
+@dataclass
+class ProGANGeneratorConfig(NetworkConfig):
+    _target_: str = "gan_cli.models.progan.Generator"
+    channel_base: int = 16384  # the paper's widths: 512 up to 32 px, then 256, 128, 64, 32, 16 at 1024 px
+    channel_max: int = 512
+    # side of the first block (px); null = 4 for 4 * 2**k px (the paper's), 7 for 28 px (7 -> 14 -> 28)
+    start_resolution: Optional[int] = None
+    use_pixel_norm: bool = True  # pixel norm on z and after every convolution (Karras et al. 2018)
+    tanh_output: bool = False  # end in tanh when the data are bounded; the paper's toRGB is linear
+    progressive: bool = True  # build every side's toRGB for progressive growing (set_phase); false = fixed
+
+    def __post_init__(self) -> None:
+        _check_nvidia_widths(self)
+
+
+@dataclass
+class ProGANDiscriminatorConfig(NetworkConfig):
+    _target_: str = "gan_cli.models.progan.Discriminator"
+    channel_base: int = 16384
+    channel_max: int = 512
+    start_resolution: Optional[int] = None  # must equal the generator's
+    mbstd_group_size: int = 4  # minibatch stddev group before the last block; 0 = no such layer
+    mbstd_channels: int = 1  # statistics appended by that layer (feature maps)
+    progressive: bool = True  # build every side's fromRGB for progressive growing (set_phase)
+
+    def __post_init__(self) -> None:
+        _check_nvidia_widths(self)
+        _check_mbstd(self)
+
+
+@dataclass
+class ProGANModelConfig(ModelConfig):
+    """ProGAN (Karras et al. 2018): progressively grown, mirrored G and D."""
+
+    z_dim: int = 512
+    generator: ProGANGeneratorConfig = field(default_factory=ProGANGeneratorConfig)
+    discriminator: ProGANDiscriminatorConfig = field(default_factory=ProGANDiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim")
+
+
+@dataclass
+class StyleGANGeneratorConfig(NetworkConfig):
+    _target_: str = "gan_cli.models.stylegan.Generator"
+    w_dim: int = 512  # size of the intermediate latent w
+    mapping_layers: int = 8  # fully connected layers z -> w
+    mapping_lr_multiplier: float = 0.01  # learning-rate multiplier of those layers
+    channel_base: int = 16384
+    channel_max: int = 512
+    start_resolution: Optional[int] = None  # side of the constant input (px); null = as ProGAN's
+    mixing_prob: float = 0.9  # style-mixing regularisation: probability per training batch; 0 = off
+    w_avg_beta: float = 0.995  # decay per training forward of the moving average of w (truncation centre)
+    tanh_output: bool = False  # end in tanh when the data are bounded; the paper's toRGB is linear
+    progressive: bool = True  # grow progressively like ProGAN (set_phase); false = fixed at the data's side
+
+    def __post_init__(self) -> None:
+        _check_nvidia_widths(self)
+        _check_mapping(self)
+
+
+@dataclass
+class StyleGANModelConfig(ModelConfig):
+    """StyleGAN (Karras et al. 2019): style-based G (mapping, AdaIN, noise), ProGAN's D."""
+
+    z_dim: int = 512
+    generator: StyleGANGeneratorConfig = field(default_factory=StyleGANGeneratorConfig)
+    discriminator: ProGANDiscriminatorConfig = field(default_factory=ProGANDiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim")
+
+
+@dataclass
+class StyleGAN2GeneratorConfig(NetworkConfig):
+    _target_: str = "gan_cli.models.stylegan2.Generator"
+    w_dim: int = 512
+    mapping_layers: int = 8  # NVIDIA's CIFAR-10 setting: 2
+    mapping_lr_multiplier: float = 0.01
+    channel_base: int = 32768  # config F: 512 up to 64 px, then 256, 128, 64, 32 at 1024 px
+    channel_max: int = 512
+    start_resolution: Optional[int] = None  # null = 4 for 4 * 2**k px, 7 for 28 px
+    mixing_prob: float = 0.9  # NVIDIA's CIFAR-10 setting: 0
+    w_avg_beta: float = 0.995
+    tanh_output: bool = False
+
+    def __post_init__(self) -> None:
+        _check_nvidia_widths(self)
+        _check_mapping(self)
+
+
+@dataclass
+class StyleGAN2DiscriminatorConfig(NetworkConfig):
+    _target_: str = "gan_cli.models.stylegan2.Discriminator"
+    channel_base: int = 32768
+    channel_max: int = 512
+    start_resolution: Optional[int] = None  # side of the last block; null = as the generator's
+    mbstd_group_size: int = 4  # 0 = no minibatch stddev layer
+    mbstd_channels: int = 1
+
+    def __post_init__(self) -> None:
+        _check_nvidia_widths(self)
+        _check_mbstd(self)
+
+
+@dataclass
+class StyleGAN2ModelConfig(ModelConfig):
+    """StyleGAN2 (Karras et al. 2020): modulated convolutions, skip G, residual D."""
+
+    z_dim: int = 512
+    generator: StyleGAN2GeneratorConfig = field(default_factory=StyleGAN2GeneratorConfig)
+    discriminator: StyleGAN2DiscriminatorConfig = field(default_factory=StyleGAN2DiscriminatorConfig)
 
     def __post_init__(self) -> None:
         _positive(self, "z_dim")
@@ -894,7 +1027,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "paired_folder": PairedFolderConfig,
     },
     "model": {"mlp": MLPModelConfig, "dcgan": DCGANModelConfig, "resnet": ResNetModelConfig,
-              "pix2pix": Pix2PixModelConfig},
+              "pix2pix": Pix2PixModelConfig, "progan": ProGANModelConfig,
+              "stylegan": StyleGANModelConfig, "stylegan2": StyleGAN2ModelConfig},
     "loss": {
         "minimax": MinimaxConfig,
         "ns": NonSaturatingConfig,
