@@ -50,7 +50,7 @@ def _file_image(path: str | Path) -> np.ndarray:
         raise RuntimeFailure(f"dataset.path={file}: no such image file")
     try:
         with Image.open(file) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))  # a writable copy
     except OSError as exc:
         raise RuntimeFailure(f"dataset.path={file}: not a readable image ({exc})") from exc
 
