@@ -355,7 +355,7 @@ class LevelDiscriminator(nn.Module):
     """
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
-                 width: int = 32, combine: str = "add", conditional: bool | None = None) -> None:
+                 width: int = 16, combine: str = "add", conditional: bool | None = None) -> None:
         super().__init__()
         who = "LAPGAN level discriminator"
         c, h, w = _image_shape(data_shape, who)
