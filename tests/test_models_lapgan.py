@@ -151,6 +151,14 @@ def test_prepare_outputs_sum_back_to_the_image(labelled):
     torch.testing.assert_close(reconstruct([b.x for b in batches]), x, atol=1e-6, rtol=0)
 
 
+def test_level_condition_moves_like_a_tensor():
+    cond = LevelCondition(torch.zeros(2, 1, 4, 4), torch.tensor([1, 2]))
+    moved = cond.to("meta", torch.float64)
+    assert moved.image.device.type == moved.labels.device.type == "meta"
+    assert moved.image.dtype == torch.float64 and moved.labels.dtype == torch.int64
+    assert LevelCondition(torch.zeros(1, 1, 2, 2)).to(torch.float16).labels is None
+
+
 def test_prepare_checks_the_level():
     with pytest.raises(ValueError, match="out of range"):
         prepare(3, Batch(torch.zeros(1, 1, 28, 28)), levels=3)

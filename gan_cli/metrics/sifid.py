@@ -127,12 +127,13 @@ def spatial_features(features: nn.Module, image: Tensor) -> Tensor:
 
     Args:
         features: maps (1, C, H, W) to (1, D, H', W').
-        image: (C, H, W) or (1, C, H, W), in [-1, 1].
+        image: (C, H, W) or (1, C, H, W), in [-1, 1], on any device (moved to the network's).
     """
     x = _batched(image)
     if x.shape[0] != 1:
         raise ValueError(f"spatial_features takes one image, got {x.shape[0]}")
-    f = features(x)
+    device = next((p.device for p in features.parameters()), x.device)  # images go to the network
+    f = features(x.to(device))
     return f[0].flatten(1).T  # (D, H'W') -> (H'W', D)
 
 

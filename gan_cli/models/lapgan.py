@@ -196,6 +196,11 @@ class LevelCondition(NamedTuple):
     image: Tensor
     labels: Tensor | None = None
 
+    def to(self, *args: Any, **kwargs: Any) -> LevelCondition:
+        """The image moved or cast like ``Tensor.to``; the labels follow it to its device (int64 kept)."""
+        image = self.image.to(*args, **kwargs)
+        return LevelCondition(image, None if self.labels is None else self.labels.to(image.device))
+
 
 def _as_condition(y: Any, who: str) -> LevelCondition:
     if isinstance(y, LevelCondition):
