@@ -547,6 +547,15 @@ class WGANGPConfig(LossConfig):
 
 
 @dataclass
+class SinGANWGANGPConfig(WGANGPConfig):
+    """WGAN-GP with SinGAN's penalty: per pixel, on the gradient of the summed patch scores."""
+
+    _target_: str = "gan_cli.models.singan.SinGANWGANGP"
+    gp_lambda: float = 0.1  # the SinGAN code's weight
+    n_critic: int = 3  # the SinGAN code's discriminator steps per iteration
+
+
+@dataclass
 class LSGANConfig(LossConfig):
     _target_: str = "gan_cli.losses.LSGAN"
     a: float = 0.0  # D's target for fake samples
@@ -835,6 +844,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "ns": NonSaturatingConfig,
         "wgan": WGANConfig,
         "wgan_gp": WGANGPConfig,
+        "singan_wgan_gp": SinGANWGANGPConfig,
         "lsgan": LSGANConfig,
         "dragan": DRAGANConfig,
         "began": BEGANConfig,

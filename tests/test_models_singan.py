@@ -1,5 +1,6 @@
 """SinGAN: scale sizes and the noise amplitude rule by hand, per-scale networks, the cascade, the
-reconstruction regulariser, and two scales trained a few steps with the repo's WGAN-GP."""
+patch gradient penalty and the reconstruction regulariser by hand, and two scales trained a few
+steps with them."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from gan_cli.models.singan import (
     ScaleDiscriminator,
     ScaleGenerator,
     SinGANCascade,
+    SinGANWGANGP,
     image_pyramid,
     init_from_previous,
     noise_amplitude,
+    patch_gradient_penalty,
     prepare,
     resize_image,
     scale_sizes,
@@ -287,6 +290,60 @@ def test_prepare_gives_the_real_image_and_an_upsampled_coarser_sample():
         prepare(1, Batch(x), [], sizes=SIZES)
 
 
+# ---------------------------------------------------------------- SinGAN's gradient penalty
+
+
+def linear_patch_critic(w: list[float]) -> ScaleDiscriminator:
+    """A 1x1-patch critic whose patch score is w . (x + 10): conv1 = identity + 10 (inside the
+    LeakyReLU's linear part for x in [-1, 1]), conv2 = w."""
+    d = ScaleDiscriminator(data_shape=(3, 4, 4), width=3, depth=2, kernel_size=1, batch_norm=False)
+    conv1, conv2 = [m for m in d.body if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        conv1.weight.copy_(torch.eye(3).reshape(3, 3, 1, 1))
+        conv1.bias.fill_(10.0)
+        conv2.weight.copy_(torch.tensor(w).reshape(1, 3, 1, 1))
+        conv2.bias.zero_()
+    return d
+
+
+class Wrapper(torch.nn.Module):
+    """Stands for DistributedDataParallel: the model is its ``module``."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x, y=None):
+        return self.module(x, y)
+
+
+def test_patch_gradient_penalty_by_hand():
+    d = linear_patch_critic([3.0, 4.0, 0.0])
+    assert d.patch_size == 1 and d.patch_count(4, 4) == 16
+    x = torch.rand(2, 3, 4, 4) * 2 - 1
+    # the summed patch scores S = sum over pixels of w . (x + 10): at every pixel dS/dx = w, |w| = 5
+    # GP = (5 - 1)^2 = 16
+    assert patch_gradient_penalty(d, x).item() == pytest.approx(16.0, rel=1e-5)
+    assert patch_gradient_penalty(Wrapper(d), x).item() == pytest.approx(16.0, rel=1e-5)
+    # the repo's penalty on the mean score: dD/dx = w / 16 per pixel, whole-image norm 5 / 4 = 1.25:
+    # (1.25 - 1)^2 = 0.0625, a 256 times weaker pull on this critic
+    assert losses.gradient_penalty(d, x).item() == pytest.approx(0.0625, rel=1e-5)
+
+
+def test_singan_wgan_gp_loss_by_hand():
+    d = linear_patch_critic([3.0, 4.0, 0.0])
+    real, fake = torch.full((1, 3, 4, 4), 0.5), torch.full((1, 3, 4, 4), -0.5)
+    loss_fn = SinGANWGANGP()
+    assert loss_fn.gp_lambda == 0.1 and loss_fn.n_critic == 3 and loss_fn.double_backward
+    loss, stats = loss_fn.d_loss(d, real, fake)
+    # D(real) = 3 * 10.5 + 4 * 10.5 = 73.5, D(fake) = 7 * 9.5 = 66.5; loss = 66.5 - 73.5 + 0.1 * 16
+    assert stats["wasserstein"].item() == pytest.approx(7.0, rel=1e-5)
+    assert stats["gp"].item() == pytest.approx(16.0, rel=1e-5)
+    assert loss.item() == pytest.approx(-7.0 + 1.6, rel=1e-5)
+    loss.backward()
+    assert all(p.grad is not None for p in d.parameters())
+
+
 # ---------------------------------------------------------------- the reconstruction regulariser
 
 
@@ -323,13 +380,14 @@ def test_reconstruction_state_and_errors():
 
 
 def test_two_scales_train_a_few_steps_with_wgan_gp_and_reconstruction():
-    """The multi-stage wiring the loop will do, by hand: begin_scale, prepare, loss, regulariser."""
+    """The multi-stage wiring the loop will do, by hand: begin_scale, prepare, the paper's loss,
+    the reconstruction regulariser."""
     torch.set_num_threads(1)
     image = torch.rand(1, 3, 32, 40) * 2 - 1
     pyr = image_pyramid(image, SIZES)
     gens, discs = build(SIZES)
     cascade = SinGANCascade(gens)
-    loss = losses.WGANGP(gp_lambda=0.1, n_critic=1)
+    loss = SinGANWGANGP(gp_lambda=0.1, n_critic=1)
     reg = SinGANReconstruction(alpha=10.0)
     for k in range(len(SIZES)):
         if k > 0:
