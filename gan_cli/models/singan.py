@@ -14,8 +14,9 @@ Generator of scale n (``ScaleGenerator``), residual:
     x~_n = y + g_n(sigma_n z_n + y),    y = up(x~_{n-1}) (0 at the coarsest scale)
 
 ``g_n``: ``depth`` (5) convolutions 3x3, each but the last followed by BatchNorm and
-LeakyReLU(0.2), the last by tanh on bounded data; the input is zero-padded by ``depth`` pixels once
-so that the output has the input's size (the official code's padding). Channels: ``width`` (32)
+LeakyReLU(0.2), the last by tanh on bounded data; the input is zero-padded once by
+``depth * (kernel_size // 2)`` pixels (5) so that the output has the input's size (the official
+code's padding). Channels: ``width`` (32)
 doubled every ``grow_every`` (4) scales, at most ``max_width`` (128): ``scale_width``. ``up`` is
 ``resize_image`` to the next scale's size. ``z_n`` ~ N(0, I) is a noise map of the image's shape;
 ``sigma_n`` is the buffer ``noise_amp``.
