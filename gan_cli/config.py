@@ -255,6 +255,28 @@ class PairedFolderConfig:
         _require(self.limit is None or self.limit > 0, "limit", f"must be > 0 or null, got {self.limit}")
 
 
+@dataclass
+class SingleImageConfig:
+    """One image at SinGAN's scales (gan_cli/data/single_image.py); batches are copies of it."""
+
+    _target_: str = "gan_cli.data.single_image.single_image"
+    path: Optional[str] = None  # an image file (any format PIL reads); null = scikit-image's `name`
+    name: str = "rocket"  # a photograph shipped inside scikit-image: astronaut | camera | chelsea |
+    #                       coffee | rocket (used when path is null; no download)
+    max_size: int = 250  # the finest scale's longer side at most (px); smaller images are not enlarged
+    min_size: int = 25  # the coarsest scale's shorter side (px)
+    scale_factor: float = 0.75  # nominal ratio between neighbouring scales, adjusted so that the
+    #                             coarsest shorter side is min_size exactly
+    channels: int = 3  # 3 (RGB) or 1 (grey: the mean of R, G, B)
+
+    def __post_init__(self) -> None:
+        _positive(self, "max_size", "min_size")
+        _require(self.min_size <= self.max_size, "min_size",
+                 f"must be <= max_size ({self.max_size}), got {self.min_size}")
+        _require(0 < self.scale_factor < 1, "scale_factor", f"must be in (0, 1), got {self.scale_factor}")
+        _require(self.channels in (1, 3), "channels", f"must be 1 or 3, got {self.channels}")
+
+
 # --------------------------------------------------------------------------------------------
 # model
 
@@ -647,6 +669,133 @@ class StyleGAN2ModelConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         _positive(self, "z_dim")
+@dataclass
+class LAPGANLevelGeneratorConfig(NetworkConfig):
+    """G_k of a LAPGAN level above the coarsest: (z_k, l_k [, label]) -> high-pass h_k."""
+
+    _target_: str = "gan_cli.models.lapgan.LevelGenerator"
+    width: int = 32  # channels of the hidden convolutions
+    depth: int = 3  # convolutions in all (>= 2)
+    kernel_size: int = 3  # odd side of every kernel (px)
+    noise_channels: int = 1  # image planes z_k is projected to (the paper: one noise plane)
+    conditional: Optional[bool] = None  # a label plane (class-conditional LAPGAN); null = when labelled
+
+    def __post_init__(self) -> None:
+        _positive(self, "width", "noise_channels")
+        _require(self.depth >= 2, "depth", f"must be >= 2, got {self.depth}")
+        _require(self.kernel_size > 0 and self.kernel_size % 2 == 1, "kernel_size",
+                 f"must be a positive odd integer, got {self.kernel_size}")
+
+
+@dataclass
+class LAPGANLevelDiscriminatorConfig(NetworkConfig):
+    """D_k of a LAPGAN level above the coarsest: (h, l_k [, label]) -> score."""
+
+    _target_: str = "gan_cli.models.lapgan.LevelDiscriminator"
+    width: int = 16  # channels of the first convolution; doubled at each stride-2 convolution
+    #                  (16: a step of level 0 at 32x32, batch 64, costs about half DCGAN's at width 64)
+    combine: str = "add"  # add: l_k added to h before the first convolution (the paper) | concat
+    conditional: Optional[bool] = None  # a label plane; null = when labelled
+
+    def __post_init__(self) -> None:
+        _positive(self, "width")
+        _one_of(self, "combine", ("add", "concat"))
+
+
+@dataclass
+class LAPGANCoarseGeneratorConfig(NetworkConfig):
+    """The coarsest level's plain GAN generator of I_K (fully connected, gan_cli.models.mlp's)."""
+
+    _target_: str = "gan_cli.models.lapgan.CoarseGenerator"
+    hidden: list[int] = field(default_factory=lambda: [512, 512])  # widths of hidden layers
+    activation: str = "relu"  # relu | leaky_relu | tanh
+    batch_norm: bool = False  # BatchNorm1d after each hidden layer
+    conditional: Optional[bool] = None  # label embedding concatenated to z; null = when labelled
+
+    def __post_init__(self) -> None:
+        _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden",
+                 f"must be a non-empty list of positive widths, got {list(self.hidden)}")
+        _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))
+
+
+@dataclass
+class LAPGANCoarseDiscriminatorConfig(NetworkConfig):
+    """The coarsest level's plain GAN discriminator of I_K (fully connected)."""
+
+    _target_: str = "gan_cli.models.lapgan.CoarseDiscriminator"
+    hidden: list[int] = field(default_factory=lambda: [512, 512])
+    activation: str = "leaky_relu"  # relu | leaky_relu | tanh (leaky slope 0.2)
+    dropout: float = 0.0  # dropout probability after each hidden layer; 0 = none
+    conditional: Optional[bool] = None  # label embedding concatenated to x; null = when labelled
+
+    def __post_init__(self) -> None:
+        _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden",
+                 f"must be a non-empty list of positive widths, got {list(self.hidden)}")
+        _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))
+        _require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class LAPGANModelConfig(ModelConfig):
+    """LAPGAN (Denton et al. 2015, gan_cli/models/lapgan.py): one (G, D) pair per pyramid level,
+    trained one level after another. ``generator``/``discriminator`` are the coarsest level's plain
+    GAN (of I_K), so the model builds like any other as that GAN; ``level_generator`` and
+    ``level_discriminator`` are built once for each level above it, with that level's shape."""
+
+    z_dim: int = 100  # every level's own latent size; the cascade's latent is levels x z_dim
+    levels: int = 3  # pyramid levels, the coarsest included: 28 -> 14 -> 7, 32 -> 16 -> 8
+    generator: LAPGANCoarseGeneratorConfig = field(default_factory=LAPGANCoarseGeneratorConfig)
+    discriminator: LAPGANCoarseDiscriminatorConfig = field(default_factory=LAPGANCoarseDiscriminatorConfig)
+    level_generator: LAPGANLevelGeneratorConfig = field(default_factory=LAPGANLevelGeneratorConfig)
+    level_discriminator: LAPGANLevelDiscriminatorConfig = field(
+        default_factory=LAPGANLevelDiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim", "levels")
+
+
+@dataclass
+class SinGANGeneratorConfig(NetworkConfig):
+    """SinGAN's generator of one scale (gan_cli/models/singan.py): x = y + g(sigma z + y)."""
+
+    _target_: str = "gan_cli.models.singan.ScaleGenerator"
+    width: int = 32  # channels at the coarsest scales (the paper's 32)
+    grow_every: int = 4  # the channels double every grow_every scales (the paper's 4) ...
+    max_width: int = 128  # ... up to this many (the paper's 128)
+    depth: int = 5  # convolutions (the paper's 5: with 3x3 kernels, an 11x11 receptive field)
+    kernel_size: int = 3  # odd side of every kernel (px)
+    batch_norm: bool = True  # BatchNorm after every hidden convolution (the paper's code)
+
+    def __post_init__(self) -> None:
+        _positive(self, "width", "grow_every", "max_width")
+        _require(self.depth >= 2, "depth", f"must be >= 2, got {self.depth}")
+        _require(self.kernel_size > 0 and self.kernel_size % 2 == 1, "kernel_size",
+                 f"must be a positive odd integer, got {self.kernel_size}")
+
+
+@dataclass
+class SinGANDiscriminatorConfig(SinGANGeneratorConfig):
+    """SinGAN's patch discriminator of one scale: the same depth and widths, no padding; the score
+    is the mean over its (depth * (kernel_size - 1) + 1)-pixel patches."""
+
+    _target_: str = "gan_cli.models.singan.ScaleDiscriminator"
+
+
+@dataclass
+class SinGANModelConfig(ModelConfig):
+    """SinGAN (Shaham et al. 2019): one (G, D) pair per scale of one image, trained coarse to fine.
+    The scales and every network's shape come from the data (dataset=single_image); each scale's
+    latent is a noise map of that scale's shape, so there is no z_dim to set."""
+
+    generator: SinGANGeneratorConfig = field(default_factory=SinGANGeneratorConfig)
+    discriminator: SinGANDiscriminatorConfig = field(default_factory=SinGANDiscriminatorConfig)
+    noise_amp_init: float = 0.1  # sigma_n = noise_amp_init * RMSE(up(x_rec_{n-1}), x_n); sigma_0 = 1
+    rec_alpha: float = 10.0  # weight of the reconstruction loss (regularizers.SinGANReconstruction)
+    copy_previous: bool = True  # scale n starts from scale n-1's weights when their widths agree
+
+    def __post_init__(self) -> None:
+        _positive(self, "noise_amp_init")
+        _non_negative(self, "rec_alpha")
 
 
 # --------------------------------------------------------------------------------------------
@@ -700,6 +849,15 @@ class WGANGPConfig(LossConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _non_negative(self, "gp_lambda")
+
+
+@dataclass
+class SinGANWGANGPConfig(WGANGPConfig):
+    """WGAN-GP with SinGAN's penalty: per pixel, on the gradient of the summed patch scores."""
+
+    _target_: str = "gan_cli.models.singan.SinGANWGANGP"
+    gp_lambda: float = 0.1  # the SinGAN code's weight
+    n_critic: int = 3  # the SinGAN code's discriminator steps per iteration
 
 
 @dataclass
@@ -1025,15 +1183,18 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "image_folder": ImageFolderConfig,
         "fashion_pairs": FashionPairsConfig,
         "paired_folder": PairedFolderConfig,
+        "single_image": SingleImageConfig,
     },
     "model": {"mlp": MLPModelConfig, "dcgan": DCGANModelConfig, "resnet": ResNetModelConfig,
               "pix2pix": Pix2PixModelConfig, "progan": ProGANModelConfig,
-              "stylegan": StyleGANModelConfig, "stylegan2": StyleGAN2ModelConfig},
+              "stylegan": StyleGANModelConfig, "stylegan2": StyleGAN2ModelConfig,
+              "lapgan": LAPGANModelConfig, "singan": SinGANModelConfig},
     "loss": {
         "minimax": MinimaxConfig,
         "ns": NonSaturatingConfig,
         "wgan": WGANConfig,
         "wgan_gp": WGANGPConfig,
+        "singan_wgan_gp": SinGANWGANGPConfig,
         "lsgan": LSGANConfig,
         "dragan": DRAGANConfig,
         "began": BEGANConfig,

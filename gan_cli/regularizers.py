@@ -298,3 +298,51 @@ class PathLength:
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.pl_mean = torch.as_tensor(state["pl_mean"], dtype=torch.float32).clone()
+
+
+class SinGANReconstruction:
+    """SinGAN's reconstruction loss (Shaham et al. 2019, eq. 5), a term of G's loss at every update.
+
+        L_rec = alpha * mean((G_n(z_rec_n, up(x^rec_{n-1})) - x_n)^2)
+
+    with ``z_rec_n`` the fixed noise ``z*`` at the coarsest scale and zeros above (``ScaleGenerator``'s
+    ``z_rec`` buffer) and ``x^rec_{n-1}`` the coarser scales' reconstruction. Both inputs are fixed
+    while scale n trains (the coarser generators are frozen), so ``SinGANCascade.begin_scale`` hands
+    them over once per scale through ``set_inputs``; they are saved in ``state_dict`` for resume.
+    A regulariser rather than a function the loop calls, because the contract fits exactly: a term
+    on G's loss every update (``net="G"``, ``interval=1``) that needs only ``ctx.G`` and
+    ``ctx.real``, so the loop needs no SinGAN branch.
+
+    Args:
+        alpha: the weight (the paper's 10).
+
+    Stats: ``rec_mse`` (the mean squared error before alpha).
+    """
+
+    net = "G"
+    interval = 1
+
+    def __init__(self, alpha: float = 10.0) -> None:
+        if not alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        self.alpha = float(alpha)
+        self.z: Tensor | None = None
+        self.y: Tensor | None = None
+
+    def set_inputs(self, z: Tensor, y: Tensor) -> None:
+        """The reconstruction path's noise map and condition for the scale that starts now."""
+        self.z, self.y = z.detach().clone(), y.detach().clone()
+
+    def __call__(self, ctx: RegContext) -> tuple[Tensor, Stats]:
+        if self.z is None or self.y is None:
+            raise RuntimeError("SinGANReconstruction: set_inputs(z, y) must be called when a scale starts "
+                               "(SinGANCascade.begin_scale does it)")
+        rec = ctx.G(self.z.to(ctx.real.device), self.y.to(ctx.real.device))
+        mse = (rec - ctx.real).square().mean()  # rec (1, C, H, W) broadcasts over a repeated batch
+        return self.alpha * mse, {"rec_mse": mse.detach()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"z": self.z, "y": self.y}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.z, self.y = state["z"], state["y"]

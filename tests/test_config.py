@@ -19,6 +19,8 @@ from tests.conftest import SMALL, run_cli
 
 # datasets with no offline source on a fresh machine: building them must fail with a clear message
 ONLINE_ONLY = {"mnist", "cifar10", "celeba", "lsun", "image_folder", "mnist_5k"}
+# models with a network per scale of one image, whose shapes (and latent sizes) the data set
+PER_SCALE = {"singan"}
 
 
 def options(group: str) -> list[str]:
@@ -62,6 +64,14 @@ def test_every_option_composes_validates_and_builds(group, option):
     elif group == "loss":
         loss = instantiate(cfg.loss)
         assert loss.n_critic == cfg.loss.n_critic
+    elif group == "model" and option in PER_SCALE:
+        # one network per scale, shaped by the image (no z_dim): build the coarsest scale's pair
+        G = build_network(cfg.model.generator, "model.generator", data_shape=(3, 25, 25),
+                          num_classes=10, bounded=True)
+        D = build_network(cfg.model.discriminator, "model.discriminator", data_shape=(3, 25, 25),
+                          num_classes=10, output="score")
+        assert G.num_classes == D.num_classes == 0
+        assert D(G(torch.randn(3, G.z_dim))).shape == (3,)
     elif group == "model":
         shape = (2,) if option == "mlp" else (1, 16, 16)
         G = build_network(cfg.model.generator, "model.generator", z_dim=cfg.model.z_dim,
@@ -83,7 +93,7 @@ def test_every_option_composes_validates_and_builds(group, option):
 def test_paper_defaults_for_n_critic():
     n_critic = {o: compose_cfg([f"loss={o}"]).loss.n_critic for o in options("loss")}
     assert n_critic == {"began": 1, "dragan": 1, "fgan": 1, "hinge": 1, "lsgan": 1, "minimax": 1,
-                        "mmd": 5, "ns": 1, "wgan": 5, "wgan_gp": 5}
+                        "mmd": 5, "ns": 1, "wgan": 5, "wgan_gp": 5, "singan_wgan_gp": 3}
 
 
 @pytest.mark.parametrize("override,key", [

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from gan_cli.data.idx import DEBIAN_FASHION_MNIST, load_mnist_like
 from gan_cli.metrics import RealData, compute_metrics
 from gan_cli.metrics.feature_net import DEFAULT_WEIGHTS, FashionCNN, feature_net_info, load_fashion_cnn
-from gan_cli.data.idx import DEBIAN_FASHION_MNIST, load_mnist_like
 
 needs_data = pytest.mark.skipif(
     not (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST IDX files not installed"

@@ -1,0 +1,180 @@
+"""One image as a dataset, at SinGAN's scales (Shaham et al. 2019).
+
+``single_image(path=None, name="rocket", max_size=250, min_size=25, scale_factor=0.75, ...)`` loads
+an image file, or with ``path`` null one of the photographs that scikit-image ships inside its
+package (``skimage.data``: no download), and builds its pyramid with
+``gan_cli.models.singan.scale_sizes`` and ``image_pyramid``. The source has a current scale (the
+finest until ``set_stage(n)`` is called); ``next()`` returns the image at that scale, ``batch_size``
+copies of it, in [-1, 1], with no labels. The pyramid is fixed, so the data position is only the
+scale (``state_dict``).
+
+Shape facts: ``info.shape`` is the finest scale's (C, H, W); ``scale_shapes`` holds every scale's,
+coarsest first, for building each scale's networks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan_cli.data.base import DataInfo
+from gan_cli.data.figures import save_image_grid
+from gan_cli.errors import ConfigError, RuntimeFailure
+from gan_cli.models.singan import image_pyramid, scale_sizes
+
+# Photographs shipped inside scikit-image's package (skimage.data loads them without a download).
+SKIMAGE_IMAGES = ("astronaut", "camera", "chelsea", "coffee", "rocket")
+
+
+def _skimage_image(name: str) -> np.ndarray:
+    if name not in SKIMAGE_IMAGES:
+        raise ConfigError(f"dataset.name={name!r} is not one of the images scikit-image ships: "
+                          f"{', '.join(SKIMAGE_IMAGES)}; or set dataset.path to an image file")
+    try:
+        import skimage.data
+    except ImportError as exc:
+        raise RuntimeFailure("the default single image comes from scikit-image: pip install scikit-image, "
+                             "or set dataset.path to an image file") from exc
+    return getattr(skimage.data, name)()
+
+
+def _file_image(path: str | Path) -> np.ndarray:
+    from PIL import Image
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise RuntimeFailure(f"dataset.path={file}: no such image file")
+    try:
+        with Image.open(file) as im:
+            return np.array(im.convert("RGB"))  # a writable copy
+    except OSError as exc:
+        raise RuntimeFailure(f"dataset.path={file}: not a readable image ({exc})") from exc
+
+
+def load_image(path: str | Path | None = None, name: str = "rocket", channels: int = 3) -> torch.Tensor:
+    """The image as float32 (1, channels, H, W) in [-1, 1].
+
+    Args:
+        path: an image file (any format PIL reads); None = scikit-image's ``name``.
+        name: one of ``SKIMAGE_IMAGES`` (used when ``path`` is None).
+        channels: 3 (RGB; a grey image is repeated) or 1 (the mean of R, G and B).
+    """
+    if channels not in (1, 3):
+        raise ConfigError(f"dataset.channels must be 1 or 3, got {channels}")
+    array = _file_image(path) if path is not None else _skimage_image(name)
+    x = torch.from_numpy(np.ascontiguousarray(array)).float()
+    x = x[None, None] if x.dim() == 2 else x[None].permute(0, 3, 1, 2)[:, :3]
+    x = x / 127.5 - 1.0
+    if channels == 1 and x.shape[1] == 3:
+        x = x.mean(dim=1, keepdim=True)
+    elif channels == 3 and x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return x.contiguous()
+
+
+class SingleImageSource:
+    """A DataSource of one image at SinGAN's scales.
+
+    Args:
+        image: (1, C, H, W) in [-1, 1], at its original size.
+        sizes: every scale's (H, W), coarsest first.
+        batch_size: copies of the image per batch.
+        device: where batches are delivered.
+        name: what the image is (figure titles, logs).
+
+    Attributes:
+        info: ``DataInfo(shape=finest (C, H, W), num_classes=0, bounded=True)``.
+        pyramid: the image at every scale, coarsest first, on ``device``.
+        scale_shapes: every scale's (C, H, W), coarsest first.
+        scale: the current scale (``next()``'s), initially the finest.
+    """
+
+    figure_samples = 8  # samples in a figure unless train.figure_samples says otherwise
+    default_metrics: tuple[str, ...] = ()
+
+    def __init__(self, image: torch.Tensor, sizes: Sequence[tuple[int, int]], *, batch_size: int,
+                 device: str | torch.device = "cpu", name: str = "image") -> None:
+        if batch_size < 1:
+            raise ConfigError(f"train.batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device)
+        self.name = name
+        self.batch_size = int(batch_size)
+        self.sizes = [tuple(s) for s in sizes]
+        self.pyramid = [p.to(self.device) for p in image_pyramid(image, self.sizes)]
+        c = image.shape[1]
+        self.scale_shapes = [(c, h, w) for h, w in self.sizes]
+        self.info = DataInfo(shape=self.scale_shapes[-1], num_classes=0, bounded=True)
+        self.scale = len(self.sizes) - 1
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.sizes)
+
+    def set_stage(self, scale: int) -> None:
+        """Deliver the image at ``scale`` (0 = coarsest) from now on."""
+        if not 0 <= scale < self.num_scales:
+            raise ValueError(f"scale {scale} out of range: the image has {self.num_scales} scales")
+        self.scale = int(scale)
+
+    def image(self, scale: int | None = None) -> torch.Tensor:
+        """The real image (1, C, H, W) at ``scale`` (default: the current one)."""
+        return self.pyramid[self.scale if scale is None else scale]
+
+    def next(self) -> tuple[torch.Tensor, None]:
+        return self.image().expand(self.batch_size, -1, -1, -1).contiguous(), None
+
+    def real_batches(self, num: int, batch_size: int = 500):
+        """The finest image, ``num`` copies in batches (for metrics that want a real set)."""
+        for start in range(0, num, batch_size):
+            yield self.pyramid[-1].expand(min(batch_size, num - start), -1, -1, -1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": "single_image", "scale": self.scale, "sizes": [list(s) for s in self.sizes]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if [tuple(s) for s in state["sizes"]] != self.sizes:
+            raise ConfigError(f"the checkpoint's image scales {state['sizes']} differ from this image's "
+                              f"{self.sizes}: same image and dataset settings needed to resume")
+        self.set_stage(int(state["scale"]))
+
+    def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None) -> None:
+        """The real image at the samples' scale first, then the samples."""
+        size = tuple(fake.shape[-2:])
+        images = fake.detach().float().cpu()
+        if size in self.sizes:
+            images = torch.cat([self.pyramid[self.sizes.index(size)].cpu(), images])
+        save_image_grid(images, path)
+
+
+def single_image(path: str | None = None, name: str = "rocket", max_size: int = 250, min_size: int = 25,
+                 scale_factor: float = 0.75, channels: int = 3, *, batch_size: int = 1,
+                 device: str | torch.device = "cpu", seed: int = 0, rank: int = 0,
+                 world_size: int = 1) -> SingleImageSource:
+    """One image at SinGAN's scales (see the module docstring).
+
+    Args:
+        path: an image file; None = scikit-image's ``name``.
+        name: a photograph scikit-image ships (``SKIMAGE_IMAGES``).
+        max_size: the finest scale's longer side at most (px).
+        min_size: the coarsest scale's shorter side (px).
+        scale_factor: the nominal ratio between scales (adjusted, see ``scale_sizes``).
+        channels: 3 or 1.
+        batch_size: copies of the image per batch (this rank's share).
+        device: where batches are delivered.
+        seed, rank, world_size: the run's facts; every rank sees the same image.
+
+    Returns:
+        A ``SingleImageSource``.
+    """
+    del seed, rank, world_size  # one deterministic image: nothing to shuffle or share
+    image = load_image(path, name, channels)
+    try:
+        sizes = scale_sizes(image.shape[2], image.shape[3], min_size, max_size, scale_factor)
+    except ValueError as exc:
+        raise ConfigError(f"dataset: {exc}") from None
+    return SingleImageSource(image, sizes, batch_size=batch_size, device=device,
+                             name=str(path) if path is not None else f"skimage.data.{name}")
