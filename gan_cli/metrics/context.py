@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -60,10 +61,18 @@ class FashionFeatures:
 
 @dataclass
 class EvalContext:
+    """What the metrics of one evaluation share (see gan_cli/metrics/registry.py).
+
+    ``generator`` and ``data`` are given to metrics that need more than samples: an
+    image-to-image model's held-out pairs (G applied to their inputs), a single image's SiFID.
+    """
+
     sample: Sampler
     real: RealData | None
     options: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    generator: Any = None  # the generator being judged (eval mode), when the caller has it
+    data: Any = None  # the DataSource it was trained on, when the caller has it
     _fake: Tensor | None = None
     _extractors: dict = field(default_factory=dict)
     _outputs: dict = field(default_factory=dict)

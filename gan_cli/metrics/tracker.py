@@ -14,23 +14,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
 from gan_cli.latents import sample_latents
+from gan_cli.models import takes_condition
 from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
 
 def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: torch.device,
-                 seed: int,
-                 batch_size: int = 250, truncation: float | None = None,
-                 truncation_method: str = "resample") -> Callable[[int], torch.Tensor]:
+                 seed: int, batch_size: int = 250, truncation: float | None = None,
+                 truncation_method: str = "resample", data: Any = None) -> Callable[[int], torch.Tensor]:
     """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform).
 
     With ``truncation``, every latent component lies within [-truncation, truncation]
     (``gan_cli.latents``). ``G`` may be a callable that returns the generator to draw from at
     each call (training: G_ema, or the cascade of the stages trained so far).
+
+    With ``data`` (the DataSource): an image-conditioned G gets its inputs from
+    ``data.conditions(n, generator)``, and samples smaller than the data's images (a growing
+    generator in an early phase) are upsampled (nearest) to the data's size, so that they are
+    compared with the real images at one resolution.
     """
     g = torch.Generator(device=device).manual_seed(derive_seed(seed, "eval_z"))
     current = (lambda: G) if isinstance(G, nn.Module) else G
@@ -46,9 +52,15 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
             z = sample_latents(m, getattr(G, "z_dim", z_dim), generator=g, device=device,
                                truncation=truncation,
                                method=truncation_method)
-            y = (torch.randint(G.num_classes, (m,), generator=g, device=device)
-                 if G.num_classes else None)
-            out.append(G(z, y).float())
+            y = None
+            if G.num_classes:
+                y = torch.randint(G.num_classes, (m,), generator=g, device=device)
+            elif takes_condition(G) and data is not None:
+                y = data.conditions(m, g).to(device)
+            x = G(z, y).float()
+            if data is not None and x.dim() == 4 and x.shape[-2:] != tuple(data.info.shape[-2:]):
+                x = F.interpolate(x, size=tuple(data.info.shape[-2:]), mode="nearest")
+            out.append(x)
         G.train(was_training)
         return torch.cat(out)
 
@@ -88,7 +100,9 @@ class TrainingMetrics:
         names = list(cfg.names if cfg.names is not None else data.default_metrics)
         check_names(names)
         self.names = [n for n in names if not METRICS[n].figure]
-        self.sample = make_sampler(G, z_dim, device, seed)
+        self.sample = make_sampler(G, z_dim, device, seed, data=data)
+        self._current = (lambda: G) if isinstance(G, nn.Module) else G
+        self.data = data
         self.real = real_data(data, cfg.num_real, "train")
         self.options = metric_options(data, {
             "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
@@ -101,7 +115,8 @@ class TrainingMetrics:
         from gan_cli.metrics.registry import METRICS, compute_metrics, lower_is_better
 
         try:
-            values = compute_metrics(self.names, self.sample, self.real, self.options)
+            values = compute_metrics(self.names, self.sample, self.real, self.options,
+                                     generator=self._current(), data=self.data)
         except MissingWeightsError as e:
             dropped = [n for n in self.names if METRICS[n].feature_net == "inception"]
             log.warning("skipping %s during training: %s", ", ".join(dropped),
@@ -109,7 +124,8 @@ class TrainingMetrics:
             self.names = [n for n in self.names if n not in dropped]
             if not self.names:
                 return {}
-            values = compute_metrics(self.names, self.sample, self.real, self.options)
+            values = compute_metrics(self.names, self.sample, self.real, self.options,
+                                     generator=self._current(), data=self.data)
         record = dict(values)
         for key, value in values.items():
             lower = lower_is_better(key)

@@ -75,12 +75,16 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                        nonfinite=NonFinitePolicy(tc.nonfinite, device, ckpt_dir),
                        config=OmegaConf.to_container(cfg, resolve=True), batch_size=tc.batch_size)
     curriculum = Curriculum(stages, schedule, tc.steps, world_size)
+    if schedule is not None:  # a growing model's batch changes between phases
+        state.real_nimg = lambda step: curriculum.real_nimg(step, tc.batch_size, pair.loss.n_critic)
     autocast = Autocast(hw.precision, device)
     collector = Collector()
     step_fn = GANStep(data=data, noise=noise, batch_per_device=per_device,
                       batch_size=tc.batch_size, nonfinite=state.nonfinite, collector=collector,
                       autocast=autocast, channels_last=hw.channels_last and len(info.shape) == 3,
                       ema_cfg=cfg.ema)
+    if schedule is not None:
+        step_fn.generated_nimg = lambda steps: state.real_nimg(steps) / pair.loss.n_critic
     n_params = sum(p.numel() for p in pair.G.parameters()), sum(p.numel() for p in pair.D.parameters())
     log.info("G: %s parameters, D: %s parameters, data shape %s, %d classes, device %s",
              f"{n_params[0]:,}", f"{n_params[1]:,}", info.shape, info.num_classes, device)
@@ -123,7 +127,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
     stopping, exit_code, last = False, 1, {}
     lr_decay = cfg.optimizer.lr_decay
-    t_interval, step_interval = time.perf_counter(), state.step
+    t_interval, step_interval, interval_nimg = time.perf_counter(), state.step, state.nimg
     try:
         while state.step < tc.steps:
             # The stage, the networks' phase and the learning rates of this step (pure functions
@@ -150,7 +154,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                 now = time.perf_counter()
                 stats_mean = collector.flush()
                 state.nonfinite.check_interval(stats_mean, step_interval + 1, step)
-                imgs = (step - step_interval) * tc.batch_size * pair.loss.n_critic
+                imgs = state.nimg - interval_nimg
                 last = {"step": step, "kimg": state.nimg / 1000, **stats_mean,
                         "imgs_per_s": imgs / max(now - t_interval, 1e-9)}
                 if lr_decay != "none":
@@ -166,6 +170,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                                 state.nonfinite.skips["d"], state.nonfinite.skips["g"])
                 runlog.write(last)
                 t_interval, step_interval = time.perf_counter(), step  # metrics time excluded
+                interval_nimg = state.nimg
 
             # Sample figure and checkpoint.
             if is_main() and (step % tc.sample_every_steps == 0 or step == tc.steps):

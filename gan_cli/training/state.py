@@ -15,8 +15,8 @@ under ``stages`` and the stage being trained under ``stage``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,8 @@ class TrainState:
     metrics: Any = None
     step: int = 0
     stage: int = 0
-    extra: dict = field(default_factory=dict)
+    # real images shown before a step: step * batch_size * n_critic, or a growing model's schedule
+    real_nimg: Callable[[int], float] | None = None
 
     @property
     def pair(self) -> Pair:
@@ -151,6 +152,8 @@ class TrainState:
     @property
     def nimg(self) -> int:
         """Real samples shown to D so far."""
+        if self.real_nimg is not None:
+            return int(self.real_nimg(self.step))
         return self.step * self.batch_size * self.pair.loss.n_critic
 
     def state_dict(self) -> dict[str, Any]:
@@ -235,7 +238,8 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     ema_cfg = cfg.get("ema")
     ema = EMA(G) if ema_cfg is not None and ema_cfg.half_life_kimg is not None else None
     # What the step calls (DDP wrappers when distributed); G and D keep the state dicts.
-    G_fwd, D_fwd = wrap_ddp(G, D, hw, device)
+    G_fwd, D_fwd = wrap_ddp(G, D, hw, device,
+                            find_unused_parameters=cfg.model.get("schedule") is not None)
     if hw.compile:
         G_fwd = torch.compile(G_fwd)
         if getattr(loss, "double_backward", False):
