@@ -10,7 +10,9 @@ takes exactly the same path):
       info(k, data_info) -> DataInfo           stage k's target: shape, classes, range
       network_kwargs(k, data_info) -> dict     extra constructor facts of G_k and D_k
                                                (e.g. the shape of the condition image)
-      steps(total_steps) -> list[int]          generator steps of each stage, summing to the total
+      steps(total_steps) -> list[int]          generator steps of each stage (a run stops at
+                                               train.steps wherever that falls; steps past the
+                                               last stage's end train the last stage)
       begin(k, state, fresh) -> None           entering stage k: ``fresh`` on its first step,
                                                False when a resumed run re-enters it midway (set
                                                the data's scale, copy weights into a fresh stage,
@@ -91,9 +93,6 @@ class Curriculum:
         self.stages = stages
         self.schedule = schedule
         self.stage_steps = stages.steps(total_steps)
-        if sum(self.stage_steps) != total_steps:
-            raise ValueError(f"the stages' steps {self.stage_steps} do not add up to "
-                             f"train.steps={total_steps}")
         self.world_size = world_size
         self._prepare: dict[int, Callable[[Batch], Batch] | None] = {}
         self._entered: int | None = None  # the stage whose begin() ran
