@@ -283,12 +283,17 @@ class Rebuilt:
 
 def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
                               use_ema: bool = True, split: str | None = None) -> Rebuilt:
-    """Load ``path`` safely (weights only), rebuild its data and generator from its saved config,
-    and load the weights (G_ema when present and ``use_ema``)."""
+    """Load ``path`` safely (weights only), check its saved config (only gan-cli's own builders,
+    every group fitting its schema: otherwise UntrustedConfigError, exit 1, before anything is
+    built), rebuild its data and generator from it, and load the weights (G_ema when present and
+    ``use_ema``)."""
     from gan_cli.checkpoint import CheckpointError, generator_state, load_checkpoint
 
+    from gan_cli.config import validate_saved_config
+
     state = load_checkpoint(path)
-    config = OmegaConf.create(state["config"])
+    # the saved config is data: its targets must be gan-cli's own and it must fit the schemas
+    config = validate_saved_config(state.get("config"), f"checkpoint {path}")
     dataset_cfg = config.dataset
     if split is not None and "split" in dataset_cfg:
         dataset_cfg.split = split

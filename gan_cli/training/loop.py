@@ -34,7 +34,7 @@ from gan_cli.stats import Collector, RunLog
 from gan_cli.training.curriculum import Curriculum
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
-from gan_cli.training.resume import resume_path, trim_metrics
+from gan_cli.training.resume import last_record, resume_path, trim_metrics
 from gan_cli.training.signals import StopSignals, slurm_requeue
 from gan_cli.training.state import TrainState, build_pair
 from gan_cli.training.step import Autocast, GANStep
@@ -102,6 +102,11 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
             log.info("metrics.jsonl: dropped the records logged after step %d; they are "
                      "logged again as training repeats those steps", state.step)
         log.info("resumed from %s at step %d", resumed_from, state.step)
+        if state.step >= tc.steps:  # a finished run started again (a job script run twice)
+            last = last_record(run_dir / "metrics.jsonl") if is_main() else {}
+            log.info("the run is already at step %d of train.steps=%d: nothing to train; its last "
+                     "statistics are reported again", state.step, tc.steps)
+            return last
     elif cfg.get("resume") == "auto":
         log.info("resume=auto: no checkpoint in %s yet; starting from step 0", ckpt_dir)
 
