@@ -288,7 +288,6 @@ def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
     built), rebuild its data and generator from it, and load the weights (G_ema when present and
     ``use_ema``)."""
     from gan_cli.checkpoint import CheckpointError, generator_state, load_checkpoint
-
     from gan_cli.config import validate_saved_config
 
     state = load_checkpoint(path)

@@ -387,11 +387,16 @@ class DCGANDiscriminatorConfig(DiscriminatorConfig):
     # for a loss on D's features (loss=mmd): a code layer of this size on the last feature map;
     # null = the last feature map, flattened, is the features
     feature_dim: Optional[int] = None
+    # normalisation after D's strided convolutions: batch (DCGAN) | layer (per sample: what a
+    # gradient penalty needs, Gulrajani et al. 2017) | none | auto: layer when the loss or a
+    # regulariser differentiates D's input gradients (wgan_gp, dragan, R1, R2), else batch
+    norm: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _positive(self, "width")
         _one_of(self, "conditioning", ("none", "concat", "projection"))
+        _one_of(self, "norm", ("auto", "batch", "layer", "none"))
         _require(self.feature_dim is None or self.feature_dim > 0, "feature_dim",
                  f"must be > 0 or null, got {self.feature_dim}")
 

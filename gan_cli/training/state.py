@@ -221,8 +221,15 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     """
     hw = cfg.hardware
     loss = build_loss(cfg.loss)
-    G = build_generator(cfg.model, info, **facts).to(device)
-    D = build_discriminator(cfg.model, info, loss.d_output, **facts).to(device)
+    regularizers = build_regularizers(cfg.loss, cfg.model)
+    # a gradient penalty assumes each sample's score depends on that sample alone
+    per_sample = getattr(loss, "double_backward", False) or any(
+        getattr(r, "input_gradients", False) for r in regularizers if r.net == "D")
+    model = resolve_norm(cfg.model, per_sample)
+    G = build_generator(model, info, **facts).to(device)
+    D = build_discriminator(model, info, loss.d_output, **facts).to(device)
+    if per_sample and batch_per_device > 1:
+        check_no_batch_coupling(D, type(loss).__name__)
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
@@ -230,7 +237,6 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     if batch_per_device % pack:
         raise ConfigError(f"model.discriminator.pack={pack} must divide the batch per device "
                           f"({batch_per_device}): D judges groups of {pack} samples")
-    regularizers = build_regularizers(cfg.loss, cfg.model)
     opt_g, opt_d = build_optimizers(cfg.optimizer, G, D, regularizers)
     if hw.channels_last and len(info.shape) == 3:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
@@ -256,3 +262,24 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
                 ema_for_samples=bool(ema_cfg.for_samples) if ema is not None else True)
 
 
+def resolve_norm(model: DictConfig, per_sample: bool) -> DictConfig:
+    """``model.discriminator.norm: auto``: layer norm when D's input gradients are penalised
+    (``per_sample``), BatchNorm otherwise; other values as given."""
+    if model.discriminator.get("norm") != "auto":
+        return model
+    model = model.copy()
+    model.discriminator.norm = "layer" if per_sample else "batch"
+    return model
+
+
+def check_no_batch_coupling(D: nn.Module, loss_name: str) -> None:
+    """Refuse a discriminator with BatchNorm under a penalty on its input gradients: with it a
+    sample's score depends on the whole batch, and the penalty no longer constrains one sample's
+    gradient (Gulrajani et al. 2017 remove it from the critic)."""
+    coupled = [name for name, m in D.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if coupled:
+        raise ConfigError(
+            f"{loss_name} (or an R1/R2 term) penalises D's gradient at each sample, but "
+            f"model.discriminator uses BatchNorm ({coupled[0]}), which makes a sample's score depend "
+            f"on the rest of its batch; set model.discriminator.norm=layer (or none) where the model "
+            f"has that option, or use a discriminator without batch normalisation")
