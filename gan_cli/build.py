@@ -92,6 +92,10 @@ def configure_torch(hw: DictConfig, device: torch.device) -> None:
     if hw.num_threads:
         torch.set_num_threads(hw.num_threads)
     if hw.deterministic:
+        if device.type == "cuda":
+            # cuBLAS is deterministic only with a fixed workspace (CUDA's documentation); torch
+            # raises at the first matmul without it. Read when cuBLAS first runs, later on.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
 
 
@@ -225,7 +229,8 @@ def build_optimizers(node: DictConfig, G: nn.Module, D: nn.Module,
     """
     kwargs = OmegaConf.to_container(node, resolve=True)
     lrs = {"G": kwargs.pop("lr_g"), "D": kwargs.pop("lr_d")}
-    kwargs.pop("lr_decay", None)  # the loop's schedule (lr_factor), not an optimizer argument
+    kwargs.pop("lr_decay", None)  # the loop's schedule (lr_factor), not optimizer arguments
+    kwargs.pop("lr_decay_steps", None)
     opts = []
     for net, module in (("G", G), ("D", D)):
         args = dict(kwargs)

@@ -956,14 +956,21 @@ class OptimizerConfig:
     lr_g: float = 2e-4  # generator learning rate
     lr_d: float = 2e-4  # discriminator learning rate
     weight_decay: float = 0.0
-    # none | linear: both learning rates fall linearly to 0 at train.steps (WGAN-GP's and SNGAN's
-    # CIFAR-10 setting); recomputed from the step each update, so a resume continues it exactly
+    # none | linear: both learning rates fall linearly to 0 at lr_decay_steps (WGAN-GP's and
+    # SNGAN's CIFAR-10 setting); recomputed from the step each update, so a resume continues it
+    # exactly
     lr_decay: str = "none"
+    # the generator step at which the linear decay reaches 0; null = train.steps. Set it when a
+    # run may later be extended (resume with a larger train.steps): with null the schedule is
+    # stretched to the new length and the learning rates rise again at the resume
+    lr_decay_steps: Optional[int] = None
 
     def __post_init__(self) -> None:
         _positive(self, "lr_g", "lr_d")
         _non_negative(self, "weight_decay")
         _one_of(self, "lr_decay", ("none", "linear"))
+        _require(self.lr_decay_steps is None or self.lr_decay_steps > 0, "lr_decay_steps",
+                 f"must be > 0 or null, got {self.lr_decay_steps}")
 
 
 @dataclass

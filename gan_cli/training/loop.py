@@ -132,6 +132,15 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
     stopping, exit_code, last = False, 1, {}
     lr_decay = cfg.optimizer.lr_decay
+    decay_steps = cfg.optimizer.lr_decay_steps or tc.steps
+    saved_steps = (resumed_from is not None and lr_decay != "none"
+                   and cfg.optimizer.lr_decay_steps is None)
+    if saved_steps and state.resumed_steps not in (None, tc.steps):
+        log.warning("optimizer.lr_decay=linear now ends at train.steps=%d instead of the %d the run "
+                    "started with: the learning rates rise at this resume (%.3g -> %.3g of their "
+                    "base). Set optimizer.lr_decay_steps=%d to keep the original schedule.",
+                    tc.steps, state.resumed_steps, lr_factor(lr_decay, state.step, state.resumed_steps),
+                    lr_factor(lr_decay, state.step, tc.steps), state.resumed_steps)
     t_interval, step_interval, interval_nimg = time.perf_counter(), state.step, state.nimg
     try:
         while state.step < tc.steps:
@@ -141,7 +150,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
             pair = state.pair
             base_lrs = [(pair.opt_g, cfg.optimizer.lr_g), (pair.opt_d, cfg.optimizer.lr_d)]
             if lr_decay != "none":
-                factor = lr_factor(lr_decay, state.step, tc.steps)
+                factor = lr_factor(lr_decay, state.step, decay_steps)
                 for opt, base in base_lrs:
                     for param_group in opt.param_groups:
                         param_group["lr"] = base * factor

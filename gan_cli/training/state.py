@@ -143,6 +143,7 @@ class TrainState:
     stage: int = 0
     # real images shown before a step: step * batch_size * n_critic, or a growing model's schedule
     real_nimg: Callable[[int], float] | None = None
+    resumed_steps: int | None = None  # train.steps of the checkpoint resumed from
 
     @property
     def pair(self) -> Pair:
@@ -199,6 +200,7 @@ class TrainState:
                 f"(resume=RUN_DIR reuses them) ({detail})") from None
         self.step = int(state["step"])
         self.stage = int(state.get("stage", 0))
+        self.resumed_steps = ((state.get("config") or {}).get("train") or {}).get("steps")
         self.nonfinite.load_state_dict(state.get("nonfinite_skips"))
         if self.metrics is not None:
             self.metrics.load_state_dict(state.get("metrics", {}))
