@@ -145,10 +145,14 @@ class ImageDataConfig:
     channels: Optional[int] = None  # 1 or 3 to convert; null = the dataset's own
     in_memory: bool = True  # the whole dataset as one uint8 tensor on the training device
     num_workers: int = 0  # DataLoader workers when in_memory is false
+    # an image file that cannot be decoded: stop (exit 1, naming it) | skip (the next readable
+    # file takes its place, with a warning naming it); folders of files only (CelebA, LSUN, ...)
+    on_bad_file: str = "stop"
 
     def __post_init__(self) -> None:
         _positive(self, "resolution")
         _non_negative(self, "num_workers")
+        _one_of(self, "on_bad_file", ("stop", "skip"))
         _require(self.limit is None or self.limit > 0, "limit", f"must be > 0 or null, got {self.limit}")
         _require(self.channels in (None, 1, 3), "channels", f"must be 1, 3 or null, got {self.channels}")
 
@@ -200,11 +204,13 @@ class ImageFolderConfig:
     limit: Optional[int] = None
     in_memory: bool = False
     num_workers: int = 2
+    on_bad_file: str = "stop"  # an undecodable file: stop (naming it) | skip (with a warning)
 
     def __post_init__(self) -> None:
         _positive(self, "resolution")
         _non_negative(self, "num_workers")
         _require(self.channels in (1, 3), "channels", f"must be 1 or 3, got {self.channels}")
+        _one_of(self, "on_bad_file", ("stop", "skip"))
 
 
 @dataclass

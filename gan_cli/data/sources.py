@@ -22,6 +22,7 @@ import torch
 
 from gan_cli.data.base import DataInfo
 from gan_cli.data.figures import save_image_grid
+from gan_cli.data.file_datasets import BadImageFile, reraise_bad_file
 from gan_cli.data.order import ShareSampler, rank_share
 from gan_cli.errors import ConfigError
 
@@ -238,12 +239,15 @@ class LoaderImageSource(ImageSource):
         if self._it is None:
             self._start_iterator()
         try:
-            x, y = next(self._it)
-        except StopIteration:
-            self.epoch += 1
-            self.batches = 0
-            self._start_iterator()
-            x, y = next(self._it)
+            try:
+                x, y = next(self._it)
+            except StopIteration:
+                self.epoch += 1
+                self.batches = 0
+                self._start_iterator()
+                x, y = next(self._it)
+        except BadImageFile as e:  # raised in a worker: its traceback is in the message
+            reraise_bad_file(e)
         self.batches += 1
         non_blocking = self.device.type == "cuda"
         x = to_unit_range(x.to(self.device, non_blocking=non_blocking))
