@@ -57,7 +57,7 @@ from gan_cli.training.signals import RELAY_SIGNAL, SAME_CTRL_C_S
 
 log = logging.getLogger("gan_cli")
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
-INIT_TIMEOUT = datetime.timedelta(minutes=10)
+INIT_TIMEOUT_S = 600.0  # the process group's collective timeout; $GAN_CLI_DDP_TIMEOUT_S overrides it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,7 +128,9 @@ def init_process_group(ranks: Ranks, backend: str | None = None) -> None:
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
     if torch.cuda.is_available():
         torch.cuda.set_device(ranks.local_rank % torch.cuda.device_count())
-    dist.init_process_group(backend=backend, init_method="env://", timeout=INIT_TIMEOUT)
+    timeout_s = float(os.environ.get("GAN_CLI_DDP_TIMEOUT_S", INIT_TIMEOUT_S))
+    dist.init_process_group(backend=backend, init_method="env://",
+                            timeout=datetime.timedelta(seconds=timeout_s))
 
 
 def shutdown() -> None:
