@@ -277,7 +277,7 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     G = build_generator(model, info, **facts).to(device)
     D = build_discriminator(model, info, loss.d_output, **facts).to(device)
     if per_sample and batch_per_device > 1:
-        check_no_batch_coupling(D, type(loss).__name__)
+        check_no_batch_coupling(D, type(loss).__name__, chosen=model.discriminator.get("norm"))
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
@@ -320,12 +320,17 @@ def resolve_norm(model: DictConfig, per_sample: bool) -> DictConfig:
     return model
 
 
-def check_no_batch_coupling(D: nn.Module, loss_name: str) -> None:
+def check_no_batch_coupling(D: nn.Module, loss_name: str, chosen: str | None = None) -> None:
     """Refuse a discriminator with BatchNorm under a penalty on its input gradients: with it a
     sample's score depends on the whole batch, and the penalty no longer constrains one sample's
-    gradient (Gulrajani et al. 2017 remove it from the critic)."""
+    gradient (Gulrajani et al. 2017 remove it from the critic). A user who set
+    ``model.discriminator.norm=batch`` explicitly gets it, with a warning."""
     coupled = [name for name, m in D.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if coupled:
+    if coupled and chosen == "batch":
+        log.warning("model.discriminator.norm=batch under %s: BatchNorm makes a sample's score "
+                    "depend on its batch, so the penalty no longer constrains each sample's "
+                    "gradient (Gulrajani et al. 2017 use layer norm: norm=auto)", loss_name)
+    elif coupled:
         raise ConfigError(
             f"{loss_name} (or an R1/R2 term) penalises D's gradient at each sample, but "
             f"model.discriminator uses BatchNorm ({coupled[0]}), which makes a sample's score depend "
