@@ -224,7 +224,8 @@ def table_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sources", default=",".join(SOURCES), help=f"comma-separated (default: all: {','.join(SOURCES)})")
+    p.add_argument("--sources", default=",".join(SOURCES),
+                   help=f"comma-separated (default: all: {','.join(SOURCES)})")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--steps", type=int, default=0, help=f"timed steps per source (default {Sizes.steps})")
     p.add_argument("--warmup", type=int, default=-1, help=f"untimed steps first (default {Sizes.warmup})")
