@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 ARGS ?=
+THREADS ?= 0
 
 .PHONY: help install data train test test-fast lint bench clean
 
@@ -41,8 +42,9 @@ test-fast: install ## The fast selection: skips tests marked slow
 lint: install ## ruff
 	$(BIN)/ruff check gan_cli tests scripts
 
-bench: install ## Training speed of gan-cli's step against a plain DCGAN loop
-	$(BIN)/python scripts/bench_train.py
+bench: install ## gan-cli against plain loops, then the data path (docs/performance.md; THREADS=1)
+	$(BIN)/python scripts/bench_train.py --threads $(THREADS)
+	$(BIN)/python scripts/bench_data.py --threads $(THREADS)
 
 clean: ## Remove the virtual environment and caches (keeps outputs/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
