@@ -390,20 +390,28 @@ def machine(device: torch.device) -> dict[str, Any]:
 # The run.
 
 
-def run(s: Settings, folder: Path, budget_s: float, threads: int) -> list[Row]:
-    """Every case in order of importance; each one's failure is recorded and the others go on."""
-    device = torch.device(s.device)
-    t0 = time.perf_counter()
-    time_left_s = lambda: budget_s - (time.perf_counter() - t0)
-    rows: list[Row] = []
+class Recorder:
+    """Runs the cases one after another and keeps their rows, whatever happens to each.
 
-    def attempt(case: str, variant: str, fn: Callable[[], list[Row]],
+    Args:
+        budget_s: no case starts once this many seconds have passed since construction.
+    """
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self.t0 = time.perf_counter()
+        self.rows: list[Row] = []
+
+    def time_left_s(self) -> float:
+        return self.budget_s - (time.perf_counter() - self.t0)
+
+    def attempt(self, case: str, variant: str, fn: Callable[[], list[Row]],
                 check: Callable[[], object] | None = None) -> list[Row]:
-        """``fn()``'s rows; "not available" when ``check()`` (building the case) raises, "failed"
-        when ``fn`` does, "skipped" once the budget is spent."""
+        """Record and print ``fn()``'s rows; one row "not available: ..." when ``check()`` (building
+        the case) raises, "failed: ..." when ``fn`` does, "skipped: ..." once the budget is spent."""
         new: list[Row] = []
-        if time_left_s() <= 0:
-            new = [Row(case, variant, status=f"skipped: the {budget_s:.0f} s budget was spent")]
+        if self.time_left_s() <= 0:
+            new = [Row(case, variant, status=f"skipped: the {self.budget_s:.0f} s budget was spent")]
         for what, call in (("not available", check), ("failed", fn)):
             if new or call is None:
                 continue
@@ -416,8 +424,15 @@ def run(s: Settings, folder: Path, budget_s: float, threads: int) -> list[Row]:
                 new = result if call is fn else []
         for r in new:
             print(row_line(r), flush=True)
-        rows.extend(new)
+        self.rows.extend(new)
         return new
+
+
+def run(s: Settings, folder: Path, budget_s: float, threads: int) -> list[Row]:
+    """Every case in order of importance; each one's failure is recorded and the others go on."""
+    device = torch.device(s.device)
+    recorder = Recorder(budget_s)
+    attempt = recorder.attempt
 
     threads_hw = f"hardware.num_threads={threads}"
     dcgan, sngan = dcgan_case(folder, s), sngan_case(folder, s)
@@ -430,12 +445,19 @@ def run(s: Settings, folder: Path, budget_s: float, threads: int) -> list[Row]:
         dcgan.name, variant, [*dcgan.overrides, *bench_overrides(dcgan.steps, hw(s, threads_hw, *fast))],
         device, plain, note=note)])
     attempt(sngan.name, "plain loop / gan-cli fp32", lambda: paired_rows(sngan, s, device, threads))
+    # StyleGAN2 at the published side first (fp32, then bf16), then DDP, then the smaller sides.
     largest = max(s.stylegan2_sides_px)
-    runs = [(side, "gan-cli fp32", ()) for side in sorted(s.stylegan2_sides_px, reverse=True)]
-    runs.append((largest, "gan-cli bf16", ("hardware.precision=bf16",)))
-    for side, variant, extra in runs:  # the largest side first: the published one
+    runs = [(largest, "gan-cli fp32", ()), (largest, "gan-cli bf16", ("hardware.precision=bf16",)), None,
+            *[(side, "gan-cli fp32", ()) for side in sorted(s.stylegan2_sides_px, reverse=True)[1:]]]
+    for spec in runs:
+        if spec is None:
+            attempt("ddp", "gan-train, 1 vs N", lambda: ddp_rows(dcgan, s, recorder.time_left_s))
+            continue
+        side, variant, extra = spec
         name = f"stylegan2_{side}"
         note = f"batch {s.stylegan2_batch}, channel_base {s.stylegan2_channel_base}"
+        if extra:
+            note += "; autocast bf16"
         if side == 128:
             low, high = PUBLISHED_128_S_PER_KIMG
             note += f"; published: {low}-{high} s/kimg on one V100 (fp16 layers, ADA)"
@@ -444,8 +466,7 @@ def run(s: Settings, folder: Path, budget_s: float, threads: int) -> list[Row]:
         measure = lambda o=overrides, n=name, v=variant, t=note: [  # noqa: E731
             single_row(n, v, o, device, note=t, kimg=True)]
         attempt(name, variant, measure, check=lambda o=overrides, side=side: check_buildable(o, side))
-    attempt("ddp", "gan-train, 1 vs N", lambda: ddp_rows(dcgan, s, time_left_s))
-    return rows
+    return recorder.rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
