@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 from scipy import linalg, ndimage
 
@@ -50,6 +51,60 @@ def tile(png: np.ndarray, index: int, per_row: int, side: int = 32, pad: int = 2
     r, c = divmod(index, per_row)
     top, left = pad + r * (side + pad), pad + c * (side + pad)
     return png[top:top + side, left:left + side]
+
+
+# ---------------------------------------------------------------------------------------------
+# The presets: each number as its YAML comment says.
+
+
+def compose_preset(*overrides: str):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from gan_cli.cli import CONF_DIR
+    from gan_cli.config import register_configs, validate
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=list(overrides))
+    if "path" in cfg.dataset and OmegaConf.is_missing(cfg.dataset, "path"):
+        cfg.dataset.path = "/data/pairs"  # the user's folder (dataset.path=...)
+    validate(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize("name,task,res,batch,steps,rf,width,norm,direction,held_out", [
+    ("pix2pix_fashion", "edges", 32, 64, 2000, 34, 16, "batch", None, None),
+    ("pix2pix_facades", None, 256, 1, 80_000, 70, 64, "instance", "BtoA", "test"),
+    ("pix2pix_edges2shoes", None, 256, 4, 186_840, 70, 64, "batch", "AtoB", "val"),
+])
+def test_the_presets_compose_validate_and_build(name, task, res, batch, steps, rf, width, norm,
+                                                direction, held_out):
+    from gan_cli.build import build_discriminator, build_generator
+    from gan_cli.data.paired import PairedDataInfo
+
+    cfg = compose_preset(f"experiment={name}")
+    m, opt = cfg.model, cfg.optimizer
+    assert cfg.loss._target_.endswith("NonSaturating") and cfg.loss.n_critic == 1
+    assert m.regularizers.l1.weight == 100.0 and m.generator.dropout == 0.5
+    assert opt.lr_g == opt.lr_d == 2e-4 and list(opt.betas) == [0.5, 0.999]
+    assert (cfg.train.batch_size, cfg.train.steps) == (batch, steps)
+    assert (m.discriminator.receptive_field, m.generator.width, m.generator.norm) == (rf, width, norm)
+    assert cfg.dataset.resolution == res
+    if task is not None:
+        assert cfg.dataset.task == task and cfg.hardware.device == "cpu"
+    else:
+        assert cfg.dataset.direction == direction and cfg.dataset.held_out_split == held_out
+        assert cfg.hardware.device == "cuda"
+    channels = 1 if task else 3
+    info = PairedDataInfo(shape=(channels, res, res), bounded=True, input_shape=(channels, res, res))
+    G, D = build_generator(m, info), build_discriminator(m, info, "score")
+    assert G.depth == round(math.log2(res)) and D.receptive_field == rf  # the U-Net down to 1x1
+    y = torch.zeros(1, channels, res, res)
+    assert D(G(torch.zeros(1, m.z_dim), y), y).shape == (D.patches,)
+    # the L1-only ablation is the same preset with loss=none
+    assert compose_preset(f"experiment={name}", "loss=none").loss._target_.endswith("NoAdversarial")
 
 
 # ---------------------------------------------------------------------------------------------
