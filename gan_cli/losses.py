@@ -1221,5 +1221,5 @@ class NoAdversarial(AdversarialLoss):
         return loss, {"loss_d": loss.detach()}
 
     def g_loss(self, D, fake, y=None):
-        loss = fake.sum() * 0.0
+        loss = fake.new_zeros(()) + fake.sum() * 0.0  # +0.0 (a negative sum times 0.0 is -0.0)
         return loss, {"loss_g": loss.detach()}
