@@ -212,10 +212,11 @@ def test_no_adversarial_loss_is_zero_and_never_calls_D():
     loss_d, stats = loss.d_loss(D, real, torch.randn(4, 1, 8, 8))
     assert loss_d.item() == 0 and stats["loss_d"].item() == 0
     loss_d.backward()  # a leaf: backward works and reaches no network
-    fake = torch.randn(4, 1, 8, 8, requires_grad=True)
+    fake = (-1 - torch.rand(4, 1, 8, 8)).requires_grad_()  # a negative sum
     loss_g, stats = loss.g_loss(D, fake)
     loss_g.backward()
     assert loss_g.item() == 0 and torch.equal(fake.grad, torch.zeros_like(fake))
+    assert math.copysign(1.0, loss_g.item()) == 1.0  # logged as 0, not -0
 
 
 @needs_fashion
