@@ -46,6 +46,7 @@ sample-based metrics (fd_fashion, ...) see G's outputs on inputs it was not trai
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -120,6 +121,13 @@ class _TensorPairs:
         idx = idx.to(self.device)
         return self.targets.index_select(0, idx), self.inputs.index_select(0, idx)
 
+    def fingerprint(self, num: int) -> str:
+        """sha256 of the first ``num`` targets' uint8 bytes (and shape)."""
+        targets = self.targets[:num].contiguous().cpu()
+        h = hashlib.sha256(str(tuple(targets.shape)).encode())
+        h.update(targets.numpy().tobytes())
+        return h.hexdigest()[:16]
+
 
 class _FilePairs:
     """Pairs read from image files for each batch, in the main process."""
@@ -139,6 +147,15 @@ class _FilePairs:
             target, inp = self.reader(self.files[0])
             self._shapes = tuple(target.shape), tuple(inp.shape)
         return self._shapes
+
+    def fingerprint(self, num: int) -> str:
+        """sha256 of the first ``num`` pairs' files: paths, sizes, modification times."""
+        h = hashlib.sha256()
+        for files in self.files[:num]:
+            for path in files:
+                st = path.stat()
+                h.update(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()[:16]
 
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pairs = [self.reader(self.files[i]) for i in idx.tolist()]
@@ -287,6 +304,11 @@ class PairedImageSource:
                             device=generator.device).cpu()
         _, inputs = source.pairs.take(idx)
         return to_unit_range(inputs).to(self.device)
+
+    def fingerprint(self, num: int) -> str:
+        """A digest of what ``real_batches(num)`` yields (part of the reference-statistics cache
+        key): the first ``num`` targets' bytes, or their files' paths, sizes and times."""
+        return self.pairs.fingerprint(min(int(num), self.num_samples))
 
     def real_batches(self, num: int, batch_size: int = 500) -> Iterator[torch.Tensor]:
         """The first ``num`` targets in [-1, 1], batch by batch (what FD of outputs compares to)."""
