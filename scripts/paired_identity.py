@@ -80,7 +80,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     values, provenance = identity_metrics(args.overrides, args.num, args.batch_size)
-    print(format_table(values, provenance, 0, f"identity ({' '.join(args.overrides)})"))
+    table = format_table(values, provenance, 0, "").split("\n", 1)[1]  # gan-eval's rows
+    print(f"identity baseline ({' '.join(args.overrides)}): G(z, y) = y\n{table}")
     if args.json is not None:
         args.json.write_text(json.dumps({"metrics": values, "provenance": provenance}, indent=2) + "\n")
 

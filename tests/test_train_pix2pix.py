@@ -374,3 +374,25 @@ def test_sampler_conditions_are_held_out_inputs_drawn_with_the_samplers_generato
     test = fashion_pairs("edges", split="test", batch_size=1)
     inputs = next(test.real_pairs(10000, batch_size=10000)).y  # the 10,000 held-out inputs
     assert torch.equal(got, inputs[idx])
+
+
+@needs_fashion
+def test_the_identity_baseline_scores_the_held_out_inputs_against_their_targets():
+    """scripts/paired_identity.py: L1 of copying the input = mean |input - target| of the first
+    test pairs, read here from the IDX file and edge-mapped with scipy (as in the figure test)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("paired_identity", REPO / "scripts" / "paired_identity.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    values, provenance = script.identity_metrics(["experiment=pix2pix_fashion"], num=50,
+                                                 names=["paired"])
+    assert provenance["paired"]["pairs"] == "50 pairs of Fashion-MNIST edges (test)"
+    items = np.pad(read_idx(sorted(DEBIAN_FASHION_MNIST.glob("t10k-images*"))[0])[:50],
+                   ((0, 0), (2, 2), (2, 2))).astype(np.float64) / 255.0
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], float)
+    edges = np.stack([np.hypot(ndimage.correlate(u, sobel, mode="constant"),
+                               ndimage.correlate(u, sobel.T, mode="constant")) / 4 > 0.25
+                      for u in items]).astype(np.float64)
+    targets = np.round(items * 255) / 127.5 - 1  # the stored bytes in [-1, 1]
+    assert values["paired_l1"] == pytest.approx(np.abs((edges * 2 - 1) - targets).mean(), rel=1e-6)
