@@ -158,9 +158,18 @@ def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
     return Packed(net, pack) if pack > 1 else net
 
 
+def _input_facts(info: Any) -> dict[str, Any]:
+    """The condition image's channels when the data pair each sample with an input image
+    (``info.input_shape``, gan_cli/data/paired.py: pix2pix's U-Net and PatchGAN take
+    ``input_channels``); nothing for every other dataset, so other models never see the key."""
+    shape = getattr(info, "input_shape", None)
+    return {"input_channels": shape[0]} if shape else {}
+
+
 def build_generator(model: DictConfig, info: Any, **facts: Any) -> nn.Module:
     """The generator ``model`` (cfg.model) describes, shaped by the data's ``info`` (and a stage's
     extra ``facts``)."""
+    facts = {**_input_facts(info), **facts}
     return build_network(model.generator, "model.generator", z_dim=model.z_dim,
                          data_shape=info.shape, num_classes=info.num_classes, bounded=info.bounded,
                          **facts)
@@ -169,6 +178,7 @@ def build_generator(model: DictConfig, info: Any, **facts: Any) -> nn.Module:
 def build_discriminator(model: DictConfig, info: Any, output: str, **facts: Any) -> nn.Module:
     """The discriminator ``model`` (cfg.model) describes; ``output`` is what the loss needs of it
     (``loss.d_output``: scores, a reconstruction, features)."""
+    facts = {**_input_facts(info), **facts}
     return build_network(model.discriminator, "model.discriminator", data_shape=info.shape,
                          num_classes=info.num_classes, output=output, **facts)
 

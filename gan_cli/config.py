@@ -219,8 +219,8 @@ class FashionPairsConfig:
 
     _target_: str = "gan_cli.data.paired.fashion_pairs"
     task: str = "edges"  # edges (Sobel edge map -> item) | silhouette (filled mask -> item)
-    split: str = "train"  # train (60,000) | test (10,000, the held-out split)
-    limit: Optional[int] = None  # use only the first N items; null = all
+    split: str = "train"  # train (60,000) | test (10,000, the held-out split the metrics use)
+    limit: Optional[int] = None  # use only the first N items (the held-out split: all); null = all
     resolution: int = 32  # the 28x28 images are zero-padded (centred) to this side (px), not resized
     # edges: of the Sobel magnitude (1 = a unit step); silhouette: of the intensity in [0, 1];
     # null = the task's default (0.25, 0.05)
@@ -251,6 +251,9 @@ class PairedFolderConfig:
     input_channels: Optional[int] = None  # of the input: 1 or 3; null = channels
     limit: Optional[int] = None  # use only the first N pairs (sorted by name); null = all
     in_memory: bool = True  # decode every pair once; false = read each batch's files
+    # the sub-folder of path with the held-out pairs the image-to-image metrics judge G on
+    # (val or test in the pix2pix datasets); null = they judge it on the training pairs
+    held_out_split: Optional[str] = None
 
     def __post_init__(self) -> None:
         _positive(self, "resolution")
@@ -907,6 +910,14 @@ class BEGANConfig(LossConfig):
 
 
 @dataclass
+class NoAdversarialConfig(LossConfig):
+    """No adversarial loss (both terms 0): only the model's regularisers train G, e.g.
+    ``loss=none model=pix2pix`` is the L1-only U-Net of Isola et al.'s ablation."""
+
+    _target_: str = "gan_cli.losses.NoAdversarial"
+
+
+@dataclass
 class HingeConfig(LossConfig):
     _target_: str = "gan_cli.losses.Hinge"
 
@@ -1220,6 +1231,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "hinge": HingeConfig,
         "fgan": FGANConfig,
         "mmd": MMDConfig,
+        "none": NoAdversarialConfig,
     },
     "optimizer": {"adam": AdamConfig, "sgd": SGDConfig, "rmsprop": RMSpropConfig},
     "hardware": {"base": HardwareConfig},

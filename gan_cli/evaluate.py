@@ -21,6 +21,7 @@ from torch import nn
 
 from gan_cli.errors import ConfigError
 from gan_cli.latents import sample_latents
+from gan_cli.models import takes_condition
 from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
@@ -60,7 +61,9 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
               "generator": which, "truncation": truncation,
               "truncation_method": method if truncation is not None else None,
               "metrics": values, "provenance": provenance}
-    if len(data.info.shape) == 3 and cfg.get("sweep_columns", 0) > 0:
+    # the sweep varies latents: nothing to show for a G that translates an input image
+    image_to_image = takes_condition(G) and not G.num_classes
+    if len(data.info.shape) == 3 and cfg.get("sweep_columns", 0) > 0 and not image_to_image:
         result["truncation_sweep"] = str(truncation_sweep(
             G, train_cfg.model.z_dim, device, cfg.seed, list(cfg.truncation_sweep),
             cfg.sweep_columns, method, run_dir / "truncation_sweep.png"))
@@ -125,6 +128,8 @@ def describe(info: dict) -> str:
         parts.append(f"high quality within {info['threshold']} std of a mode")
     if "against" in info:
         parts.append(f"nearest of {info['against']}")
+    if "pairs" in info:
+        parts.append(info["pairs"])
     if "network" in info:
         parts.append(f"on {info['network']}")
     return ", ".join(parts)

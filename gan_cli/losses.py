@@ -43,6 +43,8 @@ References:
         Minimization" (Table 1: the f; Table 2: output activations; Table 6: conjugates).
     Li et al. 2017, "MMD GAN: Towards Deeper Understanding of Moment Matching Network" (MMD-GAN).
     Gretton et al. 2012, "A Kernel Two-Sample Test" (the unbiased MMD^2 estimator, their eq. 3).
+    Isola et al. 2017, "Image-to-Image Translation with Conditional Adversarial Networks" (the
+        "L1 alone" row of its ablation: ``NoAdversarial`` with the model's L1 term).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ __all__ = [
     "FGAN",
     "LSGAN",
     "MMD",
+    "NoAdversarial",
     "WGAN",
     "WGANGP",
     "AdversarialLoss",
@@ -1193,3 +1196,30 @@ class MMD(AdversarialLoss):
         """Clamp every parameter of D to ``[-clip_value, clip_value]`` (nothing when None)."""
         if self.clip_value is not None:
             clip_weights(D, self.clip_value)
+
+
+class NoAdversarial(AdversarialLoss):
+    """No adversarial loss: both terms are exactly 0, so only the model's regularisers train.
+
+    The ablation rows of Isola et al. 2017 (Table 1, "L1" alone) train pix2pix's generator with
+    its reconstruction term only: ``loss=none model=pix2pix`` keeps the U-Net, the data and the
+    L1 term (``model.regularizers.l1``) and drops the game:
+
+        L_D = 0 (a leaf with no path to D: D is never called, its gradients stay None, so its
+              optimizer leaves it at its initial weights)
+        L_G = 0 * sum(G(z, y))  (zero gradients, but attached to G's graph, so that G's update
+              goes through even if every regulariser is off too)
+
+    Stats: ``loss_d`` and ``loss_g``, both 0.
+
+    Args:
+        n_critic: discriminator steps per generator step (each draws a batch; keep 1).
+    """
+
+    def d_loss(self, D, real, fake, y=None):
+        loss = torch.zeros((), device=real.device, requires_grad=True)
+        return loss, {"loss_d": loss.detach()}
+
+    def g_loss(self, D, fake, y=None):
+        loss = fake.new_zeros(()) + fake.sum() * 0.0  # +0.0 (a negative sum times 0.0 is -0.0)
+        return loss, {"loss_g": loss.detach()}

@@ -11,16 +11,19 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from gan_cli.build import build, build_network, build_optimizers
+from gan_cli.build import build, build_loss, build_network, build_optimizers
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import GROUPS, SCHEMAS, register_configs, validate
+from gan_cli.data.base import Batch
 from gan_cli.errors import ConfigError, DataNotFoundError
 from tests.conftest import SMALL, run_cli
 
 # datasets with no offline source on a fresh machine: building them must fail with a clear message
-ONLINE_ONLY = {"mnist", "cifar10", "celeba", "lsun", "image_folder", "mnist_5k"}
+ONLINE_ONLY = {"mnist", "cifar10", "celeba", "lsun", "image_folder", "mnist_5k", "paired_folder"}
 # models with a network per scale of one image, whose shapes (and latent sizes) the data set
 PER_SCALE = {"singan"}
+# models conditioned on an input image (paired data: no labels, input_channels from the data)
+IMAGE_TO_IMAGE = {"pix2pix"}
 
 
 def options(group: str) -> list[str]:
@@ -59,10 +62,10 @@ def test_every_option_composes_validates_and_builds(group, option):
             assert option in ONLINE_ONLY, (option, e)
             assert "tried" in str(e).lower() or "no images" in str(e).lower(), str(e)
             return
-        x, y = data.next()
-        assert x.shape == (8, *data.info.shape)
+        batch = Batch.of(data.next())  # (x, y) or a Batch (paired data)
+        assert batch.x.shape == (8, *data.info.shape)
     elif group == "loss":
-        loss = instantiate(cfg.loss)
+        loss = build_loss(cfg.loss)  # the R1/R2 keys configure regularisers, built apart
         assert loss.n_critic == cfg.loss.n_critic
     elif group == "model" and option in PER_SCALE:
         # one network per scale, shaped by the image (no z_dim): build the coarsest scale's pair
@@ -72,6 +75,15 @@ def test_every_option_composes_validates_and_builds(group, option):
                           num_classes=10, output="score")
         assert G.num_classes == D.num_classes == 0
         assert D(G(torch.randn(3, G.z_dim))).shape == (3,)
+    elif group == "model" and option in IMAGE_TO_IMAGE:
+        shape = (1, 16, 16)
+        G = build_network(cfg.model.generator, "model.generator", z_dim=cfg.model.z_dim,
+                          data_shape=shape, num_classes=0, bounded=True, input_channels=2)
+        D = build_network(cfg.model.discriminator, "model.discriminator", data_shape=shape,
+                          num_classes=0, output="score", input_channels=2,
+                          receptive_field=16)  # the default 70 px needs at least 32 px
+        y = torch.randn(3, 2, 16, 16)  # the input images
+        assert D(G(torch.randn(3, cfg.model.z_dim), y), y).shape == (3 * D.patches,)
     elif group == "model":
         shape = (2,) if option == "mlp" else (1, 16, 16)
         G = build_network(cfg.model.generator, "model.generator", z_dim=cfg.model.z_dim,
@@ -93,7 +105,7 @@ def test_every_option_composes_validates_and_builds(group, option):
 def test_paper_defaults_for_n_critic():
     n_critic = {o: compose_cfg([f"loss={o}"]).loss.n_critic for o in options("loss")}
     assert n_critic == {"began": 1, "dragan": 1, "fgan": 1, "hinge": 1, "lsgan": 1, "minimax": 1,
-                        "mmd": 5, "ns": 1, "wgan": 5, "wgan_gp": 5, "singan_wgan_gp": 3}
+                        "mmd": 5, "ns": 1, "wgan": 5, "wgan_gp": 5, "singan_wgan_gp": 3, "none": 1}
 
 
 @pytest.mark.parametrize("override,key", [

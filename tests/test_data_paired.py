@@ -347,3 +347,36 @@ def test_figure_draws_input_output_target_triples(tmp_path):
     # without inputs, just the outputs' grid
     path = source.save_figure(fake, tmp_path / "plain.png")
     assert Image.open(path).size == (3 * (side + pad) + pad, 2 * (side + pad) + pad)
+
+
+# ---------------------------------------------------------------- held-out pairs and fingerprints
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_fingerprint_follows_the_first_targets(tmp_path, in_memory):
+    """The reference-cache key's digest: equal for the same targets, changed when one of the first
+    ``num`` targets changes, unchanged when only a later pair does."""
+    make_two_folders(tmp_path / "a", 4)
+    make_two_folders(tmp_path / "b", 4)
+    a = folder_source(tmp_path / "a", in_memory=in_memory)
+    if in_memory:  # decoded content: the same pixels in another folder give the same digest
+        assert a.fingerprint(4) == folder_source(tmp_path / "b", in_memory=True).fingerprint(4)
+    before = (a.fingerprint(2), a.fingerprint(4))
+    write_png(tmp_path / "a" / "B" / "03.png", np.full((4, 4), 200))
+    after = folder_source(tmp_path / "a", in_memory=in_memory)
+    assert after.fingerprint(2) == before[0] and after.fingerprint(4) != before[1]
+
+
+def test_held_out_split_of_a_folder(tmp_path):
+    make_two_folders(tmp_path / "train", 6)
+    for k in range(3):  # val pairs: A 200 + k, B 203 + k
+        write_png(tmp_path / "val" / "A" / f"{k}.png", np.full((4, 4), 200 + k))
+        write_png(tmp_path / "val" / "B" / f"{k}.png", np.full((4, 4), 203 + k))
+    source = folder_source(tmp_path, split="train", held_out_split="val", limit=4)
+    held = source.held_out()
+    assert held.num_samples == 3 and held.split == "val"  # limit is the training split's
+    inputs = next(held.real_pairs(3)).y[:, 0, 0, 0]
+    assert torch.equal(inputs, torch.tensor([unit(200 + k) for k in range(3)]))
+    assert held.held_out() is held and folder_source(tmp_path, split="train").held_out().num_samples == 6
+    with pytest.raises(DataNotFoundError, match="held_out_split=test"):
+        folder_source(tmp_path, split="train", held_out_split="test")

@@ -158,7 +158,8 @@ def test_linear_lr_decay_is_logged_and_reaches_zero(tmp_path: Path):
 # The papers' settings
 
 
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+# the CIFAR-10 settings (other experiment files, e.g. pix2pix's, are tested with their models)
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*_cifar10.yaml"))
 
 
 def test_there_is_an_experiment_config_per_architecture():

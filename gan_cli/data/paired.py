@@ -32,13 +32,24 @@ input | output | target per example, several triples per row (``figure_batch(n)`
 fixed inputs and targets to generate them from). Metrics: ``real_batches(num)`` yields targets
 (for distances between image distributions), ``real_pairs(num)`` yields Batches of inputs and
 targets (for ``gan_cli.metrics.paired.paired_metrics``).
+
+Held-out pairs. ``held_out()`` is the source the image-to-image metrics judge G on
+(gan_cli/metrics/defs/paired.py: ``paired``, ``paired_fd``), built on first use: the test split
+(10,000 pairs) for the Fashion-MNIST pairs, ``dataset.held_out_split`` (a sub-folder of
+``dataset.path``, e.g. ``val``) for a folder, or the training pairs themselves when a folder
+has none (``held_out_split`` then names the training split, and the metrics' records say so).
+``conditions(n, generator)`` gives the metric sampler (gan_cli/metrics/tracker.py make_sampler)
+the inputs of ``n`` held-out pairs drawn uniformly, with replacement, with the sampler's own
+torch generator: reproducible for a fixed seed, and the training RNG streams are untouched. So
+sample-based metrics (fd_fashion, ...) see G's outputs on inputs it was not trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +121,13 @@ class _TensorPairs:
         idx = idx.to(self.device)
         return self.targets.index_select(0, idx), self.inputs.index_select(0, idx)
 
+    def fingerprint(self, num: int) -> str:
+        """sha256 of the first ``num`` targets' uint8 bytes (and shape)."""
+        targets = self.targets[:num].contiguous().cpu()
+        h = hashlib.sha256(str(tuple(targets.shape)).encode())
+        h.update(targets.numpy().tobytes())
+        return h.hexdigest()[:16]
+
 
 class _FilePairs:
     """Pairs read from image files for each batch, in the main process."""
@@ -129,6 +147,15 @@ class _FilePairs:
             target, inp = self.reader(self.files[0])
             self._shapes = tuple(target.shape), tuple(inp.shape)
         return self._shapes
+
+    def fingerprint(self, num: int) -> str:
+        """sha256 of the first ``num`` pairs' files: paths, sizes, modification times."""
+        h = hashlib.sha256()
+        for files in self.files[:num]:
+            for path in files:
+                st = path.stat()
+                h.update(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()[:16]
 
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pairs = [self.reader(self.files[i]) for i in idx.tolist()]
@@ -150,20 +177,26 @@ class PairedImageSource:
             the same on every rank.
         name: for messages.
 
+        split: the name of these pairs' split (``train``, ``test``, a folder's sub-folder).
+        held_out: builds the held-out source (another split), or None: these pairs are their own.
+        held_out_split: the held-out split's name (``split`` when ``held_out`` is None).
+        default_metrics: what gan-eval and the in-training tracker compute by default.
+        metric_options: per-metric options (``paired_fd``'s feature network).
+
     Attributes:
         info: :class:`PairedDataInfo` of the target, with ``input_shape``.
         epoch, position: the current epoch and the indices of this rank's share consumed in it.
-        default_metrics, metric_options: none yet: image-to-image metrics are
-            ``gan_cli.metrics.paired.paired_metrics``.
     """
 
     figure_samples = 24  # examples in a figure: 8 rows of 3 input | output | target triples
-    default_metrics: tuple[str, ...] = ()
-    metric_options: dict[str, Any] = {}
 
     def __init__(self, pairs: _TensorPairs | _FilePairs, *, batch_size: int,
                  device: str | torch.device = "cpu", seed: int = 0, rank: int = 0,
-                 world_size: int = 1, name: str = "paired dataset") -> None:
+                 world_size: int = 1, name: str = "paired dataset", split: str = "train",
+                 held_out: Callable[[], PairedImageSource] | None = None,
+                 held_out_split: str | None = None,
+                 default_metrics: Sequence[str] = ("paired", "paired_fd"),
+                 metric_options: dict[str, dict] | None = None) -> None:
         check_run_facts(batch_size, rank, world_size)
         check_enough(len(pairs), int(batch_size), int(world_size), name)
         self.pairs = pairs
@@ -182,6 +215,12 @@ class PairedImageSource:
         self.epoch = 0
         self.position = 0
         self._share: torch.Tensor | None = None
+        self.split = split
+        self.held_out_split = split if held_out is None else held_out_split
+        self._build_held_out = held_out
+        self._held_out: PairedImageSource | None = None
+        self.default_metrics = tuple(default_metrics)
+        self.metric_options = {k: dict(v) for k, v in (metric_options or {}).items()}
 
     @property
     def num_samples(self) -> int:
@@ -239,6 +278,37 @@ class PairedImageSource:
         for start in range(0, stop, batch_size):
             targets, inputs = self.pairs.take(torch.arange(start, min(start + batch_size, stop)))
             yield Batch(x=to_unit_range(targets), y=to_unit_range(inputs))
+
+    def held_out(self) -> PairedImageSource:
+        """The held-out pairs the image-to-image metrics use (built once, on first use); these
+        pairs themselves when the dataset has no held-out split."""
+        if self._build_held_out is None:
+            return self
+        if self._held_out is None:
+            self._held_out = self._build_held_out()
+        return self._held_out
+
+    def conditions(self, num: int, generator: torch.Generator) -> torch.Tensor:
+        """Inputs of ``num`` held-out pairs drawn uniformly with replacement with ``generator``
+        (the metric sampler's; no other RNG is touched), in [-1, 1] on this source's device.
+
+        Args:
+            num: how many inputs.
+            generator: a torch generator (any device).
+
+        Returns:
+            (num, C_in, H, W) float32.
+        """
+        source = self.held_out()
+        idx = torch.randint(source.num_samples, (int(num),), generator=generator,
+                            device=generator.device).cpu()
+        _, inputs = source.pairs.take(idx)
+        return to_unit_range(inputs).to(self.device)
+
+    def fingerprint(self, num: int) -> str:
+        """A digest of what ``real_batches(num)`` yields (part of the reference-statistics cache
+        key): the first ``num`` targets' bytes, or their files' paths, sizes and times."""
+        return self.pairs.fingerprint(min(int(num), self.num_samples))
 
     def real_batches(self, num: int, batch_size: int = 500) -> Iterator[torch.Tensor]:
         """The first ``num`` targets in [-1, 1], batch by batch (what FD of outputs compares to)."""
@@ -421,9 +491,16 @@ def fashion_pairs(
     unit = items.to(torch.float32) / 255.0
     inputs = edge_map(unit, threshold) if task == "edges" else silhouette(unit, threshold)
     inputs = inputs.mul(255).to(torch.uint8)
+
+    def test_split() -> PairedImageSource:  # every test pair, whatever limit the training uses
+        return fashion_pairs(task, "test", None, resolution, threshold, root, batch_size=1,
+                             device=device, seed=seed)
+
     return PairedImageSource(_TensorPairs(items, inputs, torch.device(device)), batch_size=batch_size,
                              device=device, seed=seed, rank=rank, world_size=world_size,
-                             name=f"Fashion-MNIST {task} ({split})")
+                             name=f"Fashion-MNIST {task} ({split})", split=split,
+                             held_out=None if split == "test" else test_split, held_out_split="test",
+                             metric_options={"paired_fd": {"features": "fashion"}})
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,6 +588,7 @@ def paired_folder(
     input_channels: int | None = None,
     limit: int | None = None,
     in_memory: bool = True,
+    held_out_split: str | None = None,
     *,
     batch_size: int,
     device: str | torch.device = "cpu",
@@ -532,6 +610,9 @@ def paired_folder(
         input_channels: of the input, 1 or 3; None = ``channels``.
         limit: use only the first N pairs (sorted by path); None = all.
         in_memory: decode every pair once at build time; False: read each batch's files.
+        held_out_split: the sub-folder of ``path`` holding the held-out pairs the metrics use
+            (``val`` or ``test`` in the pix2pix datasets), read with the same settings and no
+            ``limit``; None = the metrics use the training pairs.
         batch_size, device, seed, rank, world_size: the run's facts.
 
     Returns:
@@ -549,9 +630,20 @@ def paired_folder(
         raise ConfigError(f"dataset.resolution must be a positive integer, got {resolution!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError(f"dataset.limit must be a positive integer or null, got {limit!r}")
-    base = Path(os.path.expanduser(str(path))).absolute()
-    if split is not None:
-        base = base / split
+    root = Path(os.path.expanduser(str(path))).absolute()
+    base = root if split is None else root / split
+    held_out = None
+    if held_out_split is not None and held_out_split != split:
+        if not (root / held_out_split).is_dir():
+            raise DataNotFoundError(f"dataset.held_out_split={held_out_split}: no folder "
+                                    f"{root / held_out_split}/ (set it to a sub-folder of "
+                                    f"dataset.path, or null to judge G on the training pairs)")
+
+        def held_out() -> PairedImageSource:
+            return paired_folder(path, resolution, direction, layout, held_out_split, channels,
+                                 input_channels, None, in_memory, None, batch_size=1,
+                                 device=device, seed=seed)
+
     files = _pair_files(base, layout)
     if limit is not None:
         files = files[:limit]
@@ -564,4 +656,7 @@ def paired_folder(
     else:
         pairs = _FilePairs(files, reader, dev)
     return PairedImageSource(pairs, batch_size=batch_size, device=device, seed=seed, rank=rank,
-                             world_size=world_size, name=f"paired folder {base}")
+                             world_size=world_size, name=f"paired folder {base}",
+                             split=split or base.name, held_out=held_out,
+                             held_out_split=held_out_split,
+                             metric_options={"paired_fd": {"features": "inception"}})

@@ -77,9 +77,17 @@ class EvalContext:
     _fake: Tensor | None = None
     _extractors: dict = field(default_factory=dict)
     _outputs: dict = field(default_factory=dict)
+    _shared: dict = field(default_factory=dict)
 
     def opt(self, key, default=None):
         return self.options.get(key, default)
+
+    def shared(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per evaluation for every metric that asks with the same ``key``
+        (e.g. an image-to-image G's outputs on the held-out pairs, judged by two metrics)."""
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
 
     def fake(self, n: int) -> Tensor:
         """The first ``n`` generated samples (drawn once in batches, kept on the CPU)."""
