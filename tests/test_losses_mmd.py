@@ -359,3 +359,33 @@ def test_mmd_after_d_step_clips_every_parameter_or_nothing():
 def test_mmd_invalid_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         L.MMD(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Through the real CLI: the reported failure
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bandwidth", ["fixed", "median"])
+def test_mmd_gan_on_ring8_logs_a_positive_mmd2_at_every_step(tmp_path, bandwidth):
+    # `gan-train tiny=toy loss=mmd model.discriminator.feature_dim=16` logged mmd2 = 0.0 exactly
+    # from the second logging step on: the clipped D's features are ~1e-5 apart and every kernel
+    # value rounded to 1 in float32. With distances about the mean and k - 1 by expm1 the paper's
+    # fixed sigmas give a tiny but positive estimate; the median bandwidth an O(1e-2) one, and D's
+    # features grow as it trains (feature_scale, the median distance of its features, rises).
+    from tests.conftest import SMALL, read_metrics, run_cli
+
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL, "loss=mmd", "model.discriminator.feature_dim=16", f"loss.bandwidth={bandwidth}",
+                    "train.steps=60", "train.log_every_steps=10", "train.sample_every_steps=60",
+                    "train.ckpt_every_steps=60"], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = read_metrics(run_dir)
+    assert [r["step"] for r in records] == [10, 20, 30, 40, 50, 60]
+    for r in records:
+        assert math.isfinite(r["mmd2"]) and r["mmd2"] > 0, r
+        assert r["loss_g"] > 0 and r["loss_d"] == pytest.approx(-r["mmd2"])
+    if bandwidth == "median":
+        assert min(r["mmd2"] for r in records) > 1e-4
+        assert records[-1]["feature_scale"] > 2 * records[0]["feature_scale"] > 0
