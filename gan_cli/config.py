@@ -954,6 +954,10 @@ class MMDConfig(LossConfig):
     # D's weights are clamped to [-clip_value, clip_value] after each step; null = no clipping
     clip_value: Optional[float] = 0.01
     biased: bool = False  # the biased MMD^2 estimator instead of the unbiased one
+    # fixed: sigmas in D's feature units (the paper's) | median: sigmas in units of the median
+    # distance between the batch's real and generated features (Gretton et al. 2012's heuristic;
+    # a weight-clipped D without BatchNorm has features far smaller than the fixed sigmas)
+    bandwidth: str = "fixed"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -961,6 +965,7 @@ class MMDConfig(LossConfig):
                  f"must be a non-empty list of positive bandwidths, got {list(self.sigmas)}")
         _require(self.clip_value is None or self.clip_value > 0, "clip_value",
                  f"must be > 0 or null, got {self.clip_value}")
+        _one_of(self, "bandwidth", ("fixed", "median"))
 
 
 # --------------------------------------------------------------------------------------------

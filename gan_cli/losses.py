@@ -91,6 +91,7 @@ __all__ = [
     "g_loss_wasserstein",
     "gradient_penalty",
     "interpolate",
+    "median_distance",
     "mmd2",
     "perturb",
     "rbf_mixture_kernel",
@@ -591,6 +592,33 @@ def g_loss_fgan_nonsaturating(fake: Tensor, divergence: str) -> Tensor:
 # --------------------------------------------------------------------------------------------
 
 
+def _sq_distances(a: Tensor, b: Tensor) -> Tensor:
+    """Squared Euclidean distances ||a_i - b_j||^2, shape (N, M), of flattened samples.
+
+    Distances do not change when every point moves by the same vector, so the points are first
+    centred on their common mean c: ||a - b||^2 = ||a'||^2 + ||b'||^2 - 2 a'.b' with a' = a - c.
+    Without the centring, features of a clipped discriminator (a common offset of ~1e-2, spread
+    ~1e-5) lose their distances to rounding in float32 (||a||^2 ~ 1e-4 against ||a - b||^2 ~ 1e-10).
+    """
+    a, b = a.flatten(start_dim=1), b.flatten(start_dim=1)
+    centre = torch.cat([a, b]).mean(0)
+    a, b = a - centre, b - centre
+    # clamped at 0 against rounding
+    return (a.pow(2).sum(1)[:, None] + b.pow(2).sum(1)[None, :] - 2.0 * a @ b.T).clamp_min(0.0)
+
+
+def _rbf_mixture_minus_count(a: Tensor, b: Tensor, sigmas: Sequence[float]) -> Tensor:
+    """``rbf_mixture_kernel(a, b, sigmas) - len(sigmas)``, computed without cancellation:
+
+        k(a, b) - Q = sum_q (exp(-d^2 / (2 sigma_q^2)) - 1) = sum_q expm1(-d^2 / (2 sigma_q^2))
+
+    For d^2 << sigma^2, exp(-d^2 / 2 sigma^2) rounds to exactly 1 in float32 once
+    d^2 / 2 sigma^2 < 3e-8, while expm1 keeps about 7 significant digits of -d^2 / 2 sigma^2.
+    """
+    sq = _sq_distances(a, b)
+    return sum(torch.expm1(sq * (-0.5 / (s * s))) for s in sigmas)
+
+
 def rbf_mixture_kernel(a: Tensor, b: Tensor, sigmas: Sequence[float]) -> Tensor:
     """A sum of Gaussian RBF kernels, the kernel of MMD-GAN's experiments (Li et al. 2017):
 
@@ -604,10 +632,7 @@ def rbf_mixture_kernel(a: Tensor, b: Tensor, sigmas: Sequence[float]) -> Tensor:
     Returns:
         The Gram matrix, shape (N, M).
     """
-    a, b = a.flatten(start_dim=1), b.flatten(start_dim=1)
-    # ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, clamped at 0 against rounding
-    sq = (a.pow(2).sum(1)[:, None] + b.pow(2).sum(1)[None, :] - 2.0 * a @ b.T).clamp_min(0.0)
-    return sum(torch.exp(sq * (-0.5 / (s * s))) for s in sigmas)
+    return _rbf_mixture_minus_count(a, b, sigmas) + float(len(sigmas))
 
 
 def mmd2(x: Tensor, y: Tensor, sigmas: Sequence[float], biased: bool = False) -> Tensor:
@@ -620,6 +645,13 @@ def mmd2(x: Tensor, y: Tensor, sigmas: Sequence[float], biased: bool = False) ->
 
     (it can be slightly negative); the biased one keeps the diagonals and divides by m^2 and n^2
     (always >= 0, exactly 0 when x and y are the same batch).
+
+    The three averages carry weights +1, +1 and -2, so a constant added to k cancels: both
+    estimators are computed with k - Q (Q = the number of kernels), which is the kernel's
+    information without the constant 1 per kernel that float32 cannot resolve beside it (see
+    ``_rbf_mixture_minus_count``). For points much closer than the bandwidths the estimate then
+    stays accurate, close to the linear-kernel limit sum_q ||mean x - mean y||^2 / (2 sigma_q^2),
+    where computing k itself would round it to 0.
 
     Args:
         x: samples, shape (m, ...), e.g. D's features of real data.
@@ -639,14 +671,34 @@ def mmd2(x: Tensor, y: Tensor, sigmas: Sequence[float], biased: bool = False) ->
         raise ValueError(f"mmd2 needs samples of the same size, got {tuple(x.shape)} and {tuple(y.shape)}")
     if not biased and min(m, n) < 2:
         raise ValueError(f"the unbiased MMD^2 needs at least 2 samples on each side, got {m} and {n}")
-    k_xx = rbf_mixture_kernel(x, x, sigmas)
-    k_yy = rbf_mixture_kernel(y, y, sigmas)
-    k_xy = rbf_mixture_kernel(x, y, sigmas)
+    k_xx = _rbf_mixture_minus_count(x, x, sigmas)
+    k_yy = _rbf_mixture_minus_count(y, y, sigmas)
+    k_xy = _rbf_mixture_minus_count(x, y, sigmas)
     if biased:
         return k_xx.mean() + k_yy.mean() - 2.0 * k_xy.mean()
     sum_xx = k_xx.sum() - k_xx.diagonal().sum()
     sum_yy = k_yy.sum() - k_yy.diagonal().sum()
     return sum_xx / (m * (m - 1)) + sum_yy / (n * (n - 1)) - 2.0 * k_xy.mean()
+
+
+def median_distance(x: Tensor, y: Tensor) -> Tensor:
+    """The median Euclidean distance between distinct points of the pooled sample x and y.
+
+    The bandwidth of the median heuristic (Gretton et al. 2012, sec. 8): with N = m + n pooled
+    points, the median of the N(N-1)/2 distances ||p_i - p_j||, i < j (torch's lower median for an
+    even count). Computed without gradient: it sets the kernel's unit, it is not trained through.
+
+    Args:
+        x: samples, shape (m, ...); y: samples, shape (n, ...), same per-sample size.
+
+    Returns:
+        A 0-dim tensor (0 when all points coincide).
+    """
+    with torch.no_grad():
+        pooled = torch.cat([x.flatten(start_dim=1), y.flatten(start_dim=1)])
+        n = len(pooled)
+        i, j = torch.triu_indices(n, n, offset=1, device=pooled.device)
+        return _sq_distances(pooled, pooled)[i, j].median().sqrt()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1140,7 +1192,18 @@ class MMD(AdversarialLoss):
 
     In ``g_loss`` the real features are computed without gradient (G's gradient flows only
     through the generated features). Stats: ``loss_d``, ``mmd2`` (the D step's estimate);
-    ``loss_g``.
+    ``loss_g``; with ``bandwidth="median"`` also ``feature_scale``, the median distance of the D
+    step's features.
+
+    The bandwidths. The paper's sigmas are in feature units; its authors' D (a DCGAN encoder
+    with BatchNorm after each hidden convolution, ``base_module.Encoder`` in OctoberChang/MMD-GAN)
+    renormalises every layer, so clipping to 0.01 shrinks its features only in the last layers:
+    their spread starts around 1e-2 and grows as D trains. A clipped D without BatchNorm (the
+    MLP) shrinks them by ~0.1 per layer: on ring8 the 3x256 MLP's features start with a spread
+    of ~1e-5, MMD^2 ~1e-10, gradients far below Adam's eps, and nothing trains. With
+    ``bandwidth="median"`` the sigmas are in units of the median distance between the batch's
+    pooled real and generated features (Gretton et al. 2012's median heuristic, detached): the
+    kernel follows D's feature scale, whatever the clipping does to it.
 
     Args:
         sigmas: the RBF bandwidths in feature units (> 0; the paper's {1, 2, 4, 8, 16}).
@@ -1148,6 +1211,8 @@ class MMD(AdversarialLoss):
         clip_value: the clipping bound c (> 0; the paper's 0.01), or None for no clipping (e.g.
             with spectral norm on D).
         biased: use the biased MMD^2 estimator (the unbiased one by default).
+        bandwidth: "fixed": sigmas in feature units (the paper's); "median": sigmas in units of
+            ``median_distance`` of the pooled real and generated features.
     """
 
     d_output = "features"
@@ -1159,6 +1224,7 @@ class MMD(AdversarialLoss):
         n_critic: int = 5,
         clip_value: float | None = 0.01,
         biased: bool = False,
+        bandwidth: str = "fixed",
     ) -> None:
         super().__init__(n_critic=n_critic)
         sigmas = tuple(sigmas)
@@ -1169,19 +1235,30 @@ class MMD(AdversarialLoss):
         if not isinstance(biased, bool):
             raise ValueError(f"biased must be true or false, got {biased!r}")
         self.biased = biased
+        if bandwidth not in ("fixed", "median"):
+            raise ValueError(f"bandwidth must be 'fixed' or 'median', got {bandwidth!r}")
+        self.bandwidth = bandwidth
 
-    def _mmd2(self, f_real: Tensor, f_fake: Tensor) -> Tensor:
+    def _mmd2(self, f_real: Tensor, f_fake: Tensor) -> tuple[Tensor, Tensor | None]:
+        """MMD^2 of the features, and the feature unit used (None for fixed bandwidths)."""
         if f_real.dim() < 2 or f_fake.dim() < 2:
             raise ValueError(
                 "MMD-GAN's discriminator must return features of shape (N, F) (output='features'), "
                 f"got {tuple(f_real.shape)} and {tuple(f_fake.shape)}"
             )
-        return mmd2(f_real, f_fake, self.sigmas, biased=self.biased)
+        if self.bandwidth == "fixed":
+            return mmd2(f_real, f_fake, self.sigmas, biased=self.biased), None
+        # k(a, b) with bandwidths sigma_q * u is k(a / u, b / u) with bandwidths sigma_q
+        unit = median_distance(f_real, f_fake).clamp_min(torch.finfo(f_real.dtype).tiny)
+        return mmd2(f_real / unit, f_fake / unit, self.sigmas, biased=self.biased), unit
 
     def d_loss(self, D, real, fake, y=None):
-        value = self._mmd2(*_d_scores(D, real, fake, y))
+        value, unit = self._mmd2(*_d_scores(D, real, fake, y))
         loss = -value
-        return loss, {"loss_d": loss.detach(), "mmd2": value.detach()}
+        stats = {"loss_d": loss.detach(), "mmd2": value.detach()}
+        if unit is not None:
+            stats["feature_scale"] = unit
+        return loss, stats
 
     def g_loss(self, D, fake, y=None, real=None):
         """G's loss; ``real`` (a real batch, shape of ``fake``) is required."""
@@ -1189,7 +1266,7 @@ class MMD(AdversarialLoss):
             raise ValueError("MMD-GAN's generator loss compares with real data: call g_loss(..., real=batch)")
         with torch.no_grad():
             f_real = D(real, y)
-        loss = self._mmd2(f_real, D(fake, y))
+        loss, _ = self._mmd2(f_real, D(fake, y))
         return loss, {"loss_g": loss.detach()}
 
     def after_d_step(self, D, stats):

@@ -105,7 +105,8 @@ def test_every_option_composes_validates_and_builds(group, option):
 def test_paper_defaults_for_n_critic():
     n_critic = {o: compose_cfg([f"loss={o}"]).loss.n_critic for o in options("loss")}
     assert n_critic == {"began": 1, "dragan": 1, "fgan": 1, "hinge": 1, "lsgan": 1, "minimax": 1,
-                        "mmd": 5, "ns": 1, "wgan": 5, "wgan_gp": 5, "singan_wgan_gp": 3, "none": 1}
+                        "mmd": 5, "ns": 1, "ns_r1": 1, "wgan": 5, "wgan_gp": 5,
+                        "singan_wgan_gp": 3, "none": 1}
 
 
 @pytest.mark.parametrize("override,key", [

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import gan_cli
 from gan_cli import losses as L
+from gan_cli.build import REGULARIZER_KEYS, build_loss
 from gan_cli.config import SCHEMAS, FGANConfig, MMDConfig, register_configs, validate
 from gan_cli.errors import ConfigError
 
@@ -41,8 +41,8 @@ def test_fgan_composes_with_the_schema_defaults_and_builds():
     validate(cfg)
     assert OmegaConf.to_container(cfg.loss) == {
         "_target_": "gan_cli.losses.FGAN", "n_critic": 1, "divergence": "js",
-        "g_objective": "nonsaturating"}
-    loss = instantiate(cfg.loss)
+        "g_objective": "nonsaturating", "r1_gamma": 0.0, "r2_gamma": 0.0, "r_interval": 1}
+    loss = build_loss(cfg.loss)
     assert isinstance(loss, L.FGAN) and loss.divergence == "js"
 
 
@@ -50,7 +50,7 @@ def test_fgan_composes_with_the_schema_defaults_and_builds():
 def test_every_divergence_builds(divergence):
     cfg = compose_cfg(["loss=fgan", f"loss.divergence={divergence}", "loss.g_objective=saturating"])
     validate(cfg)
-    loss = instantiate(cfg.loss)
+    loss = build_loss(cfg.loss)
     assert (loss.divergence, loss.g_objective) == (divergence, "saturating")
 
 
@@ -59,25 +59,29 @@ def test_mmd_composes_with_the_schema_defaults_and_builds():
     validate(cfg)
     assert OmegaConf.to_container(cfg.loss) == {
         "_target_": "gan_cli.losses.MMD", "n_critic": 5, "sigmas": [1.0, 2.0, 4.0, 8.0, 16.0],
-        "clip_value": 0.01, "biased": False}
-    loss = instantiate(cfg.loss)
+        "clip_value": 0.01, "biased": False, "bandwidth": "fixed", "r1_gamma": 0.0, "r2_gamma": 0.0,
+        "r_interval": 1}
+    loss = build_loss(cfg.loss)
     assert isinstance(loss, L.MMD)
     assert loss.sigmas == (1.0, 2.0, 4.0, 8.0, 16.0) and loss.n_critic == 5 and loss.d_output == "features"
 
 
 def test_mmd_overrides_reach_the_loss():
-    cfg = compose_cfg(["loss=mmd", "loss.sigmas=[0.5,3]", "loss.clip_value=null", "loss.biased=true"])
+    cfg = compose_cfg(["loss=mmd", "loss.sigmas=[0.5,3]", "loss.clip_value=null", "loss.biased=true",
+                       "loss.bandwidth=median"])
     validate(cfg)
-    loss = instantiate(cfg.loss)
-    assert (loss.sigmas, loss.clip_value, loss.biased) == ((0.5, 3.0), None, True)
+    loss = build_loss(cfg.loss)
+    assert (loss.sigmas, loss.clip_value, loss.biased, loss.bandwidth) == ((0.5, 3.0), None, True, "median")
 
 
 def test_schema_defaults_match_the_loss_constructors():
     # the schema and the class agree on every default, so `FGAN()` and `loss=fgan` are one loss
-    assert vars(L.FGAN()) == {k: v for k, v in vars(FGANConfig()).items() if k != "_target_"}
+    # (R1/R2 keys are the regularisers' own, built apart: gan_cli.build.build_regularizers)
+    assert vars(L.FGAN()) == {k: v for k, v in vars(FGANConfig()).items()
+                              if k != "_target_" and k not in REGULARIZER_KEYS}
     mmd, schema = L.MMD(), MMDConfig()
-    assert (mmd.sigmas, mmd.n_critic, mmd.clip_value, mmd.biased) == (
-        tuple(schema.sigmas), schema.n_critic, schema.clip_value, schema.biased)
+    assert (mmd.sigmas, mmd.n_critic, mmd.clip_value, mmd.biased, mmd.bandwidth) == (
+        tuple(schema.sigmas), schema.n_critic, schema.clip_value, schema.biased, schema.bandwidth)
 
 
 @pytest.mark.parametrize("override, key", [
@@ -87,6 +91,7 @@ def test_schema_defaults_match_the_loss_constructors():
     (["loss=mmd", "loss.sigmas=[]"], "loss.sigmas"),
     (["loss=mmd", "loss.sigmas=[1,-2]"], "loss.sigmas"),
     (["loss=mmd", "loss.clip_value=0"], "loss.clip_value"),
+    (["loss=mmd", "loss.bandwidth=mean"], "loss.bandwidth"),
     (["model=mlp", "model.discriminator.feature_dim=0"], "model.discriminator.feature_dim"),
     (["model=dcgan", "model.discriminator.feature_dim=-3"], "model.discriminator.feature_dim"),
 ])

@@ -135,6 +135,118 @@ def test_mmd2_gradient_by_hand():
 
 
 # --------------------------------------------------------------------------------------------
+# Precision: features much closer together than the bandwidths (a weight-clipped D's)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.01, 1.0])
+def test_float32_mmd2_of_points_far_closer_than_sigma_by_hand(offset):
+    # x = {c, c + d}, y = {c + 2d}, sigma = 1 (the biased form of test_biased_mmd2_of_three_points
+    # with every distance scaled by d):
+    #   MMD^2_b = 1.5 - exp(-d^2/2)/2 - exp(-2 d^2) = -expm1(-d^2/2)/2 - expm1(-2 d^2) ~ 9 d^2 / 4
+    # and the unbiased form of x = {c, c + d}, y = {c + 2d, c + 4d}, the four-point test above
+    # with every squared distance scaled by d^2 and k - 1 = expm1 in place of k (the constants
+    # cancel): MMD^2_u = k'(0,1) + k'(2,4) - (k'(0,2) + k'(0,4) + k'(1,2) + k'(1,4)) / 2.
+    # With d = 1e-4, exp(-d^2 / 2) = 1 - 5e-9 is exactly 1.0 in float32: the old formula gave 0.
+    # The offset c (D's biases) must not matter: distances are computed about the mean.
+    d = 1e-4
+    biased = -math.expm1(-d * d / 2) / 2 - math.expm1(-2 * d * d)
+    e_ = lambda s: math.expm1(-s * d * d)  # noqa: E731
+    unbiased = e_(0.5) + e_(2.0) - (e_(2.0) + e_(8.0) + e_(0.5) + e_(4.5)) / 2
+    assert biased == pytest.approx(9 * d * d / 4, rel=1e-6)
+    x32 = torch.tensor([[offset], [offset + d]], dtype=torch.float32)
+    if offset == 1.0:  # float32 cannot hold c + d exactly: use the points it holds
+        d_held = (x32[1] - x32[0]).item()
+        biased = -math.expm1(-d_held**2 / 2) / 2 - math.expm1(-2 * d_held**2)
+        d = d_held
+        e_ = lambda s: math.expm1(-s * d * d)  # noqa: E731
+        unbiased = e_(0.5) + e_(2.0) - (e_(2.0) + e_(8.0) + e_(0.5) + e_(4.5)) / 2
+    y1 = torch.tensor([[offset + 2 * d]], dtype=torch.float32)
+    y2 = torch.tensor([[offset + 2 * d], [offset + 4 * d]], dtype=torch.float32)
+    rel = 1e-3 if offset < 1.0 else 0.05  # at c = 1 the float32 points carry ~1e-7 rounding each
+    assert L.mmd2(x32, y1, [1.0], biased=True).item() == pytest.approx(biased, rel=rel)
+    assert L.mmd2(x32, y2, [1.0]).item() == pytest.approx(unbiased, rel=rel)
+
+
+def test_kernel_minus_its_constant_is_exact_for_tiny_distances():
+    # k(a, b) - Q for one kernel and d^2 = 1e-12: expm1(-5e-13) = -5e-13, where exp() - 1 = 0
+    a = torch.tensor([[0.5, 0.5]], dtype=torch.float32)
+    b = torch.tensor([[0.5, 0.5 + 1e-6]], dtype=torch.float32)
+    d2 = (b[0, 1] - a[0, 1]).item() ** 2  # what float32 holds of 1e-6, squared
+    got = L._rbf_mixture_minus_count(a, b, [1.0]).item()
+    assert got == pytest.approx(-d2 / 2, rel=1e-3)
+    assert L.rbf_mixture_kernel(a, b, [1.0]).item() == 1.0  # the kernel itself rounds to 1
+
+
+def test_clipped_mlp_features_give_a_positive_float32_mmd2_close_to_float64():
+    # The reported failure: a 3x256 MLP D with 16 features, weights clipped to 0.01, on ring8 points
+    # vs a standard normal: its features spread ~1e-5 around an offset ~1e-2.
+    from gan_cli.metrics.toy import ring_modes
+    from gan_cli.models.mlp import Discriminator
+
+    torch.manual_seed(0)
+    D = Discriminator(data_shape=(2,), output="features", feature_dim=16)
+    L.clip_weights(D, 0.01)
+    g = torch.Generator().manual_seed(1)
+    real = ring_modes().float()[torch.randint(0, 8, (256,), generator=g)]
+    fake = torch.randn(256, 2, generator=g)
+    with torch.no_grad():
+        f_real, f_fake = D(real), D(fake)
+    reference = L.mmd2(f_real.double(), f_fake.double(), PAPER_SIGMAS).item()
+    assert f_real.std(0).max().item() < 1e-3  # the features really are that small
+    assert reference > 0
+    assert L.mmd2(f_real, f_fake, PAPER_SIGMAS).item() == pytest.approx(reference, rel=1e-2)
+
+
+# --------------------------------------------------------------------------------------------
+# The median heuristic
+# --------------------------------------------------------------------------------------------
+
+
+def test_median_distance_by_hand():
+    # pooled {0, 1, 3}: distances 1, 3, 2 -> median 2
+    assert L.median_distance(t([[0.0], [1.0]]), t([[3.0]])).item() == pytest.approx(2.0)
+    # pooled {(0,0), (3,4), (0,4), (3,0)}: distances 5, 4, 3, 3, 4, 5 -> torch's lower median 4
+    got = L.median_distance(t([[0.0, 0.0], [3.0, 4.0]]), t([[0.0, 4.0], [3.0, 0.0]]))
+    assert got.item() == pytest.approx(4.0)
+    x = t([[0.0], [1.0]], requires_grad=True)
+    assert not L.median_distance(x, t([[3.0]])).requires_grad
+
+
+def test_median_bandwidth_mmd_by_hand():
+    # x = {0, 2}, y = {4}: pooled distances 2, 4, 2 -> unit 2; in that unit x = {0, 1}, y = {2},
+    # so with sigma 1 MMD^2_b = 1.5 - e^-0.5 / 2 - e^-2 (test_biased_mmd2_of_three_points_by_hand)
+    D = LinearFeatures([[1.0, 0.0]])
+    real, fake = t([[0.0, 5.0], [2.0, -1.0]]), t([[4.0, 0.0]])
+    loss = L.MMD(sigmas=[1.0], biased=True, bandwidth="median")
+    loss_d, stats = loss.d_loss(D, real, fake)
+    expected = 1.5 - e(-0.5) / 2 - e(-2.0)
+    assert stats["mmd2"].item() == pytest.approx(expected, rel=1e-12)
+    assert loss_d.item() == pytest.approx(-expected, rel=1e-12)
+    assert stats["feature_scale"].item() == pytest.approx(2.0)
+    loss_g, _ = loss.g_loss(D, fake, real=real)
+    assert loss_g.item() == pytest.approx(expected, rel=1e-12)
+    # with fixed bandwidths the same features give the unscaled value (distances 2 and 4, 2):
+    # 1.5 - e^-2 / 2 - e^-8 ... = (1 + e^-2)/2 + 1 - (e^-8 + e^-2)
+    fixed = L.MMD(sigmas=[1.0], biased=True).d_loss(D, real, fake)[1]
+    assert fixed["mmd2"].item() == pytest.approx(1.5 - e(-2.0) / 2 - e(-8.0), rel=1e-12)
+    assert "feature_scale" not in fixed
+
+
+def test_median_bandwidth_mmd_ignores_the_feature_scale():
+    real, fake = _batches()
+    values = []
+    for scale in (1e-5, 1.0, 1e3):
+        D = LinearFeatures([[2.0 * scale, 0.0], [0.0, 0.5 * scale]])
+        values.append(L.MMD(bandwidth="median").d_loss(D, real, fake)[1]["mmd2"].item())
+    assert values == pytest.approx([values[1]] * 3, rel=1e-9)
+    assert values[1] > 0.01
+    fixed = [L.MMD().d_loss(LinearFeatures([[2.0 * s, 0.0], [0.0, 0.5 * s]]), real, fake)[1]["mmd2"].item()
+             for s in (1e-5, 1.0)]
+    assert fixed[0] < 1e-8 < fixed[1]  # the paper's fixed sigmas: almost nothing at 1e-5
+
+
+# --------------------------------------------------------------------------------------------
 # The loss object
 # --------------------------------------------------------------------------------------------
 
@@ -161,7 +273,7 @@ def test_mmd_object_interface_and_defaults():
     loss = L.MMD()
     assert loss.d_output == "features" and loss.g_needs_real
     assert loss.sigmas == tuple(PAPER_SIGMAS) and loss.n_critic == 5 and loss.clip_value == 0.01
-    assert loss.biased is False and loss.state_dict() == {}
+    assert loss.biased is False and loss.bandwidth == "fixed" and loss.state_dict() == {}
 
 
 def test_mmd_d_and_g_losses_are_the_estimate_of_the_features():
@@ -242,7 +354,38 @@ def test_mmd_after_d_step_clips_every_parameter_or_nothing():
     ({"clip_value": float("nan")}, "clip_value"),
     ({"n_critic": 0}, "n_critic"),
     ({"biased": "yes"}, "biased"),
+    ({"bandwidth": "mean"}, "bandwidth"),
 ])
 def test_mmd_invalid_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         L.MMD(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Through the real CLI: the reported failure
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bandwidth", ["fixed", "median"])
+def test_mmd_gan_on_ring8_logs_a_positive_mmd2_at_every_step(tmp_path, bandwidth):
+    # `gan-train tiny=toy loss=mmd model.discriminator.feature_dim=16` logged mmd2 = 0.0 exactly
+    # from the second logging step on: the clipped D's features are ~1e-5 apart and every kernel
+    # value rounded to 1 in float32. With distances about the mean and k - 1 by expm1 the paper's
+    # fixed sigmas give a tiny but positive estimate; the median bandwidth an O(1e-2) one, and D's
+    # features grow as it trains (feature_scale, the median distance of its features, rises).
+    from tests.conftest import SMALL, read_metrics, run_cli
+
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL, "loss=mmd", "model.discriminator.feature_dim=16", f"loss.bandwidth={bandwidth}",
+                    "train.steps=60", "train.log_every_steps=10", "train.sample_every_steps=60",
+                    "train.ckpt_every_steps=60"], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = read_metrics(run_dir)
+    assert [r["step"] for r in records] == [10, 20, 30, 40, 50, 60]
+    for r in records:
+        assert math.isfinite(r["mmd2"]) and r["mmd2"] > 0, r
+        assert r["loss_g"] > 0 and r["loss_d"] == pytest.approx(-r["mmd2"])
+    if bandwidth == "median":
+        assert min(r["mmd2"] for r in records) > 1e-4
+        assert records[-1]["feature_scale"] > 2 * records[0]["feature_scale"] > 0

@@ -1,0 +1,257 @@
+"""The mode-collapse table of PacGAN (Lin et al. 2018, Table 1) for every loss, on ring8 and grid25.
+
+The protocol of PacGAN's Table 1 (taken from VEEGAN, Srivastava et al. 2017): after training,
+2,500 generated samples; a sample is *high quality* when it lies within 3 standard deviations of
+its nearest mode; a mode is *captured* when at least one high-quality sample has it as nearest
+mode; and the reverse KL divergence KL(q || u) of the high-quality samples' mode histogram q
+against the uniform u. Here those are the ``modes`` metric of gan_cli/metrics/toy.py, computed by
+gan-train itself at the last step (``modes_captured``, ``high_quality_fraction``, ``reverse_kl``
+in the last record of ``metrics.jsonl``).
+
+Every run is one ``gan-train`` subprocess through the real command line, one thread, one after
+another; its CPU time (user + system, the whole process: imports, building, training, metrics,
+figures, checkpoints) is measured with ``resource.getrusage(RUSAGE_CHILDREN)``. The rows:
+
+* ``tuned``: the tuned default, exactly ``gan-train model=mlp dataset=ring8`` (``grid25``);
+* one row per loss: ``gan-train experiment=pacgan_<dataset> loss=<loss>``, the loss as its paper
+  defines it (this project's conf/loss/ defaults: n_critic, penalty weights) on the tuned
+  default's network, optimizer, EMA and run length (conf/experiment/pacgan_ring8.yaml says where
+  every number comes from);
+* PacGAN's own remedy on the same base: the non-saturating loss with D judging 2 (ring) or 4
+  (grid) samples at once, the paper's PacGAN2 and PacGAN4 rows.
+
+Usage::
+
+    python scripts/reproduce_toy.py --seeds 10 --rows tuned          # the tuned rows, 10 seeds
+    python scripts/reproduce_toy.py --seeds 3                        # every row, 3 seeds
+    python scripts/reproduce_toy.py --quick                          # 1 seed, a few steps
+    python scripts/reproduce_toy.py --list                           # the rows and their commands
+
+Finished runs are kept under ``--runs`` (one directory per dataset, row and seed, with a
+``result.json``) and reused when the table is made again; ``--fresh`` reruns them. The table
+(Markdown) goes to stdout and to ``<runs>/table.md``; every run's numbers to ``<runs>/runs.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ("ring8", "grid25")
+# PacGAN's Table 1 (Lin et al. 2018; its GAN rows are VEEGAN's Table 1, Srivastava et al. 2017):
+# modes captured, high-quality samples (%), reverse KL; means over 10 runs, 2,500 samples each.
+PAPER = {
+    "ring8": [("GAN (Lin et al. 2018, Table 1)", 6.3, 98.2, 0.45),
+              ("PacGAN2 (Lin et al. 2018, Table 1)", 7.9, 95.6, 0.07)],
+    "grid25": [("GAN (Lin et al. 2018, Table 1)", 17.3, 94.8, 0.70),
+               ("PacGAN4 (Lin et al. 2018, Table 1)", 24.8, 93.6, 0.04),
+               ("VEEGAN (Srivastava et al. 2017, Table 1)", 24.6, 40.0, 0.25)],
+}
+# PacGAN's packing degree in its table's best row for each dataset
+PACK = {"ring8": 2, "grid25": 4}
+QUICK = ["train.steps=20", "train.batch_size=64", "train.log_every_steps=10",
+         "train.sample_every_steps=20", "train.ckpt_every_steps=20", "metrics.every_steps=20"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the table: a name, and the gan-train overrides for a dataset."""
+
+    name: str
+    overrides: tuple[str, ...]  # "{ds}" is replaced by the dataset's name, "{pack}" by PACK[ds]
+    note: str = ""
+
+    def args(self, dataset: str) -> list[str]:
+        return [o.format(ds=dataset, pack=PACK[dataset]) for o in self.overrides]
+
+
+LOSS_ROWS = [
+    ("minimax", "Goodfellow et al. 2014"), ("ns", "Goodfellow et al. 2014"),
+    ("wgan", "Arjovsky et al. 2017"), ("wgan_gp", "Gulrajani et al. 2017"),
+    ("lsgan", "Mao et al. 2017"), ("dragan", "Kodali et al. 2017"),
+    ("began", "Berthelot et al. 2017"), ("hinge", "Lim & Ye 2017"),
+]
+FGAN = ["kl", "reverse_kl", "js", "pearson", "hellinger"]
+ROWS: list[Row] = [
+    Row("tuned", ("model=mlp", "dataset={ds}"), "the tuned default"),
+    *[Row(loss, ("experiment=pacgan_{ds}", f"loss={loss}"), ref) for loss, ref in LOSS_ROWS],
+    *[Row(f"fgan_{d}", ("experiment=pacgan_{ds}", "loss=fgan", f"loss.divergence={d}"),
+          "Nowozin et al. 2016") for d in FGAN],
+    Row("mmd", ("experiment=pacgan_{ds}", "loss=mmd"), "Li et al. 2017"),
+    Row("pacgan", ("experiment=pacgan_{ds}", "loss=ns", "model.discriminator.pack={pack}"),
+        "Lin et al. 2018: ns with D on packs of {pack}"),
+]
+
+
+@dataclass
+class Result:
+    """One finished run: the protocol's numbers from its last metrics record, and its CPU time."""
+
+    dataset: str
+    row: str
+    seed: int
+    modes: float
+    num_modes: float
+    high_quality: float  # fraction in [0, 1]
+    reverse_kl: float  # NaN when no sample is high quality
+    cpu_s: float
+    wall_s: float
+    command: str
+    extra: dict = field(default_factory=dict)
+
+
+def command(row: Row, dataset: str, seed: int, run_dir: Path, quick: bool) -> list[str]:
+    """The gan-train command line of one run (one thread, no W&B, into ``run_dir``)."""
+    return [sys.executable, "-m", "gan_cli.cli", *row.args(dataset), f"seed={seed}",
+            "logger=none", "hardware.num_threads=1", *(QUICK if quick else []),
+            f"hydra.run.dir={run_dir}"]
+
+
+def shown_command(row: Row, dataset: str, seed: int, quick: bool) -> str:
+    """What a user types for the run (gan-train, without the run directory)."""
+    args = [*row.args(dataset), f"seed={seed}", "logger=none", "hardware.num_threads=1",
+            *(QUICK if quick else [])]
+    return "gan-train " + " ".join(shlex.quote(a) for a in args)
+
+
+def cpu_seconds_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def last_metrics(run_dir: Path) -> dict:
+    """The last record of ``metrics.jsonl`` that holds the modes metric."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+               if line.strip()]
+    with_modes = [r for r in records if "modes_captured" in r]
+    if not with_modes:
+        raise RuntimeError(f"{run_dir}/metrics.jsonl has no modes metric (metrics.every_steps=0?)")
+    return with_modes[-1]
+
+
+def run_one(row: Row, dataset: str, seed: int, runs: Path, quick: bool, fresh: bool) -> Result:
+    """Run (or reuse) one gan-train run and return its result."""
+    run_dir = runs / dataset / row.name / f"seed{seed}"
+    result_file = run_dir / "result.json"
+    if result_file.exists() and not fresh:
+        return Result(**json.loads(result_file.read_text()))
+    cmd = command(row, dataset, seed, run_dir, quick)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_SILENT": "true",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    cpu0, t0 = cpu_seconds_of_children(), time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    cpu_s, wall_s = cpu_seconds_of_children() - cpu0, time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"{' '.join(cmd)}\nexited with {proc.returncode}:\n{tail}")
+    m = last_metrics(run_dir)
+    rkl = m.get("reverse_kl")
+    result = Result(dataset=dataset, row=row.name, seed=seed, modes=m["modes_captured"],
+                    num_modes=m["num_modes"], high_quality=m["high_quality_fraction"],
+                    reverse_kl=float("nan") if rkl is None else float(rkl), cpu_s=cpu_s,
+                    wall_s=wall_s, command=shown_command(row, dataset, seed, quick),
+                    extra={"step": m["step"]})
+    result_file.write_text(json.dumps(vars(result), indent=1))
+    return result
+
+
+def spread(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    """``mean ± std (min)`` of the values times ``scale``; one value alone has no spread."""
+    values = [v * scale for v in values]
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return "n/a"
+    mean = statistics.fmean(finite)
+    text = f"{mean:.{digits}f}"
+    if len(finite) > 1:
+        text += f" ± {statistics.stdev(finite):.{digits}f}"
+    if len(finite) < len(values):
+        text += f" ({len(values) - len(finite)} undefined)"
+    return text
+
+
+def table(results: list[Result], rows: list[Row], datasets: list[str]) -> str:
+    """One Markdown table: a line per dataset and row, mean ± std over seeds, with the paper's."""
+    lines = ["| dataset | row | runs | modes (mean ± std, min) | high quality % (mean ± std, min) "
+             "| reverse KL | runs with every mode and >= 97% HQ | CPU s per run (mean, max) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for ds in datasets:
+        for row in rows:
+            rs = [r for r in results if r.dataset == ds and r.row == row.name]
+            if not rs:
+                continue
+            modes = [r.modes for r in rs]
+            hq = [r.high_quality for r in rs]
+            full = sum(r.modes == r.num_modes and r.high_quality >= 0.97 for r in rs)
+            cpu = [r.cpu_s for r in rs]
+            lines.append(
+                f"| {ds} | {row.name} | {len(rs)} | {spread(modes)} / {rs[0].num_modes:.0f}, "
+                f"min {min(modes):.0f} | {spread(hq, 100)}, min {100 * min(hq):.1f} "
+                f"| {spread([r.reverse_kl for r in rs], digits=3)} | {full}/{len(rs)} "
+                f"| {statistics.fmean(cpu):.0f}, {max(cpu):.0f} |")
+        for name, modes, hq, rkl in PAPER.get(ds, []):
+            lines.append(f"| {ds} | {name} | 10 | {modes} | {hq} | {rkl} | | |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per row (10 for the full table)")
+    p.add_argument("--quick", action="store_true",
+                   help="1 seed and a few steps per run (a smoke test of the whole pipeline)")
+    p.add_argument("--rows", default="all", help="comma-separated row names (default: all)")
+    p.add_argument("--datasets", default=",".join(DATASETS), help="ring8,grid25")
+    p.add_argument("--runs", type=Path, default=REPO / "outputs" / "reproduce_toy",
+                   help="where the runs, table.md and runs.json go")
+    p.add_argument("--fresh", action="store_true", help="rerun runs that already have a result")
+    p.add_argument("--list", action="store_true", help="print the rows' commands and exit")
+    args = p.parse_args(argv)
+
+    names = [r.name for r in ROWS]
+    wanted = names if args.rows == "all" else args.rows.split(",")
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        p.error(f"unknown rows {unknown}; rows: {', '.join(names)}")
+    rows = [r for r in ROWS if r.name in wanted]
+    datasets = args.datasets.split(",")
+    if set(datasets) - set(DATASETS):
+        p.error(f"datasets are {', '.join(DATASETS)}")
+    seeds = range(1 if args.quick else args.seeds)
+    runs = args.runs / "quick" if args.quick else args.runs
+
+    if args.list:
+        for ds in datasets:
+            for row in rows:
+                print(f"{ds:7s} {row.name:18s} {shown_command(row, ds, 0, args.quick)}")
+        return 0
+
+    results = []
+    for ds in datasets:
+        for row in rows:
+            for seed in seeds:
+                r = run_one(row, ds, seed, runs, args.quick, args.fresh)
+                results.append(r)
+                print(f"{ds} {row.name} seed {seed}: {r.modes:.0f}/{r.num_modes:.0f} modes, "
+                      f"{100 * r.high_quality:.1f}% high quality, reverse KL {r.reverse_kl:.3f}, "
+                      f"{r.cpu_s:.0f} s CPU", file=sys.stderr, flush=True)
+    text = table(results, rows, datasets)
+    runs.mkdir(parents=True, exist_ok=True)
+    (runs / "table.md").write_text(text + "\n")
+    (runs / "runs.json").write_text(json.dumps([vars(r) for r in results], indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
