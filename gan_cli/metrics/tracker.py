@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_cli.latents import sample_latents
-from gan_cli.models import takes_condition
+from gan_cli.models import takes_condition, truncates_in_w
 from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
@@ -30,8 +30,10 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
     """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform).
 
     With ``truncation``, every latent component lies within [-truncation, truncation]
-    (``gan_cli.latents``). ``G`` may be a callable that returns the generator to draw from at
-    each call (training: G_ema, or the cascade of the stages trained so far).
+    (``gan_cli.latents``), or, for a generator that truncates in W (``truncates_in_w``: StyleGAN,
+    StyleGAN2), ``truncation`` is psi and z is drawn untruncated. ``G`` may be a callable that
+    returns the generator to draw from at each call (training: G_ema, or the cascade of the stages
+    trained so far).
 
     With ``data`` (the DataSource): an image-conditioned G gets its inputs from
     ``data.conditions(n, generator)``, and samples smaller than the data's images (a growing
@@ -49,15 +51,16 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
         out = []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
+            psi = truncation if truncates_in_w(G) else None
             z = sample_latents(m, getattr(G, "z_dim", z_dim), generator=g, device=device,
-                               truncation=truncation,
+                               truncation=None if psi is not None else truncation,
                                method=truncation_method)
             y = None
             if G.num_classes:
                 y = torch.randint(G.num_classes, (m,), generator=g, device=device)
             elif takes_condition(G) and data is not None:
                 y = data.conditions(m, g).to(device)
-            x = G(z, y).float()
+            x = (G(z, y) if psi is None else G(z, y, psi=psi)).float()
             if data is not None and x.dim() == 4 and x.shape[-2:] != tuple(data.info.shape[-2:]):
                 x = F.interpolate(x, size=tuple(data.info.shape[-2:]), mode="nearest")
             out.append(x)
