@@ -651,12 +651,14 @@ class StyleGAN2DiscriminatorConfig(NetworkConfig):
     channel_base: int = 32768
     channel_max: int = 512
     start_resolution: Optional[int] = None  # side of the last block; null = as the generator's
-    mbstd_group_size: int = 4  # 0 = no minibatch stddev layer
+    mbstd_group_size: int = 4  # 0 = no minibatch stddev layer (NVIDIA's CIFAR-10 setting: 32)
     mbstd_channels: int = 1
+    architecture: str = "resnet"  # resnet (config F, residual blocks) | orig (no skips: NVIDIA's CIFAR-10)
 
     def __post_init__(self) -> None:
         _check_nvidia_widths(self)
         _check_mbstd(self)
+        _one_of(self, "architecture", ("resnet", "orig"))
 
 
 @dataclass
