@@ -29,8 +29,10 @@ takes exactly the same path):
                                                reset_optimizers, kimg
       transform_real(x, phase) -> Tensor       the real batch at that phase (downsampled, faded)
 
-  Networks that grow implement ``set_phase(resolution, alpha)``; when the phase index changes
-  and the phase says so, the pair's optimizer moments are reset; the phase's batch size becomes
+  Networks that grow implement ``set_phase(resolution, alpha)``; when a new stage begins (the
+  phase index changes, or a fade-in with alpha < 1 begins or ends) and the phase says so, the
+  pair's optimizer moments are reset (ProGAN's code: when layers are added and when their fade-in
+  ends); the phase's batch size becomes
   the data's and the step's, and the phase's ``kimg`` counts the real images shown (the batch
   changes between phases, so ``step * batch`` does not). A data source whose batch is fixed at
   construction (``fixed_batch = True``: the DataLoader behind ``dataset.in_memory=false``) cannot
@@ -73,6 +75,11 @@ class SingleStage:
 
     def cascade(self, generators: list[nn.Module]) -> nn.Module:
         return generators[-1]
+
+
+def _stage_of(phase: Any) -> tuple[int, bool]:
+    """What identifies a phase's stage: its level, and whether it is a fade-in (alpha < 1)."""
+    return phase.index, phase.alpha < 1.0
 
 
 def stage_at(step: int, steps: list[int]) -> int:
@@ -126,7 +133,8 @@ class Curriculum:
             for net in (pair.G, pair.D, pair.ema.module if pair.ema is not None else None):
                 if net is not None and hasattr(net, "set_phase"):
                     net.set_phase(phase.resolution, phase.alpha)
-            new_phase = state.step > 0 and self.schedule.phase(state.step - 1).index != phase.index
+            # a new stage: another resolution level, or a fade-in beginning or ending at one
+            new_phase = state.step > 0 and _stage_of(self.schedule.phase(state.step - 1)) != _stage_of(phase)
             if new_phase and phase.reset_optimizers:
                 pair.reset_optimizers()
             if self.phase is None:  # this process's first step: can the data follow the schedule?
