@@ -27,7 +27,8 @@ log = logging.getLogger("gan_cli")
 def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: torch.device,
                  seed: int, batch_size: int = 250, truncation: float | None = None,
                  truncation_method: str = "resample", data: Any = None) -> Callable[[int], torch.Tensor]:
-    """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform).
+    """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform),
+    with any noise G draws itself seeded per call (torch's global generator is left as it was).
 
     With ``truncation``, every latent component lies within [-truncation, truncation]
     (``gan_cli.latents``), or, for a generator that truncates in W (``truncates_in_w``: StyleGAN,
@@ -42,9 +43,20 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
     """
     g = torch.Generator(device=device).manual_seed(derive_seed(seed, "eval_z"))
     current = (lambda: G) if isinstance(G, nn.Module) else G
+    noise_seed, calls = derive_seed(seed, "eval_noise"), [0]
+    rng_devices = [device] if torch.device(device).type == "cuda" else []
 
     @torch.no_grad()
     def sample(n: int) -> torch.Tensor:
+        # a G with noise of its own (StyleGAN's noise inputs) draws it from torch's global
+        # generator: seeded per call here and restored after, so sampling is reproducible and
+        # leaves a training run's random stream (and its exact resume) untouched
+        with torch.random.fork_rng(devices=rng_devices):
+            torch.manual_seed(noise_seed + calls[0])
+            calls[0] += 1
+            return draw(n)
+
+    def draw(n: int) -> torch.Tensor:
         G = current()
         was_training = G.training
         G.eval()

@@ -61,7 +61,10 @@ class SampleFigures:
     A growing generator draws at its current phase's side; its images are upsampled (nearest
     neighbour, each pixel a block) to the data's side, so every figure of a run has one size and
     shows the phase's resolution as it is. ``truncation`` is psi in W for a generator that
-    truncates there (``truncates_in_w``), else a bound on z.
+    truncates there (``truncates_in_w``), else a bound on z. A generator that draws noise of its
+    own (StyleGAN's noise inputs) draws it from torch's global generator seeded for figures and
+    then restored, so a figure leaves the training's random stream untouched (a run resumed from
+    a step with a figure goes on as the run that drew none) and every figure shows the same noise.
 
     Args:
         state: the run.
@@ -94,13 +97,16 @@ class SampleFigures:
         self.autocast = autocast
         self.standing = standing
         self.runlog = runlog
+        self.noise_seed = derive_seed(seed, "figure_noise")
+        self.rng_devices = [device] if device.type == "cuda" else []
 
     def __call__(self) -> Path:
         self.standing()
         G = self.sampler()
         was_training = G.training
         G.eval()
-        with torch.no_grad(), self.autocast():
+        with torch.no_grad(), self.autocast(), torch.random.fork_rng(devices=self.rng_devices):
+            torch.manual_seed(self.noise_seed)
             fake = (G(self.z, self.y) if self.psi is None else G(self.z, self.y, psi=self.psi)).float()
         G.train(was_training)
         side = tuple(self.state.data.info.shape[-2:])
