@@ -27,7 +27,7 @@ from PIL import Image
 from gan_cli.build import build_generator, build_schedule
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.data.base import DataInfo
-from gan_cli.errors import EXIT_CONFIG
+from gan_cli.errors import EXIT_CONFIG, ConfigError
 from gan_cli.metrics.tracker import make_sampler
 from gan_cli.models import stylegan2
 from gan_cli.models.style_layers import channels_at
@@ -110,6 +110,18 @@ def test_cpu_presets_grow_to_28_px_with_the_papers_optimizer(name):
     assert G.resolutions == [7, 14, 28]
     if cfg.model.schedule is not None:
         assert build_schedule(cfg.model).resolutions == [7, 14, 28]
+
+
+@pytest.mark.parametrize("override,key", [
+    ("model.schedule.training_kimg=0", "model.schedule.training_kimg"),
+    ("model.schedule.transition_kimg=-1", "model.schedule.transition_kimg"),
+    ("model.regularizers.r1.interval=0", "model.regularizers.r1.interval"),
+    ("model.regularizers.drift.epsilon=-0.1", "model.regularizers.drift.epsilon"),
+])
+def test_impossible_values_of_the_new_nodes_name_the_key(override, key):
+    model = "stylegan" if "r1" in key else "progan"
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        compose_train(f"model={model}", override)
 
 
 def test_a_typo_in_the_schedule_is_a_configuration_error(tmp_path):

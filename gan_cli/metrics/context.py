@@ -37,6 +37,7 @@ class RealData:
     batches: Callable[[], Iterable[Tensor]]  # a fresh pass over real samples, images in [-1, 1]
     modes: Tensor | None = None  # 2D mixtures: mode centres (M, 2)
     mode_std: float | None = None  # 2D mixtures: std of each mode
+    fingerprint: str = ""  # the data's content digest (part of the reference-cache key)
 
     @classmethod
     def from_tensor(cls, name: str, split: str, x: Tensor, batch_size: int = 500, **kw) -> RealData:
@@ -127,7 +128,8 @@ class EvalContext:
         opts = self.options if opts is None else opts
         ext = self.extractor(name)
         n, keep = int(opts.get("num_real", 10000)), int(opts.get("keep_features", 10000))
-        key = reference_key(self.real.name, self.real.split, ext.resize, ext.identity, n, keep)
+        key = reference_key(self.real.name, self.real.split, ext.resize, ext.identity, n, keep,
+                            self.real.fingerprint)
         device = self.opt("device", "cpu")
         return load_or_compute_reference(
             key,

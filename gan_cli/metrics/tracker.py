@@ -89,7 +89,8 @@ def real_data(data: Any, num_real: int, split: str):
     name = f"{getattr(data, 'name', 'data')}-{'x'.join(map(str, data.info.shape))}"
     num_real = min(num_real, getattr(data, "num_samples", num_real))  # the cache key's count
     return RealData(name=name, split=split, batches=lambda: data.real_batches(num_real),
-                    modes=getattr(data, "modes", None), mode_std=getattr(data, "mode_std", None))
+                    modes=getattr(data, "modes", None), mode_std=getattr(data, "mode_std", None),
+                    fingerprint=data.fingerprint(num_real))
 
 
 def metric_options(data: Any, base: dict) -> dict:
