@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import II, MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.errors import ConfigError
@@ -666,12 +666,14 @@ class StyleGAN2DiscriminatorConfig(NetworkConfig):
     channel_base: int = 32768
     channel_max: int = 512
     start_resolution: Optional[int] = None  # side of the last block; null = as the generator's
-    mbstd_group_size: int = 4  # 0 = no minibatch stddev layer
+    mbstd_group_size: int = 4  # 0 = no minibatch stddev layer (NVIDIA's CIFAR-10 setting: 32)
     mbstd_channels: int = 1
+    architecture: str = "resnet"  # resnet (config F, residual blocks) | orig (no skips: NVIDIA's CIFAR-10)
 
     def __post_init__(self) -> None:
         _check_nvidia_widths(self)
         _check_mbstd(self)
+        _one_of(self, "architecture", ("resnet", "orig"))
 
 
 @dataclass
@@ -684,6 +686,89 @@ class StyleGAN2ModelConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         _positive(self, "z_dim")
+
+
+# The nodes the NVIDIA models put under model.schedule and model.regularizers (conf/model/progan.yaml,
+# stylegan.yaml, stylegan2.yaml select them with `/schema/schedule@schedule: progressive` and
+# `/schema/regularizer@regularizers.<name>: <option>`), so their keys are checked like any other.
+
+
+@dataclass
+class ProgressiveScheduleConfig:
+    """ProGAN's progressive growing (gan_cli/schedules.py, ProgressiveSchedule; Karras et al. 2018,
+    appendix A.1): a training stage at each side from start_resolution, a fade-in transition before
+    each doubling, both measured in real images shown to D; Adam's moments reset at every stage."""
+
+    _target_: str = "gan_cli.schedules.ProgressiveSchedule"
+    # the data's side (px): the dataset's, so the last stage trains at full resolution
+    resolution: int = II("dataset.resolution")
+    # the first side (px): the networks' (null = 4 for 4 * 2**k px, 7 for 28 px)
+    start_resolution: Optional[int] = II("model.generator.start_resolution")
+    # thousands of real images per training stage and per fade-in (the official code's 600; the
+    # paper's CelebA and CelebA-HQ runs 800); the last training stage lasts until train.steps
+    training_kimg: float = 600.0
+    transition_kimg: float = 600.0  # 0 = no fade-in (new blocks appear at once)
+    # the global batch at each side: one integer for every side (train.batch_size by default), a
+    # mapping side -> batch for every side ({4: 16, ..., 256: 14}), or null = the paper's (16 up to
+    # 128 px, then 14, 6, 3). Changing batches need dataset.in_memory=true.
+    batch_sizes: Any = II("train.batch_size")
+    n_critic: int = II("loss.n_critic")  # D updates per G step: the kimg a step shows is batch * n_critic
+    reset_optimizers: bool = True  # reset Adam's moments at each new stage (the official code)
+
+    def __post_init__(self) -> None:
+        # the run's facts are interpolations until the config is resolved (validate resolves them)
+        _positive(self, "training_kimg", *(k for k in ("resolution", "n_critic")
+                                           if not isinstance(getattr(self, k), str)))
+        _non_negative(self, "transition_kimg")
+
+
+@dataclass
+class R1RegularizerConfig:
+    """R1, gamma / 2 E||grad_x D(x)||^2 at real data (gan_cli.regularizers.R1; Mescheder et al. 2018),
+    as a model's own term; every loss also has it as loss.r1_gamma / loss.r_interval."""
+
+    _target_: str = "gan_cli.regularizers.R1"
+    gamma: float = 10.0  # StyleGAN (FFHQ) and StyleGAN2 config F: 10
+    interval: int = 1  # every `interval` D updates; > 1 = lazy (StyleGAN2: 16), D's lr and betas corrected
+
+    def __post_init__(self) -> None:
+        _non_negative(self, "gamma")
+        _positive(self, "interval")
+
+
+@dataclass
+class DriftConfig:
+    """ProGAN's drift term epsilon * E[D(x)^2] on real data (gan_cli.regularizers.Drift)."""
+
+    _target_: str = "gan_cli.regularizers.Drift"
+    epsilon: float = 0.001  # epsilon_drift (Karras et al. 2018, appendix A.1)
+
+    def __post_init__(self) -> None:
+        _non_negative(self, "epsilon")
+
+
+@dataclass
+class PathLengthConfig:
+    """StyleGAN2's path-length regulariser on G (gan_cli.regularizers.PathLength; Karras et al. 2020,
+    section 3.2): weight * (||J_w^T y|| - a)^2, a a moving average of the lengths."""
+
+    _target_: str = "gan_cli.regularizers.PathLength"
+    weight: float = 2.0  # pl_weight (config F: 2)
+    interval: int = 4  # every `interval` G updates (lazy), G's lr and betas corrected by k / (k + 1)
+    decay: float = 0.01  # of the moving average a (pl_decay)
+    batch_shrink: int = 2  # the penalty uses batch / batch_shrink latents (pl_batch_shrink)
+
+    def __post_init__(self) -> None:
+        _non_negative(self, "weight")
+        _positive(self, "interval", "batch_shrink")
+        _require(0 <= self.decay <= 1, "decay", f"must be in [0, 1], got {self.decay}")
+
+
+#: Schemas of nodes inside a model config (registered as schema/<kind>/<name>).
+NODE_SCHEMAS: dict[str, dict[str, type]] = {
+    "schedule": {"progressive": ProgressiveScheduleConfig},
+    "regularizer": {"r1": R1RegularizerConfig, "drift": DriftConfig, "path_length": PathLengthConfig},
+}
 @dataclass
 class LAPGANLevelGeneratorConfig(NetworkConfig):
     """G_k of a LAPGAN level above the coarsest: (z_k, l_k [, label]) -> high-pass h_k."""
@@ -1260,12 +1345,14 @@ class EvalConfig:
     inception_weights: Optional[str] = None  # Inception-v3 weight file; null = torch hub cache
     allow_download: bool = False  # download the Inception weights when missing (needs network)
     use_ema: bool = True  # evaluate G_ema when the checkpoint has one; false = the trained G
-    # the truncation trick (Brock et al. 2019) for every sample: |z_i| <= truncation; null = off
+    # the truncation trick for every sample: |z_i| <= truncation (Brock et al. 2019), or, for
+    # StyleGAN / StyleGAN2, psi in W: w = w_avg + truncation (w - w_avg) (Karras et al. 2019); null = off
     truncation: Optional[float] = None
     truncation_method: str = "resample"  # resample (a truncated normal) | clamp
-    # thresholds of truncation_sweep.png (images only), one row each, the same latents per column
+    # thresholds of truncation_sweep.png (images only), one row each, the same latents per column;
+    # StyleGAN / StyleGAN2 get style_mixing.png, stochastic_variation.png and psi_sweep.png instead
     truncation_sweep: list[float] = field(default_factory=lambda: [2.0, 1.0, 0.5, 0.25, 0.04])
-    sweep_columns: int = 10  # samples per row of that figure
+    sweep_columns: int = 10  # samples per row of that figure (at most 8 in the style figures); 0 = no figure
     logger: Any = MISSING
 
     def __post_init__(self) -> None:
@@ -1284,7 +1371,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="eval_schema", node=EvalConfig)
-    for group, options in SCHEMAS.items():
+    for group, options in (*SCHEMAS.items(), *NODE_SCHEMAS.items()):
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
 
@@ -1392,7 +1479,7 @@ def trusted_targets() -> frozenset[str]:
 
     found: set[str] = set(TRUSTED_OPTIMIZERS)
     found.update(t.strip() for t in os.environ.get("GAN_CLI_TRUSTED_TARGETS", "").split(",") if t.strip())
-    for options in SCHEMAS.values():
+    for options in (*SCHEMAS.values(), *NODE_SCHEMAS.values()):  # NODE_SCHEMAS: schedules, terms
         for schema in options.values():
             _schema_targets(schema(), found)
     for schema in (TrainConfig, EvalConfig):

@@ -32,12 +32,16 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from gan_cli.build import build, generator_from_checkpoint, select_device
     from gan_cli.metrics.registry import compute_metrics
     from gan_cli.metrics.tracker import make_sampler, metric_options, real_data
+    from gan_cli.models import truncates_in_w
+    from gan_cli.style_figures import save_style_figures
+    from gan_cli.training.curriculum import restore_phase
 
     device = select_device(OmegaConf.create({"device": cfg.device}))
     # Rebuild the data (shape facts and real samples) and the generator the checkpoint describes.
     rebuilt = generator_from_checkpoint(cfg.ckpt, device=device, use_ema=cfg.use_ema,
                                         split=cfg.split)
     G, which, train_cfg, data = rebuilt.G, rebuilt.which, rebuilt.config, rebuilt.data
+    restore_phase(G, train_cfg.model, rebuilt.step)  # a growing G: the phase it was trained in last
     dataset_cfg = train_cfg.dataset
 
     names = list(cfg.metrics) if cfg.metrics is not None else list(data.default_metrics)
@@ -59,16 +63,23 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                              provenance, generator=G, data=data)
     result = {"checkpoint": str(Path(cfg.ckpt).resolve()), "step": rebuilt.step,
               "generator": which, "truncation": truncation,
-              "truncation_method": method if truncation is not None else None,
+              "truncation_method": (("psi" if truncates_in_w(G) else method)
+                                    if truncation is not None else None),
               "metrics": values, "provenance": provenance}
     # the sweep varies latents: nothing to show for a G that translates an input image
     image_to_image = takes_condition(G) and not G.num_classes
     if len(data.info.shape) == 3 and cfg.get("sweep_columns", 0) > 0 and not image_to_image:
-        result["truncation_sweep"] = str(truncation_sweep(
-            G, train_cfg.model.z_dim, device, cfg.seed, list(cfg.truncation_sweep),
-            cfg.sweep_columns, method, run_dir / "truncation_sweep.png"))
+        if hasattr(G, "synthesize"):  # a style generator: style mixing, noise, psi sweep in W
+            result.update(save_style_figures(G, run_dir, seed=cfg.seed, device=device,
+                                             columns=min(cfg.sweep_columns, 8)))
+        else:
+            result["truncation_sweep"] = str(truncation_sweep(
+                G, train_cfg.model.z_dim, device, cfg.seed, list(cfg.truncation_sweep),
+                cfg.sweep_columns, method, run_dir / "truncation_sweep.png"))
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    trunc = f", truncation {truncation} ({method})" if truncation is not None else ""
+    trunc = ""
+    if truncation is not None:
+        trunc = f", psi {truncation} in W" if truncates_in_w(G) else f", truncation {truncation} ({method})"
     print(format_table(values, provenance, rebuilt.step, f"{cfg.ckpt} [{which}{trunc}]"))
     logger = build(cfg.logger, "logger")
     logger.start(run_dir=run_dir, config={"eval": OmegaConf.to_container(cfg, resolve=True),

@@ -19,6 +19,9 @@ its previous mode afterwards.
   on a scale from -1 at 0 to 1 at the figure's largest std, ``info["std_max"]``).
 * :func:`psi_sweep`: per latent, one image per psi of the truncation ``w_avg + psi (w - w_avg)``
   (the paper: 1, 0.7, 0.5, 0, -0.5, -1; psi 0 is the "mean" image, the same for every latent).
+
+:func:`save_style_figures` draws the three with latents from a seed and writes them as PNGs
+(gan-eval does, for every generator that has ``synthesize``).
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FigureGrid", "crossover_bands", "mixed_styles", "psi_sweep", "stochastic_variation",
-           "style_mixing_figure"]
+__all__ = ["FigureGrid", "crossover_bands", "mixed_styles", "psi_sweep", "save_style_figures",
+           "stochastic_variation", "style_mixing_figure"]
 
 PAPER_PSIS = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
 BLANK = 1.0  # the empty corner cell of the style-mixing figure (white after save_image_grid)
@@ -178,3 +182,36 @@ def psi_sweep(G: nn.Module, z: Tensor, psis: Sequence[float] = PAPER_PSIS,
     with _evaluating(G):
         cols = [G.synthesize(G.mapping(z, psi=p, truncation_cutoff=truncation_cutoff), "const") for p in psis]
     return FigureGrid(torch.stack(cols, dim=1).flatten(0, 1), len(psis), {"psis": list(psis)})
+
+
+def save_style_figures(G: nn.Module, out_dir: Path, *, seed: int, device: torch.device,
+                       columns: int = 6, rows: int = 4) -> dict[str, str]:
+    """Write ``style_mixing.png``, ``stochastic_variation.png`` and ``psi_sweep.png`` into ``out_dir``.
+
+    Args:
+        G: a style generator (in the phase it should be drawn in).
+        out_dir: the folder (gan-eval's run directory).
+        seed: the latents come from a stream derived from it (the same figures for the same seed).
+        device: where G runs.
+        columns: latents B of the style-mixing figure.
+        rows: latents A of the style-mixing figure, rows of the other two.
+
+    Returns:
+        ``figure name -> path`` of the three files.
+    """
+    from gan_cli.data.figures import save_image_grid
+    from gan_cli.seeding import derive_seed
+
+    g = torch.Generator(device=device).manual_seed(derive_seed(seed, "style_figures"))
+    z_a, z_b, z_v = (torch.randn(n, G.mapping.z_dim, generator=g, device=device)
+                     for n in (rows, columns, rows))
+    figures = {
+        "style_mixing": style_mixing_figure(G, z_a, z_b),
+        "stochastic_variation": stochastic_variation(G, z_v, seed=derive_seed(seed, "style_noise")),
+        "psi_sweep": psi_sweep(G, z_v),
+    }
+    paths = {}
+    for name, fig in figures.items():
+        path = save_image_grid(fig.images.float(), Path(out_dir) / f"{name}.png", nrow=fig.nrow)
+        paths[name] = str(path)
+    return paths

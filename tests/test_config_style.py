@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from gan_cli.train import build_network
 from hydra import compose, initialize_config_dir
 
+from gan_cli.build import build_network
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import register_configs, validate
 from gan_cli.errors import ConfigError

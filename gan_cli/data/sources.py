@@ -191,6 +191,8 @@ def check_resume(state: dict[str, Any], num_samples: int, name: str) -> None:
 class LoaderImageSource(ImageSource):
     """A map-style dataset of (uint8 (C, H, W) image, int label) read by a DataLoader."""
 
+    fixed_batch = True  # the DataLoader's batch is set once: a phase schedule cannot change it
+
     def __init__(
         self,
         dataset: torch.utils.data.Dataset,

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_cli.latents import sample_latents
-from gan_cli.models import takes_condition
+from gan_cli.models import takes_condition, truncates_in_w
 from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
@@ -27,11 +27,14 @@ log = logging.getLogger("gan_cli")
 def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: torch.device,
                  seed: int, batch_size: int = 250, truncation: float | None = None,
                  truncation_method: str = "resample", data: Any = None) -> Callable[[int], torch.Tensor]:
-    """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform).
+    """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform),
+    with any noise G draws itself seeded per call (torch's global generator is left as it was).
 
     With ``truncation``, every latent component lies within [-truncation, truncation]
-    (``gan_cli.latents``). ``G`` may be a callable that returns the generator to draw from at
-    each call (training: G_ema, or the cascade of the stages trained so far).
+    (``gan_cli.latents``), or, for a generator that truncates in W (``truncates_in_w``: StyleGAN,
+    StyleGAN2), ``truncation`` is psi and z is drawn untruncated. ``G`` may be a callable that
+    returns the generator to draw from at each call (training: G_ema, or the cascade of the stages
+    trained so far).
 
     With ``data`` (the DataSource): an image-conditioned G gets its inputs from
     ``data.conditions(n, generator)``, and samples smaller than the data's images (a growing
@@ -40,24 +43,36 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
     """
     g = torch.Generator(device=device).manual_seed(derive_seed(seed, "eval_z"))
     current = (lambda: G) if isinstance(G, nn.Module) else G
+    noise_seed, calls = derive_seed(seed, "eval_noise"), [0]
+    rng_devices = [device] if torch.device(device).type == "cuda" else []
 
     @torch.no_grad()
     def sample(n: int) -> torch.Tensor:
+        # a G with noise of its own (StyleGAN's noise inputs) draws it from torch's global
+        # generator: seeded per call here and restored after, so sampling is reproducible and
+        # leaves a training run's random stream (and its exact resume) untouched
+        with torch.random.fork_rng(devices=rng_devices):
+            torch.manual_seed(noise_seed + calls[0])
+            calls[0] += 1
+            return draw(n)
+
+    def draw(n: int) -> torch.Tensor:
         G = current()
         was_training = G.training
         G.eval()
         out = []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
+            psi = truncation if truncates_in_w(G) else None
             z = sample_latents(m, getattr(G, "z_dim", z_dim), generator=g, device=device,
-                               truncation=truncation,
+                               truncation=None if psi is not None else truncation,
                                method=truncation_method)
             y = None
             if G.num_classes:
                 y = torch.randint(G.num_classes, (m,), generator=g, device=device)
             elif takes_condition(G) and data is not None:
                 y = data.conditions(m, g).to(device)
-            x = G(z, y).float()
+            x = (G(z, y) if psi is None else G(z, y, psi=psi)).float()
             if data is not None and x.dim() == 4 and x.shape[-2:] != tuple(data.info.shape[-2:]):
                 x = F.interpolate(x, size=tuple(data.info.shape[-2:]), mode="nearest")
             out.append(x)

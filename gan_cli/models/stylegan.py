@@ -75,6 +75,9 @@ class StyleGenerator(nn.Module):
     synthesis: nn.Module
     mixing_prob: float
     squash: bool
+    #: truncation means psi in W (``gan_cli.models.truncates_in_w``): gan-eval and the figures call
+    #: ``G(z, y, psi=t)`` with an untruncated z
+    truncation_in_w = True
 
     @property
     def num_ws(self) -> int:

@@ -26,7 +26,8 @@ Discriminator (the "residual" architecture of figure 7): fromRGB (1x1) at the da
 one residual block per halving, ``(skip + main) / sqrt(2)`` with ``main = conv 3x3 -> conv 3x3
 halving`` and ``skip = halving -> 1x1`` (halving: [1, 3, 3, 1] blur then stride 2, as NVIDIA's),
 then at side s: minibatch stddev (group 4, one channel), conv 3x3, fully connected, linear output.
-Weights use gain 1 and every LeakyReLU(0.2) is followed by sqrt(2).
+Weights use gain 1 and every LeakyReLU(0.2) is followed by sqrt(2). ``architecture="orig"`` drops
+the skip branches (each block is ``main`` alone), as NVIDIA's CIFAR-10 configuration does.
 
 The generator interface shared with StyleGAN's is described in ``gan_cli.models.stylegan``.
 Labels are not used (``num_classes`` is accepted and the attribute is 0).
@@ -177,16 +178,19 @@ class Generator(StyleGenerator):
 
 
 class DBlock(nn.Module):
-    """Residual block: ``(skip(x) + main(x)) / sqrt(2)``, halving the side."""
+    """Residual block ``(skip(x) + main(x)) / sqrt(2)``, or ``main(x)`` alone without the skip
+    branch (``residual=False``, NVIDIA's "orig"), halving the side."""
 
-    def __init__(self, in_ch: int, out_ch: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, residual: bool = True) -> None:
         super().__init__()
         self.conv0 = EqualizedConv2d(in_ch, in_ch, 3, gain=1.0)
         self.conv1 = EqualizedConv2d(in_ch, out_ch, 3, gain=1.0, down=True)
-        self.skip = EqualizedConv2d(in_ch, out_ch, 1, bias=False, gain=1.0, down=True)
+        self.skip = EqualizedConv2d(in_ch, out_ch, 1, bias=False, gain=1.0, down=True) if residual else None
 
     def forward(self, x: Tensor) -> Tensor:
         main = _act(self.conv1(_act(self.conv0(x))))
+        if self.skip is None:
+            return main
         return (self.skip(x) + main) * (1.0 / math.sqrt(2.0))
 
 
@@ -201,27 +205,32 @@ class Discriminator(nn.Module):
         start_resolution: the side of the last block; None = as the generator's default.
         mbstd_group_size: G of the minibatch stddev (4; 0 = no such layer).
         mbstd_channels: its statistics (1).
+        architecture: ``"resnet"`` (config F: residual blocks) or ``"orig"`` (no skip branches:
+            NVIDIA's CIFAR-10 configuration).
 
     Attributes:
         num_classes: 0.
 
     Forward: ``(x, y=None)`` with x (N, C, R, R) -> raw scores (N,); with the minibatch stddev,
-    N must be divisible by min(4, N).
+    N must be divisible by min(group size, N).
     """
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
                  channel_base: int = 32768, channel_max: int = 512, start_resolution: int | None = None,
-                 mbstd_group_size: int = 4, mbstd_channels: int = 1) -> None:
+                 mbstd_group_size: int = 4, mbstd_channels: int = 1, architecture: str = "resnet") -> None:
         super().__init__()
         who = "StyleGAN2 discriminator"
         if output != "score":
             raise ValueError(f"{who}: output must be 'score', got {output!r}")
+        if architecture not in ("resnet", "orig"):
+            raise ValueError(f"{who}: architecture must be 'resnet' or 'orig', got {architecture!r}")
         c, self.resolutions = progressive_plan(data_shape, start_resolution, who)
         self.data_shape, self.num_classes, self.output = tuple(data_shape), 0, output
         self.mbstd_group_size, self.mbstd_channels = int(mbstd_group_size), int(mbstd_channels)
         ch = [channels_at(r, channel_base, channel_max) for r in self.resolutions]
         self.from_rgb = EqualizedConv2d(c, ch[-1], 1, gain=1.0)
-        self.blocks = nn.ModuleList(DBlock(ch[i], ch[i - 1]) for i in range(len(ch) - 1, 0, -1))
+        residual = architecture == "resnet"
+        self.blocks = nn.ModuleList(DBlock(ch[i], ch[i - 1], residual) for i in range(len(ch) - 1, 0, -1))
         s = self.resolutions[0]
         extra = self.mbstd_channels if self.mbstd_group_size > 0 else 0
         self.conv = EqualizedConv2d(ch[0] + extra, ch[0], 3, gain=1.0)

@@ -29,10 +29,17 @@ takes exactly the same path):
                                                reset_optimizers, kimg
       transform_real(x, phase) -> Tensor       the real batch at that phase (downsampled, faded)
 
-  Networks that grow implement ``set_phase(resolution, alpha)``; when the phase index changes
-  and the phase says so, the pair's optimizer moments are reset; the phase's batch size becomes
+  Networks that grow implement ``set_phase(resolution, alpha)``; when a new stage begins (the
+  phase index changes, or a fade-in with alpha < 1 begins or ends) and the phase says so, the
+  pair's optimizer moments are reset (ProGAN's code: when layers are added and when their fade-in
+  ends); the phase's batch size becomes
   the data's and the step's, and the phase's ``kimg`` counts the real images shown (the batch
-  changes between phases, so ``step * batch`` does not).
+  changes between phases, so ``step * batch`` does not). A data source whose batch is fixed at
+  construction (``fixed_batch = True``: the DataLoader behind ``dataset.in_memory=false``) cannot
+  follow a change of batch: the run stops with a ConfigError before its first step when the
+  schedule lists its batches (``schedule.batch_sizes``), else at the phase that changes it.
+  :func:`restore_phase` puts a generator rebuilt from a checkpoint (gan-eval) into the phase it
+  was last trained in.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from typing import Any
 from torch import nn
 
 from gan_cli.data.base import Batch
+from gan_cli.errors import ConfigError
 
 
 class SingleStage:
@@ -67,6 +75,11 @@ class SingleStage:
 
     def cascade(self, generators: list[nn.Module]) -> nn.Module:
         return generators[-1]
+
+
+def _stage_of(phase: Any) -> tuple[int, bool]:
+    """What identifies a phase's stage: its level, and whether it is a fade-in (alpha < 1)."""
+    return phase.index, phase.alpha < 1.0
 
 
 def stage_at(step: int, steps: list[int]) -> int:
@@ -120,9 +133,13 @@ class Curriculum:
             for net in (pair.G, pair.D, pair.ema.module if pair.ema is not None else None):
                 if net is not None and hasattr(net, "set_phase"):
                     net.set_phase(phase.resolution, phase.alpha)
-            new_phase = state.step > 0 and self.schedule.phase(state.step - 1).index != phase.index
+            # a new stage: another resolution level, or a fade-in beginning or ending at one
+            new_phase = state.step > 0 and _stage_of(self.schedule.phase(state.step - 1)) != _stage_of(phase)
             if new_phase and phase.reset_optimizers:
                 pair.reset_optimizers()
+            if self.phase is None:  # this process's first step: can the data follow the schedule?
+                self._check_batches(state.data, getattr(self.schedule, "batch_sizes", {}).values())
+            self._check_batches(state.data, [phase.batch_size])
             per_device = phase.batch_size // self.world_size
             step_fn.batch_per_device = per_device
             step_fn.batch_size = phase.batch_size
@@ -135,6 +152,20 @@ class Curriculum:
 
             self.phase = phase
         step_fn.prepare = prepare
+
+    def _check_batches(self, data: Any, batch_sizes: Any) -> None:
+        """Each global batch splits evenly over the processes, and a fixed-batch source keeps its own."""
+        for batch in batch_sizes:
+            if batch % self.world_size:
+                raise ConfigError(f"model.schedule: a phase's batch of {batch} does not split over "
+                                  f"{self.world_size} processes; give batches divisible by it")
+            if getattr(data, "fixed_batch", False) and batch // self.world_size != data.batch_size:
+                raise ConfigError(
+                    f"model.schedule asks for a global batch of {batch} in some phase, but the data "
+                    f"are read by a DataLoader (dataset.in_memory=false) whose batch is fixed at "
+                    f"{data.batch_size * self.world_size} (train.batch_size): set "
+                    f"dataset.in_memory=true, or one batch for every phase "
+                    f"(model.schedule.batch_sizes={data.batch_size * self.world_size})")
 
     def _stage_prepare(self, state: Any) -> Callable[[Batch], Batch] | None:
         k = state.stage
@@ -156,3 +187,18 @@ class Curriculum:
     def sampler(self, state: Any) -> nn.Module:
         """The generator figures and metrics draw from: the cascade of the stages trained so far."""
         return self.stages.cascade([p.G_sample for p in state.pairs[: state.stage + 1]])
+
+
+def restore_phase(G: nn.Module, model_cfg: Any, step: int) -> None:
+    """Put a growing generator rebuilt from a checkpoint of ``step`` steps into the phase of its
+    last trained step (the phase its sample figure at that step was drawn in).
+
+    Nothing happens for a generator without ``set_phase`` or a model without ``model.schedule``;
+    the schedule is rebuilt from the checkpoint's own (resolved) model config.
+    """
+    if not hasattr(G, "set_phase") or model_cfg.get("schedule") is None:
+        return
+    from gan_cli.build import build_schedule
+
+    phase = build_schedule(model_cfg).phase(max(step - 1, 0))
+    G.set_phase(phase.resolution, phase.alpha)

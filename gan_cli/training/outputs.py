@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.checkpoint import save_checkpoint
 from gan_cli.distributed import gather_objects, is_main
 from gan_cli.latents import fixed_latents
-from gan_cli.models import takes_condition
+from gan_cli.models import takes_condition, truncates_in_w
 from gan_cli.seeding import derive_seed, rng_state
 from gan_cli.training.state import TrainState
 
@@ -58,6 +59,14 @@ class StandingStats:
 class SampleFigures:
     """The sample figure of a fixed batch of latents (one row per class for a conditional G).
 
+    A growing generator draws at its current phase's side; its images are upsampled (nearest
+    neighbour, each pixel a block) to the data's side, so every figure of a run has one size and
+    shows the phase's resolution as it is. ``truncation`` is psi in W for a generator that
+    truncates there (``truncates_in_w``), else a bound on z. A generator that draws noise of its
+    own (StyleGAN's noise inputs) draws it from torch's global generator seeded for figures and
+    then restored, so a figure leaves the training's random stream untouched (a run resumed from
+    a step with a figure goes on as the run that drew none) and every figure shows the same noise.
+
     Args:
         state: the run.
         sampler: the generator to draw from (G, G_ema, or a multi-stage model's cascade).
@@ -78,8 +87,9 @@ class SampleFigures:
         self.sampler = sampler
         self.samples_dir = samples_dir
         G = sampler()
+        self.psi = truncation if truncates_in_w(G) else None
         self.z, self.y = fixed_latents(getattr(G, "z_dim", z_dim), G.num_classes, count, seed,
-                                       device, truncation, method)
+                                       device, None if self.psi is not None else truncation, method)
         self.figure_kwargs: dict[str, Any] = {}
         if takes_condition(G) and not G.num_classes:  # an image-conditioned G: fixed inputs
             batch = state.data.figure_batch(len(self.z))
@@ -88,15 +98,21 @@ class SampleFigures:
         self.autocast = autocast
         self.standing = standing
         self.runlog = runlog
+        self.noise_seed = derive_seed(seed, "figure_noise")
+        self.rng_devices = [device] if device.type == "cuda" else []
 
     def __call__(self) -> Path:
         self.standing()
         G = self.sampler()
         was_training = G.training
         G.eval()
-        with torch.no_grad(), self.autocast():
-            fake = G(self.z, self.y).float()
+        with torch.no_grad(), self.autocast(), torch.random.fork_rng(devices=self.rng_devices):
+            torch.manual_seed(self.noise_seed)
+            fake = (G(self.z, self.y) if self.psi is None else G(self.z, self.y, psi=self.psi)).float()
         G.train(was_training)
+        side = tuple(self.state.data.info.shape[-2:])
+        if hasattr(G, "set_phase") and fake.dim() == 4 and tuple(fake.shape[-2:]) != side:
+            fake = F.interpolate(fake, size=side, mode="nearest")  # a growing G in an early phase
         path = self.samples_dir / f"step_{self.state.step:08d}.png"
         if self.figure_kwargs:
             self.state.data.save_figure(fake, path, **self.figure_kwargs)
