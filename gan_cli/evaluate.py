@@ -39,7 +39,10 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     G, which, train_cfg, data = rebuilt.G, rebuilt.which, rebuilt.config, rebuilt.data
     dataset_cfg = train_cfg.dataset
 
-    names = list(cfg.metrics) if cfg.metrics is not None else list(data.default_metrics)
+    # The data's default metrics, and those the generator names for itself (a cascade's figures).
+    z_dim = getattr(G, "z_dim", train_cfg.model.get("z_dim"))
+    names = (list(cfg.metrics) if cfg.metrics is not None else
+             list(dict.fromkeys([*data.default_metrics, *getattr(G, "default_metrics", ())])))
     if not names:
         raise ConfigError("no metric is defined by default for this dataset: pass "
                           "metrics=[...] (fid, is, kid, pr, fd_fashion, cis_fashion, modes, nn)")
@@ -49,10 +52,11 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "batch_size": cfg.batch_size, "device": str(device),
         "inception_weights": cfg.inception_weights, "allow_download": cfg.allow_download,
         "figure_dir": str(run_dir),  # where figure metrics draw (nearest_neighbours.png)
+        "figure_seed": cfg.seed,  # their latents' stream
     })
     provenance: dict = {}
     truncation, method = cfg.get("truncation"), cfg.get("truncation_method", "resample")
-    sample = make_sampler(G, train_cfg.model.z_dim, device, cfg.seed, cfg.batch_size,
+    sample = make_sampler(G, z_dim, device, cfg.seed, cfg.batch_size,
                           truncation, method, data=data)
     values = compute_metrics(names, sample, real_data(data, cfg.num_real, split), options,
                              provenance, generator=G, data=data)
@@ -62,7 +66,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
               "metrics": values, "provenance": provenance}
     if len(data.info.shape) == 3 and cfg.get("sweep_columns", 0) > 0:
         result["truncation_sweep"] = str(truncation_sweep(
-            G, train_cfg.model.z_dim, device, cfg.seed, list(cfg.truncation_sweep),
+            G, z_dim, device, cfg.seed, list(cfg.truncation_sweep),
             cfg.sweep_columns, method, run_dir / "truncation_sweep.png"))
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     trunc = f", truncation {truncation} ({method})" if truncation is not None else ""
@@ -123,6 +127,8 @@ def describe(info: dict) -> str:
         parts.append(f"{info['num_fake']} generated")
     if "threshold" in info:
         parts.append(f"high quality within {info['threshold']} std of a mode")
+    if "image" in info:
+        parts.append(f"against {info['image']}")
     if "against" in info:
         parts.append(f"nearest of {info['against']}")
     if "network" in info:

@@ -285,7 +285,10 @@ class LevelGenerator(nn.Module):
 
     Attributes:
         num_classes: the label count used (0: labels ignored).
+        takes_condition: True: the training step always passes the batch's condition (``l_k``).
     """
+
+    takes_condition = True
 
     def __init__(self, *, z_dim: int, data_shape: Sequence[int], num_classes: int = 0, bounded: bool = True,
                  width: int = 32, depth: int = 3, kernel_size: int = 3, noise_channels: int = 1,
@@ -357,7 +360,10 @@ class LevelDiscriminator(nn.Module):
 
     Attributes:
         num_classes: the label count used (0: labels ignored).
+        takes_condition: True: D is always called with the condition (``l_k``).
     """
+
+    takes_condition = True
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
                  width: int = 16, combine: str = "add", conditional: bool | None = None) -> None:
@@ -444,21 +450,37 @@ class LAPGANCascade(nn.Module):
     Args:
         generators: ``[G_0, ..., G_K]``, finest first; G_K takes ``(z_K, labels)``, the others
             ``(z_k, LevelCondition(l_k, labels))``. Each has ``z_dim``, ``data_shape`` and
-            ``num_classes``.
+            ``num_classes``. During training the cascade holds the levels trained so far, so its
+            finest generator may be a coarser level than the data's (its samples are smaller).
+        skip_z_dim: latent entries at the front of ``z`` that belong to finer levels not in this
+            cascade (not trained yet); they are ignored, so that one latent gives the same coarse
+            images before and after the finer levels join (figures compare across stages).
+        frozen_coarse: the levels below the finest one here are frozen (a cascade in training):
+            ``train(True)`` puts only the finest generator in training mode, the others stay in
+            eval mode (their BatchNorm statistics must not move while they only sample).
 
     Attributes:
-        z_dims: every level's latent size; ``z_dim``: their sum, the cascade's latent size.
-        data_shape: the full resolution (G_0's).
+        z_dims: every level's latent size; ``z_dim``: ``skip_z_dim`` + their sum, the cascade's
+            latent size.
+        data_shape: the finest resolution here (G_0's).
         num_classes: the largest label count any level uses (0: no level uses labels).
+        default_metrics: what gan-eval adds to the data's metrics: the levels figure.
     """
 
-    def __init__(self, generators: Sequence[nn.Module]) -> None:
+    default_metrics = ("lapgan_levels",)
+
+    def __init__(self, generators: Sequence[nn.Module], skip_z_dim: int = 0,
+                 frozen_coarse: bool = False) -> None:
         super().__init__()
         if len(generators) == 0:
             raise ValueError("LAPGANCascade needs at least one generator")
+        if isinstance(skip_z_dim, bool) or not isinstance(skip_z_dim, int) or skip_z_dim < 0:
+            raise ValueError(f"LAPGANCascade: skip_z_dim must be an integer >= 0, got {skip_z_dim!r}")
         self.generators = nn.ModuleList(generators)
         self.z_dims = [int(g.z_dim) for g in generators]
-        self.z_dim = sum(self.z_dims)
+        self.skip_z_dim = skip_z_dim
+        self.z_dim = skip_z_dim + sum(self.z_dims)
+        self.frozen_coarse = bool(frozen_coarse)
         self.data_shape = tuple(generators[0].data_shape)
         self.num_classes = max(int(g.num_classes) for g in generators)
         expected = level_shapes(self.data_shape, len(generators))
@@ -475,12 +497,22 @@ class LAPGANCascade(nn.Module):
         """``prepare(k, batch, levels=self.num_levels)``: level k's real batch."""
         return prepare(k, batch, frozen_generators, levels=self.num_levels)
 
+    def train(self, mode: bool = True) -> LAPGANCascade:
+        """As ``nn.Module.train``; with ``frozen_coarse``, ``train(True)`` leaves the coarser levels
+        in eval mode (only the finest level here is being trained)."""
+        super().train(mode)
+        if mode and self.frozen_coarse:
+            for g in self.generators[1:]:
+                g.eval()
+        return self
+
     def split_latents(self, z: Tensor) -> list[Tensor]:
-        """``z`` (N, z_dim) -> ``[z_0, ..., z_K]``, each level's own slice."""
+        """``z`` (N, z_dim) -> ``[z_0, ..., z_K]``, each level's own slice (after ``skip_z_dim``)."""
         if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"LAPGANCascade: z must be (N, {self.z_dim}) = the levels' {self.z_dims}, "
+            skip = f"{self.skip_z_dim} skipped + " if self.skip_z_dim else ""
+            raise ValueError(f"LAPGANCascade: z must be (N, {self.z_dim}) = {skip}the levels' {self.z_dims}, "
                              f"got {tuple(z.shape)}")
-        return list(torch.split(z, self.z_dims, dim=1))
+        return list(torch.split(z[:, self.skip_z_dim:], self.z_dims, dim=1))
 
     def levels(self, z: Tensor, y: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
         """Sample, keeping every level: ``[(I~_K, I~_K), (I~_{K-1}, h~_{K-1}), ..., (I~_0, h~_0)]``.
