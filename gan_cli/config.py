@@ -696,10 +696,15 @@ class LAPGANLevelDiscriminatorConfig(NetworkConfig):
     #                  (16: a step of level 0 at 32x32, batch 64, costs about half DCGAN's at width 64)
     combine: str = "add"  # add: l_k added to h before the first convolution (the paper) | concat
     conditional: Optional[bool] = None  # a label plane; null = when labelled
+    # BatchNorm after each strided convolution: without it this D did not learn within a CPU run
+    # (gan_cli/models/lapgan.py LevelDiscriminator); false for per-sample gradient penalties
+    batch_norm: bool = True
+    dropout: float = 0.0  # dropout probability before the last linear layer (the paper's D: 0.5)
 
     def __post_init__(self) -> None:
         _positive(self, "width")
         _one_of(self, "combine", ("add", "concat"))
+        _require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
 
 
 @dataclass

@@ -346,9 +346,15 @@ class LevelDiscriminator(nn.Module):
 
     Input: ``h + l_k`` (``combine="add"``, the paper's) or ``[h, l_k]`` stacked (``"concat"``), plus a
     label plane when conditional. Layers: Conv(3x3, ``width``) + LeakyReLU(0.2), then
-    Conv(4x4, stride 2) + LeakyReLU(0.2) doubling the channels while both sides are even and
-    above 8 (28 -> 14 -> 7, 32 -> 16 -> 8), then a linear layer to one score. No batch norm, so
-    per-sample gradient penalties (WGAN-GP, DRAGAN) apply as they are.
+    Conv(4x4, stride 2) [+ BatchNorm] + LeakyReLU(0.2) doubling the channels while both sides are
+    even and above 8 (28 -> 14 -> 7, 32 -> 16 -> 8), then [dropout and] a linear layer to one score.
+
+    Batch norm (DCGAN's placement, after each strided convolution) is what lets this D learn on a
+    CPU budget: measured on level 1 of Fashion-MNIST (14x14, batch 64, 600 steps, ns loss, Adam
+    2e-4), without it D stayed at chance (loss ln 4 = 1.386 throughout, at widths 16 and 64, with
+    either init, with 4x D's learning rate) while G's high-pass stayed white noise; with it D's loss
+    fell to 1.1 and G's high-pass took the shape of edges. It mixes the samples of a batch, so with
+    a per-sample gradient penalty (WGAN-GP, DRAGAN) set ``batch_norm=False``.
 
     Args:
         data_shape: this level's (C, H_k, W_k).
@@ -357,6 +363,8 @@ class LevelDiscriminator(nn.Module):
         width: channels of the first convolution.
         combine: ``"add"`` or ``"concat"``: how ``h`` and ``l_k`` enter.
         conditional: use the labels; None = when the data have them.
+        batch_norm: BatchNorm after each strided convolution.
+        dropout: dropout probability before the linear layer (the paper's D: 0.5); 0 = none.
 
     Attributes:
         num_classes: the label count used (0: labels ignored).
@@ -366,7 +374,8 @@ class LevelDiscriminator(nn.Module):
     takes_condition = True
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
-                 width: int = 16, combine: str = "add", conditional: bool | None = None) -> None:
+                 width: int = 16, combine: str = "add", conditional: bool | None = None,
+                 batch_norm: bool = True, dropout: float = 0.0) -> None:
         super().__init__()
         who = "LAPGAN level discriminator"
         c, h, w = _image_shape(data_shape, who)
@@ -376,6 +385,8 @@ class LevelDiscriminator(nn.Module):
         if combine not in ("add", "concat"):
             raise ValueError(f"{who}: combine must be 'add' or 'concat', got {combine!r}")
         width = _positive_int(width, "width", who)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"{who}: dropout must be in [0, 1), got {dropout}")
         self.data_shape = (c, h, w)
         self.combine = combine
         self.num_classes = _use_labels(conditional, num_classes, who)
@@ -385,8 +396,13 @@ class LevelDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(ch_in, width, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         ch = width
         while h % 2 == 0 and w % 2 == 0 and min(h, w) > 8:
-            layers += [nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+            layers.append(nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(2 * ch))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
             ch, h, w = 2 * ch, h // 2, w // 2
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Linear(ch * h * w, 1)
         self.apply(init_dcgan_weights)
