@@ -49,6 +49,9 @@ Sampling (the paper's figure 1): ``I~_K = G_K(z_K, labels)``, then for k = K-1 .
 ``LAPGANCascade(generators)`` does this as one generator ``G(z, y) -> (N, *data_shape)`` whose
 latent is the concatenation ``[z_0, z_1, ..., z_K]`` of the levels' own latents;
 ``LAPGANCascade.levels`` returns every level's image and high-pass for ``sampling_figure``.
+
+Training: gan_cli/models/stages.py (``LAPGANStages``) makes the levels the training loop's stages,
+the coarsest first (``model=lapgan``).
 """
 
 from __future__ import annotations

@@ -40,6 +40,9 @@ regulariser ``gan_cli.regularizers.SinGANReconstruction``. Noise amplitude (``no
 Sampling (``SinGANCascade``): noise maps of the training sizes (``forward``, from a flat latent
 ``(N, z_dim)`` that is their concatenation) or of other sizes and aspect ratios (``sample(n,
 scale_h, scale_w)``: every scale's size scaled, starting at the coarsest with noise of that shape).
+
+Training: gan_cli/models/stages.py (``SinGANStages``) makes the scales the training loop's stages,
+coarse to fine (``model=singan dataset=single_image``), and calls ``begin_scale`` as each starts.
 """
 
 from __future__ import annotations
