@@ -166,20 +166,30 @@ def _input_facts(info: Any) -> dict[str, Any]:
     return {"input_channels": shape[0]} if shape else {}
 
 
-def build_generator(model: DictConfig, info: Any, **facts: Any) -> nn.Module:
+#: The model's network config nodes a pair is built from, unless a stage names others.
+NETWORKS: tuple[str, str] = ("generator", "discriminator")
+
+
+def build_generator(model: DictConfig, info: Any, *, networks: tuple[str, str] = NETWORKS,
+                    **facts: Any) -> nn.Module:
     """The generator ``model`` (cfg.model) describes, shaped by the data's ``info`` (and a stage's
-    extra ``facts``)."""
+    extra ``facts``). ``networks`` names the (generator, discriminator) nodes of ``model`` to build
+    from: a multi-stage model's ``network_kwargs`` may name others for some stages (LAPGAN's levels
+    above the coarsest: ``level_generator``, ``level_discriminator``)."""
     facts = {**_input_facts(info), **facts}
-    return build_network(model.generator, "model.generator", z_dim=model.z_dim,
+    node = networks[0]
+    return build_network(model[node], f"model.{node}", z_dim=model.z_dim,
                          data_shape=info.shape, num_classes=info.num_classes, bounded=info.bounded,
                          **facts)
 
 
-def build_discriminator(model: DictConfig, info: Any, output: str, **facts: Any) -> nn.Module:
+def build_discriminator(model: DictConfig, info: Any, output: str, *,
+                        networks: tuple[str, str] = NETWORKS, **facts: Any) -> nn.Module:
     """The discriminator ``model`` (cfg.model) describes; ``output`` is what the loss needs of it
-    (``loss.d_output``: scores, a reconstruction, features)."""
+    (``loss.d_output``: scores, a reconstruction, features); ``networks`` as for the generator."""
     facts = {**_input_facts(info), **facts}
-    return build_network(model.discriminator, "model.discriminator", data_shape=info.shape,
+    node = networks[1]
+    return build_network(model[node], f"model.{node}", data_shape=info.shape,
                          num_classes=info.num_classes, output=output, **facts)
 
 
@@ -282,7 +292,8 @@ class Rebuilt:
     """A checkpoint's generator rebuilt from the config saved inside it.
 
     Attributes:
-        G: the generator in eval mode on the asked device (the EMA weights when ``which`` is G_ema).
+        G: the generator in eval mode on the asked device (the EMA weights when ``which`` is G_ema;
+            a multi-stage model's cascade).
         which: "G_ema" or "G".
         config: the run's saved config.
         data: the DataSource rebuilt from that config (shape facts, real samples, figures).
@@ -301,7 +312,11 @@ def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
     """Load ``path`` safely (weights only), check its saved config (only gan-cli's own builders,
     every group fitting its schema: otherwise UntrustedConfigError, exit 1, before anything is
     built), rebuild its data and generator from it, and load the weights (G_ema when present and
-    ``use_ema``)."""
+    ``use_ema``).
+
+    A multi-stage model (``model.stages``) gets one generator per stage, and G is their cascade
+    over the stages trained so far (the checkpoint's ``stage`` and those before it), as the
+    training run's figures and metrics sample it."""
     from gan_cli.checkpoint import CheckpointError, generator_state, load_checkpoint
     from gan_cli.config import validate_saved_config
 
@@ -312,12 +327,22 @@ def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
     if split is not None and "split" in dataset_cfg:
         dataset_cfg.split = split
     data = build_data(dataset_cfg, batch_size=1, device="cpu", seed=config.seed)
-    G = build_generator(config.model, data.info)
+    # One generator per stage (one for most GANs), chained as the stages sample them.
+    stages = build_stages(config.model)
     which, weights = generator_state(state, use_ema)
-    try:
-        G.load_state_dict(weights[-1])
-    except (RuntimeError, KeyError) as e:
-        raise CheckpointError(f"{path}: the generator's weights do not fit the model config "
-                              f"saved with them ({str(e).splitlines()[0]})") from None
+    if len(weights) != stages.num_stages:
+        raise CheckpointError(f"{path}: {len(weights)} stage(s) saved, but its model config has "
+                              f"{stages.num_stages}")
+    generators = []
+    for k, stage_weights in enumerate(weights):
+        G = build_generator(config.model, stages.info(k, data.info),
+                            **stages.network_kwargs(k, data.info))
+        try:
+            G.load_state_dict(stage_weights)
+        except (RuntimeError, KeyError) as e:
+            raise CheckpointError(f"{path}: the generator's weights do not fit the model config "
+                                  f"saved with them ({str(e).splitlines()[0]})") from None
+        generators.append(G)
+    G = stages.cascade(generators[: int(state.get("stage", len(generators) - 1)) + 1])
     return Rebuilt(G=G.to(device).eval(), which=which, config=config, data=data,
                    step=int(state["step"]))

@@ -796,10 +796,15 @@ class LAPGANLevelDiscriminatorConfig(NetworkConfig):
     #                  (16: a step of level 0 at 32x32, batch 64, costs about half DCGAN's at width 64)
     combine: str = "add"  # add: l_k added to h before the first convolution (the paper) | concat
     conditional: Optional[bool] = None  # a label plane; null = when labelled
+    # BatchNorm after each strided convolution: without it this D did not learn within a CPU run
+    # (gan_cli/models/lapgan.py LevelDiscriminator); false for per-sample gradient penalties
+    batch_norm: bool = True
+    dropout: float = 0.0  # dropout probability before the last linear layer (the paper's D: 0.5)
 
     def __post_init__(self) -> None:
         _positive(self, "width")
         _one_of(self, "combine", ("add", "concat"))
+        _require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
@@ -836,11 +841,21 @@ class LAPGANCoarseDiscriminatorConfig(NetworkConfig):
 
 
 @dataclass
+class LAPGANStagesConfig:
+    """LAPGAN's levels as the loop's stages (gan_cli/models/stages.py LAPGANStages): trained one
+    after another, the coarsest first; train.steps is split evenly over them."""
+
+    _target_: str = "gan_cli.models.stages.LAPGANStages"
+    levels: int = II("..levels")  # follows model.levels
+    z_dim: int = II("..z_dim")  # follows model.z_dim
+
+
+@dataclass
 class LAPGANModelConfig(ModelConfig):
     """LAPGAN (Denton et al. 2015, gan_cli/models/lapgan.py): one (G, D) pair per pyramid level,
-    trained one level after another. ``generator``/``discriminator`` are the coarsest level's plain
-    GAN (of I_K), so the model builds like any other as that GAN; ``level_generator`` and
-    ``level_discriminator`` are built once for each level above it, with that level's shape."""
+    trained one level after another (``stages``). ``generator``/``discriminator`` are the coarsest
+    level's plain GAN (of I_K); ``level_generator`` and ``level_discriminator`` are built once for
+    each level above it, with that level's shape."""
 
     z_dim: int = 100  # every level's own latent size; the cascade's latent is levels x z_dim
     levels: int = 3  # pyramid levels, the coarsest included: 28 -> 14 -> 7, 32 -> 16 -> 8
@@ -849,6 +864,7 @@ class LAPGANModelConfig(ModelConfig):
     level_generator: LAPGANLevelGeneratorConfig = field(default_factory=LAPGANLevelGeneratorConfig)
     level_discriminator: LAPGANLevelDiscriminatorConfig = field(
         default_factory=LAPGANLevelDiscriminatorConfig)
+    stages: LAPGANStagesConfig = field(default_factory=LAPGANStagesConfig)
 
     def __post_init__(self) -> None:
         _positive(self, "z_dim", "levels")
@@ -882,20 +898,48 @@ class SinGANDiscriminatorConfig(SinGANGeneratorConfig):
 
 
 @dataclass
-class SinGANModelConfig(ModelConfig):
-    """SinGAN (Shaham et al. 2019): one (G, D) pair per scale of one image, trained coarse to fine.
-    The scales and every network's shape come from the data (dataset=single_image); each scale's
-    latent is a noise map of that scale's shape, so there is no z_dim to set."""
+class SinGANReconstructionConfig:
+    """SinGAN's reconstruction term alpha * mean((G_n(z_rec, up(x_rec_{n-1})) - x_n)^2) on G's
+    loss at every update (gan_cli.regularizers.SinGANReconstruction)."""
 
-    generator: SinGANGeneratorConfig = field(default_factory=SinGANGeneratorConfig)
-    discriminator: SinGANDiscriminatorConfig = field(default_factory=SinGANDiscriminatorConfig)
+    _target_: str = "gan_cli.regularizers.SinGANReconstruction"
+    alpha: float = 10.0  # its weight (the paper's code: 10); 0 = adversarial loss alone
+
+    def __post_init__(self) -> None:
+        _non_negative(self, "alpha")
+
+
+@dataclass
+class SinGANStagesConfig:
+    """SinGAN's scales as the loop's stages (gan_cli/models/stages.py SinGANStages), trained coarse
+    to fine; train.steps is split evenly over them."""
+
+    _target_: str = "gan_cli.models.stages.SinGANStages"
+    _recursive_: bool = False  # `dataset` arrives as its config node, not as a built data source
+    dataset: Any = II("dataset")  # the image and its scale keys: they give the scales' count and sizes
     noise_amp_init: float = 0.1  # sigma_n = noise_amp_init * RMSE(up(x_rec_{n-1}), x_n); sigma_0 = 1
-    rec_alpha: float = 10.0  # weight of the reconstruction loss (regularizers.SinGANReconstruction)
     copy_previous: bool = True  # scale n starts from scale n-1's weights when their widths agree
 
     def __post_init__(self) -> None:
         _positive(self, "noise_amp_init")
-        _non_negative(self, "rec_alpha")
+
+
+@dataclass
+class SinGANModelConfig(ModelConfig):
+    """SinGAN (Shaham et al. 2019): one (G, D) pair per scale of one image, trained coarse to fine
+    (``stages``). The scales and every network's shape come from the image (dataset=single_image);
+    each scale's latent is a noise map of that scale's shape, so ``z_dim`` is not a setting."""
+
+    z_dim: Optional[int] = None  # always null: the latent stream draws each scale's noise map
+    generator: SinGANGeneratorConfig = field(default_factory=SinGANGeneratorConfig)
+    discriminator: SinGANDiscriminatorConfig = field(default_factory=SinGANDiscriminatorConfig)
+    regularizers: dict[str, Any] = field(
+        default_factory=lambda: {"rec": SinGANReconstructionConfig()})
+    stages: SinGANStagesConfig = field(default_factory=SinGANStagesConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.z_dim is None, "z_dim", "is not a setting of SinGAN (each scale's latent is a "
+                 f"noise map of that scale's shape): leave it null, got {self.z_dim}")
 
 
 # --------------------------------------------------------------------------------------------

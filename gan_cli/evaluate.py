@@ -44,7 +44,10 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     restore_phase(G, train_cfg.model, rebuilt.step)  # a growing G: the phase it was trained in last
     dataset_cfg = train_cfg.dataset
 
-    names = list(cfg.metrics) if cfg.metrics is not None else list(data.default_metrics)
+    # The data's default metrics, and those the generator names for itself (a cascade's figures).
+    z_dim = getattr(G, "z_dim", train_cfg.model.get("z_dim"))
+    names = (list(cfg.metrics) if cfg.metrics is not None else
+             list(dict.fromkeys([*data.default_metrics, *getattr(G, "default_metrics", ())])))
     if not names:
         raise ConfigError("no metric is defined by default for this dataset: pass "
                           "metrics=[...] (fid, is, kid, pr, fd_fashion, cis_fashion, modes, nn)")
@@ -54,10 +57,11 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "batch_size": cfg.batch_size, "device": str(device),
         "inception_weights": cfg.inception_weights, "allow_download": cfg.allow_download,
         "figure_dir": str(run_dir),  # where figure metrics draw (nearest_neighbours.png)
+        "figure_seed": cfg.seed,  # their latents' stream
     })
     provenance: dict = {}
     truncation, method = cfg.get("truncation"), cfg.get("truncation_method", "resample")
-    sample = make_sampler(G, train_cfg.model.z_dim, device, cfg.seed, cfg.batch_size,
+    sample = make_sampler(G, z_dim, device, cfg.seed, cfg.batch_size,
                           truncation, method, data=data)
     values = compute_metrics(names, sample, real_data(data, cfg.num_real, split), options,
                              provenance, generator=G, data=data)
@@ -74,7 +78,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                                              columns=min(cfg.sweep_columns, 8)))
         else:
             result["truncation_sweep"] = str(truncation_sweep(
-                G, train_cfg.model.z_dim, device, cfg.seed, list(cfg.truncation_sweep),
+                G, z_dim, device, cfg.seed, list(cfg.truncation_sweep),
                 cfg.sweep_columns, method, run_dir / "truncation_sweep.png"))
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     trunc = ""
@@ -137,6 +141,8 @@ def describe(info: dict) -> str:
         parts.append(f"{info['num_fake']} generated")
     if "threshold" in info:
         parts.append(f"high quality within {info['threshold']} std of a mode")
+    if "image" in info:
+        parts.append(f"against {info['image']}")
     if "against" in info:
         parts.append(f"nearest of {info['against']}")
     if "pairs" in info:

@@ -231,7 +231,11 @@ def test_discriminator_layout_halves_to_eight_or_less():
         strided = [m for m in d.trunk if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
         assert len(strided) == halvings
         assert d.head.in_features == 4 * 2 ** halvings * (side // 2 ** halvings) ** 2
-        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+        # batch norm after each strided convolution by default (DCGAN's placement), none without
+        norms = [m for m in d.trunk if isinstance(m, torch.nn.BatchNorm2d)]
+        assert len(norms) == halvings
+        plain = LevelDiscriminator(data_shape=(1, side, side), width=4, batch_norm=False)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
 
 
 def test_configuration_errors():

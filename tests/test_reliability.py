@@ -471,7 +471,7 @@ def test_deterministic_on_cuda_sets_the_cublas_workspace(monkeypatch):
 
 def test_extending_a_linear_decay_keeps_its_end_with_lr_decay_steps(tmp_path: Path):
     run_dir = tmp_path / "run"
-    base = [*SMALL, "optimizer.lr_decay=linear", "train.log_every_steps=1"]
+    base = [*SMALL, "optimizer.lr_g=2e-4", "optimizer.lr_decay=linear", "train.log_every_steps=1"]
     assert run_cli([*base, "train.steps=8", "optimizer.lr_decay_steps=16"], run_dir).returncode == 0
     proc = run_cli([f"resume={run_dir}", "train.steps=12"], run_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]

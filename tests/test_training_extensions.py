@@ -121,6 +121,7 @@ class PhasedGenerator(mlp.Generator):
 
 def _phased(tmp_path: Path, name: str, *extra: str):
     return compose_train("tiny=toy", "train.steps=12", "train.batch_size=32",
+                         "ema.half_life_kimg=null",  # one G: the LOG holds its phases only
                          f"+model.schedule._target_={HERE}.FakeSchedule",
                          f"model.generator._target_={HERE}.PhasedGenerator", *extra)
 
@@ -247,8 +248,8 @@ def test_b_a_lazy_regulariser_runs_every_interval_multiplied_by_it():
 
 
 def test_b_lazy_intervals_correct_the_optimizer_settings(tmp_path):
-    cfg = compose_train("tiny=toy", "loss.r1_gamma=1", "loss.r_interval=4",
-                        "optimizer.lr_d=0.001", "optimizer.betas=[0.5,0.99]")
+    cfg = compose_train("tiny=toy", "loss=ns", "loss.r1_gamma=1", "loss.r_interval=4",
+                        "optimizer.lr_g=2e-4", "optimizer.lr_d=0.001", "optimizer.betas=[0.5,0.99]")
     train(cfg, tmp_path / "run")
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     (group,) = ckpt["opt_d"]["param_groups"]

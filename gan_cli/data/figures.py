@@ -47,3 +47,28 @@ def save_image_grid(
     x = x.add(1.0).mul_(0.5).clamp_(0.0, 1.0)
     save_image(x, path, nrow=nrow, padding=padding, format="png")
     return path
+
+
+def save_image_rows(rows: list[torch.Tensor], path: str | Path, padding: int = 2) -> Path:
+    """Write rows of images whose sizes differ from row to row as one PNG; returns the path.
+
+    Row r shows ``rows[r]`` (N_r, C, H_r, W_r), values in [-1, 1], side by side; the rows are
+    stacked top-down, left-aligned, on white (SinGAN's samples at other sizes and aspect ratios).
+    """
+    from torchvision.utils import make_grid, save_image
+
+    if not rows:
+        raise ValueError("no rows to draw")
+    grids = [make_grid(r.detach().to("cpu", torch.float32).add(1.0).mul(0.5).clamp(0.0, 1.0),
+                       nrow=len(r), padding=padding, pad_value=1.0) for r in rows]
+    height = sum(g.shape[1] for g in grids)
+    width = max(g.shape[2] for g in grids)
+    canvas = torch.ones(3, height, width)
+    top = 0
+    for g in grids:
+        canvas[:, top:top + g.shape[1], : g.shape[2]] = g
+        top += g.shape[1]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(canvas, path, format="png")
+    return path

@@ -9,7 +9,10 @@ copies of it, in [-1, 1], with no labels. The pyramid is fixed, so the data posi
 scale (``state_dict``).
 
 Shape facts: ``info.shape`` is the finest scale's (C, H, W); ``scale_shapes`` holds every scale's,
-coarsest first, for building each scale's networks.
+coarsest first, for building each scale's networks; ``image_scale_sizes`` gives the same sizes
+without building the source (SinGAN's stages are built from the config alone).
+
+Metrics: SiFID (gan_cli/metrics/defs/sifid.py) of generated samples against this image, by default.
 """
 
 from __future__ import annotations
@@ -55,6 +58,34 @@ def _file_image(path: str | Path) -> np.ndarray:
         raise RuntimeFailure(f"dataset.path={file}: not a readable image ({exc})") from exc
 
 
+def image_size(path: str | Path | None = None, name: str = "rocket") -> tuple[int, int]:
+    """The (H, W) of the image ``load_image(path, name)`` loads (a file's header only is read)."""
+    if path is None:
+        return tuple(_skimage_image(name).shape[:2])  # type: ignore[return-value]
+    from PIL import Image
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise RuntimeFailure(f"dataset.path={file}: no such image file")
+    try:
+        with Image.open(file) as im:
+            width, height = im.size
+    except OSError as exc:
+        raise RuntimeFailure(f"dataset.path={file}: not a readable image ({exc})") from exc
+    return height, width
+
+
+def image_scale_sizes(path: str | Path | None = None, name: str = "rocket", max_size: int = 250,
+                      min_size: int = 25, scale_factor: float = 0.75) -> list[tuple[int, int]]:
+    """Every scale's (H, W) of that image, coarsest first (``scale_sizes``; what ``single_image``
+    builds its pyramid at, and what SinGAN's stages build their networks for)."""
+    height, width = image_size(path, name)
+    try:
+        return scale_sizes(height, width, min_size, max_size, scale_factor)
+    except ValueError as exc:
+        raise ConfigError(f"dataset: {exc}") from None
+
+
 def load_image(path: str | Path | None = None, name: str = "rocket", channels: int = 3) -> torch.Tensor:
     """The image as float32 (1, channels, H, W) in [-1, 1].
 
@@ -94,7 +125,9 @@ class SingleImageSource:
     """
 
     figure_samples = 8  # samples in a figure unless train.figure_samples says otherwise
-    default_metrics: tuple[str, ...] = ()
+    default_metrics: tuple[str, ...] = ("sifid",)  # the single-image FID of samples (metrics/defs/sifid.py)
+    metric_options: dict[str, dict] = {}
+    num_samples = 1  # one real image
 
     def __init__(self, image: torch.Tensor, sizes: Sequence[tuple[int, int]], *, batch_size: int,
                  device: str | torch.device = "cpu", name: str = "image") -> None:
@@ -172,9 +205,6 @@ def single_image(path: str | None = None, name: str = "rocket", max_size: int = 
     """
     del seed, rank, world_size  # one deterministic image: nothing to shuffle or share
     image = load_image(path, name, channels)
-    try:
-        sizes = scale_sizes(image.shape[2], image.shape[3], min_size, max_size, scale_factor)
-    except ValueError as exc:
-        raise ConfigError(f"dataset: {exc}") from None
+    sizes = image_scale_sizes(path, name, max_size, min_size, scale_factor)
     return SingleImageSource(image, sizes, batch_size=batch_size, device=device,
                              name=str(path) if path is not None else f"skimage.data.{name}")

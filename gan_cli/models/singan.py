@@ -40,6 +40,9 @@ regulariser ``gan_cli.regularizers.SinGANReconstruction``. Noise amplitude (``no
 Sampling (``SinGANCascade``): noise maps of the training sizes (``forward``, from a flat latent
 ``(N, z_dim)`` that is their concatenation) or of other sizes and aspect ratios (``sample(n,
 scale_h, scale_w)``: every scale's size scaled, starting at the coarsest with noise of that shape).
+
+Training: gan_cli/models/stages.py (``SinGANStages``) makes the scales the training loop's stages,
+coarse to fine (``model=singan dataset=single_image``), and calls ``begin_scale`` as each starts.
 """
 
 from __future__ import annotations
@@ -190,7 +193,13 @@ class ScaleGenerator(nn.Module):
     Buffers (in the state dict):
         noise_amp: sigma_n, 0-dim; 1 until ``SinGANCascade.begin_scale`` sets it.
         z_rec: (1, C, H_n, W_n), the reconstruction noise: ``z*`` ~ N(0, I) at scale 0, zeros above.
+
+    Attributes:
+        takes_condition: True: the training step passes the batch's condition ``y`` (the upsampled
+            coarser sample; zeros at scale 0).
     """
+
+    takes_condition = True
 
     def __init__(self, *, data_shape: Sequence[int], z_dim: int | None = None, num_classes: int = 0,
                  bounded: bool = True, scale: int = 0, width: int = 32, grow_every: int = 4,
@@ -258,7 +267,10 @@ class ScaleDiscriminator(nn.Module):
 
     Attributes:
         patch_size: the side of the patch each output judges, ``depth * (kernel_size - 1) + 1`` (11).
+        takes_condition: True: the step calls ``D(x, y)`` with G's condition, which D ignores.
     """
+
+    takes_condition = True
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
                  scale: int = 0, width: int = 32, grow_every: int = 4, max_width: int = 128, depth: int = 5,
@@ -415,22 +427,38 @@ class SinGANCascade(nn.Module):
     """All scales' generators as one generator, plus the reconstruction path and each scale's start.
 
     Args:
-        generators: ``[G_0, ..., G_N]``, coarsest first (``ScaleGenerator``s).
+        generators: ``[G_0, ..., G_N]``, coarsest first (``ScaleGenerator``s). During training the
+            cascade holds the scales trained so far, so its samples are at the finest of those.
+        skip_z_dim: latent entries at the end of ``z`` that belong to finer scales not in this
+            cascade (not trained yet); they are ignored, so that one latent gives the same coarse
+            samples before and after the finer scales join.
+        frozen_coarse: the scales below the finest one here are frozen (a cascade in training):
+            ``train(True)`` puts only the finest generator in training mode, the others stay in
+            eval mode (their BatchNorm statistics must not move while they only sample).
 
     Attributes:
         sizes: every scale's training (H, W), coarsest first.
-        z_dims: every scale's flat noise size; ``z_dim``: their sum (``forward``'s latent size).
+        z_dims: every scale's flat noise size; ``z_dim``: their sum plus ``skip_z_dim``
+            (``forward``'s latent size).
         data_shape: the finest scale's (C, H, W); ``num_classes``: 0.
+        default_metrics: what gan-eval adds to the data's metrics: the sample figures.
     """
 
-    def __init__(self, generators: Sequence[ScaleGenerator]) -> None:
+    default_metrics = ("singan_figures",)
+
+    def __init__(self, generators: Sequence[ScaleGenerator], skip_z_dim: int = 0,
+                 frozen_coarse: bool = False) -> None:
         super().__init__()
         if len(generators) == 0:
             raise ValueError("SinGANCascade needs at least one generator")
+        if isinstance(skip_z_dim, bool) or not isinstance(skip_z_dim, int) or skip_z_dim < 0:
+            raise ValueError(f"SinGANCascade: skip_z_dim must be an integer >= 0, got {skip_z_dim!r}")
         self.generators = nn.ModuleList(generators)
         self.sizes = [tuple(g.data_shape[1:]) for g in generators]
         self.z_dims = [int(g.z_dim) for g in generators]
-        self.z_dim = sum(self.z_dims)
+        self.skip_z_dim = skip_z_dim
+        self.z_dim = sum(self.z_dims) + skip_z_dim
+        self.frozen_coarse = bool(frozen_coarse)
         self.data_shape = tuple(generators[-1].data_shape)
         self.num_classes = 0
 
@@ -438,11 +466,21 @@ class SinGANCascade(nn.Module):
     def num_scales(self) -> int:
         return len(self.generators)
 
+    def train(self, mode: bool = True) -> SinGANCascade:
+        """As ``nn.Module.train``; with ``frozen_coarse``, ``train(True)`` leaves the coarser scales
+        in eval mode (only the finest scale here is being trained)."""
+        super().train(mode)
+        if mode and self.frozen_coarse:
+            for g in self.generators[:-1]:
+                g.eval()
+        return self
+
     def split_latents(self, z: Tensor) -> list[Tensor]:
-        """A flat ``(N, z_dim)`` latent -> every scale's noise map at its training size."""
+        """A flat ``(N, z_dim)`` latent -> every scale's noise map at its training size (the last
+        ``skip_z_dim`` entries ignored)."""
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"SinGANCascade: z must be (N, {self.z_dim}), got {tuple(z.shape)}")
-        parts = torch.split(z, self.z_dims, dim=1)
+        parts = torch.split(z[:, : z.shape[1] - self.skip_z_dim], self.z_dims, dim=1)
         return [p.reshape(z.shape[0], *g.data_shape) for p, g in zip(parts, self.generators, strict=True)]
 
     def run(self, noise: Sequence[Tensor]) -> list[Tensor]:

@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_cli.build import (
+    NETWORKS,
     build_discriminator,
     build_generator,
     build_loss,
@@ -266,6 +267,10 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
 
     The order of construction is part of the run's reproducibility: G's and D's initial weights
     come from the global torch stream seeded by the loop.
+
+    ``facts`` are a stage's extra constructor facts (``stages.network_kwargs``), given to both
+    builders; among them ``networks`` may name the model's (generator, discriminator) config
+    nodes this pair is built from (default ``("generator", "discriminator")``).
     """
     hw = cfg.hardware
     loss = build_loss(cfg.loss)
@@ -281,9 +286,10 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
-    pack = int(cfg.model.discriminator.get("pack", 1))
+    d_node = facts.get("networks", NETWORKS)[1]
+    pack = int(cfg.model[d_node].get("pack", 1))
     if batch_per_device % pack:
-        raise ConfigError(f"model.discriminator.pack={pack} must divide the batch per device "
+        raise ConfigError(f"model.{d_node}.pack={pack} must divide the batch per device "
                           f"({batch_per_device}): D judges groups of {pack} samples")
     opt_g, opt_d = build_optimizers(cfg.optimizer, G, D, regularizers)
     if hw.channels_last and len(info.shape) == 3:

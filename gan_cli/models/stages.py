@@ -1,0 +1,215 @@
+"""The multi-stage models as the training loop's stages (``model.stages``): LAPGAN's pyramid levels
+and SinGAN's scales, each one (G, D) pair trained after the other (gan_cli/training/curriculum.py
+describes the contract: ``num_stages``, ``info``, ``network_kwargs``, ``steps``, ``begin``,
+``prepare``, ``cascade``).
+
+LAPGAN (Denton et al. 2015; gan_cli/models/lapgan.py). Stage s trains pyramid level K - s, so the
+coarsest plain GAN of the low-pass image I_K comes first and the full-resolution level last. The
+paper trains the levels independently, on the real pyramid, so the order changes no weight; it
+decides what the run's figures and metrics show along the way: the cascade of the levels trained
+so far, from the coarse images up. The coarsest level is built from ``model.generator`` /
+``model.discriminator``, every other level from ``model.level_generator`` /
+``model.level_discriminator`` (``network_kwargs``' ``networks``). Each stage's batch is the data's
+full-resolution batch turned into that level's target h_k and condition l_k (``lapgan.prepare``).
+
+SinGAN (Shaham et al. 2019; gan_cli/models/singan.py). Stage n trains scale n, coarsest first, on
+the one image at that scale (``data.set_stage(n)``); every stage's condition is a random sample of
+the frozen coarser scales, upsampled (``singan.prepare``). When a scale starts (``begin``, fresh)
+its networks start from the previous scale's weights when the widths agree (the paper's code), the
+noise amplitude sigma_n is set from the coarser scales' reconstruction error, and the
+reconstruction term gets its fixed inputs. The number of scales follows from the image and the
+``dataset`` keys, so the stages read that node (they are built before the loop sees the data).
+
+Both split ``train.steps`` evenly over the stages (the papers train every level / scale for the same
+number of iterations); a remainder goes to the last stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import nn
+
+from gan_cli.data.base import Batch, DataInfo
+from gan_cli.errors import ConfigError
+from gan_cli.models import lapgan, singan
+
+log = logging.getLogger("gan_cli")
+
+__all__ = ["LAPGANStages", "SinGANStages", "even_steps"]
+
+
+def even_steps(total_steps: int, num_stages: int) -> list[int]:
+    """``total_steps`` split over ``num_stages``: ``total // n`` each, the remainder to the last.
+
+    Args:
+        total_steps: ``train.steps``, generator steps of the whole run.
+        num_stages: stages (>= 1).
+
+    Returns:
+        ``num_stages`` counts summing to ``total_steps`` (e.g. 10 over 3: [3, 3, 4]).
+    """
+    if num_stages < 1:
+        raise ValueError(f"num_stages must be >= 1, got {num_stages}")
+    base = total_steps // num_stages
+    return [base] * (num_stages - 1) + [total_steps - base * (num_stages - 1)]
+
+
+class LAPGANStages:
+    """LAPGAN's pyramid levels as stages, coarsest first (see the module docstring).
+
+    Args:
+        levels: pyramid levels, the coarsest included (``model.levels``).
+        z_dim: every level's own latent size (``model.z_dim``); the cascade's latent is
+            ``[z_0, ..., z_K]``, finest first, ``levels * z_dim`` entries.
+
+    Attributes:
+        num_stages: ``levels``.
+    """
+
+    def __init__(self, levels: int = 3, z_dim: int = 100) -> None:
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+            raise ValueError(f"levels must be a positive integer, got {levels!r}")
+        self.levels = levels
+        self.z_dim = int(z_dim)
+        self.num_stages = levels
+
+    def level(self, k: int) -> int:
+        """The pyramid level stage k trains: K - k (0 = full resolution, K = levels - 1)."""
+        return self.levels - 1 - k
+
+    def info(self, k: int, data_info: DataInfo) -> DataInfo:
+        """Stage k's shape facts: its level's (C, H_k, W_k), the data's classes; a high-pass image
+        is not bounded (a difference of two images in [-1, 1])."""
+        try:
+            shapes = lapgan.level_shapes(data_info.shape, self.levels)
+        except ValueError as e:
+            raise ConfigError(f"model.levels={self.levels}: {e}") from None
+        level = self.level(k)
+        coarsest = level == self.levels - 1
+        return DataInfo(shape=shapes[level], num_classes=data_info.num_classes,
+                        bounded=data_info.bounded if coarsest else False)
+
+    def network_kwargs(self, k: int, data_info: DataInfo) -> dict[str, Any]:
+        """The coarsest level: the model's ``generator`` / ``discriminator``; the others: its
+        ``level_generator`` / ``level_discriminator``."""
+        if self.level(k) == self.levels - 1:
+            return {}
+        return {"networks": ("level_generator", "level_discriminator")}
+
+    def steps(self, total_steps: int) -> list[int]:
+        return even_steps(total_steps, self.num_stages)
+
+    def begin(self, k: int, state: Any, fresh: bool) -> None:
+        """Nothing to set up: a level trains on the real pyramid, independently of the others."""
+        if fresh:
+            _, height, width = lapgan.level_shapes(state.data.info.shape, self.levels)[self.level(k)]
+            log.info("LAPGAN: level %d (%dx%d) starts at step %d", self.level(k), height, width,
+                     state.step)
+
+    def prepare(self, k: int, batch: Batch, generators: Sequence[nn.Module]) -> Batch:
+        """Level K - k's real batch: ``(h_k, LevelCondition(l_k, labels))``, or ``(I_K, labels)``."""
+        return lapgan.prepare(self.level(k), batch, levels=self.levels)
+
+    def cascade(self, generators: Sequence[nn.Module]) -> lapgan.LAPGANCascade:
+        """The levels trained so far (``generators`` coarsest first) as one generator; its latent
+        keeps every level's place, those of the finer levels not trained yet ignored."""
+        skipped = (self.levels - len(generators)) * self.z_dim
+        return lapgan.LAPGANCascade(list(reversed(generators)), skip_z_dim=skipped, frozen_coarse=True)
+
+
+class SinGANStages:
+    """SinGAN's scales as stages, coarsest first (see the module docstring).
+
+    Args:
+        dataset: the run's ``dataset`` node (a ``single_image`` one): its image and scale keys give
+            the number of scales and their sizes, and with them the networks' shapes.
+        noise_amp_init: the 0.1 of sigma_n = 0.1 * RMSE(up(x_rec_{n-1}), x_n) (the paper's code).
+        copy_previous: scale n starts from scale n-1's weights when their widths agree.
+
+    Attributes:
+        sizes: every scale's (H, W), coarsest first; ``num_stages``: their count.
+        channels: the image's channels.
+    """
+
+    def __init__(self, dataset: Mapping[str, Any], noise_amp_init: float = 0.1,
+                 copy_previous: bool = True) -> None:
+        from gan_cli.data.single_image import image_scale_sizes
+
+        target = str(dataset.get("_target_", ""))
+        if not target.endswith(".single_image"):
+            raise ConfigError(f"model=singan learns from one image: use dataset=single_image "
+                              f"(dataset.path=... for your own), not {target or 'this dataset'}")
+        if not noise_amp_init > 0:
+            raise ValueError(f"noise_amp_init must be > 0, got {noise_amp_init}")
+        self.sizes = image_scale_sizes(dataset.get("path"), dataset.get("name", "rocket"),
+                                       int(dataset.get("max_size", 250)),
+                                       int(dataset.get("min_size", 25)),
+                                       float(dataset.get("scale_factor", 0.75)))
+        self.channels = int(dataset.get("channels", 3))
+        self.num_stages = len(self.sizes)
+        self.noise_amp_init = float(noise_amp_init)
+        self.copy_previous = bool(copy_previous)
+
+    def info(self, k: int, data_info: DataInfo) -> DataInfo:
+        """Scale k's shape facts: (C, H_k, W_k), no classes, bounded."""
+        finest = (self.channels, *self.sizes[-1])
+        if tuple(data_info.shape) != finest:
+            raise ConfigError(f"SinGAN's scales end at {finest}, but the data's images are "
+                              f"{tuple(data_info.shape)}: use dataset=single_image")
+        return DataInfo(shape=(self.channels, *self.sizes[k]), num_classes=0, bounded=True)
+
+    def network_kwargs(self, k: int, data_info: DataInfo) -> dict[str, Any]:
+        """The scale index: it sets the networks' width (doubled every few scales) and gives scale
+        0 its reconstruction noise z*."""
+        return {"scale": k}
+
+    def steps(self, total_steps: int) -> list[int]:
+        return even_steps(total_steps, self.num_stages)
+
+    def begin(self, k: int, state: Any, fresh: bool) -> None:
+        """Scale k starts (``fresh``) or is re-entered by a resumed run.
+
+        Always: the data delivers the image at scale k, the latent stream draws noise maps of its
+        size, and the coarser generators are frozen in eval mode. Fresh only (a resumed run has
+        these in its checkpoint): copy scale k-1's weights, set sigma_k and the reconstruction
+        term's inputs (``SinGANCascade.begin_scale``).
+        """
+        data, pair = state.data, state.pairs[k]
+        if [tuple(s) for s in getattr(data, "sizes", [])] != self.sizes:
+            raise ConfigError(f"SinGAN's scales {self.sizes} differ from the data's "
+                              f"{getattr(data, 'sizes', None)}: use dataset=single_image")
+        data.set_stage(k)
+        state.noise.z_dim = math.prod((self.channels, *self.sizes[k]))
+        for coarser in state.pairs[:k]:
+            for G in {id(coarser.G): coarser.G, id(coarser.G_sample): coarser.G_sample}.values():
+                G.eval().requires_grad_(False)
+        if not fresh:
+            return
+        if k > 0 and self.copy_previous:
+            previous = state.pairs[k - 1]
+            copied = singan.init_from_previous(pair.G, previous.G)
+            singan.init_from_previous(pair.D, previous.D)
+            if copied and pair.ema is not None:
+                pair.ema.load_state_dict(pair.G.state_dict())
+        reconstruction = next((r for r in pair.regularizers if hasattr(r, "set_inputs")), None)
+        chain = singan.SinGANCascade([p.G_sample for p in state.pairs[:k]] + [pair.G])
+        sigma = chain.begin_scale(k, data.image(k), reconstruction, self.noise_amp_init)
+        if pair.ema is not None:
+            pair.ema.module.noise_amp.fill_(sigma)
+        log.info("SinGAN: scale %d (%dx%d) starts at step %d, noise amplitude %.4f", k,
+                 *self.sizes[k], state.step, sigma)
+
+    def prepare(self, k: int, batch: Batch, generators: Sequence[nn.Module]) -> Batch:
+        """Scale k's batch: the image and, as condition, a random sample of the frozen coarser
+        scales upsampled to scale k (zeros at scale 0)."""
+        return singan.prepare(k, batch, generators, sizes=self.sizes)
+
+    def cascade(self, generators: Sequence[nn.Module]) -> singan.SinGANCascade:
+        """The scales trained so far as one generator; its latent keeps every scale's place, those
+        of the finer scales not trained yet ignored."""
+        skipped = sum(self.channels * h * w for h, w in self.sizes[len(generators):])
+        return singan.SinGANCascade(list(generators), skip_z_dim=skipped, frozen_coarse=True)
