@@ -26,38 +26,20 @@ from gan_cli.checkpoint import (
 from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME
 from gan_cli.training.resume import expand_resume_dir
 from gan_cli.training.signals import slurm_requeue
-from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, read_metrics, run_cli
+from tests.conftest import (
+    GAN_TRAIN,
+    REPO,
+    SMALL,
+    SMALL_IMAGES,
+    assert_resumed_exactly,
+    last_ckpt,
+    read_metrics,
+    run_cli,
+)
 
 HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
 needs_fashion_mnist = pytest.mark.skipif(not HAVE_FASHION_MNIST,
                                          reason="needs Debian's dataset-fashion-mnist (make data)")
-
-
-def last_ckpt(run_dir: Path) -> dict:
-    return load_checkpoint(run_dir / "checkpoints" / "last.pt")
-
-
-def assert_same_state(a: object, b: object, where: str = "") -> None:
-    """Bitwise equality of two checkpoint pieces (tensors, dicts, lists, numbers)."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
-        for k in a:
-            assert_same_state(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same_state(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
-
-
-def assert_resumed_exactly(straight: Path, resumed: Path) -> None:
-    a, b = last_ckpt(straight), last_ckpt(resumed)
-    assert a["step"] == b["step"]
-    for key in ("G", "D", "opt_g", "opt_d", "loss", "data", "noise", "rng"):
-        assert_same_state(a[key], b[key], key)
 
 
 # ---------------------------------------------------------------------------------------------
