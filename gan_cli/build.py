@@ -92,6 +92,10 @@ def configure_torch(hw: DictConfig, device: torch.device) -> None:
     if hw.num_threads:
         torch.set_num_threads(hw.num_threads)
     if hw.deterministic:
+        if device.type == "cuda":
+            # cuBLAS is deterministic only with a fixed workspace (CUDA's documentation); torch
+            # raises at the first matmul without it. Read when cuBLAS first runs, later on.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
 
 
@@ -225,7 +229,8 @@ def build_optimizers(node: DictConfig, G: nn.Module, D: nn.Module,
     """
     kwargs = OmegaConf.to_container(node, resolve=True)
     lrs = {"G": kwargs.pop("lr_g"), "D": kwargs.pop("lr_d")}
-    kwargs.pop("lr_decay", None)  # the loop's schedule (lr_factor), not an optimizer argument
+    kwargs.pop("lr_decay", None)  # the loop's schedule (lr_factor), not optimizer arguments
+    kwargs.pop("lr_decay_steps", None)
     opts = []
     for net, module in (("G", G), ("D", D)):
         args = dict(kwargs)
@@ -283,12 +288,16 @@ class Rebuilt:
 
 def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
                               use_ema: bool = True, split: str | None = None) -> Rebuilt:
-    """Load ``path`` safely (weights only), rebuild its data and generator from its saved config,
-    and load the weights (G_ema when present and ``use_ema``)."""
+    """Load ``path`` safely (weights only), check its saved config (only gan-cli's own builders,
+    every group fitting its schema: otherwise UntrustedConfigError, exit 1, before anything is
+    built), rebuild its data and generator from it, and load the weights (G_ema when present and
+    ``use_ema``)."""
     from gan_cli.checkpoint import CheckpointError, generator_state, load_checkpoint
+    from gan_cli.config import validate_saved_config
 
     state = load_checkpoint(path)
-    config = OmegaConf.create(state["config"])
+    # the saved config is data: its targets must be gan-cli's own and it must fit the schemas
+    config = validate_saved_config(state.get("config"), f"checkpoint {path}")
     dataset_cfg = config.dataset
     if split is not None and "split" in dataset_cfg:
         dataset_cfg.split = split

@@ -99,7 +99,11 @@ def _main(app, prog: str, config_name: str) -> None:
     # Let composition errors reach this function instead of Hydra's own reporter, which exits 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # resume=RUN_DIR: continue that run in place, with its own options (docs/reliability.md)
-    sys.argv[1:] = expand_resume_dir(sys.argv[1:])
+    try:
+        sys.argv[1:] = expand_resume_dir(sys.argv[1:])
+    except GanCliError as e:  # the run directory's overrides were refused
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(e.exit_code) from None
     leader = False
     if "RANK" in os.environ or "SLURM_PROCID" in os.environ:  # maybe under torchrun or srun
         from gan_cli import launch

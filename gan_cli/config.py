@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.errors import ConfigError
 
@@ -144,10 +145,14 @@ class ImageDataConfig:
     channels: Optional[int] = None  # 1 or 3 to convert; null = the dataset's own
     in_memory: bool = True  # the whole dataset as one uint8 tensor on the training device
     num_workers: int = 0  # DataLoader workers when in_memory is false
+    # an image file that cannot be decoded: stop (exit 1, naming it) | skip (the next readable
+    # file takes its place, with a warning naming it); folders of files only (CelebA, LSUN, ...)
+    on_bad_file: str = "stop"
 
     def __post_init__(self) -> None:
         _positive(self, "resolution")
         _non_negative(self, "num_workers")
+        _one_of(self, "on_bad_file", ("stop", "skip"))
         _require(self.limit is None or self.limit > 0, "limit", f"must be > 0 or null, got {self.limit}")
         _require(self.channels in (None, 1, 3), "channels", f"must be 1, 3 or null, got {self.channels}")
 
@@ -199,11 +204,13 @@ class ImageFolderConfig:
     limit: Optional[int] = None
     in_memory: bool = False
     num_workers: int = 2
+    on_bad_file: str = "stop"  # an undecodable file: stop (naming it) | skip (with a warning)
 
     def __post_init__(self) -> None:
         _positive(self, "resolution")
         _non_negative(self, "num_workers")
         _require(self.channels in (1, 3), "channels", f"must be 1 or 3, got {self.channels}")
+        _one_of(self, "on_bad_file", ("stop", "skip"))
 
 
 @dataclass
@@ -386,11 +393,16 @@ class DCGANDiscriminatorConfig(DiscriminatorConfig):
     # for a loss on D's features (loss=mmd): a code layer of this size on the last feature map;
     # null = the last feature map, flattened, is the features
     feature_dim: Optional[int] = None
+    # normalisation after D's strided convolutions: batch (DCGAN) | layer (per sample: what a
+    # gradient penalty needs, Gulrajani et al. 2017) | none | auto: layer when the loss or a
+    # regulariser differentiates D's input gradients (wgan_gp, dragan, R1, R2), else batch
+    norm: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _positive(self, "width")
         _one_of(self, "conditioning", ("none", "concat", "projection"))
+        _one_of(self, "norm", ("auto", "batch", "layer", "none"))
         _require(self.feature_dim is None or self.feature_dim > 0, "feature_dim",
                  f"must be > 0 or null, got {self.feature_dim}")
 
@@ -950,14 +962,21 @@ class OptimizerConfig:
     lr_g: float = 2e-4  # generator learning rate
     lr_d: float = 2e-4  # discriminator learning rate
     weight_decay: float = 0.0
-    # none | linear: both learning rates fall linearly to 0 at train.steps (WGAN-GP's and SNGAN's
-    # CIFAR-10 setting); recomputed from the step each update, so a resume continues it exactly
+    # none | linear: both learning rates fall linearly to 0 at lr_decay_steps (WGAN-GP's and
+    # SNGAN's CIFAR-10 setting); recomputed from the step each update, so a resume continues it
+    # exactly
     lr_decay: str = "none"
+    # the generator step at which the linear decay reaches 0; null = train.steps. Set it when a
+    # run may later be extended (resume with a larger train.steps): with null the schedule is
+    # stretched to the new length and the learning rates rise again at the resume
+    lr_decay_steps: Optional[int] = None
 
     def __post_init__(self) -> None:
         _positive(self, "lr_g", "lr_d")
         _non_negative(self, "weight_decay")
         _one_of(self, "lr_decay", ("none", "linear"))
+        _require(self.lr_decay_steps is None or self.lr_decay_steps > 0, "lr_decay_steps",
+                 f"must be > 0 or null, got {self.lr_decay_steps}")
 
 
 @dataclass
@@ -1260,11 +1279,38 @@ def validate(cfg: DictConfig) -> None:
         if node is None:
             raise ConfigError(f"'{key}' is missing from the configuration")
         _check_node(node, key)
+    toy = isinstance(OmegaConf.get_type(cfg.dataset), type) and issubclass(
+        OmegaConf.get_type(cfg.dataset), ToyDataConfig)  # 2D data: mode coverage by default
+    _check_metric_names(cfg.metrics.names, "metrics.names", cfg.metrics.num_samples,
+                        "metrics.num_samples", images_by_default=not toy)
 
 
 def validate_eval(cfg: DictConfig) -> None:
     """Check every value of gan-eval's composed config (conf/eval.yaml)."""
     _check_node(cfg, "")
+    _check_metric_names(cfg.metrics, "metrics", cfg.num_samples, "num_samples",
+                        images_by_default=True)
+
+
+#: The Inception score's splits (Salimans et al. 2016: 10); its sample count must reach them.
+IS_SPLITS = 10
+
+
+def _check_metric_names(names: Any, key: str, num_samples: int, samples_key: str, *,
+                        images_by_default: bool) -> None:
+    """Metric names that exist, and enough samples for the scores that split them, checked with
+    the rest of the config (not at the first evaluation, after hours of training)."""
+    if names is not None:
+        from gan_cli.metrics.registry import METRICS  # only when names are given (imports torch)
+
+        unknown = [n for n in names if n not in METRICS]
+        if unknown:
+            raise ConfigError(f"{key}: unknown metric(s) {unknown}; known: {', '.join(sorted(METRICS))}")
+    splitting = {"is", "cis_fashion"} & set(names) if names is not None else images_by_default
+    if splitting and num_samples < IS_SPLITS:
+        raise ConfigError(f"{samples_key}={num_samples}: the Inception score (is, cis_fashion; "
+                          f"run by default on images) splits the samples into {IS_SPLITS} groups; "
+                          f"use at least {IS_SPLITS} samples, or name the metrics without it")
 
 
 def _check_node(node: DictConfig, path: str) -> None:
@@ -1287,3 +1333,126 @@ def _check_node(node: DictConfig, path: str) -> None:
     except FieldError as e:
         value = OmegaConf.select(node, e.field)
         raise ConfigError(f"{join(e.field)}={value}: {e.message}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Configs read back from files are data: only gan-cli's own builders may be named in them.
+
+#: torch's optimizers a config may name (the optimizer group builds one of these).
+TRUSTED_OPTIMIZERS = frozenset({"torch.optim.Adam", "torch.optim.AdamW", "torch.optim.SGD",
+                                "torch.optim.RMSprop"})
+_CONF_DIR = __import__("pathlib").Path(__file__).resolve().parent / "conf"
+
+
+def _schema_targets(obj: Any, found: set[str]) -> None:
+    """Every ``_target_`` string in a schema's defaults (nested dataclasses and dicts included)."""
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(obj):
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if f.name == "_target_" and isinstance(value, str) and value != MISSING:
+                found.add(value)
+            else:
+                _schema_targets(value, found)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            if key == "_target_" and isinstance(value, str):
+                found.add(value)
+            else:
+                _schema_targets(value, found)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _schema_targets(value, found)
+
+
+def trusted_targets() -> frozenset[str]:
+    """The ``_target_``s a config read from a file may name: the defaults of every schema, those
+    written in the shipped option files (conf/**/*.yaml), and torch's optimizers."""
+    import re
+
+    found: set[str] = set(TRUSTED_OPTIMIZERS)
+    for options in SCHEMAS.values():
+        for schema in options.values():
+            _schema_targets(schema(), found)
+    for schema in (TrainConfig, EvalConfig):
+        _schema_targets(schema(), found)
+    for path in _CONF_DIR.rglob("*.yaml"):
+        found.update(re.findall(r"_target_:\s*([A-Za-z_][\w.]*)", path.read_text(encoding="utf-8")))
+    return frozenset(found)
+
+
+def check_saved_config(config: Any, source: str) -> None:
+    """Refuse a config read back from ``source`` (a checkpoint, a run's overrides) that names any
+    ``_target_`` other than gan-cli's own builders, or uses Hydra's other instantiation keys
+    (``_args_``, ``_partial_``, ...): UntrustedConfigError naming the key, before anything is built.
+    """
+    from gan_cli.errors import UntrustedConfigError
+
+    trusted = trusted_targets()
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                where = f"{path}.{key}" if path else str(key)
+                if key == "_target_":
+                    if value not in trusted:
+                        raise UntrustedConfigError(
+                            f"refused {source}: {where}={value!r} is not one of gan-cli's own "
+                            f"builders, and a config read from a file may only name those; nothing "
+                            f"was built or run")
+                elif isinstance(key, str) and key.startswith("_") and key.endswith("_"):
+                    raise UntrustedConfigError(
+                        f"refused {source}: {where} is a Hydra instantiation key that gan-cli's "
+                        f"configs never use; nothing was built or run")
+                else:
+                    walk(value, where)
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(config, "")
+
+
+def validate_saved_config(config: dict, source: str) -> DictConfig:
+    """A run's saved config (from a checkpoint) checked like a composed one: its targets trusted,
+    each group merged into its schema (unknown keys and wrong types refused) and its values checked.
+    Every failure is an UntrustedConfigError (exit 1) naming the key."""
+    from gan_cli.errors import UntrustedConfigError
+
+    check_saved_config(config, source)
+    if not isinstance(config, dict):
+        raise UntrustedConfigError(f"refused {source}: its config is not a mapping")
+    checked: dict = {}
+    for key, node in config.items():
+        schema = _schema_for(key, node)
+        try:
+            merged = (OmegaConf.merge(OmegaConf.structured(schema), node) if schema is not None
+                      else OmegaConf.create(node) if isinstance(node, (dict, list)) else node)
+            if isinstance(merged, DictConfig):
+                _check_node(merged, key)
+        except (ConfigError, ValueError, TypeError, OmegaConfBaseException) as e:
+            raise UntrustedConfigError(f"refused {source}: its saved config does not fit gan-cli's "
+                                       f"schema at '{key}': {str(e).splitlines()[0]}") from None
+        checked[key] = merged
+    return OmegaConf.create(checked)
+
+
+def _schema_for(key: str, node: Any) -> type | None:
+    """The schema a saved group node was made from (found by its ``_target_``, for models by the
+    generator's), or the schema of a top-level section; None for plain values."""
+    sections = {"train": TrainLoopConfig, "metrics": TrainMetricsConfig, "ema": EMAConfig}
+    if key in sections:
+        return sections[key]
+    if key not in SCHEMAS or not isinstance(node, dict):
+        return None
+    if key == "model":
+        target = (node.get("generator") or {}).get("_target_")
+        for schema in SCHEMAS["model"].values():
+            if schema().generator._target_ == target:
+                return schema
+        return None
+    for schema in SCHEMAS[key].values():
+        if getattr(schema, "_target_", None) == node.get("_target_") or key == "hardware":
+            return schema
+    return None

@@ -63,7 +63,8 @@ def reduce_stats(stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return dict(zip(keys, values.unbind(), strict=True))
 
 
-def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device):
+def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device,
+             find_unused_parameters: bool = False):
     """DistributedDataParallel wrappers of G and D (G and D themselves when not distributed).
 
     ``hardware.sync_batchnorm`` converts their BatchNorm layers first (in place: the parameters
@@ -71,7 +72,9 @@ def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device):
     and buffers at construction, so every rank starts from the same weights. The gradient
     penalties' ``autograd.grad(..., create_graph=True)`` needs no special setting: it takes
     gradients with respect to D's input only, and the reducer averages the parameter gradients
-    of the loss's ``backward()`` as usual (checked by tests/test_distributed.py).
+    of the loss's ``backward()`` as usual (checked by tests/test_distributed.py). Networks that
+    grow (progressive growing) leave their inactive blocks without gradients: they are wrapped
+    with ``find_unused_parameters``.
     """
     if not is_distributed():
         return G, D
@@ -81,7 +84,8 @@ def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device):
         G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
         D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
     ids = [device.index] if device.type == "cuda" else None
-    return DDP(G, device_ids=ids), DDP(D, device_ids=ids)
+    return (DDP(G, device_ids=ids, find_unused_parameters=find_unused_parameters),
+            DDP(D, device_ids=ids, find_unused_parameters=find_unused_parameters))
 
 
 def check_replicas(tensors: dict[str, torch.Tensor]) -> int:

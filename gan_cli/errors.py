@@ -35,6 +35,11 @@ class RuntimeFailure(GanCliError):
     exit_code = EXIT_RUNTIME
 
 
+class UntrustedConfigError(RuntimeFailure):
+    """A config read back from a file (a checkpoint, a run directory's overrides) names something
+    that is not one of gan-cli's own builders; nothing was built (exit status 1)."""
+
+
 class DataNotFoundError(RuntimeFailure):
     """No source of a dataset worked; the message lists what was tried and what to do."""
 

@@ -53,9 +53,9 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     provenance: dict = {}
     truncation, method = cfg.get("truncation"), cfg.get("truncation_method", "resample")
     sample = make_sampler(G, train_cfg.model.z_dim, device, cfg.seed, cfg.batch_size,
-                          truncation, method)
+                          truncation, method, data=data)
     values = compute_metrics(names, sample, real_data(data, cfg.num_real, split), options,
-                             provenance)
+                             provenance, generator=G, data=data)
     result = {"checkpoint": str(Path(cfg.ckpt).resolve()), "step": rebuilt.step,
               "generator": which, "truncation": truncation,
               "truncation_method": method if truncation is not None else None,

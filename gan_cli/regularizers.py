@@ -109,6 +109,7 @@ class _ZeroCentredPenalty:
     """Shared body of R1 and R2: ``gamma / 2 * mean ||grad_x D(x)||^2`` at ``_points(ctx)``."""
 
     net = "D"
+    input_gradients = True  # differentiates D's input gradients: needs per-sample scores
     _name = ""
 
     def __init__(self, gamma: float = 10.0, interval: int = 1) -> None:

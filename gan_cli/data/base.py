@@ -82,3 +82,8 @@ class DataSource(Protocol):
     def real_batches(self, num: int, batch_size: int = 500) -> Iterator[torch.Tensor]:
         """The first ``num`` real samples (always the same ones), batch by batch, for metrics."""
         ...
+
+    def fingerprint(self, num: int) -> str:
+        """A digest of what ``real_batches(num)`` yields (their content, or their files' names,
+        sizes and times): part of the reference-statistics cache key."""
+        ...

@@ -59,6 +59,7 @@ class ImageOptions:
     channels: int | None
     in_memory: bool
     num_workers: int
+    on_bad_file: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def bundle(options: dict[str, Any], schema: type) -> tuple[ImageOptions, RunFact
     dataset schema's defaults) and the run's facts; an unknown key is a TypeError."""
     options = dict(options)
     defaults = {f.name: f.default for f in fields(schema)}
-    opts = ImageOptions(**{f.name: options.pop(f.name, defaults[f.name]) for f in fields(ImageOptions)})
+    opts = ImageOptions(**{f.name: options.pop(f.name, defaults.get(f.name, f.default))
+                           for f in fields(ImageOptions)})
     return opts, RunFacts(**options)
 
 
@@ -110,7 +112,8 @@ def _folder_source(files: list[Path] | None, opts: ImageOptions, run: RunFacts, 
     if dataset is None:
         if opts.limit is not None:
             files = files[:opts.limit]
-        dataset = ImageFileDataset(files, opts.resolution, opts.channels)
+        dataset = ImageFileDataset(files, opts.resolution, opts.channels,
+                                   on_bad_file=opts.on_bad_file)
     elif opts.limit is not None:
         dataset = torch.utils.data.Subset(dataset, range(min(opts.limit, len(dataset))))
     shape = (opts.channels, opts.resolution, opts.resolution)

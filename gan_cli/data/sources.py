@@ -18,6 +18,7 @@ tracker compute by default, and per-metric options), given at construction.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import torch
 
 from gan_cli.data.base import DataInfo
 from gan_cli.data.figures import save_image_grid
+from gan_cli.data.file_datasets import BadImageFile, reraise_bad_file
 from gan_cli.data.order import ShareSampler, rank_share
 from gan_cli.errors import ConfigError
 from gan_cli.seeding import derive_seed
@@ -92,6 +94,10 @@ class ImageSource:
 
     def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None):
         save_image_grid(fake, path, labels)
+
+    def fingerprint(self, num: int) -> str:
+        """A digest of the first ``num`` real samples' content (what metrics compare against)."""
+        raise NotImplementedError
 
 
 class TensorImageSource(ImageSource):
@@ -163,6 +169,13 @@ class TensorImageSource(ImageSource):
         if "seed" in state:
             self.seed = int(state["seed"])
         self._share = None
+
+    def fingerprint(self, num: int) -> str:
+        """sha256 of the first ``num`` images' uint8 bytes (and shape)."""
+        images = self.images[: min(num, self.num_samples)].contiguous().cpu()
+        h = hashlib.sha256(str(tuple(images.shape)).encode())
+        h.update(images.numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def real_batches(self, num: int, batch_size: int = 500):
         """The first ``num`` images of the dataset, in [-1, 1], batch by batch (for metrics)."""
@@ -240,12 +253,15 @@ class LoaderImageSource(ImageSource):
         if self._it is None:
             self._start_iterator()
         try:
-            x, y = next(self._it)
-        except StopIteration:
-            self.epoch += 1
-            self.batches = 0
-            self._start_iterator()
-            x, y = next(self._it)
+            try:
+                x, y = next(self._it)
+            except StopIteration:
+                self.epoch += 1
+                self.batches = 0
+                self._start_iterator()
+                x, y = next(self._it)
+        except BadImageFile as e:  # raised in a worker: its traceback is in the message
+            reraise_bad_file(e)
         self.batches += 1
         non_blocking = self.device.type == "cuda"
         x = to_unit_range(x.to(self.device, non_blocking=non_blocking))
@@ -267,6 +283,11 @@ class LoaderImageSource(ImageSource):
             self.seed = self.sampler.seed = int(state["seed"])
         self._it = None  # the next call starts a fresh iterator that skips what was consumed
 
+    def fingerprint(self, num: int) -> str:
+        """sha256 of the first ``num`` samples' files (path, size, modification time), or of their
+        decoded bytes when the dataset is not made of files."""
+        return dataset_fingerprint(self.dataset, min(num, self.num_samples))
+
     def real_batches(self, num: int, batch_size: int = 500):
         """The first ``num`` images of the dataset, in [-1, 1], batch by batch (for metrics)."""
         subset = torch.utils.data.Subset(self.dataset, range(min(num, self.num_samples)))
@@ -277,3 +298,20 @@ class LoaderImageSource(ImageSource):
         for batch in loader:
             x = batch[0] if isinstance(batch, (list, tuple)) else batch
             yield to_unit_range(x)
+
+
+def dataset_fingerprint(dataset: torch.utils.data.Dataset, num: int) -> str:
+    """A digest of a map-style dataset's first ``num`` samples: their files' paths, sizes and
+    modification times when it has ``files`` (a folder: cheap, and changes when a file does),
+    else their decoded content."""
+    h = hashlib.sha256()
+    files = getattr(dataset, "files", None)
+    if files is not None:
+        for path in list(files)[:num]:
+            st = Path(path).stat()
+            h.update(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    else:
+        for i in range(num):
+            x = dataset[i][0]
+            h.update(torch.as_tensor(x).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

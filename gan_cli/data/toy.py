@@ -74,6 +74,10 @@ class ToySource:
         for start in range(0, num, batch_size):
             yield self.draw(min(batch_size, num - start), g)
 
+    def fingerprint(self, num: int) -> str:
+        """The distribution's own name (its parameters): the samples are drawn from it."""
+        return self.name
+
     def state_dict(self) -> dict:
         return {"generator": self._generator.get_state()}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -36,6 +37,7 @@ class RealData:
     batches: Callable[[], Iterable[Tensor]]  # a fresh pass over real samples, images in [-1, 1]
     modes: Tensor | None = None  # 2D mixtures: mode centres (M, 2)
     mode_std: float | None = None  # 2D mixtures: std of each mode
+    fingerprint: str = ""  # the data's content digest (part of the reference-cache key)
 
     @classmethod
     def from_tensor(cls, name: str, split: str, x: Tensor, batch_size: int = 500, **kw) -> RealData:
@@ -60,10 +62,18 @@ class FashionFeatures:
 
 @dataclass
 class EvalContext:
+    """What the metrics of one evaluation share (see gan_cli/metrics/registry.py).
+
+    ``generator`` and ``data`` are given to metrics that need more than samples: an
+    image-to-image model's held-out pairs (G applied to their inputs), a single image's SiFID.
+    """
+
     sample: Sampler
     real: RealData | None
     options: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    generator: Any = None  # the generator being judged (eval mode), when the caller has it
+    data: Any = None  # the DataSource it was trained on, when the caller has it
     _fake: Tensor | None = None
     _extractors: dict = field(default_factory=dict)
     _outputs: dict = field(default_factory=dict)
@@ -118,7 +128,8 @@ class EvalContext:
         opts = self.options if opts is None else opts
         ext = self.extractor(name)
         n, keep = int(opts.get("num_real", 10000)), int(opts.get("keep_features", 10000))
-        key = reference_key(self.real.name, self.real.split, ext.resize, ext.identity, n, keep)
+        key = reference_key(self.real.name, self.real.split, ext.resize, ext.identity, n, keep,
+                            self.real.fingerprint)
         device = self.opt("device", "cpu")
         return load_or_compute_reference(
             key,

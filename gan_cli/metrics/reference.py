@@ -30,9 +30,13 @@ def default_cache_dir() -> Path:
 
 
 def reference_key(
-    dataset: str, split: str, resize: str, feature_net: str, num_samples: int, keep_features: int
+    dataset: str, split: str, resize: str, feature_net: str, num_samples: int, keep_features: int,
+    fingerprint: str = "",
 ) -> dict:
-    return {
+    """What cached statistics are of; ``fingerprint`` identifies the data's content (a digest of
+    the images, or of the files' names, sizes and times), so another root, or a folder whose files
+    changed, never reuses old statistics."""
+    key = {
         "dataset": str(dataset),
         "split": str(split),
         "resize": str(resize),
@@ -40,6 +44,9 @@ def reference_key(
         "num_samples": int(num_samples),
         "keep_features": int(keep_features),
     }
+    if fingerprint:
+        key["data"] = str(fingerprint)
+    return key
 
 
 def reference_path(cache_dir: str | os.PathLike, key: dict) -> Path:

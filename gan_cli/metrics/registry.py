@@ -40,6 +40,7 @@ is written into ``provenance[name]`` when a dict is passed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from gan_cli.errors import ConfigError
 from gan_cli.metrics.context import EvalContext, Metric, RealData, Sampler
@@ -101,6 +102,9 @@ def compute_metrics(
     real: RealData | None,
     options: dict | None = None,
     provenance: dict | None = None,
+    *,
+    generator: Any = None,
+    data: Any = None,
 ) -> dict[str, float]:
     """Compute the named metrics; unknown names raise ConfigError before anything runs."""
     names = list(names)
@@ -109,7 +113,7 @@ def compute_metrics(
     if real is None and needing:
         raise ConfigError(f"metric(s) {needing} need real data, none was given")
     options = dict(options or {})
-    ctx = EvalContext(sample, real, options)
+    ctx = EvalContext(sample, real, options, generator=generator, data=data)
     out: dict[str, float] = {}
     for name in names:
         metric = METRICS[name]

@@ -14,23 +14,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
 from gan_cli.latents import sample_latents
+from gan_cli.models import takes_condition
 from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
 
 def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: torch.device,
-                 seed: int,
-                 batch_size: int = 250, truncation: float | None = None,
-                 truncation_method: str = "resample") -> Callable[[int], torch.Tensor]:
+                 seed: int, batch_size: int = 250, truncation: float | None = None,
+                 truncation_method: str = "resample", data: Any = None) -> Callable[[int], torch.Tensor]:
     """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform).
 
     With ``truncation``, every latent component lies within [-truncation, truncation]
     (``gan_cli.latents``). ``G`` may be a callable that returns the generator to draw from at
     each call (training: G_ema, or the cascade of the stages trained so far).
+
+    With ``data`` (the DataSource): an image-conditioned G gets its inputs from
+    ``data.conditions(n, generator)``, and samples smaller than the data's images (a growing
+    generator in an early phase) are upsampled (nearest) to the data's size, so that they are
+    compared with the real images at one resolution.
     """
     g = torch.Generator(device=device).manual_seed(derive_seed(seed, "eval_z"))
     current = (lambda: G) if isinstance(G, nn.Module) else G
@@ -46,9 +52,15 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
             z = sample_latents(m, getattr(G, "z_dim", z_dim), generator=g, device=device,
                                truncation=truncation,
                                method=truncation_method)
-            y = (torch.randint(G.num_classes, (m,), generator=g, device=device)
-                 if G.num_classes else None)
-            out.append(G(z, y).float())
+            y = None
+            if G.num_classes:
+                y = torch.randint(G.num_classes, (m,), generator=g, device=device)
+            elif takes_condition(G) and data is not None:
+                y = data.conditions(m, g).to(device)
+            x = G(z, y).float()
+            if data is not None and x.dim() == 4 and x.shape[-2:] != tuple(data.info.shape[-2:]):
+                x = F.interpolate(x, size=tuple(data.info.shape[-2:]), mode="nearest")
+            out.append(x)
         G.train(was_training)
         return torch.cat(out)
 
@@ -62,7 +74,8 @@ def real_data(data: Any, num_real: int, split: str):
     name = f"{getattr(data, 'name', 'data')}-{'x'.join(map(str, data.info.shape))}"
     num_real = min(num_real, getattr(data, "num_samples", num_real))  # the cache key's count
     return RealData(name=name, split=split, batches=lambda: data.real_batches(num_real),
-                    modes=getattr(data, "modes", None), mode_std=getattr(data, "mode_std", None))
+                    modes=getattr(data, "modes", None), mode_std=getattr(data, "mode_std", None),
+                    fingerprint=data.fingerprint(num_real))
 
 
 def metric_options(data: Any, base: dict) -> dict:
@@ -91,6 +104,8 @@ class TrainingMetrics:
         check_names(names)
         self.names = [n for n in names if not METRICS[n].figure]
         self._sampler_args = (G, z_dim, device, seed)
+        self._current = (lambda: G) if isinstance(G, nn.Module) else G
+        self.data = data
         self.real = real_data(data, cfg.num_real, "train")
         self.options = metric_options(data, {
             "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
@@ -103,7 +118,8 @@ class TrainingMetrics:
         from gan_cli.metrics.registry import METRICS, compute_metrics, lower_is_better
 
         try:
-            values = compute_metrics(self.names, self.sampler(), self.real, self.options)
+            values = compute_metrics(self.names, self.sampler(), self.real, self.options,
+                                     generator=self._current(), data=self.data)
         except MissingWeightsError as e:
             dropped = [n for n in self.names if METRICS[n].feature_net == "inception"]
             log.warning("skipping %s during training: %s", ", ".join(dropped),
@@ -111,7 +127,8 @@ class TrainingMetrics:
             self.names = [n for n in self.names if n not in dropped]
             if not self.names:
                 return {}
-            values = compute_metrics(self.names, self.sampler(), self.real, self.options)
+            values = compute_metrics(self.names, self.sampler(), self.real, self.options,
+                                     generator=self._current(), data=self.data)
         record = dict(values)
         for key, value in values.items():
             lower = lower_is_better(key)
@@ -126,7 +143,7 @@ class TrainingMetrics:
 
     def sampler(self) -> Callable[[int], torch.Tensor]:
         """A fresh sampler: the same latent stream, from its start, at every evaluation."""
-        return make_sampler(*self._sampler_args)
+        return make_sampler(*self._sampler_args, data=self.data)
 
     def state_dict(self) -> dict:
         return {"best": {k: list(v) for k, v in self.best.items()}, "names": list(self.names)}

@@ -1,1 +1,12 @@
-"""Generators and discriminators; shape facts come from the data (docs/architecture.md)."""
+"""Generators and discriminators; every class takes its shape facts from the data at construction
+(docs/architecture.md, "Models")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def takes_condition(G: Any) -> bool:
+    """Whether G is given the batch's condition ``y``: a conditional model (``num_classes`` > 0),
+    or one that says so (``takes_condition = True``: an image-conditioned G such as pix2pix's)."""
+    return bool(getattr(G, "takes_condition", getattr(G, "num_classes", 0)))

@@ -51,6 +51,9 @@ __all__ = ["Generator", "Discriminator", "init_dcgan_weights", "start_size"]
 
 _CONDITIONINGS = ("none", "concat", "projection")
 _OUTPUTS = ("score", "reconstruction", "features")
+# the discriminator's normalisation: BatchNorm couples a batch's samples; layer norm (one group
+# of GroupNorm: over C, H and W of each sample) and none do not
+_NORMS = {"batch": nn.BatchNorm2d, "layer": lambda c: nn.GroupNorm(1, c), "none": lambda c: nn.Identity()}
 _SUPPORTED = (
     "square images (H == W) whose side is an even integer >= 8, e.g. 8, 16, 28, 32, 48, 64 "
     "(the side is halved until it is odd or <= 7, and at least one halving is needed)"
@@ -261,6 +264,12 @@ class Discriminator(nn.Module):
         bottleneck_dim: channels of the 1x1 code between encoder and decoder when
             ``output="reconstruction"``; default: the encoder's last channel count.
         feature_dim: with ``output="features"``: the size of the code head; None = no head.
+        norm: the trunk's normalisation after each strided convolution but the first:
+            ``"batch"`` (DCGAN's BatchNorm), ``"layer"`` (per-sample layer norm over C, H, W with
+            a per-channel gain and bias, i.e. GroupNorm with one group: what Gulrajani et al.
+            2017 use in a critic with a gradient penalty, since BatchNorm makes each sample's
+            score depend on the rest of the batch), or ``"none"``; ``"auto"`` is resolved by
+            the builder from the loss (gan_cli/training/state.py) and means batch here.
 
     Attributes:
         num_classes: the dataset's label count when conditioned, else 0.
@@ -287,9 +296,13 @@ class Discriminator(nn.Module):
         conditioning: str = "none",
         bottleneck_dim: int | None = None,
         feature_dim: int | None = None,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         who = "DCGAN discriminator"
+        norm = "batch" if norm == "auto" else norm  # the builder resolves auto; built directly: batch
+        if norm not in _NORMS:
+            raise ValueError(f"{who}: norm must be one of {tuple(_NORMS)}, got {norm!r}")
         c, _, s, k = _image_plan(data_shape, who)
         width = _positive_int(width, "width", who)
         num_classes = _num_classes(num_classes, who)
@@ -326,8 +339,8 @@ class Discriminator(nn.Module):
         ch = width
         for _ in range(k - 1):
             layers += [
-                nn.Conv2d(ch, ch * 2, kernel_size=4, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(ch * 2),
+                nn.Conv2d(ch, ch * 2, kernel_size=4, stride=2, padding=1, bias=norm == "none"),
+                _NORMS[norm](ch * 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             ch *= 2

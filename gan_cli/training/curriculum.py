@@ -10,7 +10,13 @@ takes exactly the same path):
       info(k, data_info) -> DataInfo           stage k's target: shape, classes, range
       network_kwargs(k, data_info) -> dict     extra constructor facts of G_k and D_k
                                                (e.g. the shape of the condition image)
-      steps(total_steps) -> list[int]          generator steps of each stage, summing to the total
+      steps(total_steps) -> list[int]          generator steps of each stage (a run stops at
+                                               train.steps wherever that falls; steps past the
+                                               last stage's end train the last stage)
+      begin(k, state, fresh) -> None           entering stage k: ``fresh`` on its first step,
+                                               False when a resumed run re-enters it midway (set
+                                               the data's scale, copy weights into a fresh stage,
+                                               compute what the stage needs from the frozen ones)
       prepare(k, batch, generators) -> Batch   the data's batch as stage k sees it, with the
                                                frozen generators of stages 0..k-1
       cascade(generators) -> nn.Module         G(z, y) that chains stages 0..k into samples
@@ -25,7 +31,8 @@ takes exactly the same path):
 
   Networks that grow implement ``set_phase(resolution, alpha)``; when the phase index changes
   and the phase says so, the pair's optimizer moments are reset; the phase's batch size becomes
-  the data's and the step's.
+  the data's and the step's, and the phase's ``kimg`` counts the real images shown (the batch
+  changes between phases, so ``step * batch`` does not).
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ class SingleStage:
 
     def steps(self, total_steps: int) -> list[int]:
         return [total_steps]
+
+    def begin(self, k: int, state: Any, fresh: bool) -> None:
+        pass
 
     def prepare(self, k: int, batch: Batch, generators: list[nn.Module]) -> Batch:
         return batch
@@ -83,11 +93,9 @@ class Curriculum:
         self.stages = stages
         self.schedule = schedule
         self.stage_steps = stages.steps(total_steps)
-        if sum(self.stage_steps) != total_steps:
-            raise ValueError(f"the stages' steps {self.stage_steps} do not add up to "
-                             f"train.steps={total_steps}")
         self.world_size = world_size
         self._prepare: dict[int, Callable[[Batch], Batch] | None] = {}
+        self._entered: int | None = None  # the stage whose begin() ran
         self.phase = None
 
     @property
@@ -101,6 +109,10 @@ class Curriculum:
         if self.trivial:
             return
         state.stage = stage_at(state.step, self.stage_steps)
+        if state.stage != self._entered:
+            start = sum(self.stage_steps[: state.stage])
+            self.stages.begin(state.stage, state, fresh=state.step == start)
+            self._entered = state.stage
         pair = state.pair
         prepare = self._stage_prepare(state)
         if self.schedule is not None:
@@ -113,6 +125,7 @@ class Curriculum:
                 pair.reset_optimizers()
             per_device = phase.batch_size // self.world_size
             step_fn.batch_per_device = per_device
+            step_fn.batch_size = phase.batch_size
             state.data.batch_size = per_device
             stage_prepare = prepare
 
@@ -133,6 +146,12 @@ class Curriculum:
                 G.eval().requires_grad_(False)
             self._prepare[k] = lambda batch: self.stages.prepare(k, batch, frozen)
         return self._prepare[k]
+
+    def real_nimg(self, step: int, batch_size: int, n_critic: int) -> float:
+        """Real images shown to D before generator step ``step``."""
+        if self.schedule is not None:
+            return self.schedule.phase(step).kimg * 1000.0
+        return step * batch_size * n_critic
 
     def sampler(self, state: Any) -> nn.Module:
         """The generator figures and metrics draw from: the cascade of the stages trained so far."""

@@ -34,7 +34,7 @@ from gan_cli.stats import Collector, RunLog
 from gan_cli.training.curriculum import Curriculum
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
-from gan_cli.training.resume import resume_path, trim_metrics
+from gan_cli.training.resume import last_record, resume_path, trim_metrics
 from gan_cli.training.signals import StopSignals, slurm_requeue
 from gan_cli.training.state import TrainState, build_pair
 from gan_cli.training.step import Autocast, GANStep
@@ -75,12 +75,16 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                        nonfinite=NonFinitePolicy(tc.nonfinite, device, ckpt_dir),
                        config=OmegaConf.to_container(cfg, resolve=True), batch_size=tc.batch_size)
     curriculum = Curriculum(stages, schedule, tc.steps, world_size)
+    if schedule is not None:  # a growing model's batch changes between phases
+        state.real_nimg = lambda step: curriculum.real_nimg(step, tc.batch_size, pair.loss.n_critic)
     autocast = Autocast(hw.precision, device)
     collector = Collector()
     step_fn = GANStep(data=data, noise=noise, batch_per_device=per_device,
                       batch_size=tc.batch_size, nonfinite=state.nonfinite, collector=collector,
                       autocast=autocast, channels_last=hw.channels_last and len(info.shape) == 3,
                       ema_cfg=cfg.ema)
+    if schedule is not None:
+        step_fn.generated_nimg = lambda steps: state.real_nimg(steps) / pair.loss.n_critic
     n_params = sum(p.numel() for p in pair.G.parameters()), sum(p.numel() for p in pair.D.parameters())
     log.info("G: %s parameters, D: %s parameters, data shape %s, %d classes, device %s",
              f"{n_params[0]:,}", f"{n_params[1]:,}", info.shape, info.num_classes, device)
@@ -98,6 +102,11 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
             log.info("metrics.jsonl: dropped the records logged after step %d; they are "
                      "logged again as training repeats those steps", state.step)
         log.info("resumed from %s at step %d", resumed_from, state.step)
+        if state.step >= tc.steps:  # a finished run started again (a job script run twice)
+            last = last_record(run_dir / "metrics.jsonl") if is_main() else {}
+            log.info("the run is already at step %d of train.steps=%d: nothing to train; its last "
+                     "statistics are reported again", state.step, tc.steps)
+            return last
     elif cfg.get("resume") == "auto":
         log.info("resume=auto: no checkpoint in %s yet; starting from step 0", ckpt_dir)
 
@@ -123,7 +132,16 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
     stopping, exit_code, last = False, 1, {}
     lr_decay = cfg.optimizer.lr_decay
-    t_interval, step_interval = time.perf_counter(), state.step
+    decay_steps = cfg.optimizer.lr_decay_steps or tc.steps
+    saved_steps = (resumed_from is not None and lr_decay != "none"
+                   and cfg.optimizer.lr_decay_steps is None)
+    if saved_steps and state.resumed_steps not in (None, tc.steps):
+        log.warning("optimizer.lr_decay=linear now ends at train.steps=%d instead of the %d the run "
+                    "started with: the learning rates rise at this resume (%.3g -> %.3g of their "
+                    "base). Set optimizer.lr_decay_steps=%d to keep the original schedule.",
+                    tc.steps, state.resumed_steps, lr_factor(lr_decay, state.step, state.resumed_steps),
+                    lr_factor(lr_decay, state.step, tc.steps), state.resumed_steps)
+    t_interval, step_interval, interval_nimg = time.perf_counter(), state.step, state.nimg
     try:
         while state.step < tc.steps:
             # The stage, the networks' phase and the learning rates of this step (pure functions
@@ -132,7 +150,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
             pair = state.pair
             base_lrs = [(pair.opt_g, cfg.optimizer.lr_g), (pair.opt_d, cfg.optimizer.lr_d)]
             if lr_decay != "none":
-                factor = lr_factor(lr_decay, state.step, tc.steps)
+                factor = lr_factor(lr_decay, state.step, decay_steps)
                 for opt, base in base_lrs:
                     for param_group in opt.param_groups:
                         param_group["lr"] = base * factor
@@ -150,7 +168,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                 now = time.perf_counter()
                 stats_mean = collector.flush()
                 state.nonfinite.check_interval(stats_mean, step_interval + 1, step)
-                imgs = (step - step_interval) * tc.batch_size * pair.loss.n_critic
+                imgs = state.nimg - interval_nimg
                 last = {"step": step, "kimg": state.nimg / 1000, **stats_mean,
                         "imgs_per_s": imgs / max(now - t_interval, 1e-9)}
                 if lr_decay != "none":
@@ -166,6 +184,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                                 state.nonfinite.skips["d"], state.nonfinite.skips["g"])
                 runlog.write(last)
                 t_interval, step_interval = time.perf_counter(), step  # metrics time excluded
+                interval_nimg = state.nimg
 
             # Sample figure and checkpoint.
             if is_main() and (step % tc.sample_every_steps == 0 or step == tc.steps):

@@ -17,6 +17,7 @@ from torch import nn
 
 from gan_cli.checkpoint import save_checkpoint
 from gan_cli.latents import fixed_latents
+from gan_cli.models import takes_condition
 from gan_cli.seeding import derive_seed
 from gan_cli.training.state import TrainState
 
@@ -46,6 +47,8 @@ class StandingStats:
         pair, step = self.state.pair, self.state.step
         if pair.ema is None or not self.batches or self.done_at == step:
             return
+        if takes_condition(pair.G) and not pair.G.num_classes:
+            return  # an image-conditioned G needs inputs, not latents: G's statistics are kept
         pair.ema.recompute_batchnorm(self.z_dim, pair.G.num_classes, self.batches, self.batch_size,
                                      derive_seed(self.seed, f"standing_{step}"), self.device)
         self.done_at = step
@@ -76,6 +79,11 @@ class SampleFigures:
         G = sampler()
         self.z, self.y = fixed_latents(getattr(G, "z_dim", z_dim), G.num_classes, count, seed,
                                        device, truncation, method)
+        self.figure_kwargs: dict[str, Any] = {}
+        if takes_condition(G) and not G.num_classes:  # an image-conditioned G: fixed inputs
+            batch = state.data.figure_batch(len(self.z))
+            self.y = batch.y.to(device)
+            self.figure_kwargs = {"inputs": batch.y, "targets": batch.x}
         self.autocast = autocast
         self.standing = standing
         self.runlog = runlog
@@ -89,7 +97,10 @@ class SampleFigures:
             fake = G(self.z, self.y).float()
         G.train(was_training)
         path = self.samples_dir / f"step_{self.state.step:08d}.png"
-        self.state.data.save_figure(fake, path, labels=self.y)
+        if self.figure_kwargs:
+            self.state.data.save_figure(fake, path, **self.figure_kwargs)
+        else:
+            self.state.data.save_figure(fake, path, labels=self.y)
         self.runlog.image("samples", path, self.state.step)
         return path
 

@@ -42,10 +42,38 @@ def expand_resume_dir(argv: list[str]) -> list[str]:
         if isinstance(loaded, list):
             old = [str(a) for a in loaded if "=" in str(a) and _key(str(a)) not in given
                    and _key(str(a)) != "resume"]
+            for override in old:
+                check_saved_override(override, overrides)
     out = [*old, *argv]
     if "hydra.run.dir" not in given:
         out.append(f"hydra.run.dir={run_dir}")
     return out
+
+
+def check_saved_override(override: str, source: Path) -> None:
+    """Refuse an override read from a run directory that could make gan-train build or run
+    something other than gan-cli's own parts: a ``_target_`` outside them, Hydra's other
+    instantiation keys, or any ``hydra.*`` setting (callbacks, launchers). UntrustedConfigError."""
+    import re
+
+    from gan_cli.config import trusted_targets
+    from gan_cli.errors import UntrustedConfigError
+
+    key = _key(override)
+    if key.startswith("hydra"):
+        raise UntrustedConfigError(f"refused {source}: the override {override!r} sets Hydra itself; "
+                                   f"a run directory's overrides may only set gan-cli's options")
+    for special in re.findall(r"(?<![A-Za-z0-9])(_[a-z]+_)", override):
+        if special != "_target_":
+            raise UntrustedConfigError(f"refused {source}: the override {override!r} uses "
+                                       f"{special}, which gan-cli's configs never use")
+    named = re.findall(r"_target_\s*[:=]\s*['\"]?([^,}'\"\s]+)", override)
+    trusted = trusted_targets()
+    for target in named:
+        if target not in trusted:
+            raise UntrustedConfigError(
+                f"refused {source}: the override {override!r} names {target!r}, which is not one "
+                f"of gan-cli's own builders; nothing was built or run")
 
 
 def _key(override: str) -> str:
@@ -97,6 +125,22 @@ def trim_metrics(path: Path, step: int) -> int:
         except OSError as e:
             raise RuntimeFailure(f"cannot rewrite {path}: {e}") from None
     return dropped
+
+
+def last_record(path: Path) -> dict[str, float]:
+    """The last record of metrics.jsonl ({} when there is none): what a finished run reports when
+    it is started again."""
+    if not path.is_file():
+        return {}
+    record: dict = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            record = parsed
+    return {k: v for k, v in record.items() if isinstance(v, (int, float))}
 
 
 def config_differences(old: Mapping, new: Mapping, keys: Iterable[str]) -> list[str]:

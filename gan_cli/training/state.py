@@ -15,8 +15,8 @@ under ``stages`` and the stage being trained under ``stage``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,9 @@ class TrainState:
     metrics: Any = None
     step: int = 0
     stage: int = 0
-    extra: dict = field(default_factory=dict)
+    # real images shown before a step: step * batch_size * n_critic, or a growing model's schedule
+    real_nimg: Callable[[int], float] | None = None
+    resumed_steps: int | None = None  # train.steps of the checkpoint resumed from
 
     @property
     def pair(self) -> Pair:
@@ -151,6 +153,8 @@ class TrainState:
     @property
     def nimg(self) -> int:
         """Real samples shown to D so far."""
+        if self.real_nimg is not None:
+            return int(self.real_nimg(self.step))
         return self.step * self.batch_size * self.pair.loss.n_critic
 
     def state_dict(self) -> dict[str, Any]:
@@ -196,6 +200,7 @@ class TrainState:
                 f"(resume=RUN_DIR reuses them) ({detail})") from None
         self.step = int(state["step"])
         self.stage = int(state.get("stage", 0))
+        self.resumed_steps = ((state.get("config") or {}).get("train") or {}).get("steps")
         self.nonfinite.load_state_dict(state.get("nonfinite_skips"))
         if self.metrics is not None:
             self.metrics.load_state_dict(state.get("metrics", {}))
@@ -218,8 +223,15 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     """
     hw = cfg.hardware
     loss = build_loss(cfg.loss)
-    G = build_generator(cfg.model, info, **facts).to(device)
-    D = build_discriminator(cfg.model, info, loss.d_output, **facts).to(device)
+    regularizers = build_regularizers(cfg.loss, cfg.model)
+    # a gradient penalty assumes each sample's score depends on that sample alone
+    per_sample = getattr(loss, "double_backward", False) or any(
+        getattr(r, "input_gradients", False) for r in regularizers if r.net == "D")
+    model = resolve_norm(cfg.model, per_sample)
+    G = build_generator(model, info, **facts).to(device)
+    D = build_discriminator(model, info, loss.d_output, **facts).to(device)
+    if per_sample and batch_per_device > 1:
+        check_no_batch_coupling(D, type(loss).__name__)
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
@@ -227,7 +239,6 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     if batch_per_device % pack:
         raise ConfigError(f"model.discriminator.pack={pack} must divide the batch per device "
                           f"({batch_per_device}): D judges groups of {pack} samples")
-    regularizers = build_regularizers(cfg.loss, cfg.model)
     opt_g, opt_d = build_optimizers(cfg.optimizer, G, D, regularizers)
     if hw.channels_last and len(info.shape) == 3:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
@@ -235,7 +246,8 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     ema_cfg = cfg.get("ema")
     ema = EMA(G) if ema_cfg is not None and ema_cfg.half_life_kimg is not None else None
     # What the step calls (DDP wrappers when distributed); G and D keep the state dicts.
-    G_fwd, D_fwd = wrap_ddp(G, D, hw, device)
+    G_fwd, D_fwd = wrap_ddp(G, D, hw, device,
+                            find_unused_parameters=cfg.model.get("schedule") is not None)
     if hw.compile:
         G_fwd = torch.compile(G_fwd)
         if getattr(loss, "double_backward", False):
@@ -252,3 +264,24 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
                 ema_for_samples=bool(ema_cfg.for_samples) if ema is not None else True)
 
 
+def resolve_norm(model: DictConfig, per_sample: bool) -> DictConfig:
+    """``model.discriminator.norm: auto``: layer norm when D's input gradients are penalised
+    (``per_sample``), BatchNorm otherwise; other values as given."""
+    if model.discriminator.get("norm") != "auto":
+        return model
+    model = model.copy()
+    model.discriminator.norm = "layer" if per_sample else "batch"
+    return model
+
+
+def check_no_batch_coupling(D: nn.Module, loss_name: str) -> None:
+    """Refuse a discriminator with BatchNorm under a penalty on its input gradients: with it a
+    sample's score depends on the whole batch, and the penalty no longer constrains one sample's
+    gradient (Gulrajani et al. 2017 remove it from the critic)."""
+    coupled = [name for name, m in D.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if coupled:
+        raise ConfigError(
+            f"{loss_name} (or an R1/R2 term) penalises D's gradient at each sample, but "
+            f"model.discriminator uses BatchNorm ({coupled[0]}), which makes a sample's score depend "
+            f"on the rest of its batch; set model.discriminator.norm=layer (or none) where the model "
+            f"has that option, or use a discriminator without batch normalisation")

@@ -30,15 +30,10 @@ from torch import nn
 from gan_cli.data.base import Batch
 from gan_cli.distributed import reduce_stats
 from gan_cli.ema import ema_beta
+from gan_cli.models import takes_condition
 from gan_cli.regularizers import RegContext
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.state import Pair
-
-
-def takes_condition(G: nn.Module) -> bool:
-    """Whether G is given the batch's condition ``y``: a conditional model (``num_classes`` > 0),
-    or one that says so (``takes_condition = True``: an image-conditioned G)."""
-    return bool(getattr(G, "takes_condition", G.num_classes))
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
@@ -89,6 +84,9 @@ class GANStep:
         self.channels_last = channels_last
         self.ema_cfg = ema_cfg
         self.prepare = prepare
+        # images G generated in its first ``steps`` updates (the EMA's clock); a growing model's
+        # schedule changes the batch between phases
+        self.generated_nimg: Callable[[int], float] = lambda steps: steps * self.batch_size
 
     def next_batch(self) -> Batch:
         batch = Batch.of(self.data.next())
@@ -146,7 +144,7 @@ class GANStep:
             if pair.ema is not None:
                 c = self.ema_cfg
                 pair.ema.update(G, ema_beta(c.half_life_kimg, self.batch_size,
-                                            (step + 1) * self.batch_size, c.rampup, c.start_kimg))
+                                            self.generated_nimg(step + 1), c.rampup, c.start_kimg))
         set_requires_grad(D, True)
 
     # -- helpers ---------------------------------------------------------------------------------
