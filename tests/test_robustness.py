@@ -111,7 +111,8 @@ import sys, torch
 from pathlib import Path
 from gan_cli.checkpoint import save_checkpoint
 d = Path(sys.argv[1])
-big = torch.randn(6_000_000)  # 24 MB: a write takes long enough to be interrupted
+big = torch.randn(6_000_000, generator=torch.Generator().manual_seed(0))  # 24 MB: a write
+# takes long enough to be interrupted
 step = 0
 while True:
     step += 1
@@ -122,6 +123,7 @@ while True:
 
 def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one(tmp_path: Path):
     ckpt_dir = tmp_path / "checkpoints"
+    big = torch.randn(6_000_000, generator=torch.Generator().manual_seed(0))  # the writer's
     left_temp = False
     for _attempt in range(5):
         proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(ckpt_dir)],
@@ -141,10 +143,13 @@ def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one(tmp_path: Pat
         # the previous complete checkpoint survives, and a temp file is never taken for one
         assert latest_checkpoint(ckpt_dir) == ckpt_dir / "last.pt"
         state = load_checkpoint(ckpt_dir / "last.pt")
-        assert torch.equal(state["G"]["w"][:3], state["G"]["w"][:3])  # tensors are readable
+        # a complete write of one step: every value is the writer's big + step
         assert state["step"] >= 1
-        for p in ckpt_dir.glob("step_*.pt"):
-            load_checkpoint(p)
+        assert torch.equal(state["G"]["w"], big + state["step"])
+        for p in ckpt_dir.glob("step_*.pt"):  # each numbered checkpoint holds its own step
+            numbered = load_checkpoint(p)
+            assert numbered["step"] == int(p.stem.split("_")[1])
+            assert torch.equal(numbered["G"]["w"], big + numbered["step"])
         remove_stale_temp_files(ckpt_dir)
         assert not [p for p in ckpt_dir.iterdir() if ".tmp-" in p.name]
         if left_temp:
@@ -427,7 +432,19 @@ def test_bad_input(tmp_path: Path, good_run: Path, name, args, setup, status, wo
     for word in words:
         assert word in proc.stderr, (word, proc.stderr[-3000:])
     assert "Traceback" not in proc.stderr
-    assert len(BAD_INPUTS) >= 12
+
+
+def test_every_bad_input_is_a_row_of_the_reliability_table():
+    """docs/reliability.md's table of bad inputs lists exactly these cases, with their statuses."""
+    text = (REPO / "docs" / "reliability.md").read_text()
+    section = text.split("### Bad inputs")[1].split("\n#")[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 4 and cells[2].isdigit():
+            rows[cells[0]] = int(cells[2])
+    cases = {getattr(p, "values", p)[0]: getattr(p, "values", p)[3] for p in BAD_INPUTS}
+    assert rows == cases
 
 
 def test_wandb_failing_to_start_falls_back_to_local_logging(tmp_path: Path):
