@@ -314,6 +314,28 @@ def test_torchrun_two_nodes_on_localhost(tmp_path: Path):
     assert [r["step"] for r in read_metrics(run_dir)] == [4, 8, 12]
 
 
+@pytest.mark.slow
+def test_a_failing_torchrun_rank_exits_with_gan_trains_status(tmp_path: Path):
+    """Under torchrun each rank that fails exits with gan-train's own status (2 for a
+    configuration error found when the model is built) and prints its message; torchrun
+    stops the job, prints its failure summary with that status and exits 1 itself."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    args = [a for a in SMALL if not a.startswith("hardware.")] + [
+        "hardware=cpu", "hardware.num_threads=1", "model.generator.conditional=true"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+           "--max-restarts=0", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{_free_port()}",
+           "-m", "gan_cli.cli", *args]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # torchrun's own status
+    err = proc.stderr
+    assert "gan-train: error:" in err and "conditional model needs a dataset with labels" in err
+    assert "gan_cli.cli FAILED" in err  # torchrun's summary ...
+    assert "exitcode  : 2" in err  # ... with the rank's status
+    assert "exitcode  : 1" not in err
+
+
 # ---------------------------------------------------------------------------------------------
 # Checked before any worker starts (fast).
 
