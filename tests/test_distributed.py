@@ -383,17 +383,18 @@ def test_slurm_rendezvous_port_derived_from_the_job_id(monkeypatch):
                 "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")  # no scontrol: the node list is parsed here
-    monkeypatch.setenv("SLURM_JOB_ID", "123456")
+    monkeypatch.setenv("SLURM_JOB_ID", "135791")
     monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu[07-09]")
     _export_slurm_rendezvous(Ranks(5, 8, 1, 4, "slurm"))
-    assert os.environ["MASTER_PORT"] == "23456"  # 20000 + 123456 % 20000 = 20000 + 3456
+    assert os.environ["MASTER_PORT"] == "35791"  # 20000 + 135791 % 20000 = 20000 + 15791
     assert os.environ["MASTER_ADDR"] == "gpu07"
     assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["LOCAL_RANK"],
             os.environ["LOCAL_WORLD_SIZE"]) == ("5", "8", "1", "4")
-    monkeypatch.setenv("SLURM_JOB_ID", "40000")  # 40000 % 20000 = 0: the range's first port
-    monkeypatch.delenv("MASTER_PORT")
-    _export_slurm_rendezvous(Ranks(0, 8, 0, 4, "slurm"))
-    assert os.environ["MASTER_PORT"] == "20000"
+    for job, port in (("40000", "20000"), ("59999", "39999")):  # the range's two ends
+        monkeypatch.setenv("SLURM_JOB_ID", job)
+        monkeypatch.delenv("MASTER_PORT")
+        _export_slurm_rendezvous(Ranks(0, 8, 0, 4, "slurm"))
+        assert os.environ["MASTER_PORT"] == port
     monkeypatch.setenv("MASTER_PORT", "29500")  # set by the user: kept
     _export_slurm_rendezvous(Ranks(0, 8, 0, 4, "slurm"))
     assert os.environ["MASTER_PORT"] == "29500"
