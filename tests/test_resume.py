@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import (
     SMALL,
@@ -61,7 +62,7 @@ def test_streamed_data_with_a_gradient_penalty_resumes_exactly(tmp_path: Path):
     same_records(read_metrics(straight), read_metrics(split))
 
 
-@pytest.mark.slow  # three runs
+@pytest.mark.slow  # four runs
 def test_metrics_and_ema_resume_exactly(tmp_path: Path):
     """In-training metrics every 3 steps and an EMA of G: the best metric with its step, G_ema,
     nimg and every RNG come back, and the metrics logged after the resume are the ones the run
@@ -75,6 +76,11 @@ def test_metrics_and_ema_resume_exactly(tmp_path: Path):
     env = {"GAN_CLI_CACHE": str(tmp_path / "cache")}
     ok([*base, "train.steps=12"], straight, env)
     ok([*base, "train.steps=6"], split, env)
+    # a copy of the step-6 checkpoint whose best modes_captured (8 of 8, at step 3) no later
+    # evaluation of this short run can beat: the resumed run must keep it
+    edited = last_ckpt(split)
+    edited["metrics"]["best"]["modes_captured"] = [8.0, 3]
+    torch.save(edited, tmp_path / "edited.pt")
     ok([f"resume={split}", "train.steps=12"], split, env)
     state = assert_resumed_exactly(straight, split)
     assert "G_ema" in state and state["metrics"]["best"], state["metrics"]
@@ -83,6 +89,14 @@ def test_metrics_and_ema_resume_exactly(tmp_path: Path):
     assert [r["step"] for r in evals] == [3, 6, 9, 12]
     assert evals[-1]["high_quality_fraction"] > 0  # the metrics after the resume saw samples
     same_records(read_metrics(straight), read_metrics(split))
+
+    restored = tmp_path / "restored"
+    ok([*base, "train.steps=12", f"resume={tmp_path / 'edited.pt'}"], restored, env)
+    evals = [r for r in read_metrics(restored) if "modes_captured" in r]
+    assert [r["step"] for r in evals] == [9, 12] and evals[-1]["modes_captured"] < 8
+    assert all((r["best/modes_captured"], r["best/modes_captured_step"]) == (8.0, 3)
+               for r in evals)
+    assert last_ckpt(restored)["metrics"]["best"]["modes_captured"] == [8.0, 3]
 
 
 @pytest.mark.slow  # three short runs
