@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from gan_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME
@@ -188,6 +189,41 @@ def test_wandb_failing_during_the_run_falls_back_to_local_logging(tmp_path: Path
     assert [r["step"] for r in read_metrics(run_dir)] == [4, 8, 12]
     assert last_ckpt(run_dir)["step"] == 12
     assert sorted((run_dir / "samples").glob("*.png"))[-1].name == "step_00000012.png"
+
+
+# ---------------------------------------------------------------------------------------------
+# Inception metrics without Inception weights, during training.
+
+
+def test_inception_metrics_are_skipped_with_a_warning_when_the_weights_are_missing(tmp_path):
+    """An image folder's default metrics (FID, IS, KID, PR on Inception features) with no
+    weights file anywhere (an empty TORCH_HOME): one warning, then the run trains to the end
+    and logs its losses without those keys."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for i in range(40):
+        pixels = (torch.rand(16, 16, generator=g) * 255).to(torch.uint8)
+        Image.fromarray(pixels.numpy()).save(folder / f"{i:03d}.png")
+    run_dir = tmp_path / "run"
+    args = [a for a in SMALL if not a.startswith(("dataset=", "model=", "metrics."))]
+    proc = run_cli([*args, "dataset=image_folder", f"dataset.path={folder}",
+                    "dataset.resolution=16", "dataset.channels=1", "dataset.in_memory=true",
+                    "model=dcgan", "model.generator.width=8", "model.discriminator.width=8",
+                    "train.steps=4", "train.log_every_steps=2", "metrics.every_steps=2"],
+                   run_dir, env={"TORCH_HOME": str(tmp_path / "torch_home"),
+                                 "GAN_CLI_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log_text = (run_dir / "train.log").read_text()
+    assert log_text.count("skipping fid, is, kid, pr during training") == 1  # warned once
+    assert "Inception" in log_text.split("skipping fid, is, kid, pr during training")[1]
+    records = read_metrics(run_dir)
+    assert [r["step"] for r in records] == [2, 4]
+    assert all("loss_d" in r and not {"fid", "is_mean", "kid_mean", "precision"} & r.keys()
+               for r in records)
+    assert last_ckpt(run_dir)["step"] == 4
 
 
 # ---------------------------------------------------------------------------------------------
