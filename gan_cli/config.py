@@ -1368,10 +1368,13 @@ def _schema_targets(obj: Any, found: set[str]) -> None:
 
 def trusted_targets() -> frozenset[str]:
     """The ``_target_``s a config read from a file may name: the defaults of every schema, those
-    written in the shipped option files (conf/**/*.yaml), and torch's optimizers."""
+    written in the shipped option files (conf/**/*.yaml), torch's optimizers, and the ones you
+    trust yourself: $GAN_CLI_TRUSTED_TARGETS, a comma-separated list (your own models or losses
+    added through ``hydra.searchpath``)."""
     import re
 
     found: set[str] = set(TRUSTED_OPTIMIZERS)
+    found.update(t.strip() for t in os.environ.get("GAN_CLI_TRUSTED_TARGETS", "").split(",") if t.strip())
     for options in SCHEMAS.values():
         for schema in options.values():
             _schema_targets(schema(), found)

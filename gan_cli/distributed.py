@@ -45,9 +45,45 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def gather_objects(obj) -> list:
+    """``obj`` of every rank, in rank order, on every rank (``[obj]`` when not distributed)."""
+    if not is_distributed():
+        return [obj]
+    out: list = [None] * get_world_size()
+    dist.all_gather_object(out, obj, group=control_group())  # CPU objects: gloo, long timeout
+    return out
+
+
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+_CONTROL: tuple | None = None  # (the default group it was made in, the control group)
+
+
+def control_group():
+    """A gloo group over all ranks for control messages (stop agreement, waiting for rank 0),
+    with a long timeout: a rank computing metrics or writing a large checkpoint alone may take
+    longer than the main group's collective timeout. Created on first call, which every rank
+    makes at the same point (the loop's start). None when not distributed."""
+    global _CONTROL
+    if not is_distributed():
+        return None
+    world = dist.group.WORLD
+    if _CONTROL is None or _CONTROL[0] is not world:  # a new process group: a new control group
+        import datetime
+
+        _CONTROL = (world, dist.new_group(backend="gloo", timeout=datetime.timedelta(hours=24)))
+    return _CONTROL[1]
+
+
+def wait_for_main() -> None:
+    """Every rank waits here until rank 0 arrives (after metrics, figures, a checkpoint), in the
+    control group, so that no rank sits in a main-group collective that could time out."""
+    group = control_group()
+    if group is not None:
+        dist.barrier(group=group)
 
 
 def reduce_stats(stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -31,8 +31,11 @@ import datetime
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +45,19 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
-from gan_cli.errors import EXIT_RUNTIME, ConfigError, GanCliError, RuntimeFailure
+from gan_cli.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_RUNTIME,
+    ConfigError,
+    GanCliError,
+    Interrupted,
+    RuntimeFailure,
+)
+from gan_cli.training.signals import RELAY_SIGNAL, SAME_CTRL_C_S
 
 log = logging.getLogger("gan_cli")
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
-INIT_TIMEOUT = datetime.timedelta(minutes=10)
+INIT_TIMEOUT_S = 600.0  # the process group's collective timeout; $GAN_CLI_DDP_TIMEOUT_S overrides it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +128,9 @@ def init_process_group(ranks: Ranks, backend: str | None = None) -> None:
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
     if torch.cuda.is_available():
         torch.cuda.set_device(ranks.local_rank % torch.cuda.device_count())
-    dist.init_process_group(backend=backend, init_method="env://", timeout=INIT_TIMEOUT)
+    timeout_s = float(os.environ.get("GAN_CLI_DDP_TIMEOUT_S", INIT_TIMEOUT_S))
+    dist.init_process_group(backend=backend, init_method="env://",
+                            timeout=datetime.timedelta(seconds=timeout_s))
 
 
 def shutdown() -> None:
@@ -221,9 +234,17 @@ def shutdown_group() -> None:
 
 def _die(e: GanCliError, rank: int) -> None:
     """A rank's user-facing failure: its message, then exit at once with its status (the launcher
-    stops the other ranks; no barrier, since they may be blocked in a collective)."""
-    log.error("%s", e)
-    print(f"gan-train: error: [rank {rank}] {e}", file=sys.stderr, flush=True)
+    stops the other ranks; no barrier, since they may be blocked in a collective).
+
+    A clean stop (Interrupted: every rank took part in the checkpoint and waited for rank 0 to
+    write it) is reported once, by rank 0, as a warning; every rank exits 3."""
+    if isinstance(e, Interrupted):
+        if rank == 0:
+            log.warning("%s", e)
+            print(f"gan-train: {e}", file=sys.stderr, flush=True)
+    else:
+        log.error("%s", e)
+        print(f"gan-train: error: [rank {rank}] {e}", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(e.exit_code)
 
@@ -261,10 +282,34 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
     elastic_log = logging.getLogger("torch.distributed.elastic")
     level = elastic_log.level
     elastic_log.setLevel(logging.CRITICAL)
+    # The agent runs in a thread, so that this (main) thread keeps the signal handlers: torch
+    # elastic installs its own only in the main thread, and would forward SIGTERM/SIGINT to the
+    # workers and kill them 30 s later, while SIGUSR1 (SLURM's warning) would kill this process.
+    # Here any stop signal is relayed to the workers as SIGUSR2; they checkpoint the step they are
+    # in and exit 3, and this process requeues the job when asked and exits 3.
+    relay = StopRelay().install()
+    outcome: dict[str, Any] = {}
+
+    def launch() -> None:
+        try:
+            outcome["results"] = elastic_launch(config, _worker)(_resolved(cfg, hw.devices),
+                                                                 str(run_dir), group)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread below
+            outcome["error"] = e
+
+    agent = threading.Thread(target=launch, name="gan-train-elastic-agent", daemon=True)
     try:
-        results = elastic_launch(config, _worker)(_resolved(cfg, hw.devices), str(run_dir), group)
-    except ChildFailedError as e:
-        rank, failure = e.get_first_failure()
+        agent.start()
+        while agent.is_alive():
+            agent.join(0.2)
+    finally:
+        relay.restore()
+        elastic_log.setLevel(level)
+    error = outcome.get("error")
+    if isinstance(error, ChildFailedError):
+        if _stopped_cleanly(error):
+            raise _interrupted(relay, cfg, run_dir) from None
+        rank, failure = error.get_first_failure()
         code = failure.exitcode if failure.exitcode in (1, 2) else EXIT_RUNTIME
         detail = ""
         if failure.message and isinstance(failure.message, dict):
@@ -275,9 +320,92 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
         err = ConfigError if code == 2 else RuntimeFailure
         raise err(f"DDP worker rank {rank} failed with exit status {failure.exitcode}{detail} "
                   "(its own error is printed above); the other workers were stopped") from None
-    finally:
-        elastic_log.setLevel(level)
+    if error is not None:
+        raise error
+    results = outcome["results"]
     return results[0] or {}
+
+
+class StopRelay:
+    """The DDP parent's stop signals (SIGTERM, SIGINT, SIGUSR1, SIGHUP): each is relayed to the
+    worker processes as SIGUSR2 (their stop request) and remembered, so that the parent can
+    requeue on SIGUSR1 and report how the run stopped. A second SIGINT more than a second after
+    the first is Ctrl-C twice: KeyboardInterrupt (exit 130)."""
+
+    SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._at = 0.0
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> StopRelay:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            if name == "SIGINT" and time.monotonic() - self._at > SAME_CTRL_C_S:
+                raise KeyboardInterrupt
+            return
+        self.received, self._at = name, time.monotonic()
+        for pid in _worker_pids():
+            try:
+                os.kill(pid, getattr(signal, RELAY_SIGNAL))
+            except ProcessLookupError:
+                pass
+
+
+def _worker_pids() -> list[int]:
+    """This process's children that are multiprocessing workers (not its resource tracker)."""
+    pids = []
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        try:
+            pids += [int(p) for p in children.read_text().split()]
+        except OSError:
+            continue
+    workers = []
+    for pid in sorted(set(pids)):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
+            workers.append(pid)
+    return workers
+
+
+def _stopped_cleanly(error: Any) -> bool:
+    """The workers ended by a clean stop: a worker exits 3 only after rank 0 has written the
+    checkpoint of the stopped step (every rank waits for it), and the others exited 3 too or were
+    stopped by the agent on their way out."""
+    codes = [f.exitcode for f in error.failures.values()]
+    return EXIT_INTERRUPTED in codes and all(
+        c in (EXIT_INTERRUPTED, -signal.SIGTERM, -signal.SIGKILL) for c in codes)
+
+
+def _interrupted(relay: StopRelay, cfg: DictConfig, run_dir: Path) -> Interrupted:
+    """The parent's report of a clean stop (rank 0 printed its own), after requeueing on SIGUSR1
+    when train.requeue is set."""
+    from gan_cli.training.signals import slurm_requeue
+
+    how = relay.received or "a stop signal sent to the workers"
+    requeued = slurm_requeue() if relay.received == "SIGUSR1" and cfg.train.requeue else None
+    then = (f"SLURM job {requeued} was requeued and continues with resume=auto" if requeued
+            else f"continue with: gan-train resume={run_dir}")
+    return Interrupted(f"the DDP workers stopped ({how}) after writing a checkpoint of the step "
+                       f"they were in ({run_dir / 'checkpoints' / 'last.pt'}); {then}")
 
 
 def _worker(resolved: dict, run_dir: str, group: str | None) -> dict[str, float] | None:

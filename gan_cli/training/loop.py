@@ -26,7 +26,15 @@ from gan_cli.build import (
     select_device,
 )
 from gan_cli.checkpoint import load_checkpoint, remove_stale_temp_files
-from gan_cli.distributed import any_rank, check_replicas, get_rank, get_world_size, is_main, replica_state
+from gan_cli.distributed import (
+    check_replicas,
+    control_group,
+    get_rank,
+    get_world_size,
+    is_main,
+    replica_state,
+    wait_for_main,
+)
 from gan_cli.errors import Interrupted, RuntimeFailure
 from gan_cli.latents import Noise
 from gan_cli.seeding import derive_seed, seed_everything
@@ -35,7 +43,7 @@ from gan_cli.training.curriculum import Curriculum
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
 from gan_cli.training.resume import last_record, resume_path, trim_metrics
-from gan_cli.training.signals import StopSignals, slurm_requeue
+from gan_cli.training.signals import StopAgreement, StopSignals, slurm_requeue
 from gan_cli.training.state import TrainState, build_pair
 from gan_cli.training.step import Autocast, GANStep
 
@@ -130,6 +138,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
 
     # Train.
     stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
+    agree = StopAgreement(stop, control_group())  # under DDP: all ranks stop after one step
     stopping, exit_code, last = False, 1, {}
     lr_decay = cfg.optimizer.lr_decay
     decay_steps = cfg.optimizer.lr_decay_steps or tc.steps
@@ -176,6 +185,8 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                 if metrics_due and state.metrics is not None:
                     standing()
                     last.update(state.metrics(step))
+                if metrics_due and world_size > 1:
+                    wait_for_main()  # the others wait for rank 0's metrics outside DDP's collectives
                 last.update(state.nonfinite.report())
                 if state.nonfinite.total_skips > state.nonfinite.skips_logged:
                     state.nonfinite.skips_logged = state.nonfinite.total_skips
@@ -189,14 +200,13 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
             # Sample figure and checkpoint.
             if is_main() and (step % tc.sample_every_steps == 0 or step == tc.steps):
                 figures()
-            if is_main() and (step % tc.ckpt_every_steps == 0 or step == tc.steps):
-                checkpoints.write()
+            if step % tc.ckpt_every_steps == 0 or step == tc.steps:
+                checkpoints.write()  # every rank: their RNG states are gathered; rank 0 writes
 
             # A stop signal: a plain Python flag, read once per step (no host sync). Under DDP
-            # the ranks agree at logging steps (one tiny all-reduce), so all stop at one step.
-            stopping = stop.received is not None
-            if world_size > 1:
-                stopping = log_step and any_rank(stopping, device)
+            # the ranks agree one step later (an asynchronous all-reduce of the flag on a gloo
+            # group), so all stop after the same step.
+            stopping = agree()
             if stopping and step < tc.steps:
                 break
 
@@ -209,6 +219,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
             log.info("G, D and the loss state are bitwise identical on all %d ranks", n)
         exit_code = 0
     finally:
+        agree.close()
         stop.restore()
         runlog.close(exit_code)
     log.info("done: %d steps; samples in %s, checkpoint %s", state.step, samples_dir,
@@ -218,13 +229,17 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
 
 def _stop_cleanly(stop: StopSignals, cfg: DictConfig, step: int, checkpoints: Checkpoints,
                   run_dir: Path) -> None:
-    """After a stop signal: checkpoint this step (unless just written), maybe requeue, exit 3."""
-    if is_main() and checkpoints.last_step != step:
+    """After a stop signal: checkpoint this step (unless just written), maybe requeue, exit 3.
+
+    Every rank takes part in the checkpoint and then waits for rank 0 to have written it, so no
+    rank exits (and makes the launcher stop the others) while rank 0 is still writing."""
+    if checkpoints.last_step != step:
         checkpoints.write()
+    wait_for_main()
     requeued = None
     if is_main() and stop.name == "SIGUSR1" and cfg.train.requeue:
         requeued = slurm_requeue()
     then = (f"SLURM job {requeued} was requeued and continues with resume=auto"
             if requeued else f"continue with: gan-train resume={run_dir}")
-    raise Interrupted(f"stopped by {stop.name} at step {step}/{cfg.train.steps}; checkpoint "
+    raise Interrupted(f"stopped by {stop.description} at step {step}/{cfg.train.steps}; checkpoint "
                       f"{run_dir / 'checkpoints' / 'last.pt'} holds step {step}; {then}")

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from gan_cli.checkpoint import save_checkpoint
+from gan_cli.distributed import gather_objects, is_main
 from gan_cli.latents import fixed_latents
 from gan_cli.models import takes_condition
-from gan_cli.seeding import derive_seed
+from gan_cli.seeding import derive_seed, rng_state
 from gan_cli.training.state import TrainState
 
 log = logging.getLogger("gan_cli")
@@ -129,14 +130,18 @@ class Checkpoints:
         """The step of the last checkpoint written or resumed from (0 if none)."""
         return self.state.nonfinite.last_good[1]
 
-    def write(self) -> Path:
+    def write(self) -> Path | None:
+        """Called by every rank (the ranks' RNG states are gathered); rank 0 writes."""
         state = self.state
+        rng_ranks = gather_objects(rng_state())
+        if not is_main():
+            return None
         modules = {}
         for k, pair in enumerate(state.pairs):
             suffix = f"[{k}]" if len(state.pairs) > 1 else ""
             modules[f"G{suffix}"], modules[f"D{suffix}"] = pair.G, pair.D
         state.nonfinite.check(state.step, modules)  # never overwrite a good checkpoint with NaN
         self.standing()
-        path = save_checkpoint(state.state_dict(), self.ckpt_dir, state.step, self.keep)
+        path = save_checkpoint(state.state_dict(rng_ranks), self.ckpt_dir, state.step, self.keep)
         state.nonfinite.last_good = (path, state.step)
         return path

@@ -9,26 +9,36 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 
 log = logging.getLogger("gan_cli")
 
-STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1")
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2")
+# SIGUSR2 is how gan-train's own DDP parent relays any stop signal to its workers; the name of
+# the signal the parent received travels separately (the parent requeues, the workers checkpoint)
+RELAY_SIGNAL = "SIGUSR2"
+# a second SIGINT this soon after the first is the same Ctrl-C relayed by a launcher (torchrun
+# forwards the terminal's SIGINT to workers that got it from the terminal already), not a second one
+SAME_CTRL_C_S = 1.0
 
 
 
 
 class StopSignals:
-    """Turns SIGTERM, SIGINT and SIGUSR1 into a flag that the loop reads once per step.
+    """Turns SIGTERM, SIGINT, SIGUSR1 (and the parent's relayed SIGUSR2) into a flag that the
+    loop reads once per step.
 
     The handler only records the signal; the loop finishes the step it is in, writes a
-    checkpoint and exits. A second SIGINT (Ctrl-C twice) stops at once with KeyboardInterrupt;
-    the last checkpoint is safe either way, since checkpoints are written atomically.
-    Handlers can only be installed from the main thread; elsewhere this is a no-op.
+    checkpoint and exits. A second SIGINT (Ctrl-C twice, more than ``SAME_CTRL_C_S`` apart) stops
+    at once with KeyboardInterrupt; the last checkpoint is safe either way, since checkpoints are
+    written atomically. Handlers can only be installed from the main thread; elsewhere this is a
+    no-op.
     """
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self._at = 0.0  # when the first stop signal came (time.monotonic)
         self._previous: dict[int, object] = {}
 
     def install(self) -> StopSignals:
@@ -47,14 +57,23 @@ class StopSignals:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: object) -> None:
-        if self.received is not None and signum == signal.SIGINT:
+        if (self.received is not None and signum == signal.SIGINT
+                and time.monotonic() - self._at > SAME_CTRL_C_S):
             raise KeyboardInterrupt
         if self.received is None:
             self.received = signum
+            self._at = time.monotonic()
 
     @property
     def name(self) -> str:
         return signal.Signals(self.received).name if self.received is not None else ""
+
+    @property
+    def description(self) -> str:
+        """The signal as a user sent it (a relayed one is the DDP parent's)."""
+        if self.name == RELAY_SIGNAL:
+            return "a stop signal relayed by gan-train to its DDP workers"
+        return self.name
 
 
 def slurm_requeue(env: Mapping[str, str] | None = None) -> str | None:
@@ -79,3 +98,42 @@ def slurm_requeue(env: Mapping[str, str] | None = None) -> str | None:
         return None
     log.info("requeued SLURM job %s (`%s`)", job, " ".join(cmd))
     return job
+
+
+class StopAgreement:
+    """Whether every rank stops now: the same answer on every rank, at every step.
+
+    Without DDP it is the signal flag itself. Under DDP each rank starts, at every step, an
+    asynchronous all-reduce (MAX) of its flag on the control group (gloo, CPU tensors: no GPU
+    synchronisation) and reads the previous step's result: all ranks learn of a stop signal that
+    reached any of them one step later, and stop after the same step, long before a launcher's
+    kill timeout (torch elastic SIGKILLs 30 s after SIGTERM).
+    """
+
+    def __init__(self, signals: StopSignals, group: object | None = None) -> None:
+        self.signals = signals
+        self.group = group
+        self._pending: tuple | None = None
+
+    def __call__(self) -> bool:
+        flag = self.signals.received is not None
+        if self.group is None:
+            return flag
+        import torch
+        import torch.distributed as dist
+
+        decided = False
+        if self._pending is not None:
+            value, work = self._pending
+            work.wait()
+            decided = bool(value.item())
+        value = torch.tensor([int(flag)], dtype=torch.int32)
+        work = dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self.group, async_op=True)
+        self._pending = (value, work)
+        return decided
+
+    def close(self) -> None:
+        """Complete the last all-reduce (every rank calls it at the same point)."""
+        if self._pending is not None:
+            self._pending[1].wait()
+            self._pending = None

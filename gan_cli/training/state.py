@@ -36,7 +36,7 @@ from gan_cli.distributed import wrap_ddp
 from gan_cli.ema import EMA
 from gan_cli.errors import ConfigError
 from gan_cli.latents import Noise
-from gan_cli.seeding import rng_state, set_rng_state
+from gan_cli.seeding import derive_seed, rng_state, seed_everything, set_rng_state
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.resume import config_differences
 
@@ -157,7 +157,10 @@ class TrainState:
             return int(self.real_nimg(self.step))
         return self.step * self.batch_size * self.pair.loss.n_critic
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, rng_ranks: list[dict] | None = None) -> dict[str, Any]:
+        """The checkpoint. ``rng_ranks``: every rank's global RNG states, in rank order (gathered
+        by the caller under DDP); default: this process's."""
+        rng_ranks = rng_ranks if rng_ranks is not None else [rng_state()]
         state: dict[str, Any] = {"step": self.step, "nimg": self.nimg}
         if len(self.pairs) == 1:
             state.update(self.pairs[0].state_dict())
@@ -168,7 +171,9 @@ class TrainState:
             "data": self.data.state_dict(),
             "noise": self.noise.state_dict(),
             "metrics": self.metrics.state_dict() if self.metrics is not None else {},
-            "rng": rng_state(),
+            "rng": rng_ranks[0],  # rank 0's; every rank's below
+            "rng_ranks": rng_ranks,
+            "machine": self.machine,
             "nonfinite_skips": self.nonfinite.state_dict(),
             "config": self.config,
         })
@@ -189,8 +194,7 @@ class TrainState:
             for pair, pair_state in zip(self.pairs, pair_states, strict=True):
                 pair.load_state_dict(pair_state, path)
             self.data.load_state_dict(state["data"])
-            self.noise.load_state_dict(state["noise"])
-            set_rng_state(state["rng"])
+            same_machine = self._restore_random_streams(state, path)
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             differ = ("; options that differ: " + "; ".join(diffs[:6])) if diffs else ""
@@ -199,6 +203,8 @@ class TrainState:
                 f"dataset or loss configuration{differ}. Resume with the run's own options "
                 f"(resume=RUN_DIR reuses them) ({detail})") from None
         self.step = int(state["step"])
+        if not same_machine:
+            self._reseed(self.step)
         self.stage = int(state.get("stage", 0))
         self.resumed_steps = ((state.get("config") or {}).get("train") or {}).get("steps")
         self.nonfinite.load_state_dict(state.get("nonfinite_skips"))
@@ -208,9 +214,49 @@ class TrainState:
             log.warning("resuming %s with options that differ from the checkpoint's: %s",
                         path, "; ".join(diffs))
 
+    @property
+    def machine(self) -> dict[str, Any]:
+        """The shape of the machine this run trains on: processes and device type."""
+        return {"world_size": self.noise.world_size, "device": self.noise.device.type}
+
+    def _restore_random_streams(self, state: dict[str, Any], path: Path) -> bool:
+        """This rank's global RNG states and the latent stream, from a checkpoint written on the
+        same machine shape (bitwise-exact resume). On another shape (another number of processes,
+        or CPU <-> GPU) they cannot be restored: returns False, and the run goes on with fresh
+        streams derived from the seed and the step, with a warning."""
+        saved = _machine_of(state)
+        if saved == self.machine:
+            rank = self.noise.rank
+            ranks = state.get("rng_ranks") or [state["rng"]]
+            if rank < len(ranks):
+                set_rng_state(ranks[rank])
+                self.noise.load_state_dict(state["noise"])
+                return True
+        log.warning("%s was written on %d process(es) on %s, this run has %d on %s: training "
+                    "continues (model, optimizers, data position restored) with fresh random "
+                    "streams, so it is no longer bitwise identical to an uninterrupted run",
+                    path, saved["world_size"], saved["device"], self.machine["world_size"],
+                    self.machine["device"])
+        return False
+
+    def _reseed(self, step: int) -> None:
+        """Fresh global and latent streams for this rank after a resume on another machine shape."""
+        seed = int(self.config.get("seed", 0))
+        seed_everything(derive_seed(seed, "resume", step, self.noise.rank) % 2**63)
+        self.noise.generator.manual_seed(derive_seed(seed, "noise", "resume", step))
+
 
 # ---------------------------------------------------------------------------------------------
 # Building a pair from the config.
+
+def _machine_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The machine shape a checkpoint was written on (older checkpoints: one rank, the device of
+    its noise stream's state: 16 bytes for CUDA's Philox generator)."""
+    if "machine" in state:
+        return dict(state["machine"])
+    noise = state.get("noise")
+    device = "cuda" if torch.is_tensor(noise) and noise.numel() == 16 else "cpu"
+    return {"world_size": 1, "device": device}
 
 
 def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_device: int,
@@ -231,7 +277,7 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     G = build_generator(model, info, **facts).to(device)
     D = build_discriminator(model, info, loss.d_output, **facts).to(device)
     if per_sample and batch_per_device > 1:
-        check_no_batch_coupling(D, type(loss).__name__)
+        check_no_batch_coupling(D, type(loss).__name__, chosen=model.discriminator.get("norm"))
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
@@ -274,12 +320,17 @@ def resolve_norm(model: DictConfig, per_sample: bool) -> DictConfig:
     return model
 
 
-def check_no_batch_coupling(D: nn.Module, loss_name: str) -> None:
+def check_no_batch_coupling(D: nn.Module, loss_name: str, chosen: str | None = None) -> None:
     """Refuse a discriminator with BatchNorm under a penalty on its input gradients: with it a
     sample's score depends on the whole batch, and the penalty no longer constrains one sample's
-    gradient (Gulrajani et al. 2017 remove it from the critic)."""
+    gradient (Gulrajani et al. 2017 remove it from the critic). A user who set
+    ``model.discriminator.norm=batch`` explicitly gets it, with a warning."""
     coupled = [name for name, m in D.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if coupled:
+    if coupled and chosen == "batch":
+        log.warning("model.discriminator.norm=batch under %s: BatchNorm makes a sample's score "
+                    "depend on its batch, so the penalty no longer constrains each sample's "
+                    "gradient (Gulrajani et al. 2017 use layer norm: norm=auto)", loss_name)
+    elif coupled:
         raise ConfigError(
             f"{loss_name} (or an R1/R2 term) penalises D's gradient at each sample, but "
             f"model.discriminator uses BatchNorm ({coupled[0]}), which makes a sample's score depend "
