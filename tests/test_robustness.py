@@ -437,7 +437,7 @@ def test_bad_input(tmp_path: Path, good_run: Path, name, args, setup, status, wo
 def test_every_bad_input_is_a_row_of_the_reliability_table():
     """docs/reliability.md's table of bad inputs lists exactly these cases, with their statuses."""
     text = (REPO / "docs" / "reliability.md").read_text()
-    section = text.split("### Bad inputs")[1].split("\n#")[0]
+    section = text.split("### The cases of `BAD_INPUTS`")[1].split("\n#")[0]
     rows = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
