@@ -73,11 +73,15 @@ def test_sigint_checkpoints_the_step_and_exits_3(tmp_path: Path):
 
 
 def test_a_second_ctrl_c_stops_at_once_with_130(tmp_path: Path):
-    """Ctrl-C twice within one step: no checkpoint of that step, exit 130, and the last
+    """Ctrl-C twice within one step (the second more than SAME_CTRL_C_S later: sooner, it is the
+    same Ctrl-C relayed by a launcher): no checkpoint of that step, exit 130, and the last
     checkpoint (step 2) still loads."""
     run_dir = tmp_path / "run"
     env = injected_env(tmp_path, at_step(3, """
+        import time
+        from gan_cli.training.signals import SAME_CTRL_C_S
         os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(SAME_CTRL_C_S + 0.3)
         os.kill(os.getpid(), signal.SIGINT)
     """))
     proc = run_cli(BASE, run_dir, env=env)
