@@ -32,6 +32,70 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
+def last_ckpt(run_dir: Path) -> dict:
+    from gan_cli.checkpoint import load_checkpoint
+
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")
+
+
+# Exact resume: the keys of a checkpoint that may differ between a run that never stopped and
+# one that was stopped and resumed, each with the reason. Nothing else may differ.
+RESUME_MAY_DIFFER = {
+    "config.resume": "the resumed invocation's own resume= option (null in the straight run)",
+}
+
+
+def assert_same_checkpoint(a: dict, b: dict, may_differ: dict[str, str] = RESUME_MAY_DIFFER,
+                           where: str = "") -> None:
+    """Every tensor and value of two checkpoints (nested dicts, lists, tuples) is bitwise equal:
+    the same keys, tensors of the same dtype, shape and values, the same numbers and strings.
+
+    ``may_differ`` maps dotted paths (``config.resume``, ``opt_d.state.0.exp_avg``) to the
+    reason they may differ; every other path is compared.
+    """
+    import torch
+
+    if where in may_differ:
+        return
+    at = where or "<checkpoint>"
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor), f"{at}: tensor vs {type(b).__name__}"
+        assert a.dtype == b.dtype and a.shape == b.shape, f"{at}: {a.dtype} {tuple(a.shape)} vs " \
+                                                          f"{b.dtype} {tuple(b.shape)}"
+        assert torch.equal(a, b), f"{at}: values differ (max |a - b| " \
+                                  f"{(a.double() - b.double()).abs().max().item():.3g})"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict), f"{at}: dict vs {type(b).__name__}"
+        assert a.keys() == b.keys(), f"{at}: keys {sorted(map(str, a.keys() ^ b.keys()))} in one only"
+        for k in a:
+            assert_same_checkpoint(a[k], b[k], may_differ, f"{where}.{k}" if where else str(k))
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{at}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_checkpoint(x, y, may_differ, f"{where}.{i}")
+    else:
+        both_nan = isinstance(a, float) and isinstance(b, float) and a != a and b != b
+        assert type(a) is type(b) and (a == b or both_nan), f"{at}: {a!r} vs {b!r}"
+
+
+def assert_resumed_exactly(straight: Path, resumed: Path) -> dict:
+    """The last checkpoints of a run that never stopped and of a stopped-and-resumed run are
+    the same in every tensor and value (``RESUME_MAY_DIFFER`` aside); returns the resumed one."""
+    a, b = last_ckpt(straight), last_ckpt(resumed)
+    assert_same_checkpoint(a, b)
+    return b
+
+
+def injected_env(tmp_path: Path, code: str) -> dict:
+    """Environment that runs ``code`` at the start of every Python process of a CLI run (the
+    command and its DDP workers), as a ``sitecustomize`` module: the tests' way to plant a
+    fault (a NaN, a failing W&B call, a signal at a chosen step) in the real command."""
+    hook = tmp_path / "inject"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(code)
+    return {"PYTHONPATH": f"{hook}{os.pathsep}{REPO}"}
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -18,8 +18,16 @@ import pytest
 import torch
 
 from gan_cli.checkpoint import load_checkpoint
-from gan_cli.launch import _slurm_master_addr, env_ranks
-from tests.conftest import GAN_TRAIN, REPO, SMALL, read_metrics, run_cli
+from gan_cli.launch import Ranks, _export_slurm_rendezvous, _slurm_master_addr, env_ranks
+from tests.conftest import (
+    GAN_TRAIN,
+    REPO,
+    SMALL,
+    SMALL_IMAGES,
+    injected_env,
+    read_metrics,
+    run_cli,
+)
 
 DDP_CPU = ["hardware=ddp", "hardware.device=cpu", "hardware.devices=2", "hardware.num_threads=1"]
 
@@ -165,6 +173,101 @@ def _wait_for_workers(ppid: int, n: int, run_dir: Path, timeout: float) -> list[
     raise AssertionError("the DDP workers did not start")
 
 
+# BatchNorm under DDP: each rank normalises with its own share of the batch and keeps its own
+# running statistics; the parameters stay identical (docs/scaling.md). A probe planted in every
+# rank saves that rank's G and D state dicts where the run checks its replicas.
+RANK_DUMP = """
+import os
+import torch
+import torch.distributed as dist
+from gan_cli.training import loop as _loop
+
+_replica_state = _loop.replica_state
+
+def _dumping(G, D, loss):
+    torch.save({"G": G.state_dict(), "D": D.state_dict()},
+               os.path.join(os.environ["T19_DUMP"], f"rank{dist.get_rank()}.pt"))
+    return _replica_state(G, D, loss)
+
+_loop.replica_state = _dumping
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="needs Debian's dataset-fashion-mnist (make data)")
+def test_batchnorm_statistics_are_rank_local_and_parameters_identical(tmp_path: Path):
+    """DCGAN (BatchNorm in G and D) on 256 Fashion-MNIST images, 2 gloo ranks: the running
+    statistics differ between the ranks (each saw its own half of every batch), every parameter
+    is bitwise the same on both, and the checkpoint holds rank 0's statistics."""
+    run_dir, dumps = tmp_path / "ddp", tmp_path / "dumps"
+    dumps.mkdir()
+    env = injected_env(tmp_path, RANK_DUMP)
+    env["T19_DUMP"] = str(dumps)
+    proc = run_cli([*SMALL_IMAGES, "loss=ns", "train.steps=4", "train.log_every_steps=2",
+                    *DDP_CPU], run_dir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bitwise identical on all 2 ranks" in (run_dir / "train.log").read_text()
+    ranks = [torch.load(dumps / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    ckpt = _nets(run_dir)
+    for net in ("G", "D"):
+        stats = [k for k in ranks[0][net] if k.endswith(("running_mean", "running_var"))]
+        assert stats, f"{net} has no BatchNorm"
+        for k in stats:  # rank-local statistics
+            assert not torch.equal(ranks[0][net][k], ranks[1][net][k]), f"{net}.{k}"
+            assert torch.equal(ckpt[net][k], ranks[0][net][k]), f"{net}.{k}"
+        for k, v in ranks[0][net].items():  # identical parameters (and BN's step counters)
+            if k not in stats:
+                assert torch.equal(v, ranks[1][net][k]), f"{net}.{k}"
+
+
+# What check_replicas (gan_cli/distributed.py) is fed in each of 2 gloo processes: the same
+# tensors, then tensors that differ on rank 1 in one value by one float32 ulp.
+_REPLICAS = """
+import sys
+import torch
+import torch.distributed as dist
+from gan_cli.distributed import check_replicas
+from gan_cli.errors import RuntimeFailure
+
+rank = int(sys.argv[1])
+dist.init_process_group("gloo", init_method="file://" + sys.argv[2], rank=rank, world_size=2)
+same = {"G.w": torch.arange(6.0).reshape(2, 3), "D.b": torch.ones(4), "loss.k_t": torch.tensor(0.5)}
+print("ranks", check_replicas(same), flush=True)
+bias = torch.ones(4)
+if rank == 1:
+    bias[2] = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0))
+try:
+    check_replicas({**same, "D.b": bias})
+    print("no error", flush=True)
+except RuntimeFailure as e:
+    print("error:", e, flush=True)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow  # two processes that import torch: about 25 s on a shared CPU
+def test_check_replicas_names_the_tensors_that_differ(tmp_path: Path):
+    store = tmp_path / "store"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", _REPLICAS, str(rank), str(store)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+        lines = out.splitlines()
+        assert lines[0] == "ranks 2"  # equal replicas: the number of ranks
+        assert lines[1] == ("error: the DDP replicas disagree after training in 1 tensor(s), "
+                            "e.g. D.b: please report this bug")
+
+
 # ---------------------------------------------------------------------------------------------
 # Two nodes simulated with torchrun on localhost.
 
@@ -211,6 +314,28 @@ def test_torchrun_two_nodes_on_localhost(tmp_path: Path):
     assert [r["step"] for r in read_metrics(run_dir)] == [4, 8, 12]
 
 
+@pytest.mark.slow
+def test_a_failing_torchrun_rank_exits_with_gan_trains_status(tmp_path: Path):
+    """Under torchrun each rank that fails exits with gan-train's own status (2 for a
+    configuration error found when the model is built) and prints its message; torchrun
+    stops the job, prints its failure summary with that status and exits 1 itself."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    args = [a for a in SMALL if not a.startswith("hardware.")] + [
+        "hardware=cpu", "hardware.num_threads=1", "model.generator.conditional=true"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+           "--max-restarts=0", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{_free_port()}",
+           "-m", "gan_cli.cli", *args]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # torchrun's own status
+    err = proc.stderr
+    assert "gan-train: error:" in err and "conditional model needs a dataset with labels" in err
+    assert "gan_cli.cli FAILED" in err  # torchrun's summary ...
+    assert "exitcode  : 2" in err  # ... with the rank's status
+    assert "exitcode  : 1" not in err
+
+
 # ---------------------------------------------------------------------------------------------
 # Checked before any worker starts (fast).
 
@@ -249,6 +374,30 @@ def test_ranks_from_torchrun_and_slurm_environments():
         5, 8, 1, 4, "slurm")
     # a batch script (no srun step) is one process, whatever the allocation's task count
     assert env_ranks({k: v for k, v in slurm.items() if k != "SLURM_STEP_ID"}) is None
+
+
+def test_slurm_rendezvous_port_derived_from_the_job_id(monkeypatch):
+    """MASTER_PORT = 20000 + job id mod 20000 (the same on every task of a job), MASTER_ADDR the
+    first node, and the ranks exported for torch.distributed; a port already set is kept."""
+    for key in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK",
+                "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no scontrol: the node list is parsed here
+    monkeypatch.setenv("SLURM_JOB_ID", "135791")
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu[07-09]")
+    _export_slurm_rendezvous(Ranks(5, 8, 1, 4, "slurm"))
+    assert os.environ["MASTER_PORT"] == "35791"  # 20000 + 135791 % 20000 = 20000 + 15791
+    assert os.environ["MASTER_ADDR"] == "gpu07"
+    assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["LOCAL_RANK"],
+            os.environ["LOCAL_WORLD_SIZE"]) == ("5", "8", "1", "4")
+    for job, port in (("40000", "20000"), ("59999", "39999")):  # the range's two ends
+        monkeypatch.setenv("SLURM_JOB_ID", job)
+        monkeypatch.delenv("MASTER_PORT")
+        _export_slurm_rendezvous(Ranks(0, 8, 0, 4, "slurm"))
+        assert os.environ["MASTER_PORT"] == port
+    monkeypatch.setenv("MASTER_PORT", "29500")  # set by the user: kept
+    _export_slurm_rendezvous(Ranks(0, 8, 0, 4, "slurm"))
+    assert os.environ["MASTER_PORT"] == "29500"
 
 
 def test_slurm_master_address_is_the_first_node():

@@ -3,35 +3,76 @@ metrics computed during training."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from tests.conftest import REPO, SMALL, SMALL_IMAGES, read_metrics, run_cli
+from gan_cli.build import generator_from_checkpoint
+from gan_cli.seeding import derive_seed
+from tests.conftest import REPO, SMALL, SMALL_IMAGES, injected_env, read_metrics, run_cli
 
 GAN_EVAL = Path(sys.executable).parent / "gan-eval"
 HAS_FASHION = Path("/usr/share/datasets/fashion-mnist").is_dir()
 
 
-def run_eval(args: list[str], run_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+def run_eval(args: list[str], run_dir: Path, tmp_path: Path,
+             extra_env: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "GAN_CLI_CACHE": str(tmp_path / "cache"),
-           "WANDB_SILENT": "true"}
+           "WANDB_SILENT": "true", **(extra_env or {})}
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([str(GAN_EVAL), *args, f"hydra.run.dir={run_dir}"],
                           capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
 
 
+# ring8 with wider modes than its 0.02: after a few steps many samples are within 3 std of a
+# mode, so the mode metrics are not all zero and can be checked by hand (measured: 30 steps at
+# std 0.3 give 90% high-quality samples, 12 steps at std 0.5 some too)
+RING = {"num_modes": 8, "radius": 2.0}
+
+
 @pytest.fixture(scope="module")
 def ring8_ckpt(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("ring8") / "run"
-    proc = run_cli([*SMALL, "train.steps=30"], run_dir)
+    proc = run_cli([*SMALL, "train.steps=30", "dataset.std=0.3"], run_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir / "checkpoints" / "last.pt"
+
+
+def eval_stream(G: torch.nn.Module, n: int, z_dim: int, seed: int = 0,
+                batch: int = 250) -> torch.Tensor:
+    """The samples gan-eval and the in-training metrics draw, replayed with torch alone: one
+    generator seeded from (seed, "eval_z"), batches of 250, each a latent block then (for a
+    conditional G) a label block."""
+    g = torch.Generator().manual_seed(derive_seed(seed, "eval_z"))
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, batch):
+            m = min(batch, n - start)
+            z = torch.randn(m, z_dim, generator=g)
+            y = torch.randint(G.num_classes, (m,), generator=g) if G.num_classes else None
+            out.append(G.eval()(z, y).float())
+    return torch.cat(out)
+
+
+def modes_by_hand(points: np.ndarray, std: float) -> dict[str, float]:
+    """The PacGAN protocol in numpy: nearest of the 8 ring centres, high quality within 3 std,
+    modes captured, and KL(q || uniform) of the high-quality histogram."""
+    k = np.arange(RING["num_modes"])
+    centres = RING["radius"] * np.stack([np.cos(2 * np.pi * k / 8), np.sin(2 * np.pi * k / 8)], 1)
+    dist = np.sqrt(((points[:, None, :] - centres[None]) ** 2).sum(-1))
+    nearest, good = dist.argmin(1), dist.min(1) <= 3 * std
+    counts = np.bincount(nearest[good], minlength=8)
+    q = counts[counts > 0] / good.sum()
+    return {"modes_captured": float((counts > 0).sum()), "high_quality_fraction": good.mean(),
+            "reverse_kl": float((q * np.log(q * 8)).sum())}
 
 
 def test_gan_eval_on_a_toy_checkpoint(tmp_path: Path, ring8_ckpt: Path):
@@ -41,10 +82,16 @@ def test_gan_eval_on_a_toy_checkpoint(tmp_path: Path, ring8_ckpt: Path):
     assert result["step"] == 30
     values = result["metrics"]
     assert values["num_modes"] == 8
-    assert 0 <= values["modes_captured"] <= 8
-    assert 0 <= values["high_quality_fraction"] <= 1
     assert result["provenance"]["modes"]["num_fake"] == 2500  # the protocol's count
     assert "modes_captured" in proc.stdout and "computed against" in proc.stdout
+    # the same 2,500 samples judged here by hand
+    G = generator_from_checkpoint(ring8_ckpt, device=torch.device("cpu")).G
+    expected = modes_by_hand(eval_stream(G, 2500, G.z_dim).double().numpy(), std=0.3)
+    assert 0 < expected["high_quality_fraction"] < 1  # a case with something to count
+    assert values["modes_captured"] == expected["modes_captured"]
+    assert values["high_quality_fraction"] == pytest.approx(expected["high_quality_fraction"],
+                                                            abs=1e-12)
+    assert values["reverse_kl"] == pytest.approx(expected["reverse_kl"], rel=1e-9)
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
@@ -94,14 +141,96 @@ def test_gan_eval_config_errors_exit_2(tmp_path: Path, ring8_ckpt: Path):
 def test_metrics_during_training_keep_the_best_with_its_step(tmp_path: Path):
     run_dir = tmp_path / "run"
     args = [a for a in SMALL if not a.startswith("metrics.")]
-    proc = run_cli([*args, "train.steps=12", "metrics.every_steps=4"], run_dir,
+    proc = run_cli([*args, "train.steps=12", "metrics.every_steps=4",
+                    "dataset.std=0.5"], run_dir,
                    env={"GAN_CLI_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     evals = [r for r in read_metrics(run_dir) if "modes_captured" in r]
     assert [r["step"] for r in evals] == [4, 8, 12]
+    # the last evaluation, of the last checkpoint's G (no EMA), worked out by hand
+    G = generator_from_checkpoint(run_dir / "checkpoints" / "last.pt",
+                                  device=torch.device("cpu")).G
+    expected = modes_by_hand(eval_stream(G, 2500, G.z_dim).double().numpy(), std=0.5)
+    assert 0 < expected["high_quality_fraction"] < 1
+    assert evals[-1]["modes_captured"] == expected["modes_captured"]
+    assert evals[-1]["high_quality_fraction"] == pytest.approx(
+        expected["high_quality_fraction"], abs=1e-12)
+    assert evals[-1]["reverse_kl"] == pytest.approx(expected["reverse_kl"], rel=1e-9)
     best = max(r["modes_captured"] for r in evals)
     assert evals[-1]["best/modes_captured"] == best
     first = next(r["step"] for r in evals if r["modes_captured"] == best)
     assert evals[-1]["best/modes_captured_step"] == first
     ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["metrics"]["best"]["modes_captured"] == [best, first]
+
+
+def replay_labels(n: int, z_dim: int = 100, seed: int = 0, batch: int = 250) -> torch.Tensor:
+    """The labels of ``eval_stream`` for a 10-class G (its latent draws skipped over)."""
+    g = torch.Generator().manual_seed(derive_seed(seed, "eval_z"))
+    out = []
+    for start in range(0, n, batch):
+        m = min(batch, n - start)
+        torch.randn(m, z_dim, generator=g)
+        out.append(torch.randint(10, (m,), generator=g))
+    return torch.cat(out)
+
+
+def fashion_train_images(n: int) -> torch.Tensor:
+    """The first ``n`` Fashion-MNIST training images in [-1, 1], read from Debian's IDX file
+    with gzip and numpy (16-byte header, then 28 x 28 bytes per image)."""
+    with gzip.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "rb") as f:
+        raw = np.frombuffer(f.read(16 + n * 784), dtype=np.uint8)[16:]
+    return torch.from_numpy(raw.astype(np.float64).reshape(n, 1, 28, 28) / 127.5 - 1.0)
+
+
+# A probe planted in gan-eval (tests/conftest.py's injected_env): the labels of every call of
+# DCGAN's generator, written to $T19_PROBE at exit.
+G_LABELS = """
+import atexit, os
+import torch
+from gan_cli.models import dcgan
+
+_labels, _forward = [], dcgan.Generator.forward
+
+def _probe(self, z, y=None):
+    _labels.append(None if y is None else y.detach().cpu().clone())
+    return _forward(self, z, y)
+
+dcgan.Generator.forward = _probe
+atexit.register(lambda: torch.save(_labels, os.environ["T19_PROBE"]))
+"""
+
+
+@pytest.mark.slow  # a training run and a gan-eval run
+@pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
+def test_gan_eval_on_a_conditional_generator(tmp_path: Path):
+    """A class-conditional DCGAN: gan-eval gives G labels drawn with its latents (the stream
+    replayed here), uniform over the 10 classes; the nearest-neighbour distances of its first 8
+    samples to the 256 training images are worked out here from the raw IDX file."""
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL_IMAGES, "model=cdcgan", "model.generator.width=8",
+                    "model.discriminator.width=8", "train.steps=2", "train.log_every_steps=1"],
+                   run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    env = injected_env(tmp_path, G_LABELS)
+    env["T19_PROBE"] = str(tmp_path / "labels.pt")
+    proc = run_eval([f"ckpt={ckpt}", "num_samples=300", "num_real=256", "batch_size=250"],
+                    tmp_path / "eval", tmp_path, extra_env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    G = generator_from_checkpoint(ckpt, device=torch.device("cpu")).G
+    assert G.num_classes == 10
+    calls = torch.load(tmp_path / "labels.pt", weights_only=True)
+    assert calls and all(y is not None for y in calls)  # every sample drawn with labels
+    first = torch.cat(calls)[:300]  # the 300 samples of the feature metrics (250 + 50)
+    assert torch.equal(first, replay_labels(300, G.z_dim))
+    assert torch.bincount(first, minlength=10).min() >= 10  # every class, about 30 each
+    result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    values = result["metrics"]
+    assert result["generator"] == "G" and result["step"] == 2
+    assert {"fd_fashion", "cis_fashion_mean", "precision_fashion", "recall_fashion"} <= set(values)
+    assert all(math.isfinite(v) for v in values.values())
+    queries = eval_stream(G, 8, G.z_dim).double().flatten(1)
+    d = torch.cdist(queries, fashion_train_images(256).flatten(1)).min(1).values
+    assert values["nn_distance_min"] == pytest.approx(d.min().item(), rel=1e-4)
+    assert values["nn_distance_mean"] == pytest.approx(d.mean().item(), rel=1e-4)

@@ -62,7 +62,8 @@ def test_fd_invariant_to_sample_order_and_batching():
     x, y = _features(seed=3), _features(seed=4, shift=1.0)
     base = frechet_distance_stats(FeatureStats.of(x), FeatureStats.of(y))
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    assert frechet_distance_stats(FeatureStats.of(x[perm]), FeatureStats.of(y)) == pytest.approx(base, rel=1e-9)
+    shuffled = frechet_distance_stats(FeatureStats.of(x[perm]), FeatureStats.of(y))
+    assert shuffled == pytest.approx(base, rel=1e-9)
     # streamed in uneven batches and merged like two ranks
     a, b = FeatureStats(x.shape[1]), FeatureStats(x.shape[1])
     for chunk in x[:150].split(37):
@@ -108,7 +109,8 @@ def test_is_invariant_to_sample_order():
     g = torch.Generator().manual_seed(0)
     probs = torch.softmax(torch.randn(300, 10, generator=g) * 3, 1)
     perm = torch.randperm(300, generator=g)
-    assert inception_score(probs[perm], splits=1)[0] == pytest.approx(inception_score(probs, splits=1)[0], rel=1e-12)
+    expected = inception_score(probs, splits=1)[0]
+    assert inception_score(probs[perm], splits=1)[0] == pytest.approx(expected, rel=1e-12)
 
 
 def test_is_rejects_logits():
@@ -139,6 +141,63 @@ def test_pr_identical_sets_are_one():
 def test_pr_disjoint_far_sets_are_zero():
     x = _features(n=200, d=8, seed=10)
     assert precision_recall(x, x + 100.0, k=3, block=64) == (0.0, 0.0)
+
+
+# A 1-D case worked out by hand. Real R = 0, 1, 3, 6, 10; the distance from each to its k-th
+# nearest other real sample (the ball radii):
+#   k = 1: 1, 1, 2, 3, 4     k = 2: 3, 2, 3, 4, 7     k = 3: 6, 5, 3, 5, 9
+# A fake point is inside the real manifold when it is within the radius of some real point:
+#   -5   (distances 5, 6, 8, 11, 15):       in for k = 3 only (5 <= 6)
+#   -2.5 (2.5, 3.5, 5.5, 8.5, 12.5):        in for k >= 2     (2.5 <= 3)
+#   8    (8, 7, 5, 2, 2):                   in for k >= 1     (2 <= 3, around 6)
+#   13   (13, 12, 10, 7, 3):                in for k >= 1     (3 <= 4, around 10)
+#   16.5 (16.5, 15.5, 13.5, 10.5, 6.5):     in for k >= 2     (6.5 <= 7)
+#   20   (20, 19, 17, 14, 10):              never (10 > 9)
+PR_REAL = [0.0, 1.0, 3.0, 6.0, 10.0]
+PR_FAKE = [-5.0, -2.5, 8.0, 13.0, 16.5, 20.0]
+PR_INSIDE = {1: 2 / 6, 2: 4 / 6, 3: 5 / 6}
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_pr_hand_worked_case_for_each_k(k):
+    """Precision is the fraction of FAKE samples in the real manifold, recall the fraction of
+    REAL samples in the fake manifold: the same count with the roles swapped. The three k give
+    three answers, so an off-by-one in k or swapped outputs fail."""
+    real, fake = torch.tensor(PR_REAL).reshape(-1, 1), torch.tensor(PR_FAKE).reshape(-1, 1)
+    precision, _ = precision_recall(real, fake, k=k)
+    assert precision == pytest.approx(PR_INSIDE[k])
+    _, recall = precision_recall(fake, real, k=k)  # fake plays the real set: the same count
+    assert recall == pytest.approx(PR_INSIDE[k])
+
+
+def test_pr_generator_covering_half_the_modes():
+    """Two real modes, 60 samples each; the generated set is a copy of the first mode's samples:
+    every generated sample is a real one (precision 1), and only the first mode's real samples
+    are covered (recall exactly 0.5). Swapped outputs would read (0.5, 1)."""
+    g = torch.Generator().manual_seed(13)
+    mode_a = torch.randn(60, 4, generator=g)
+    mode_b = torch.randn(60, 4, generator=g) + 50.0
+    real = torch.cat([mode_a, mode_b])
+    assert precision_recall(real, mode_a.clone(), k=3) == (1.0, 0.5)
+    # an independent draw from the first mode: precision high, recall at most one half
+    fresh = torch.randn(120, 4, generator=g)
+    precision, recall = precision_recall(real, fresh, k=3)
+    assert precision > 0.8 and 0.3 < recall <= 0.5
+
+
+def test_pr_matches_torch_fidelity():
+    """Against torch-fidelity's implementation (a dependency) on the same features: real and
+    generated sets of different spread, so that neither number is 0 or 1."""
+    from torch_fidelity.metric_prc import calculate_precision_recall_full
+
+    g = torch.Generator().manual_seed(21)
+    real = torch.randn(300, 8, generator=g, dtype=torch.float64)
+    fake = 0.7 * torch.randn(240, 8, generator=g, dtype=torch.float64) + 0.8
+    for k in (1, 3, 5):
+        theirs = calculate_precision_recall_full(fake, real, neighborhood=k)  # (generated, real)
+        ours = precision_recall(real, fake, k=k)
+        assert 0.05 < ours[0] < 0.95 and 0.05 < ours[1] < 0.95, ours
+        assert ours == pytest.approx(theirs, abs=1.5 / 300), k  # a boundary sample at most
 
 
 def test_pr_blocking_does_not_change_result():
@@ -256,6 +315,7 @@ def test_nn_via_registry(tmp_path):
     real = RealData.from_tensor("toyimages", "train", train, batch_size=32)
     prov: dict = {}
     out = compute_metrics(["nn"], lambda n: train[:n].clone(), real,
-                          {"nn": {"num_queries": 3, "k": 2, "path": str(tmp_path / "nn.png")}}, provenance=prov)
+                          {"nn": {"num_queries": 3, "k": 2, "path": str(tmp_path / "nn.png")}},
+                          provenance=prov)
     assert out == {"nn_distance_min": 0.0, "nn_distance_mean": 0.0}  # copies of training images
     assert (tmp_path / "nn.png").is_file() and prov["nn"]["against"] == "toyimages/train"

@@ -80,6 +80,69 @@ def test_optuna_preset_runs_trials_and_reports_the_best_parameters(tmp_path: Pat
     assert results["best_value"] == pytest.approx(max(values))
 
 
+# An Optuna search with one trial that must fail: two learning rates, one of which (1e30)
+# diverges at step 2. Optuna's random sampler with seed 0 draws 1e30, then 1e-4 (checked with
+# optuna 2.10 before writing this; the test asserts one trial trained). Both trials are one batch
+# (n_jobs=2), so the failure rate is 1/2. (The grid sampler would draw both values for sure, but
+# in a random order, and the plugin crashes when the grid's last trial fails.)
+FAILING_TRIAL = ["-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=random",
+                 "hydra.sweeper.sampler.seed=0", "optimizer.lr_g=choice(1e-4,1e30)",
+                 "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", *TINY]
+
+
+@pytest.mark.slow  # two trials each
+@pytest.mark.parametrize("max_rate,tolerated", [(0.5, True), (0.25, False)])
+def test_optuna_failed_trials_count_against_max_failure_rate(tmp_path: Path, max_rate: float,
+                                                             tolerated: bool):
+    """Failed trials are counted per batch of n_jobs trials: 1 of 2 is within a rate of 0.5 (the
+    search finishes, exit 0, the best trial is the one that trained) and beyond 0.25 (the search
+    stops with the failed trial's status and message)."""
+    sweep = tmp_path / "sweep"
+    proc = run_sweep([*FAILING_TRIAL, f"hydra.sweeper.max_failure_rate={max_rate}"], sweep)
+    assert "training diverged" in proc.stderr
+    dirs = job_dirs(sweep)
+    assert len(dirs) == 2  # both trials of the batch ran
+    trained = [d for d in dirs if (d / "checkpoints" / "last.pt").is_file()]
+    assert len(trained) == 1
+    if tolerated:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+        assert results["best_params"] == {"optimizer.lr_g": 1e-4}
+        assert results["best_value"] == pytest.approx(read_metrics(trained[0])[-1]["loss_g"])
+    else:
+        assert proc.returncode == 1, proc.stderr[-3000:]  # the diverged trial's status
+        assert not (sweep / "optimization_results.yaml").exists()
+
+
+@pytest.mark.slow  # a sweep of two W&B runs
+def test_wandb_runs_of_a_sweep_are_grouped_under_the_sweep_directory(tmp_path: Path):
+    """Each job is its own W&B run, finished (exit record) before the next starts, grouped
+    under the sweep directory's name."""
+    import json
+    import sys
+
+    sweep = tmp_path / "sweep-20260101"
+    args = [a for a in TINY if not a.startswith("logger=")]
+    proc = run_sweep(["-m", *args, "logger=wandb", "loss=ns,hinge"], sweep)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    wandb_cli = Path(sys.executable).parent / "wandb"
+    runs = []
+    for d in job_dirs(sweep):
+        (offline,) = (d / "wandb").glob("offline-run-*")
+        out = subprocess.run([str(wandb_cli), "leet", "inspect", "--json", str(offline)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        records = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        run = next(r["run"] for r in records if r.get("type") == "run")
+        exits = [r["exit"] for r in records if r.get("type") == "exit"]
+        assert exits and exits[0]["exit_code"] == 0, d
+        runs.append(run)
+    assert [r["run_group"] for r in runs] == ["sweep-20260101"] * 2
+    assert len({r["run_id"] for r in runs}) == 2
+    assert [r["config"]["update"]["loss"]["_target_"] for r in runs] == [
+        "gan_cli.losses.NonSaturating", "gan_cli.losses.Hinge"]
+
+
 @pytest.mark.slow
 def test_parallel_launcher_runs_jobs_in_separate_processes(tmp_path: Path):
     sweep = tmp_path / "sweep"

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gan_cli.checkpoint import load_checkpoint
-from tests.conftest import SMALL, read_metrics, run_cli
+from tests.conftest import SMALL, assert_resumed_exactly, read_metrics, run_cli
 
 LOSSES = ["minimax", "ns", "wgan", "wgan_gp", "lsgan", "dragan", "began", "hinge"]
 
@@ -98,11 +98,7 @@ def test_resume_continues_exactly(tmp_path: Path):
     assert run_cli([*base, "train.steps=6"], split).returncode == 0
     proc = run_cli([*base, "train.steps=12", "resume=auto"], split)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    a = load_checkpoint(straight / "checkpoints" / "last.pt")
-    b = load_checkpoint(split / "checkpoints" / "last.pt")
-    for net in ("G", "D"):
-        for k in a[net]:
-            assert torch.equal(a[net][k], b[net][k]), (net, k)
+    assert_resumed_exactly(straight, split)  # every tensor and value of the checkpoint
     # 4 and the last step (6) before the stop, then 8 and 12 after the resume
     assert [r["step"] for r in read_metrics(split)] == [4, 6, 8, 12]
 

@@ -3,6 +3,8 @@ images, the conditional DCGAN's class-per-row figures, and the default experimen
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import torch
 from PIL import Image
 
 from gan_cli.checkpoint import load_checkpoint
-from tests.conftest import SMALL_IMAGES, run_cli
+from tests.conftest import SMALL_IMAGES, injected_env, read_metrics, run_cli
 from tests.test_train_cli import LOSSES, assert_run_dir_contract
 
 pytestmark = pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
@@ -63,35 +65,122 @@ def test_conditional_model_on_unlabelled_data_is_a_config_error(tmp_path: Path):
     assert "Traceback" not in proc.stderr
 
 
-def test_channels_last_gives_the_same_training_on_cpu(tmp_path: Path):
-    weights = []
-    for i, flag in enumerate(("false", "true")):
-        run_dir = tmp_path / f"run{i}"
-        proc = run_cli([*SMALL_IMAGES, "train.steps=3", "train.log_every_steps=1",
-                        f"hardware.channels_last={flag}"], run_dir)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        weights.append(load_checkpoint(run_dir / "checkpoints" / "last.pt")["G"])
-    for k in weights[0]:
-        torch.testing.assert_close(weights[0][k], weights[1][k], rtol=1e-4, atol=1e-5)
+# A probe planted in the real command (tests/conftest.py's injected_env): every call of DCGAN's
+# discriminator records its input's memory format, the autocast state it runs under and the
+# dtype it returns; the records are written to $T19_PROBE when the process exits.
+D_PROBE = """
+import atexit, json, os
+import torch
+from gan_cli.models import dcgan
+
+_seen, _forward = [], dcgan.Discriminator.forward
+
+def _probe(self, x, y=None):
+    out = _forward(self, x, y)
+    _seen.append({
+        "nhwc": x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+                and not x.is_contiguous(),
+        "autocast": torch.is_autocast_enabled("cpu"),
+        "autocast_dtype": str(torch.get_autocast_dtype("cpu")),
+        "out_dtype": str(out.dtype),
+    })
+    return out
+
+dcgan.Discriminator.forward = _probe
+atexit.register(lambda: open(os.environ["T19_PROBE"], "w").write(json.dumps(_seen)))
+"""
+
+# 3 RGB steps (Fashion-MNIST replicated to 3 channels: with one channel NCHW and NHWC are the
+# same layout, and a channels_last input could not be told from a plain one)
+FEATURE_RUN = [*SMALL_IMAGES, "dataset.channels=3", "train.steps=3", "train.log_every_steps=1",
+               "train.ckpt_every_steps=3", "train.sample_every_steps=3"]
 
 
-def test_bf16_autocast_trains_on_cpu(tmp_path: Path):
-    """bf16 on the CPU runs (oneDNN's AMX path is capped: see train.py) and stays finite."""
-    run_dir = tmp_path / "run"
-    proc = run_cli([*SMALL_IMAGES, "train.steps=3", "train.log_every_steps=1",
-                    "hardware.precision=bf16"], run_dir)
+def probed_run(tmp_path: Path, name: str, extra: list[str]) -> tuple[Path, list[dict]]:
+    run_dir = tmp_path / name
+    (tmp_path / f"hook_{name}").mkdir()
+    env = injected_env(tmp_path / f"hook_{name}", D_PROBE)
+    env["T19_PROBE"] = str(tmp_path / f"{name}.json")
+    proc = run_cli([*FEATURE_RUN, *extra], run_dir, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert_run_dir_contract(run_dir, 3)
+    return run_dir, json.loads((tmp_path / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def fp32_run(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """The same 3 steps in fp32, NCHW: what each feature is compared with."""
+    return probed_run(tmp_path_factory.mktemp("fp32"), "fp32", [])
+
+
+def test_fp32_probe_sees_plain_nchw_and_no_autocast(fp32_run):
+    _, seen = fp32_run
+    assert len(seen) >= 9  # real, fake, generator pass per step at least
+    assert not any(s["nhwc"] or s["autocast"] for s in seen)
+    assert {s["out_dtype"] for s in seen} == {"torch.float32"}
+
+
+def test_channels_last_reaches_the_step_and_trains_the_same(tmp_path: Path, fp32_run):
+    """hardware.channels_last=true: D is fed NHWC batches, the saved conv weights are NHWC, and
+    the weights are those of the NCHW run (to float tolerance)."""
+    run_dir, seen = probed_run(tmp_path, "nhwc", ["hardware.channels_last=true"])
+    assert seen and all(s["nhwc"] for s in seen), seen[:3]
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    convs = {k: v for k, v in ckpt["G"].items() if v.dim() == 4 and min(v.shape[:2]) > 1}
+    assert convs and all(v.is_contiguous(memory_format=torch.channels_last)
+                         and not v.is_contiguous() for v in convs.values())
+    plain = load_checkpoint(fp32_run[0] / "checkpoints" / "last.pt")
+    assert not any(v.is_contiguous(memory_format=torch.channels_last) and not v.is_contiguous()
+                   for v in plain["G"].values() if v.dim() == 4)
+    for net in ("G", "D"):
+        for k in plain[net]:
+            torch.testing.assert_close(ckpt[net][k], plain[net][k], rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_autocast_runs_inside_the_step_with_sane_losses(tmp_path: Path, fp32_run):
+    """hardware.precision=bf16: D runs under CPU autocast in bfloat16 and returns bfloat16
+    scores; the losses of the first step are those of the fp32 run to bf16's precision (8
+    significant bits: a few parts in a thousand) and every logged value is finite."""
+    run_dir, seen = probed_run(tmp_path, "bf16", ["hardware.precision=bf16"])
+    assert seen and all(s["autocast"] and s["autocast_dtype"] == "torch.bfloat16"
+                        for s in seen), seen[:3]
+    assert {s["out_dtype"] for s in seen} == {"torch.bfloat16"}
+    records, plain = read_metrics(run_dir), read_metrics(fp32_run[0])
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert all(math.isfinite(v) for r in records for v in r.values())
+    for key in ("loss_d", "loss_g"):
+        assert records[0][key] == pytest.approx(plain[0][key], rel=3e-2), key
+        assert records[0][key] != plain[0][key]  # computed in another precision indeed
 
 
 @pytest.mark.slow
-def test_compile_trains_on_cpu(tmp_path: Path):
-    """hardware.compile=true: torch.compile'd G and D train (cold compile takes tens of seconds)."""
-    run_dir = tmp_path / "run"
-    proc = run_cli([*SMALL_IMAGES, "train.steps=2", "train.log_every_steps=1",
-                    "hardware.compile=true"], run_dir, timeout=900)
+def test_compile_runs_compiled_graphs_with_the_eager_numbers(tmp_path: Path, fp32_run):
+    """hardware.compile=true: dynamo compiles frames of G and D (its counters, read at exit),
+    and the weights after 3 steps are the eager run's to float tolerance (cold compile takes
+    tens of seconds)."""
+    run_dir = tmp_path / "compiled"
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    env = injected_env(hook, """
+import atexit, json, os
+import torch._dynamo.utils as _utils
+
+def _dump():
+    counters = {k: dict(v) for k, v in _utils.counters.items()}
+    open(os.environ["T19_PROBE"], "w").write(json.dumps(counters, default=str))
+
+atexit.register(_dump)
+""")
+    env["T19_PROBE"] = str(tmp_path / "dynamo.json")
+    proc = run_cli([*FEATURE_RUN, "hardware.compile=true"], run_dir, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert_run_dir_contract(run_dir, 2)
+    counters = json.loads((tmp_path / "dynamo.json").read_text())
+    assert counters["stats"]["unique_graphs"] >= 2, counters  # G's and D's graphs at least
+    assert counters["frames"]["ok"] >= 2, counters
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    plain = load_checkpoint(fp32_run[0] / "checkpoints" / "last.pt")
+    for net in ("G", "D"):
+        for k in plain[net]:
+            torch.testing.assert_close(ckpt[net][k], plain[net][k], rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.gpu

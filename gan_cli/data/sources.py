@@ -7,6 +7,11 @@
                         any folder of images).
 
 Both walk the data in the order of gan_cli/data/order.py and checkpoint their position in it.
+Neither draws from the global torch RNG: a DataLoader iterator draws its workers' base seed
+from the loader's ``generator`` (the global stream when there is none), and an iterator
+created at a resume would then shift every later global draw (WGAN-GP's interpolation,
+dropout) against the run that never stopped. Each loader here has its own generator, seeded
+from (run seed, rank, epoch) before each epoch's iterator is created.
 A source also carries the data's metric settings (which metrics gan-eval and the in-training
 tracker compute by default, and per-metric options), given at construction.
 """
@@ -25,6 +30,7 @@ from gan_cli.data.figures import save_image_grid
 from gan_cli.data.file_datasets import BadImageFile, reraise_bad_file
 from gan_cli.data.order import ShareSampler, rank_share
 from gan_cli.errors import ConfigError
+from gan_cli.seeding import derive_seed
 
 
 def to_unit_range(x_uint8: torch.Tensor) -> torch.Tensor:
@@ -217,6 +223,9 @@ class LoaderImageSource(ImageSource):
         self.dataset = dataset
         self.batches = 0  # batches consumed in this epoch
         self.sampler = ShareSampler(len(dataset), self.seed, self.rank, self.world_size)
+        # The loader's own generator: its iterators draw their workers' base seed from it,
+        # never from the global torch RNG (exact resume; see the module docstring).
+        self.generator = torch.Generator()
         self.loader = torch.utils.data.DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -225,6 +234,7 @@ class LoaderImageSource(ImageSource):
             pin_memory=self.device.type == "cuda",
             drop_last=True,
             persistent_workers=int(num_workers) > 0,
+            generator=self.generator,
         )
         self._it = None
 
@@ -235,6 +245,10 @@ class LoaderImageSource(ImageSource):
     def _start_iterator(self) -> None:
         self.sampler.epoch = self.epoch
         self.sampler.start = self.batches * self.batch_size
+        # Worker seeds: a function of (seed, rank, epoch), the same in a run and its resume.
+        # Persistent workers keep the seeds of the epoch they started in; the image datasets'
+        # transforms are deterministic, so the batches never depend on them.
+        self.generator.manual_seed(derive_seed(self.seed, "loader", self.rank, self.epoch))
         self._it = iter(self.loader)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -279,8 +293,10 @@ class LoaderImageSource(ImageSource):
     def real_batches(self, num: int, batch_size: int = 500):
         """The first ``num`` images of the dataset, in [-1, 1], batch by batch (for metrics)."""
         subset = torch.utils.data.Subset(self.dataset, range(min(num, self.num_samples)))
-        loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False,
-                                             num_workers=self.loader.num_workers)
+        # a generator of its own: metrics during training never draw from the global stream
+        loader = torch.utils.data.DataLoader(
+            subset, batch_size=batch_size, shuffle=False, num_workers=self.loader.num_workers,
+            generator=torch.Generator().manual_seed(derive_seed(self.seed, "real_batches")))
         for batch in loader:
             x = batch[0] if isinstance(batch, (list, tuple)) else batch
             yield to_unit_range(x)

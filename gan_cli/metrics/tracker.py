@@ -106,6 +106,8 @@ class TrainingMetrics:
 
     Metrics that need Inception weights are dropped, with one warning, when the file is missing;
     the run goes on with the rest. Figure metrics (nearest neighbours) are left to gan-eval.
+    Every evaluation draws the same latents (a sampler restarted from the run's seed), so the
+    numbers follow G alone, and a resumed run computes what the run that never stopped did.
     """
 
     def __init__(self, cfg: DictConfig, data: Any, G: nn.Module | Callable[[], nn.Module],
@@ -116,7 +118,7 @@ class TrainingMetrics:
         names = list(cfg.names if cfg.names is not None else data.default_metrics)
         check_names(names)
         self.names = [n for n in names if not METRICS[n].figure]
-        self.sample = make_sampler(G, z_dim, device, seed, data=data)
+        self._sampler_args = (G, z_dim, device, seed)
         self._current = (lambda: G) if isinstance(G, nn.Module) else G
         self.data = data
         self.real = real_data(data, cfg.num_real, "train")
@@ -131,7 +133,7 @@ class TrainingMetrics:
         from gan_cli.metrics.registry import METRICS, compute_metrics, lower_is_better
 
         try:
-            values = compute_metrics(self.names, self.sample, self.real, self.options,
+            values = compute_metrics(self.names, self.sampler(), self.real, self.options,
                                      generator=self._current(), data=self.data)
         except MissingWeightsError as e:
             dropped = [n for n in self.names if METRICS[n].feature_net == "inception"]
@@ -140,7 +142,7 @@ class TrainingMetrics:
             self.names = [n for n in self.names if n not in dropped]
             if not self.names:
                 return {}
-            values = compute_metrics(self.names, self.sample, self.real, self.options,
+            values = compute_metrics(self.names, self.sampler(), self.real, self.options,
                                      generator=self._current(), data=self.data)
         record = dict(values)
         for key, value in values.items():
@@ -153,6 +155,10 @@ class TrainingMetrics:
                 self.best[key] = [value, step]
             record[f"best/{key}"], record[f"best/{key}_step"] = self.best[key]
         return record
+
+    def sampler(self) -> Callable[[int], torch.Tensor]:
+        """A fresh sampler: the same latent stream, from its start, at every evaluation."""
+        return make_sampler(*self._sampler_args, data=self.data)
 
     def state_dict(self) -> dict:
         return {"best": {k: list(v) for k, v in self.best.items()}, "names": list(self.names)}
