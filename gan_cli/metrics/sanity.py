@@ -91,6 +91,8 @@ def swirl(x: Tensor, strength: float, g: torch.Generator | None = None, other: T
         strength: the swirl's strength (0 = unchanged).
         radius: its extent in px (skimage's ``radius``); None = half the shorter side.
     """
+    if strength == 0:
+        return x.clone()
     n, _, h, w = x.shape
     radius = min(h, w) / 2 if radius is None else radius
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
