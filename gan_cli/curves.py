@@ -8,10 +8,12 @@ such as the half-written last line of a running job, is skipped).
 Panels, one per group of keys (:func:`curve_panels`):
 
 * ``losses``: loss_d and loss_g;
-* one panel per other statistic the loss or the step reports (d_real, d_fake, gp, wasserstein,
-  k_t, ...), each on its own scale;
+* one panel per other statistic the loss or the step reports (gp, wasserstein, k_t, ...), each
+  on its own scale, except that statistics sharing the prefix before their first underscore
+  share a panel (``d_*``: d_real and d_fake);
 * ``learning rates``: lr_g and lr_d when a schedule logs them;
-* one panel per metric key (fd_fashion, modes_captured, ...), from the metric registry;
+* one panel per metric score (fd_fashion, modes_captured, ...: the keys the metric registry
+  gives a direction; their standard deviations and counts are left out);
 * ``images/s``: the training speed.
 
 ``step``, ``kimg`` and the tracker's ``best/...`` records are not curves. The x axis is kimg
@@ -56,7 +58,7 @@ def _is_number(value: object) -> bool:
 
 def curve_panels(records: list[dict]) -> dict[str, list[str]]:
     """Panel title -> the keys it plots, in first-seen order (see the module docstring)."""
-    from gan_cli.metrics.registry import metric_of
+    from gan_cli.metrics.registry import lower_is_better, metric_of
 
     keys: list[str] = []
     for record in records:
@@ -70,14 +72,18 @@ def curve_panels(records: list[dict]) -> dict[str, list[str]]:
         panels["losses"] = losses
     metrics = [k for k in keys if metric_of(k) is not None]
     special = {*LOSSES, *LEARNING_RATES, *SPEED, *metrics}
-    for key in keys:
-        if key not in special:
-            panels[key] = [key]
+    stats = [k for k in keys if k not in special]
+    for key in stats:
+        prefix = key.split("_")[0]
+        family = [k for k in stats if k.split("_")[0] == prefix] if "_" in key else [key]
+        title = f"{prefix}_*" if len(family) > 1 else key
+        panels.setdefault(title, family)
     rates = [k for k in LEARNING_RATES if k in keys]
     if rates:
         panels["learning rates"] = rates
     for key in metrics:
-        panels[key] = [key]
+        if lower_is_better(key) is not None:  # scores; their std and counts are not drawn
+            panels[key] = [key]
     if SPEED[0] in keys:
         panels["images/s"] = list(SPEED)
     return panels

@@ -8,23 +8,24 @@ from pathlib import Path
 from gan_cli.curves import curve_data, curve_panels, main, plot_curves, read_records
 
 RECORDS = [
-    {"step": 50, "kimg": 3.2, "loss_d": 1.0, "loss_g": 2.0, "d_real": 0.7, "imgs_per_s": 500.0,
-     "lr_g": 2e-4, "lr_d": 2e-4},
-    {"step": 100, "kimg": 6.4, "loss_d": 0.8, "loss_g": 2.5, "d_real": 0.8, "imgs_per_s": 510.0,
-     "lr_g": 1e-4, "lr_d": 1e-4, "fd_fashion": 40.0, "cis_fashion_mean": 3.0,
-     "best/fd_fashion": 40.0, "best/fd_fashion_step": 100},
-    {"step": 150, "kimg": 9.6, "loss_d": float("nan"), "loss_g": 2.2, "d_real": 0.9, "imgs_per_s": 490.0,
-     "lr_g": 0.0, "lr_d": 0.0},
+    {"step": 50, "kimg": 3.2, "loss_d": 1.0, "loss_g": 2.0, "d_real": 0.7, "d_fake": -0.7, "gp": 0.1,
+     "imgs_per_s": 500.0, "lr_g": 2e-4, "lr_d": 2e-4},
+    {"step": 100, "kimg": 6.4, "loss_d": 0.8, "loss_g": 2.5, "d_real": 0.8, "d_fake": -0.6, "gp": 0.2,
+     "imgs_per_s": 510.0, "lr_g": 1e-4, "lr_d": 1e-4, "fd_fashion": 40.0, "cis_fashion_mean": 3.0,
+     "cis_fashion_std": 0.1, "best/fd_fashion": 40.0, "best/fd_fashion_step": 100},
+    {"step": 150, "kimg": 9.6, "loss_d": float("nan"), "loss_g": 2.2, "d_real": 0.9, "d_fake": -0.5,
+     "gp": 0.3, "imgs_per_s": 490.0, "lr_g": 0.0, "lr_d": 0.0},
 ]
 
 
 def test_keys_are_grouped_into_panels():
     assert curve_panels(RECORDS) == {
         "losses": ["loss_d", "loss_g"],
-        "d_real": ["d_real"],  # the loss's own statistics, one panel each
+        "d_*": ["d_real", "d_fake"],  # the loss's own statistics; one prefix, one panel
+        "gp": ["gp"],
         "learning rates": ["lr_g", "lr_d"],
-        "fd_fashion": ["fd_fashion"],  # metric keys come from the metric registry
-        "cis_fashion_mean": ["cis_fashion_mean"],
+        "fd_fashion": ["fd_fashion"],  # metric scores come from the metric registry
+        "cis_fashion_mean": ["cis_fashion_mean"],  # (not its std)
         "images/s": ["imgs_per_s"],
     }  # step, kimg and best/... are not curves
 

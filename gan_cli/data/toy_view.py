@@ -8,8 +8,9 @@ generative models using interactive visual experimentation", IEEE TVCG), whose l
   centred at ``(mean D(real) + mean D(fake)) / 2`` over the points shown: the threshold that
   would best split the two sets for a constant shift of D, so the centre means the same for
   every loss (WGAN's critic has no fixed zero);
-* **the gradient of D** at ``arrows`` generated points, grad_x D(x) by autograd, as arrows: the
-  direction that raises D's score. For the usual losses G moves its points that way: the
+* **the gradient of D** at ``arrows`` generated points, grad_x D(x) by autograd, as arrows (the
+  longest spans 12% of the plot's width, the others in proportion): the direction that raises
+  D's score. For the usual losses G moves its points that way: the
   generator's loss is a decreasing function of D(G(z)) (-log sigmoid D for ns, -D for WGAN and
   hinge), so its gradient with respect to x = G(z) is a negative multiple of grad_x D;
 * **G's manifold**: the image of a grid of latents: for z_dim 1 the curve G(t), t in
@@ -31,11 +32,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 #: Half-width of the latent grid of G's manifold, in standard deviations of z.
 MANIFOLD_EXTENT = 2.0
+#: The longest gradient arrow's length as a fraction of the plot's width.
+ARROW_SPAN = 0.12
 
 
 @contextmanager
@@ -179,8 +183,11 @@ def draw_layers(ax, layers: ViewLayers, xlim: tuple[float, float], ylim: tuple[f
                                          zorder=2, label=label))
     if layers.arrows is not None:
         p, g = layers.arrow_points.numpy(), layers.arrows.numpy()
-        ax.quiver(p[:, 0], p[:, 1], g[:, 0], g[:, 1], color="black", angles="xy", width=0.004,
-                  alpha=0.8, zorder=4, label="grad D at G(z)")
+        # the longest arrow spans ARROW_SPAN of the plot's width; the others in proportion
+        longest = max(float(np.linalg.norm(g, axis=1).max()), 1e-12)
+        scale = longest / (ARROW_SPAN * (xlim[1] - xlim[0]))
+        ax.quiver(p[:, 0], p[:, 1], g[:, 0], g[:, 1], color="black", angles="xy", scale_units="xy",
+                  scale=scale, width=0.003, alpha=0.75, zorder=4, label="grad D at G(z)")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
 
