@@ -1,5 +1,5 @@
-"""Console entry points: ``gan-train`` (conf/train.yaml) and ``gan-eval`` (conf/eval.yaml), each
-composed by Hydra with the command line's overrides.
+"""Console entry points: ``gan-train`` (conf/train.yaml), ``gan-eval`` (conf/eval.yaml) and
+``gan-sample`` (conf/sample.yaml), each composed by Hydra with the command line's overrides.
 
 User mistakes end with one message on stderr and a documented exit status (gan_cli/errors.py):
 2 for configuration mistakes (found while Hydra composes the config, or by the schema checks),
@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from gan_cli.config import GROUPS, register_configs, validate, validate_eval
+from gan_cli.config import GROUPS, register_configs, validate, validate_eval, validate_sample
 from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError, GanCliError
 from gan_cli.training.resume import expand_resume_dir
 
@@ -79,6 +79,18 @@ def _eval_task(cfg: DictConfig) -> None:
         evaluate(cfg, run_dir)
     except GanCliError as e:
         _fail(e, "gan-eval")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="sample")
+def _sample_task(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        validate_sample(cfg)
+        from gan_cli.sample import sample
+
+        sample(cfg, run_dir)
+    except GanCliError as e:
+        _fail(e, "gan-sample")
 
 
 def _fail(e: GanCliError, prog: str) -> None:
@@ -157,6 +169,11 @@ def train_main() -> None:
 def eval_main() -> None:
     """The ``gan-eval`` command."""
     _main(_eval_task, "gan-eval", "eval")
+
+
+def sample_main() -> None:
+    """The ``gan-sample`` command."""
+    _main(_sample_task, "gan-sample", "sample")
 
 
 def describe_config_error(e: BaseException, argv: list[str], config_name: str = "train") -> str:

@@ -66,9 +66,26 @@ def _one_of(obj: Any, name: str, choices: tuple[str, ...]) -> None:
 
 
 @dataclass
+class ToyFigureConfig:
+    """The layers of a 2D sample figure, the training view of GAN Lab (Kahng et al. 2018):
+    gan_cli/data/toy_view.py. Everything is drawn only at sample intervals (train.sample_every_steps)."""
+
+    field: bool = True  # D's score on a grid over the plot as a background (diverging colours)
+    field_points: int = 64  # grid points per side of that background
+    arrows: int = 64  # generated points that get an arrow along the gradient of D; 0 = none
+    manifold: bool = True  # G's manifold: the image of a grid of z (a slice of it when z_dim > 2)
+    gif: bool = True  # samples/training.gif over all figures of the run (and a W&B video at the end)
+
+    def __post_init__(self) -> None:
+        _require(self.field_points >= 2, "field_points", f"must be >= 2, got {self.field_points}")
+        _non_negative(self, "arrows")
+
+
+@dataclass
 class ToyDataConfig:
     _target_: str = MISSING
     noise_std: float = 0.0  # std of Gaussian noise added to every point (data units); 0 = none
+    figure: ToyFigureConfig = field(default_factory=ToyFigureConfig)  # the 2D training view
 
     def __post_init__(self) -> None:
         _non_negative(self, "noise_std")
@@ -1397,11 +1414,21 @@ class EvalConfig:
     # StyleGAN / StyleGAN2 get style_mixing.png, stochastic_variation.png and psi_sweep.png instead
     truncation_sweep: list[float] = field(default_factory=lambda: [2.0, 1.0, 0.5, 0.25, 0.04])
     sweep_columns: int = 10  # samples per row of that figure (at most 8 in the style figures); 0 = no figure
+    # linear: D's features as a representation (Radford et al. 2016, section 5.1): a linear
+    # classifier on D's block features, fitted on the labelled training split, its test accuracy
+    # beside the same probe on a randomly initialised D (gan_cli/metrics/probe.py); null = none.
+    # metrics=[] runs the probe alone.
+    probe: Optional[str] = None
+    probe_train: int = 10000  # labelled training images the probe is fitted on (10% held out to
+    #                           pick its L2 penalty)
+    probe_test: int = 10000  # test images it is scored on (the test split; else held-out training
+    #                          images after the probe_train first ones, for data with no test split)
     logger: Any = MISSING
 
     def __post_init__(self) -> None:
-        _positive(self, "num_samples", "num_real", "batch_size")
+        _positive(self, "num_samples", "num_real", "batch_size", "probe_train", "probe_test")
         _non_negative(self, "sweep_columns")
+        _require(self.probe in (None, "linear"), "probe", f"must be linear or null, got {self.probe!r}")
         _one_of(self, "device", ("cpu", "cuda"))
         _one_of(self, "truncation_method", ("resample", "clamp"))
         _require(self.truncation is None or self.truncation > 0, "truncation",
@@ -1410,11 +1437,71 @@ class EvalConfig:
                  f"thresholds must be > 0, got {list(self.truncation_sweep)}")
 
 
+SAMPLE_MODES = ("export", "grid", "interp", "arithmetic", "classes", "mixing", "psi")
+
+
+@dataclass
+class SampleConfig:
+    """gan-sample: conf/sample.yaml (gan_cli/sample.py). A checkpoint's generator, no training."""
+
+    ckpt: str = MISSING  # a gan-cli checkpoint, e.g. outputs/<date>/<time>/checkpoints/last.pt
+    # export: n samples as files | grid: a grid of samples | interp: latent walks (PNG strip + GIF)
+    # | arithmetic: DCGAN's vector arithmetic (first a numbered grid to pick from) | classes: one
+    # row per class | mixing, psi: StyleGAN's style mixing and truncation-psi figures
+    mode: str = "export"
+    n: int = 64  # export: how many samples; grid: how many images
+    format: str = "png"  # export: png (a folder of files) | npz (one file); 2D points: npz | csv
+    # a conditional G's class for every sample; null = all classes in turn (sample i: i mod classes)
+    label: Optional[int] = None
+    split: Optional[str] = None  # an image-conditioned G's inputs: this split; null = the trained one
+    seed: int = 0  # of every random latent (and of the perturbations)
+    truncation: Optional[float] = None  # every latent component within [-t, t]; null = off
+    truncation_method: str = "resample"  # resample (a truncated normal) | clamp
+    use_ema: bool = True  # the checkpoint's G_ema when it has one; false = the trained G
+    device: str = "cpu"  # cpu | cuda
+    batch_size: int = 250  # samples per forward pass
+    # interp: one row per walk; a walk goes through `seeds` in order (latent of seed s: the first
+    # draw of a generator seeded with s), or between two random latents when seeds is null
+    interp: str = "slerp"  # lerp | slerp
+    rows: int = 4  # interp without seeds: walks; mixing: sources A; psi: latents
+    columns: int = 8  # classes: fixed latents (one per column); mixing: sources B
+    steps: int = 8  # interp: images per segment between two latents, both ends included
+    seeds: Optional[list[int]] = None
+    fps: float = 8.0  # frames per second of the GIF (and MP4)
+    mp4: bool = True  # also an MP4 when imageio-ffmpeg is installed; skipped (with a note) otherwise
+    # arithmetic: ``select`` = three lists of indices into candidates.png, A - B + C (Radford et al.
+    # 2016, figure 7); null = write candidates.png only, to pick from
+    select: Optional[list[list[int]]] = None
+    candidates: int = 64  # images in candidates.png
+    perturb: float = 0.25  # uniform noise in [-perturb, perturb] per component around the result
+    # psi: truncation values of the psi figure (StyleGAN figure 8)
+    psis: list[float] = field(default_factory=lambda: [1.0, 0.7, 0.5, 0.0, -0.5, -1.0])
+
+    def __post_init__(self) -> None:
+        _one_of(self, "mode", SAMPLE_MODES)
+        _one_of(self, "format", ("png", "npz", "csv"))
+        _one_of(self, "interp", ("lerp", "slerp"))
+        _one_of(self, "device", ("cpu", "cuda"))
+        _one_of(self, "truncation_method", ("resample", "clamp"))
+        _positive(self, "n", "batch_size", "rows", "columns", "fps", "candidates")
+        _require(self.steps >= 2, "steps", f"must be >= 2 (both ends of a segment), got {self.steps}")
+        _require(self.truncation is None or self.truncation > 0, "truncation",
+                 f"must be > 0 or null, got {self.truncation}")
+        _require(self.label is None or self.label >= 0, "label", f"must be >= 0 or null, got {self.label}")
+        _require(self.seeds is None or len(self.seeds) >= 2, "seeds",
+                 f"a walk needs at least 2 seeds, got {self.seeds}")
+        _non_negative(self, "perturb")
+        if self.select is not None:
+            _require(len(self.select) == 3 and all(len(g) > 0 for g in self.select), "select",
+                     f"must be three non-empty lists of indices (A - B + C), got {self.select}")
+
+
 def register_configs() -> None:
     """Put every schema into Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="eval_schema", node=EvalConfig)
+    cs.store(name="sample_schema", node=SampleConfig)
     for group, options in (*SCHEMAS.items(), *NODE_SCHEMAS.items()):
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
@@ -1431,6 +1518,11 @@ def validate(cfg: DictConfig) -> None:
         OmegaConf.get_type(cfg.dataset), ToyDataConfig)  # 2D data: mode coverage by default
     _check_metric_names(cfg.metrics.names, "metrics.names", cfg.metrics.num_samples,
                         "metrics.num_samples", images_by_default=not toy)
+
+
+def validate_sample(cfg: DictConfig) -> None:
+    """Check every value of gan-sample's composed config (conf/sample.yaml)."""
+    _check_node(cfg, "")
 
 
 def validate_eval(cfg: DictConfig) -> None:
@@ -1526,7 +1618,7 @@ def trusted_targets() -> frozenset[str]:
     for options in (*SCHEMAS.values(), *NODE_SCHEMAS.values()):  # NODE_SCHEMAS: schedules, terms
         for schema in options.values():
             _schema_targets(schema(), found)
-    for schema in (TrainConfig, EvalConfig):
+    for schema in (TrainConfig, EvalConfig, SampleConfig):
         _schema_targets(schema(), found)
     for path in _CONF_DIR.rglob("*.yaml"):
         found.update(re.findall(r"_target_:\s*([A-Za-z_][\w.]*)", path.read_text(encoding="utf-8")))

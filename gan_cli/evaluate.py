@@ -6,6 +6,9 @@ rebuilds G from the config saved inside it, and calls :func:`compute_metrics` fr
 Which metrics run by default is a fact of the data (``DataSource.default_metrics``): mode
 coverage for 2D mixtures, the offline Fashion-MNIST feature network for MNIST-like images,
 Inception (FID / IS / KID) for other images.
+
+``probe=linear`` adds a linear probe of the checkpoint's discriminator beside a random one
+(:func:`linear_probe`, gan_cli/metrics/probe.py); ``metrics=[]`` runs it alone.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     z_dim = getattr(G, "z_dim", train_cfg.model.get("z_dim"))
     names = (list(cfg.metrics) if cfg.metrics is not None else
              list(dict.fromkeys([*data.default_metrics, *getattr(G, "default_metrics", ())])))
-    if not names:
+    if not names and cfg.metrics is None:  # metrics=[] asks for none (e.g. the probe alone)
         raise ConfigError("no metric is defined by default for this dataset: pass "
                           "metrics=[...] (fid, is, kid, pr, fd_fashion, cis_fashion, modes, nn)")
     split = dataset_cfg.get("split", "train")
@@ -64,7 +67,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     sample = make_sampler(G, z_dim, device, cfg.seed, cfg.batch_size,
                           truncation, method, data=data)
     values = compute_metrics(names, sample, real_data(data, cfg.num_real, split), options,
-                             provenance, generator=G, data=data)
+                             provenance, generator=G, data=data) if names else {}
     result = {"checkpoint": str(Path(cfg.ckpt).resolve()), "step": rebuilt.step,
               "generator": which, "truncation": truncation,
               "truncation_method": (("psi" if truncates_in_w(G) else method)
@@ -80,11 +83,20 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             result["truncation_sweep"] = str(truncation_sweep(
                 G, z_dim, device, cfg.seed, list(cfg.truncation_sweep),
                 cfg.sweep_columns, method, run_dir / "truncation_sweep.png"))
+    if cfg.probe == "linear":
+        from gan_cli.metrics.probe import format_probe
+
+        result["probe"] = linear_probe(cfg, device)
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     trunc = ""
     if truncation is not None:
         trunc = f", psi {truncation} in W" if truncates_in_w(G) else f", truncation {truncation} ({method})"
-    print(format_table(values, provenance, rebuilt.step, f"{cfg.ckpt} [{which}{trunc}]"))
+    if names:
+        print(format_table(values, provenance, rebuilt.step, f"{cfg.ckpt} [{which}{trunc}]"))
+    if "probe" in result:
+        print(format_probe(result["probe"]))
+        values.update({"probe_accuracy": result["probe"]["trained"]["accuracy"],
+                       "probe_accuracy_random_d": result["probe"]["random"]["accuracy"]})
     logger = build(cfg.logger, "logger")
     logger.start(run_dir=run_dir, config={"eval": OmegaConf.to_container(cfg, resolve=True),
                                           "train": OmegaConf.to_container(train_cfg)},
@@ -92,6 +104,51 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     logger.log({f"eval/{k}": v for k, v in values.items()}, step=rebuilt.step)
     logger.finish()
     return result
+
+
+def linear_probe(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
+    """``probe=linear``: the checkpoint's D and a random D of the same architecture, both built as
+    training builds them (``build_pair``: loss-dependent normalisation, spectral norm, packing),
+    probed on the labelled training split and scored on the test split, or on training images
+    after the first ``probe_train`` where the data have no test split (gan_cli/metrics/probe.py)."""
+    from gan_cli.build import build_data
+    from gan_cli.checkpoint import CheckpointError, load_checkpoint, pair_states_of
+    from gan_cli.config import validate_saved_config
+    from gan_cli.metrics.probe import run_probe
+    from gan_cli.training.state import build_pair
+
+    state = load_checkpoint(cfg.ckpt)
+    config = validate_saved_config(state.get("config"), f"checkpoint {cfg.ckpt}")
+    if "stages" in state:
+        raise ConfigError("probe=linear: this checkpoint holds several stages (LAPGAN, SinGAN); "
+                          "the probe reads a single discriminator")
+    train_data = build_data(config.dataset, batch_size=1, device="cpu", seed=config.seed)
+    test_data, skip, test_split = None, 0, "test"
+    if "split" in config.dataset:
+        test_cfg = config.dataset.copy()
+        test_cfg.split = "test"
+        try:
+            test_data = build_data(test_cfg, batch_size=1, device="cpu", seed=config.seed)
+        except ConfigError:  # no test split (MNIST-5k)
+            test_data = None
+    if test_data is None:
+        test_data, skip, test_split = train_data, cfg.probe_train, f"train[{cfg.probe_train}:]"
+        if getattr(train_data, "num_samples", 0) <= cfg.probe_train:
+            raise ConfigError(f"probe_train={cfg.probe_train}: this dataset has no test split and "
+                              f"{train_data.num_samples} images; lower probe_train to hold some out")
+    # the random D's weights come from a stream of gan-eval's seed; the global one is restored
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.seed, "probe_random_d") % 2**63)
+        D = build_pair(config, train_data.info, device, 1).D
+        R = build_pair(config, train_data.info, device, 1).D
+    try:
+        D.load_state_dict(pair_states_of(state)[0]["D"])
+    except (RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{cfg.ckpt}: the discriminator's weights do not fit the model config "
+                              f"saved with them ({str(e).splitlines()[0]})") from None
+    record = run_probe(D, R, train_data, test_data, num_train=cfg.probe_train, num_test=cfg.probe_test,
+                       test_skip=skip, device=device, batch_size=cfg.batch_size)
+    return {"step": int(state["step"]), "test_split": test_split, **record}
 
 
 @torch.no_grad()

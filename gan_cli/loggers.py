@@ -22,6 +22,9 @@ class NullLogger:
     def log_image(self, key: str, path: Path, step: int) -> None:
         pass
 
+    def log_video(self, key: str, path: Path, step: int) -> None:
+        pass
+
     def finish(self, exit_code: int = 0) -> None:
         pass
 
@@ -68,6 +71,15 @@ class WandbLogger(NullLogger):
             try:
                 # A PNG file path: W&B reads the uint8 pixels (float tensors come out black).
                 self.run.log({key: self._wandb.Image(str(path))}, step=step)
+            except Exception as e:  # noqa: BLE001
+                self._give_up(e)
+
+    def log_video(self, key: str, path: Path, step: int) -> None:
+        if self.run is not None:
+            try:
+                # A GIF file path: W&B stores the file as it is (no moviepy needed for a path).
+                self.run.log({key: self._wandb.Video(str(path), format=Path(path).suffix[1:])},
+                             step=step)
             except Exception as e:  # noqa: BLE001
                 self._give_up(e)
 

@@ -104,6 +104,11 @@ class RunLog:
         if self.enabled:
             self.logger.log_image(key, path, step)
 
+    def video(self, key: str, path: Path, step: int) -> None:
+        """An animation file (GIF) to the logger (a W&B video)."""
+        if self.enabled:
+            self.logger.log_video(key, path, step)
+
     def close(self, exit_code: int = 0) -> None:
         if not self.enabled:
             return

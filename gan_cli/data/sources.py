@@ -183,6 +183,16 @@ class TensorImageSource(ImageSource):
             stop = min(start + batch_size, num, self.num_samples)
             yield to_unit_range(self.images[start:stop])
 
+    def labelled_batches(self, num: int, batch_size: int = 500, skip: int = 0):
+        """Images ``skip`` .. ``skip + num`` in index order with their labels, ``(x in [-1, 1],
+        y int64)`` batch by batch (the linear probe, gan_cli/metrics/probe.py)."""
+        if self.labels is None:
+            raise ConfigError(f"{self.name} has no labels")
+        stop = min(skip + num, self.num_samples)
+        for start in range(skip, stop, batch_size):
+            end = min(start + batch_size, stop)
+            yield to_unit_range(self.images[start:end]), self.labels[start:end]
+
 
 def check_resume(state: dict[str, Any], num_samples: int, name: str) -> None:
     saved = state.get("num_samples")
@@ -300,6 +310,18 @@ class LoaderImageSource(ImageSource):
         for batch in loader:
             x = batch[0] if isinstance(batch, (list, tuple)) else batch
             yield to_unit_range(x)
+
+    def labelled_batches(self, num: int, batch_size: int = 500, skip: int = 0):
+        """Images ``skip`` .. ``skip + num`` in index order with their labels (see
+        TensorImageSource.labelled_batches)."""
+        if self.info.num_classes == 0:
+            raise ConfigError(f"{self.name} has no labels")
+        indices = range(skip, min(skip + num, self.num_samples))
+        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(self.dataset, indices),
+                                             batch_size=batch_size, shuffle=False,
+                                             num_workers=self.loader.num_workers)
+        for x, y in loader:
+            yield to_unit_range(x), torch.as_tensor(y, dtype=torch.int64)
 
 
 def dataset_fingerprint(dataset: torch.utils.data.Dataset, num: int) -> str:

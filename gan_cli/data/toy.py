@@ -34,6 +34,13 @@ class ToySource:
         modes: (K, 2) centres of the mixture components, when the distribution has modes.
         mode_std: std of each component (data units), when it has modes.
         name: the distribution's name (keys cached reference statistics).
+        figure: the layers of the sample figure (``dataset.figure``: field, field_points, arrows,
+            manifold, gif; gan_cli/data/toy_view.py); None = all on, the defaults.
+
+    Attributes:
+        figure_networks: True when a layer needs D or G: the loop's figures then pass them to
+            :meth:`save_figure` (gan_cli/training/outputs.py).
+        animate_figures: the loop makes ``samples/training.gif`` of every figure at the last step.
     """
 
     figure_samples = 1000  # points in a sample figure unless train.figure_samples says otherwise
@@ -41,7 +48,7 @@ class ToySource:
     def __init__(self, sample: Sampler, *, batch_size: int, device: str | torch.device, seed: int,
                  rank: int = 0, world_size: int = 1, noise_std: float = 0.0,
                  modes: torch.Tensor | None = None, mode_std: float | None = None,
-                 name: str = "toy"):
+                 name: str = "toy", figure: dict | None = None):
         self.info = DataInfo(shape=(2,), num_classes=0, bounded=False)
         self._sample = sample
         self.batch_size = batch_size
@@ -55,6 +62,9 @@ class ToySource:
         self.default_metrics: tuple[str, ...] = ("modes",) if modes is not None else ()
         self.metric_options: dict[str, dict] = {}
         self._generator = torch.Generator().manual_seed(derive_seed(seed, "data"))
+        self.figure = {**figure_defaults(), **(figure or {})}
+        self.figure_networks = bool(self.figure["field"] or self.figure["arrows"] or self.figure["manifold"])
+        self.animate_figures = bool(self.figure["gif"])
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` fresh points (CPU) from the distribution, noise included."""
@@ -84,31 +94,62 @@ class ToySource:
     def load_state_dict(self, state: dict) -> None:
         self._generator.set_state(state["generator"])
 
-    def save_figure(self, fake: torch.Tensor, path: Path, labels: torch.Tensor | None = None) -> None:
-        """Scatter of real points (orange) against generated ones (blue), same count of each."""
+    def save_figure(self, fake: torch.Tensor, path: Path, labels: torch.Tensor | None = None, *,
+                    D: torch.nn.Module | None = None, G: torch.nn.Module | None = None,
+                    z_dim: int | None = None) -> Path:
+        """Real points (orange) against generated ones (blue), same count of each; with ``D`` and
+        ``G``, the training view's layers beneath them (gan_cli/data/toy_view.py).
+
+        Args:
+            fake: generated points (N, 2).
+            path: the PNG to write.
+            labels: the conditions G was given (used for G's manifold), or None.
+            D: the discriminator: its field and gradient arrows; None = no D layers.
+            G: the generator the points came from: its manifold; None = none.
+            z_dim: G's latent size (for the manifold).
+        """
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from gan_cli.data.toy_view import compute_layers, draw_layers
+
+        path = Path(path)
         fake = fake.detach().float().cpu()
         real = self.draw(len(fake), torch.Generator().manual_seed(0))
-        fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-        ax.scatter(real[:, 0], real[:, 1], s=6, c="tab:orange", alpha=0.5, label="real", linewidths=0)
-        ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:blue", alpha=0.8, label="generated",
-                   linewidths=0)
         # The view is the real data's box plus a margin, so a generator that wanders off shows
         # up as points missing from the picture rather than as a shrunken real distribution.
         lo, hi = real.min(0).values, real.max(0).values
         pad = 0.25 * (hi - lo).max()
-        ax.set_xlim(float(lo[0] - pad), float(hi[0] + pad))
-        ax.set_ylim(float(lo[1] - pad), float(hi[1] + pad))
+        xlim = (float(lo[0] - pad), float(hi[0] + pad))
+        ylim = (float(lo[1] - pad), float(hi[1] + pad))
+        f = self.figure
+        layers = compute_layers(fake, real, xlim, ylim, D=D, G=G, z_dim=z_dim, y=labels,
+                                field=f["field"], field_points=f["field_points"], arrows=f["arrows"],
+                                manifold=f["manifold"])
+        fig, ax = plt.subplots(figsize=(5.8 if layers.field is not None else 5, 5), dpi=100)
+        draw_layers(ax, layers, xlim, ylim)
+        ax.scatter(real[:, 0], real[:, 1], s=6, c="tab:orange", alpha=0.5, label="real", linewidths=0,
+                   zorder=1)
+        ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:blue", alpha=0.8, label="generated",
+                   linewidths=0, zorder=3)
         ax.set_aspect("equal")
-        ax.legend(loc="upper right", fontsize=8, markerscale=3)
+        ax.legend(loc="upper right", fontsize=7, markerscale=3)
         ax.set_title(path.stem)
         fig.tight_layout()
         fig.savefig(path)
         plt.close(fig)
+        return path
+
+
+def figure_defaults() -> dict:
+    """The layers of a 2D figure when the config names none: ToyFigureConfig's defaults."""
+    from dataclasses import asdict
+
+    from gan_cli.config import ToyFigureConfig
+
+    return asdict(ToyFigureConfig())
 
 
 def _mixture_sampler(centres: torch.Tensor, std: float) -> Sampler:

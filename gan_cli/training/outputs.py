@@ -1,5 +1,10 @@
 """What a run writes at its intervals, on rank 0: sample figures and checkpoints.
 
+With every sample figure the run's curves are redrawn (``curves.png`` from ``metrics.jsonl``,
+gan_cli/curves.py); a data source that asks for them (``figure_networks``: the 2D training view)
+gets D and G with the generated points, and one that asks for an animation (``animate_figures``)
+gets ``samples/training.gif`` of all its figures at the last step, also logged as a W&B video.
+
 Both may need G_ema's own BatchNorm statistics (``ema.bn_batches``): :class:`StandingStats`
 recomputes them at most once per step, before whichever of figure, metrics and checkpoint comes
 first.
@@ -16,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_cli.animation import gif_of_pngs
 from gan_cli.checkpoint import save_checkpoint
+from gan_cli.curves import save_curves
 from gan_cli.distributed import gather_objects, is_main
 from gan_cli.latents import fixed_latents
 from gan_cli.models import takes_condition, truncates_in_w
@@ -114,11 +121,23 @@ class SampleFigures:
         if hasattr(G, "set_phase") and fake.dim() == 4 and tuple(fake.shape[-2:]) != side:
             fake = F.interpolate(fake, size=side, mode="nearest")  # a growing G in an early phase
         path = self.samples_dir / f"step_{self.state.step:08d}.png"
+        data = self.state.data
         if self.figure_kwargs:
-            self.state.data.save_figure(fake, path, **self.figure_kwargs)
+            data.save_figure(fake, path, **self.figure_kwargs)
+        elif getattr(data, "figure_networks", False):  # the 2D training view draws D and G too
+            data.save_figure(fake, path, labels=self.y, D=self.state.pair.D, G=G,
+                             z_dim=getattr(G, "z_dim", self.z.shape[1]))
         else:
-            self.state.data.save_figure(fake, path, labels=self.y)
+            data.save_figure(fake, path, labels=self.y)
         self.runlog.image("samples", path, self.state.step)
+        run_dir = self.samples_dir.parent
+        save_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
+        final = self.state.step >= int(self.state.config.get("train", {}).get("steps", 0) or 0)
+        if final and getattr(data, "animate_figures", False):
+            gif = gif_of_pngs(sorted(self.samples_dir.glob("step_*.png")),
+                              self.samples_dir / "training.gif")
+            if gif is not None:
+                self.runlog.video("training", gif, self.state.step)
         return path
 
 

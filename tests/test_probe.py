@@ -1,0 +1,118 @@
+"""The linear probe of D's features (gan_cli/metrics/probe.py, gan-eval probe=linear)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gan_cli.data.sources import TensorImageSource
+from gan_cli.metrics.probe import (
+    block_features,
+    find_blocks,
+    fit_softmax,
+    probe_accuracy,
+    run_probe,
+)
+from gan_cli.models import dcgan, mlp
+from tests.conftest import SMALL_IMAGES, run_cli
+from tests.test_eval_cli import HAS_FASHION, run_eval
+
+
+def small_d(**kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return dcgan.Discriminator(data_shape=(1, 28, 28), width=4, **kw).eval()
+
+
+def test_blocks_are_the_last_feature_map_at_each_resolution():
+    D = small_d()
+    x = torch.randn(3, 1, 28, 28)
+    blocks = find_blocks(D, x)
+    assert blocks == ["trunk.1", "trunk"]  # conv + LeakyReLU at 14 x 14; conv, BN, LeakyReLU at 7 x 7
+    f14, f7 = block_features(D, x, blocks)
+    with torch.no_grad():
+        h14 = D.trunk[:2](x)
+        h7 = D.trunk(x)
+    # DCGAN's recipe: each map max-pooled to 4 x 4, flattened
+    assert torch.equal(f14, F.adaptive_max_pool2d(h14, 4).flatten(1))
+    assert torch.equal(f7, F.adaptive_max_pool2d(h7, 4).flatten(1))
+    assert f14.shape == (3, 4 * 16) and f7.shape == (3, 8 * 16)
+
+
+def test_an_mlp_discriminator_gives_its_last_hidden_layer():
+    torch.manual_seed(0)
+    D = mlp.Discriminator(data_shape=(1, 4, 4), hidden=[8, 8]).eval()
+    x = torch.randn(2, 1, 4, 4)
+    (name,) = find_blocks(D, x)
+    (f,) = block_features(D, x, [name])
+    with torch.no_grad():
+        assert torch.equal(f, D.net[:4](x.flatten(1)))  # Linear, LeakyReLU, Linear, LeakyReLU
+
+
+def test_the_classifier_separates_separable_features():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (300,), generator=g)
+    x = F.one_hot(y, 3).float() * 4 + torch.randn(300, 3, generator=g)  # class k: a bump on axis k
+    model = fit_softmax(x, y, 3, l2=1e-3)
+    assert model.accuracy(x, y) == pytest.approx(1.0, abs=0.02)
+    acc, _ = probe_accuracy(x[:200], y[:200], x[200:], y[200:], 3)
+    assert acc >= 0.95
+
+
+def test_the_probe_scores_held_out_data_not_its_training_data():
+    # labels independent of the features: training accuracy of 400 points in 200 dimensions is high,
+    # the test accuracy stays at chance (1/10); reporting the former would be the bug
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(800, 200, generator=g), torch.randint(0, 10, (800,), generator=g)
+    assert fit_softmax(x[:400], y[:400], 10, l2=1e-4).accuracy(x[:400], y[:400]) > 0.9
+    acc, l2 = probe_accuracy(x[:400], y[:400], x[400:], y[400:], 10)
+    assert 0.04 <= acc <= 0.17
+    assert l2 in (1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def blob_data(n: int, seed: int) -> TensorImageSource:
+    """Images whose class (0..3) is the quadrant holding a bright 6 x 6 square, on noise."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 4, (n,), generator=g)
+    x = torch.randint(0, 60, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+    for i, k in enumerate(y.tolist()):
+        r, c = 4 + 14 * (k // 2), 4 + 14 * (k % 2)
+        x[i, 0, r:r + 6, c:c + 6] = 250
+    return TensorImageSource(x, y, 4, batch_size=1)
+
+
+def test_run_probe_reports_both_discriminators_and_every_block():
+    train, test = blob_data(300, 0), blob_data(100, 1)
+    D, R = small_d(), dcgan.Discriminator(data_shape=(1, 28, 28), width=4)
+    record = run_probe(D, R, train, test, num_train=300, num_test=100, device=torch.device("cpu"))
+    assert record["chance"] == 0.25 and record["blocks"] == ["trunk.1", "trunk"]
+    assert record["num_train"] == 300 and record["num_test"] == 100
+    for name in ("trained", "random"):
+        assert record[name]["accuracy"] > 0.9  # where the square is: easy for any conv features
+        assert [b["dim"] for b in record[name]["blocks"]] == [64, 128]
+    assert R.training and not D.training  # features in eval mode, each D's own mode restored
+    # a conditional D is given class 0: its features never see the true label
+    Dc = small_d(num_classes=4, conditioning="concat")
+    assert run_probe(Dc, Dc, train, test, num_train=300, num_test=100,
+                     device=torch.device("cpu"))["trained"]["accuracy"] > 0.9
+
+
+@pytest.mark.slow  # a training run and two runs of gan-eval
+@pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
+def test_gan_eval_probe_through_the_command_line(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    assert run_cli([*SMALL_IMAGES, "train.steps=2", "train.log_every_steps=1"], run_dir).returncode == 0
+    proc = run_eval([f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "probe=linear", "metrics=[]",
+                     "probe_train=200", "probe_test=100"], tmp_path / "eval", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    probe = json.loads((tmp_path / "eval" / "metrics.json").read_text())["probe"]
+    assert probe["test_split"] == "test" and probe["num_train"] == 200 and probe["num_test"] == 100
+    assert probe["chance"] == 0.1 and probe["blocks"] == ["trunk.1", "trunk"]
+    for name in ("trained", "random"):
+        assert 0.0 <= probe[name]["accuracy"] <= 1.0
+    assert "linear probe on D's features" in proc.stdout and "random D" in proc.stdout
+    proc = run_eval([f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "probe=svm"], tmp_path / "e2", tmp_path)
+    assert proc.returncode == 2 and "probe" in proc.stderr
