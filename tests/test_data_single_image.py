@@ -73,6 +73,20 @@ def test_state_dict_restores_the_scale(png):
         different.load_state_dict(source.state_dict())
 
 
+def test_fingerprint_names_the_image_not_the_scale(png, tmp_path):
+    # the reference-statistics cache key (metrics/tracker.py): the same image gives the same
+    # digest whatever the current scale; another image (one pixel changed) another digest
+    source = single_image(str(png))
+    first = source.fingerprint(50)
+    source.set_stage(0)
+    assert source.fingerprint(50) == first == single_image(str(png)).fingerprint(1)
+    array = np.asarray(Image.open(png)).copy()
+    array[0, 0, 1] = 1
+    other = tmp_path / "other.png"
+    Image.fromarray(array).save(other)
+    assert single_image(str(other)).fingerprint(50) != first
+
+
 def test_save_figure_puts_the_real_image_first(png, tmp_path):
     source = single_image(str(png))
     source.save_figure(torch.zeros(2, 3, 40, 60), tmp_path / "s.png")

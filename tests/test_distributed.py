@@ -381,7 +381,11 @@ def test_slurm_rendezvous_port_derived_from_the_job_id(monkeypatch):
     first node, and the ranks exported for torch.distributed; a port already set is kept."""
     for key in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK",
                 "LOCAL_WORLD_SIZE"):
-        monkeypatch.delenv(key, raising=False)
+        # set, then deleted: monkeypatch records the key and removes what the code under test
+        # exports (a bare delenv of an absent key records nothing, and the exported ranks leaked
+        # into every later subprocess of this pytest worker: gan-eval waited for rank 0 of 8)
+        monkeypatch.setenv(key, "unset")
+        monkeypatch.delenv(key)
     monkeypatch.setenv("PATH", "/nonexistent")  # no scontrol: the node list is parsed here
     monkeypatch.setenv("SLURM_JOB_ID", "135791")
     monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu[07-09]")

@@ -143,7 +143,8 @@ def test_metrics_during_training_keep_the_best_with_its_step(tmp_path: Path):
     args = [a for a in SMALL if not a.startswith("metrics.")]
     proc = run_cli([*args, "train.steps=12", "metrics.every_steps=4", "ema.half_life_kimg=null",
                     "loss=ns", "optimizer.lr_g=2e-4", "optimizer.lr_d=2e-4", "dataset.std=0.5",
-                    "model.generator.hidden=[256,256,256]", "model.discriminator.hidden=[256,256,256]"], run_dir,
+                    "model.generator.hidden=[256,256,256]",
+                    "model.discriminator.hidden=[256,256,256]"], run_dir,
                    env={"GAN_CLI_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     evals = [r for r in read_metrics(run_dir) if "modes_captured" in r]

@@ -460,7 +460,8 @@ def test_deterministic_on_cuda_sets_the_cublas_workspace(monkeypatch):
 
     from gan_cli.build import configure_torch
 
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "unset")  # recorded, so what configure_torch
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")  # exports is removed after the test
     hw = OmegaConf.create({"precision": "fp32", "num_threads": 0, "deterministic": True})
     try:
         configure_torch(hw, torch.device("cuda"))

@@ -17,6 +17,7 @@ Metrics: SiFID (gan_cli/metrics/defs/sifid.py) of generated samples against this
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,14 @@ class SingleImageSource:
         """The finest image, ``num`` copies in batches (for metrics that want a real set)."""
         for start in range(0, num, batch_size):
             yield self.pyramid[-1].expand(min(batch_size, num - start), -1, -1, -1)
+
+    def fingerprint(self, num: int) -> str:
+        """sha256 of the finest image's values and shape (``real_batches`` repeats that image):
+        part of the reference-statistics cache key, so another image never reuses its statistics."""
+        finest = self.pyramid[-1].detach().to("cpu", torch.float32).contiguous()
+        h = hashlib.sha256(str(tuple(finest.shape)).encode())
+        h.update(finest.numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "single_image", "scale": self.scale, "sizes": [list(s) for s in self.sizes]}
