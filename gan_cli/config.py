@@ -1625,10 +1625,17 @@ def trusted_targets() -> frozenset[str]:
     return frozenset(found)
 
 
+#: Hydra keys a saved config may hold: they change how a checked ``_target_`` receives its
+#: arguments (SinGAN's stages take their dataset node unbuilt: ``_recursive_: false``), never what
+#: is called; every nested ``_target_`` is checked either way.
+HARMLESS_HYDRA_KEYS: dict[str, type | tuple[type, ...]] = {"_recursive_": bool, "_convert_": str}
+
+
 def check_saved_config(config: Any, source: str) -> None:
     """Refuse a config read back from ``source`` (a checkpoint, a run's overrides) that names any
     ``_target_`` other than gan-cli's own builders, or uses Hydra's other instantiation keys
-    (``_args_``, ``_partial_``, ...): UntrustedConfigError naming the key, before anything is built.
+    (``_args_``, ``_partial_``, ...; ``_recursive_`` and ``_convert_`` are allowed):
+    UntrustedConfigError naming the key, before anything is built.
     """
     from gan_cli.errors import UntrustedConfigError
 
@@ -1644,6 +1651,8 @@ def check_saved_config(config: Any, source: str) -> None:
                             f"refused {source}: {where}={value!r} is not one of gan-cli's own "
                             f"builders, and a config read from a file may only name those; nothing "
                             f"was built or run")
+                elif key in HARMLESS_HYDRA_KEYS and isinstance(value, HARMLESS_HYDRA_KEYS[key]):
+                    continue  # only restricts how (not what) a trusted target is built
                 elif isinstance(key, str) and key.startswith("_") and key.endswith("_"):
                     raise UntrustedConfigError(
                         f"refused {source}: {where} is a Hydra instantiation key that gan-cli's "

@@ -238,8 +238,9 @@ def stylegan2_overrides(folder: Path, side_px: int, s: Settings) -> list[str]:
             f"model.generator.channel_max={s.stylegan2_channel_max}",
             f"model.discriminator.channel_max={s.stylegan2_channel_max}",
             "model.generator.mapping_layers=2", f"model.discriminator.mbstd_group_size={min(b, 4)}",
-            "+model.regularizers.path_length._target_=gan_cli.regularizers.PathLength",
-            "loss=ns", f"loss.r1_gamma={r1_gamma_auto(side_px, b):.6g}", "loss.r_interval=16",
+            # model=stylegan2 brings lazy R1 (every 16) and path length (every 4): the R1 weight
+            # is set on its own regulariser node, not as the loss's r1_gamma (that would add a second R1)
+            "loss=ns", f"model.regularizers.r1.gamma={r1_gamma_auto(side_px, b):.6g}",
             "optimizer=adam", "optimizer.lr_g=0.0025", "optimizer.lr_d=0.0025",
             "optimizer.betas=[0.0,0.99]", "ema.half_life_kimg=10", f"train.batch_size={b}",
             *s.stylegan2_extra]

@@ -89,6 +89,25 @@ def test_a_checkpoint_whose_config_does_not_fit_the_schema_is_refused(tmp_path: 
     assert "does not fit" in proc.stderr and "'model'" in proc.stderr
 
 
+@pytest.mark.parametrize("extra,refused", [
+    ({"_recursive_": False}, None),  # SinGAN's stages: how a trusted target gets its arguments
+    ({"_convert_": "all"}, None),
+    ({"_recursive_": "yes"}, "_recursive_"),  # not a bool: not the harmless switch
+    ({"_partial_": True}, "_partial_"),
+    ({"_args_": [1]}, "_args_"),
+])
+def test_which_hydra_keys_a_saved_config_may_hold(extra: dict, refused):
+    from gan_cli.config import check_saved_config
+    from gan_cli.errors import UntrustedConfigError
+
+    config = {"model": {"stages": {"_target_": "gan_cli.models.stages.SinGANStages", **extra}}}
+    if refused is None:
+        check_saved_config(config, "a test")
+    else:
+        with pytest.raises(UntrustedConfigError, match=f"model.stages.{refused}"):
+            check_saved_config(config, "a test")
+
+
 @pytest.mark.parametrize("override", [
     "dataset._target_=numpy.save",
     "+dataset.file=PWNED",  # harmless alone; with the next line it would write

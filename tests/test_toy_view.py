@@ -159,3 +159,27 @@ def test_the_training_gif_goes_to_wandb_as_a_video(tmp_path: Path):
     assert len(videos) == 1
     assert videos[0].read_bytes() == (run_dir / "samples" / "training.gif").read_bytes()
     assert json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 12
+
+
+@pytest.mark.parametrize("value,centre", [(1e30, 1e30), (float("nan"), None), (float("inf"), 1.0),
+                                          (0.5, float("nan"))])
+def test_a_diverged_d_still_gets_a_figure(value, centre):
+    # a run with nonfinite=skip (lr 1e30) draws its figures with D's scores all equal to 1e30, or
+    # non-finite: the colour norm's three values must still increase (they did not: matplotlib
+    # raised "vmin, vcenter, vmax must increase monotonically" and the run died in its figure)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gan_cli.data.toy_view import ViewLayers, draw_layers
+
+    xs, ys = torch.linspace(-1, 1, 5), torch.linspace(-1, 1, 4)
+    layers = ViewLayers(xs=xs, ys=ys, field=torch.full((4, 5), value), centre=centre)
+    fig, ax = plt.subplots()
+    try:
+        draw_layers(ax, layers, (-1, 1), (-1, 1))
+        meshes = ax.collections
+        assert len(meshes) == (0 if value != value or value == float("inf") else 1)
+    finally:
+        plt.close(fig)

@@ -28,6 +28,7 @@ and the manifold only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -166,11 +167,17 @@ def draw_layers(ax, layers: ViewLayers, xlim: tuple[float, float], ylim: tuple[f
     from matplotlib.collections import LineCollection
     from matplotlib.colors import TwoSlopeNorm
 
-    if layers.field is not None:
-        f = layers.field.numpy()
-        centre = layers.centre if layers.centre is not None else float(f.mean())
-        half = max(float(abs(f - centre).max()), 1e-6)
-        mesh = ax.pcolormesh(layers.xs.numpy(), layers.ys.numpy(), f, shading="auto", cmap="PRGn",
+    f = layers.field.numpy() if layers.field is not None else None
+    finite = np.isfinite(f) if f is not None else None
+    if f is not None and finite.any():  # a diverged D (non-finite scores) has no field to draw
+        centre = layers.centre
+        if centre is None or not math.isfinite(centre):
+            centre = float(f[finite].mean())
+        # at least a relative 1e-6 either side, so that the norm's three values increase even for
+        # a constant field far from 0 (a run whose D scores ~1e30)
+        half = max(float(np.abs(f[finite] - centre).max()), 1e-6 * max(1.0, abs(centre)))
+        mesh = ax.pcolormesh(layers.xs.numpy(), layers.ys.numpy(), np.ma.masked_invalid(f),
+                             shading="auto", cmap="PRGn",
                              norm=TwoSlopeNorm(centre, centre - half, centre + half), alpha=0.55,
                              rasterized=True, zorder=0)
         bar = ax.figure.colorbar(mesh, ax=ax, fraction=0.046, pad=0.02)
