@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,14 @@ GAN_TRAIN = [sys.executable, "-m", "gan_cli.cli"]
 # conf/tiny/: a few seconds on a CPU, the same settings a user gets with `gan-train tiny=toy`.
 SMALL = ["tiny=toy"]  # the MLP on ring8, 12 steps of batch 32, no W&B, no metrics, one thread
 SMALL_IMAGES = ["tiny=images"]  # a narrow DCGAN on 256 real Fashion-MNIST images
+
+
+# A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT ignored,
+# every command it starts too, and gan-train then leaves SIGINT ignored as `nohup` asks (measured:
+# the Ctrl-C tests exited 0 that way). The tests of Ctrl-C need it delivered: the pytest process
+# takes Python's default handler back, which its subprocesses see as the default action.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_cli(args: list[str], run_dir: Path, *, timeout: float = 300, env: dict | None = None,

@@ -138,7 +138,9 @@ def test_a_killed_rank_brings_the_job_down_promptly(tmp_path: Path):
     assert parent.returncode == 1, err[-3000:]
     assert "killed by signal 9" in err and "the other workers were stopped" in err
     print(f"job down {elapsed:.1f} s after SIGKILL of one rank")
-    assert elapsed < 30
+    # a hang guard, not a speed figure: the survivors must not wait out a collective's timeout
+    # (minutes); 31 s was seen on the 2-core machine under load, so the bound leaves room
+    assert elapsed < 55
     for pid in workers:  # no orphan left behind
         assert not Path(f"/proc/{pid}").exists() or "Z" in _proc_state(pid)
 
