@@ -17,6 +17,11 @@ GAN_TRAIN = [sys.executable, "-m", "gan_cli.cli"]
 SMALL = ["tiny=toy"]  # the MLP on ring8, 12 steps of batch 32, no W&B, no metrics, one thread
 SMALL_IMAGES = ["tiny=images"]  # a narrow DCGAN on 256 real Fashion-MNIST images
 
+# Fashion-MNIST as Debian's dataset-fashion-mnist installs it (`make data`)
+HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
+needs_fashion_mnist = pytest.mark.skipif(not HAVE_FASHION_MNIST,
+                                         reason="needs Debian's dataset-fashion-mnist (make data)")
+
 
 # A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT ignored,
 # every command it starts too, and gan-train then leaves SIGINT ignored as `nohup` asks (measured:

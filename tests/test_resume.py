@@ -18,13 +18,10 @@ from tests.conftest import (
     SMALL_IMAGES,
     assert_resumed_exactly,
     last_ckpt,
+    needs_fashion_mnist,
     read_metrics,
     run_cli,
 )
-
-HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
-needs_fashion_mnist = pytest.mark.skipif(not HAVE_FASHION_MNIST,
-                                         reason="needs Debian's dataset-fashion-mnist (make data)")
 
 
 def ok(args: list[str], run_dir: Path, env: dict | None = None) -> None:

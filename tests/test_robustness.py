@@ -33,14 +33,10 @@ from tests.conftest import (
     SMALL_IMAGES,
     assert_resumed_exactly,
     last_ckpt,
+    needs_fashion_mnist,
     read_metrics,
     run_cli,
 )
-
-HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
-needs_fashion_mnist = pytest.mark.skipif(not HAVE_FASHION_MNIST,
-                                         reason="needs Debian's dataset-fashion-mnist (make data)")
-
 
 # ---------------------------------------------------------------------------------------------
 # Exact resume: N steps straight == N/2 steps + resume + N/2 steps, bitwise on the CPU.
