@@ -13,6 +13,7 @@ import difflib
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -93,6 +94,10 @@ def _sample_task(cfg: DictConfig) -> None:
         _fail(e, "gan-sample")
 
 
+#: HYDRA_FULL_ERROR as the user set it (gan-train sets Hydra's own to 1 for every run).
+USER_FULL_ERROR = "GAN_CLI_USER_FULL_ERROR"
+
+
 def _fail(e: GanCliError, prog: str) -> None:
     # The message goes to stderr once, and into the run directory's log file.
     stopped = e.exit_code == EXIT_INTERRUPTED  # a clean stop after a checkpoint, not an error
@@ -101,13 +106,18 @@ def _fail(e: GanCliError, prog: str) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
+    if os.environ.get(USER_FULL_ERROR) == "1":  # the user asked for tracebacks
+        traceback.print_exception(e, file=sys.stderr)
     print(f"{prog}: {e}" if stopped else f"{prog}: error: {e}", file=sys.stderr)
     raise SystemExit(e.exit_code)
 
 
 def _main(app, prog: str, config_name: str) -> None:
     register_configs()
-    user_full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    # the user's HYDRA_FULL_ERROR, kept under another name for _fail and for this command's DDP
+    # workers, since the next line sets Hydra's for every process
+    user_full_error = os.environ.setdefault(
+        USER_FULL_ERROR, "1" if os.environ.get("HYDRA_FULL_ERROR") == "1" else "0") == "1"
     # Let composition errors reach this function instead of Hydra's own reporter, which exits 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # resume=RUN_DIR: continue that run in place, with its own options (docs/reliability.md)

@@ -249,15 +249,16 @@ def test_hydra_full_error_shows_the_traceback_of_a_configuration_error(tmp_path:
     assert "Traceback" in proc.stderr and "loss/foo" in proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="cli._fail prints a GanCliError's message and exits "
-                   "without the traceback whatever HYDRA_FULL_ERROR says (cli.py; see the tests19 "
-                   "report)")
 def test_hydra_full_error_shows_the_traceback_of_a_runtime_failure(tmp_path: Path):
     proc = gan_train([*SMALL, "dataset=cifar10", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path,
                      env={"HYDRA_FULL_ERROR": "1", "GAN_CLI_DATA": str(tmp_path / "empty")})
     assert proc.returncode == EXIT_RUNTIME
     assert "CIFAR-10" in proc.stderr and "could not be loaded" in proc.stderr
     assert "Traceback" in proc.stderr
+    # without it: the one line only
+    proc = gan_train([*SMALL, "dataset=cifar10", f"hydra.run.dir={tmp_path / 'run2'}"], tmp_path,
+                     env={"GAN_CLI_DATA": str(tmp_path / "empty")})
+    assert proc.returncode == EXIT_RUNTIME and "Traceback" not in proc.stderr
 
 
 def test_help_lists_every_group_and_option(tmp_path: Path):
