@@ -207,6 +207,19 @@ def build_schedule(model: DictConfig) -> Any:
     return None if node is None else build(node, "model.schedule")
 
 
+def restore_phase(G: nn.Module, model_cfg: Any, step: int) -> None:
+    """Put a growing generator rebuilt from a checkpoint of ``step`` steps into the phase of its
+    last trained step (the phase its sample figure at that step was drawn in).
+
+    Nothing happens for a generator without ``set_phase`` or a model without ``model.schedule``;
+    the schedule is rebuilt from the checkpoint's own (resolved) model config.
+    """
+    if not hasattr(G, "set_phase") or model_cfg.get("schedule") is None:
+        return
+    phase = build_schedule(model_cfg).phase(max(step - 1, 0))
+    G.set_phase(phase.resolution, phase.alpha)
+
+
 # ---------------------------------------------------------------------------------------------
 # Regularisers and optimizers.
 

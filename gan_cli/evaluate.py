@@ -32,12 +32,11 @@ log = logging.getLogger("gan_cli")
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``gan-eval``: the metrics of a checkpoint's generator, printed and written to metrics.json."""
-    from gan_cli.build import build, generator_from_checkpoint, select_device
+    from gan_cli.build import build, generator_from_checkpoint, restore_phase, select_device
     from gan_cli.metrics.registry import compute_metrics
     from gan_cli.metrics.tracker import make_sampler, metric_options, real_data
     from gan_cli.models import truncates_in_w
     from gan_cli.style_figures import save_style_figures
-    from gan_cli.training.curriculum import restore_phase
 
     device = select_device(OmegaConf.create({"device": cfg.device}))
     # Rebuild the data (shape facts and real samples) and the generator the checkpoint describes.

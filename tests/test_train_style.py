@@ -24,7 +24,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_cli.build import build_generator, build_schedule
+from gan_cli.build import build_generator, build_schedule, restore_phase
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.data.base import DataInfo
 from gan_cli.errors import EXIT_CONFIG, ConfigError
@@ -32,7 +32,6 @@ from gan_cli.metrics.tracker import make_sampler
 from gan_cli.models import stylegan2
 from gan_cli.models.style_layers import channels_at
 from gan_cli.seeding import derive_seed
-from gan_cli.training.curriculum import restore_phase
 from tests.conftest import REPO, read_metrics, run_cli
 from tests.test_training_extensions import assert_same_checkpoint, compose_train
 

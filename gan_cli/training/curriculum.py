@@ -38,7 +38,7 @@ takes exactly the same path):
   construction (``fixed_batch = True``: the DataLoader behind ``dataset.in_memory=false``) cannot
   follow a change of batch: the run stops with a ConfigError before its first step when the
   schedule lists its batches (``schedule.batch_sizes``), else at the phase that changes it.
-  :func:`restore_phase` puts a generator rebuilt from a checkpoint (gan-eval) into the phase it
+  :func:`gan_cli.build.restore_phase` puts a generator rebuilt from a checkpoint (gan-eval) into the phase it
   was last trained in.
 """
 
@@ -187,18 +187,3 @@ class Curriculum:
     def sampler(self, state: Any) -> nn.Module:
         """The generator figures and metrics draw from: the cascade of the stages trained so far."""
         return self.stages.cascade([p.G_sample for p in state.pairs[: state.stage + 1]])
-
-
-def restore_phase(G: nn.Module, model_cfg: Any, step: int) -> None:
-    """Put a growing generator rebuilt from a checkpoint of ``step`` steps into the phase of its
-    last trained step (the phase its sample figure at that step was drawn in).
-
-    Nothing happens for a generator without ``set_phase`` or a model without ``model.schedule``;
-    the schedule is rebuilt from the checkpoint's own (resolved) model config.
-    """
-    if not hasattr(G, "set_phase") or model_cfg.get("schedule") is None:
-        return
-    from gan_cli.build import build_schedule
-
-    phase = build_schedule(model_cfg).phase(max(step - 1, 0))
-    G.set_phase(phase.resolution, phase.alpha)
