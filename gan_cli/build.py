@@ -25,6 +25,7 @@ instantiated.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from typing import Any
 
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -264,9 +265,11 @@ def build_optimizers(node: DictConfig, G: nn.Module, D: nn.Module,
     lrs = {"G": kwargs.pop("lr_g"), "D": kwargs.pop("lr_d")}
     kwargs.pop("lr_decay", None)  # the loop's schedule (lr_factor), not optimizer arguments
     kwargs.pop("lr_decay_steps", None)
+    implementation = kwargs.pop("implementation", "single")
     opts = []
     for net, module in (("G", G), ("D", D)):
         args = dict(kwargs)
+        args.update(update_kernel(kwargs["_target_"], implementation, list(module.parameters())))
         interval = _lazy_interval(regularizers, net)
         lr = lrs[net]
         if interval > 1:
@@ -276,6 +279,27 @@ def build_optimizers(node: DictConfig, G: nn.Module, D: nn.Module,
                 args["betas"] = [b ** ratio for b in args["betas"]]
         opts.append(build(OmegaConf.create(args), "optimizer", params=module.parameters(), lr=lr))
     return tuple(opts)
+
+
+def update_kernel(target: str, implementation: str, params: Sequence[torch.Tensor]) -> dict:
+    """The optimizer's keyword for ``optimizer.implementation``: ``fused`` (one kernel over every
+    parameter), ``foreach`` (one op per kind over the tensor list) or ``single`` (a Python loop
+    over tensors, torch's default on a CPU). ``auto`` is fused where the class has a fused kernel
+    for the parameters' devices (torch's Adam, AdamW and SGD on CPU and GPU), else foreach."""
+    if implementation == "single":
+        return {"foreach": False}
+    if implementation == "foreach":
+        return {"foreach": True}
+    if implementation == "fused":
+        return {"fused": True}
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    cls = get_class(target)
+    devices = set(_get_fused_kernels_supported_devices())
+    if ("fused" in inspect.signature(cls).parameters
+            and all(p.is_floating_point() and p.device.type in devices for p in params)):
+        return {"fused": True}
+    return {"foreach": True}
 
 
 def lr_factor(schedule: str, step: int, steps: int) -> float:

@@ -1132,11 +1132,17 @@ class OptimizerConfig:
     # run may later be extended (resume with a larger train.steps): with null the schedule is
     # stretched to the new length and the learning rates rise again at the resume
     lr_decay_steps: Optional[int] = None
+    # how torch applies the update to the parameters (the same arithmetic, to float rounding):
+    # auto = fused (one kernel for all parameters, on CPU and GPU) where torch has it for this
+    # optimizer and device, else foreach | fused | foreach (one op per kind, over all tensors) |
+    # single (a Python loop over tensors: torch's CPU default). docs/performance.md measures them.
+    implementation: str = "auto"
 
     def __post_init__(self) -> None:
         _positive(self, "lr_g", "lr_d")
         _non_negative(self, "weight_decay")
         _one_of(self, "lr_decay", ("none", "linear"))
+        _one_of(self, "implementation", ("auto", "fused", "foreach", "single"))
         _require(self.lr_decay_steps is None or self.lr_decay_steps > 0, "lr_decay_steps",
                  f"must be > 0 or null, got {self.lr_decay_steps}")
 

@@ -59,8 +59,10 @@ class EMA:
     @torch.no_grad()
     def update(self, G: nn.Module, beta: float) -> None:
         """``p_ema <- beta * p_ema + (1 - beta) * p`` for every parameter; buffers are copied."""
-        for p_ema, p in zip(self.module.parameters(), G.parameters(), strict=True):
-            p_ema.lerp_(p.detach(), 1.0 - beta)
+        averaged, current = list(self.module.parameters()), [p.detach() for p in G.parameters()]
+        if len(averaged) != len(current):
+            raise ValueError(f"G has {len(current)} parameters, its average {len(averaged)}")
+        torch._foreach_lerp_(averaged, current, 1.0 - beta)  # one op over the list
         for b_ema, b in zip(self.module.buffers(), G.buffers(), strict=True):
             b_ema.copy_(b)
 

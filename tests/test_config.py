@@ -190,6 +190,43 @@ def test_every_option_composes_validates_and_builds(group, option, request, monk
         assert hasattr(instantiate(cfg.logger), "log")
 
 
+@pytest.mark.parametrize("optimizer,auto", [("adam", "fused"), ("sgd", "fused"),
+                                            ("rmsprop", "foreach")])
+def test_optimizer_implementations_take_the_same_steps(optimizer, auto):
+    """optimizer.implementation picks torch's update kernel: auto is fused where the class has
+    one for CPU tensors (Adam, SGD), else foreach (RMSprop); every kernel takes the same steps as
+    the single-tensor loop (torch's CPU default), to float rounding."""
+    weights, kernels = {}, {}
+    for implementation in ("single", "foreach", "fused", "auto"):
+        if implementation == "fused" and auto != "fused":
+            continue
+        cfg = compose_cfg([f"optimizer={optimizer}", f"optimizer.implementation={implementation}"])
+        torch.manual_seed(0)
+        G, D = torch.nn.Linear(3, 4), torch.nn.Linear(4, 1)
+        opt_g, opt_d = build_optimizers(cfg.optimizer, G, D)
+        group = opt_g.param_groups[0]
+        kernels[implementation] = ("fused" if group.get("fused") else
+                                   "foreach" if group.get("foreach") else "single")
+        g = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            for p in (*G.parameters(), *D.parameters()):
+                p.grad = torch.randn(p.shape, generator=g)
+            opt_g.step()
+            opt_d.step()
+        weights[implementation] = torch.cat([p.detach().flatten() for p in
+                                             (*G.parameters(), *D.parameters())])
+    assert kernels["auto"] == auto
+    assert {k: v for k, v in kernels.items() if k != "auto"} == {
+        k: k for k in kernels if k != "auto"}
+    torch.manual_seed(0)
+    start = torch.cat([p.detach().flatten() for p in
+                       (*torch.nn.Linear(3, 4).parameters(), *torch.nn.Linear(4, 1).parameters())])
+    assert (weights["single"] - start).abs().min() > 1e-6  # every weight took the steps
+    for implementation, w in weights.items():
+        torch.testing.assert_close(w, weights["single"], rtol=1e-6, atol=1e-6,
+                                   msg=f"{optimizer} {implementation}")
+
+
 def test_paper_defaults_for_n_critic():
     n_critic = {o: compose_cfg([f"loss={o}"]).loss.n_critic for o in options("loss")}
     assert n_critic == {"began": 1, "dragan": 1, "fgan": 1, "hinge": 1, "lsgan": 1, "minimax": 1,
@@ -206,6 +243,7 @@ def test_paper_defaults_for_n_critic():
     (["dataset=ring8", "dataset.std=-0.1"], "dataset.std"),
     (["model=mlp", "model.generator.hidden=[]"], "model.generator.hidden"),
     (["hardware.precision=fp8"], "hardware.precision"),
+    (["optimizer.implementation=fast"], "optimizer.implementation"),
     (["dataset=image_folder"], "dataset.path"),
     (["model=dcgan", "model.discriminator.conditioning=both"], "model.discriminator.conditioning"),
 ])
