@@ -8,9 +8,9 @@ against the uniform u. Here those are the ``modes`` metric of gan_cli/metrics/to
 gan-train itself at the last step (``modes_captured``, ``high_quality_fraction``, ``reverse_kl``
 in the last record of ``metrics.jsonl``).
 
-Every run is one ``gan-train`` subprocess through the real command line, one thread, one after
-another; its CPU time (user + system, the whole process: imports, building, training, metrics,
-figures, checkpoints) is measured with ``resource.getrusage(RUSAGE_CHILDREN)``. The rows:
+Every run is one ``gan-train`` subprocess through the real command line, one thread (``--jobs``
+of them at a time, default 1); its CPU time (user + system, the whole process: imports, building,
+training, metrics, figures, checkpoints) is that process's own, from ``os.wait4``. The rows:
 
 * ``tuned``: the tuned default, exactly ``gan-train model=mlp dataset=ring8`` (``grid25``);
 * one row per loss: ``gan-train experiment=pacgan_<dataset> loss=<loss>``, the loss as its paper
@@ -23,6 +23,7 @@ figures, checkpoints) is measured with ``resource.getrusage(RUSAGE_CHILDREN)``. 
 Usage::
 
     python scripts/reproduce_toy.py --seeds 10 --rows tuned          # the tuned rows, 10 seeds
+    python scripts/reproduce_toy.py --seeds 10 --rows tuned --jobs 2 # two runs at a time
     python scripts/reproduce_toy.py --seeds 3                        # every row, 3 seeds
     python scripts/reproduce_toy.py --quick                          # 1 seed, a few steps
     python scripts/reproduce_toy.py --list                           # the rows and their commands
@@ -38,12 +39,12 @@ import argparse
 import json
 import math
 import os
-import resource
 import shlex
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,11 +126,6 @@ def shown_command(row: Row, dataset: str, seed: int, quick: bool) -> str:
     return "gan-train " + " ".join(shlex.quote(a) for a in args)
 
 
-def cpu_seconds_of_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def last_metrics(run_dir: Path) -> dict:
     """The last record of ``metrics.jsonl`` that holds the modes metric."""
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
@@ -149,11 +145,16 @@ def run_one(row: Row, dataset: str, seed: int, runs: Path, quick: bool, fresh: b
     cmd = command(row, dataset, seed, run_dir, quick)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_SILENT": "true",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    cpu0, t0 = cpu_seconds_of_children(), time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    cpu_s, wall_s = cpu_seconds_of_children() - cpu0, time.perf_counter() - t0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = run_dir / "output.log"
+    t0 = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time, even among --jobs
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    cpu_s, wall_s = usage.ru_utime + usage.ru_stime, time.perf_counter() - t0
     if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        tail = "\n".join(log.read_text().strip().splitlines()[-5:])
         raise RuntimeError(f"{' '.join(cmd)}\nexited with {proc.returncode}:\n{tail}")
     m = last_metrics(run_dir)
     rkl = m.get("reverse_kl")
@@ -215,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=Path, default=REPO / "outputs" / "reproduce_toy",
                    help="where the runs, table.md and runs.json go")
     p.add_argument("--fresh", action="store_true", help="rerun runs that already have a result")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs at a time, one thread each (at most the CPU cores, for honest CPU times)")
     p.add_argument("--list", action="store_true", help="print the rows' commands and exit")
     args = p.parse_args(argv)
 
@@ -236,15 +239,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{ds:7s} {row.name:18s} {shown_command(row, ds, 0, args.quick)}")
         return 0
 
-    results = []
-    for ds in datasets:
-        for row in rows:
-            for seed in seeds:
-                r = run_one(row, ds, seed, runs, args.quick, args.fresh)
-                results.append(r)
-                print(f"{ds} {row.name} seed {seed}: {r.modes:.0f}/{r.num_modes:.0f} modes, "
-                      f"{100 * r.high_quality:.1f}% high quality, reverse KL {r.reverse_kl:.3f}, "
-                      f"{r.cpu_s:.0f} s CPU", file=sys.stderr, flush=True)
+    def one(job: tuple[str, Row, int]) -> Result:
+        ds, row, seed = job
+        r = run_one(row, ds, seed, runs, args.quick, args.fresh)
+        print(f"{ds} {row.name} seed {seed}: {r.modes:.0f}/{r.num_modes:.0f} modes, "
+              f"{100 * r.high_quality:.1f}% high quality, reverse KL {r.reverse_kl:.3f}, "
+              f"{r.cpu_s:.0f} s CPU", file=sys.stderr, flush=True)
+        return r
+
+    jobs = [(ds, row, seed) for ds in datasets for row in rows for seed in seeds]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # threads that wait on processes
+        results = list(pool.map(one, jobs))
     text = table(results, rows, datasets)
     runs.mkdir(parents=True, exist_ok=True)
     (runs / "table.md").write_text(text + "\n")

@@ -96,7 +96,7 @@ def test_last_metrics_takes_the_last_record_with_modes(tmp_path):
 def test_quick_mode_runs_gan_train_and_writes_the_table(tmp_path):
     # 1 seed, 20 steps, three rows on ring8 (about 30 s: three gan-train processes)
     cmd = [sys.executable, str(REPO / "scripts" / "reproduce_toy.py"), "--quick",
-           "--rows", "tuned,wgan_gp,mmd", "--datasets", "ring8", "--runs", str(tmp_path)]
+           "--rows", "tuned,wgan_gp,mmd", "--datasets", "ring8", "--runs", str(tmp_path), "--jobs", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     quick = tmp_path / "quick"
