@@ -13,6 +13,8 @@ of them at a time, default 1); its CPU time (user + system, the whole process: i
 training, metrics, figures, checkpoints) is that process's own, from ``os.wait4``. The rows:
 
 * ``tuned``: the tuned default, exactly ``gan-train model=mlp dataset=ring8`` (``grid25``);
+* ``untuned``: the same command as it ran before the tuning (``UNTUNED`` below), for its CPU time
+  and numbers;
 * one row per loss: ``gan-train experiment=pacgan_<dataset> loss=<loss>``, the loss as its paper
   defines it (this project's conf/loss/ defaults: n_critic, penalty weights) on the tuned
   default's network, optimizer, EMA and run length (conf/experiment/pacgan_ring8.yaml says where
@@ -84,8 +86,16 @@ LOSS_ROWS = [
     ("began", "Berthelot et al. 2017"), ("hinge", "Lim & Ye 2017"),
 ]
 FGAN = ["kl", "reverse_kl", "js", "pearson", "hellinger"]
+# what `gan-train model=mlp dataset=<ds>` ran before the 2D mixtures got tuned defaults (commit
+# e895530's parent): the non-saturating loss, Adam 2e-4, MLPs 3 x 256 with ReLU, z of 64, no EMA,
+# 5,000 steps of 256 with a figure every 500: the CPU time the tuned default must beat
+UNTUNED = ("loss=ns", "optimizer.lr_g=2e-4", "optimizer.lr_d=2e-4", "ema.half_life_kimg=null",
+           "model.z_dim=64", "model.generator.hidden=[256,256,256]",
+           "model.generator.activation=relu", "model.discriminator.hidden=[256,256,256]",
+           "train.steps=5000", "train.sample_every_steps=500")
 ROWS: list[Row] = [
     Row("tuned", ("model=mlp", "dataset={ds}"), "the tuned default"),
+    Row("untuned", ("model=mlp", "dataset={ds}", *UNTUNED), "the defaults before issue 17"),
     *[Row(loss, ("experiment=pacgan_{ds}", f"loss={loss}"), ref) for loss, ref in LOSS_ROWS],
     *[Row(f"fgan_{d}", ("experiment=pacgan_{ds}", "loss=fgan", f"loss.divergence={d}"),
           "Nowozin et al. 2016") for d in FGAN],

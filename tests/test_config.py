@@ -288,3 +288,29 @@ def test_gpu_asked_for_and_absent_is_a_clear_error(tmp_path: Path):
     assert proc.returncode == 2
     assert "no CUDA GPU" in proc.stderr and "hardware=cpu" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("dataset", ["ring8", "grid25"])
+def test_the_mixtures_tuned_mlp_applies_to_the_mlp_only(dataset):
+    """conf/tuned/<dataset>_mlp.yaml joins `model=mlp dataset=<mixture>` (and the dataset alone,
+    whose recipe picks the MLP); another model on the same data keeps its own keys, and the
+    command line and experiment files still win over the tuning."""
+    tuned = OmegaConf.load(CONF_DIR / "tuned" / "ring8_mlp.yaml")  # grid25's includes it
+    for overrides in ([f"dataset={dataset}"], ["model=mlp", f"dataset={dataset}"]):
+        cfg = compose_cfg(overrides)
+        validate(cfg)
+        assert cfg.train.steps == tuned.train.steps
+        tuned_model = tuned.model
+        assert cfg.model.z_dim == tuned_model.z_dim
+        assert cfg.model.generator.activation == tuned_model.generator.activation
+        assert list(cfg.model.generator.hidden) == list(tuned_model.generator.hidden)
+        assert list(cfg.model.discriminator.hidden) == list(tuned_model.discriminator.hidden)
+    dcgan = compose_cfg(["model=dcgan", f"dataset={dataset}"])
+    assert "hidden" not in dcgan.model.generator and dcgan.model.z_dim == 100
+    assert dcgan.train.steps != tuned.train.steps  # the mixtures' own schedule
+    mine = compose_cfg(["model=mlp", f"dataset={dataset}", "model.z_dim=7",
+                        "model.generator.activation=relu"])
+    assert mine.model.z_dim == 7 and mine.model.generator.activation == "relu"
+    # the plain MLP elsewhere keeps the schema's defaults
+    plain = compose_cfg(["model=mlp", "dataset=sine"])
+    assert plain.model.z_dim == 64 and plain.model.generator.activation == "relu"
