@@ -12,7 +12,12 @@ torch hub cache; nothing is downloaded).
 
 Every run is one ``gan-train`` subprocess through the real command line, one thread (``--jobs``
 of them at a time, default 1); its CPU time (user + system, the whole process: imports, building,
-training, metrics, figures, checkpoints) is that process's own, from ``os.wait4``.
+training, metrics, figures, checkpoints) is that process's own, from ``os.wait4``. Measured on
+this project's 2-core machine (shared with other jobs): ``--steps 300`` took 162-184 s of CPU
+per run for minimax, ns, lsgan, began and hinge (about 0.45 s per step, plus about 30 s for
+start-up and the 10,000-sample evaluation); at that rate the full 18,750 steps would take about
+2.5 hours per run for those losses (an estimate, not measured), and more for the n_critic = 5
+losses (wgan, wgan_gp), whose generator steps each come after 5 critic steps.
 
 The table puts Lucic et al.'s Fashion-MNIST FIDs beside each row: their best FID per loss (the
 best of 100 hyperparameter settings from their wide search, rerun with 50 seeds; mean ± std), as
