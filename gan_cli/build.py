@@ -8,6 +8,7 @@ never by a branch on a name.
     select_device, configure_torch      the device and the process's torch settings
     batch_per_device                    this process's share of the global batch
     build_data                          the DataSource (cfg.dataset)
+    build_split                         another split of it, for in-training metrics (metrics.split)
     build_loss                          the adversarial loss object (cfg.loss)
     build_generator, build_discriminator, build_network
                                         networks shaped by the data, spectral norm and packing
@@ -25,6 +26,7 @@ instantiated.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -125,6 +127,19 @@ def build_data(node: DictConfig, *, batch_size: int, device: torch.device | str,
                  world_size=world_size)
 
 
+def build_split(node: DictConfig, split: str | None, seed: int) -> Any:
+    """The dataset ``node`` describes with its ``split`` set to ``split``, one sample per batch on
+    the CPU: the real data of ``metrics.split`` that in-training metrics compare with (its
+    ``real_batches``). None when ``split`` is None (the training data serve)."""
+    if split is None:
+        return None
+    if "split" not in node:
+        raise ConfigError(f"metrics.split={split}: this dataset has no splits")
+    node = copy.deepcopy(node)
+    node.split = split
+    return build_data(node, batch_size=1, device="cpu", seed=seed)
+
+
 def build_loss(node: DictConfig) -> Any:
     """The loss object ``cfg.loss`` describes (its R1/R2 keys are regularisers, built apart)."""
     spec, _ = _spec(node, *REGULARIZER_KEYS)
@@ -142,9 +157,11 @@ def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
     * ``spectral_norm: true`` normalises every weight (gan_cli/models/layers.apply_spectral_norm);
     * ``pack: m`` > 1 (a discriminator's PacGAN packing) builds the network for m samples
       concatenated along channels (or features) and wraps it so that it judges each group of m
-      consecutive samples at once (gan_cli/models/pack.py).
+      consecutive samples at once (gan_cli/models/pack.py);
+    * ``penalty_norm`` (a discriminator's) is what ``norm: auto`` becomes under a gradient
+      penalty, read by ``resolve_norm`` (gan_cli/training/state.py) before the network is built.
     """
-    spec, taken = _spec(node, "spectral_norm", "pack")
+    spec, taken = _spec(node, "spectral_norm", "pack", "penalty_norm")
     pack = int(taken.get("pack", 1))
     if pack > 1:
         from gan_cli.models.pack import Packed, packed_shape

@@ -451,6 +451,54 @@ def _check_attention(obj: Any) -> None:
 
 
 @dataclass
+class InfoGANGeneratorConfig(NetworkConfig):
+    _target_: str = "gan_cli.models.infogan.Generator"
+    width: int = 64  # channels of the last hidden layer (64); the layer before it has 2 * width
+    hidden: int = 1024  # units of the first fully connected layer (1024)
+
+    def __post_init__(self) -> None:
+        _positive(self, "width", "hidden")
+
+
+@dataclass
+class InfoGANDiscriminatorConfig(DiscriminatorConfig):
+    _target_: str = "gan_cli.models.infogan.Discriminator"
+    width: int = 64  # channels of the first convolution (64); the second has 2 * width
+    hidden: int = 1024  # units of the fully connected layer before the score (1024)
+    # normalisation after the second convolution and the fully connected layer: batch (InfoGAN's)
+    # | layer (per sample) | none | auto: penalty_norm when the loss or a regulariser
+    # differentiates D's input gradients (wgan_gp, dragan, R1, R2), else batch
+    norm: str = "auto"
+    # what norm=auto becomes under such a penalty: none, as Lucic et al. 2018 ran WGAN-GP and
+    # DRAGAN (google/compare_gan v1, src/params.py) | layer (Gulrajani et al. 2017's choice)
+    penalty_norm: str = "none"
+    bottleneck_dim: int = 64  # BEGAN's autoencoder code size (loss=began; Lucic et al.'s code: 64)
+    # for a loss on D's features (loss=mmd): a linear head of this size on the hidden features;
+    # null = the hidden features themselves
+    feature_dim: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "width", "hidden", "bottleneck_dim")
+        _one_of(self, "norm", ("auto", "batch", "layer", "none"))
+        _one_of(self, "penalty_norm", ("layer", "none"))
+        _require(self.feature_dim is None or self.feature_dim > 0, "feature_dim",
+                 f"must be > 0 or null, got {self.feature_dim}")
+
+
+@dataclass
+class InfoGANModelConfig(ModelConfig):
+    """The InfoGAN architecture (Chen et al. 2016) as Lucic et al. 2018 compare losses on it."""
+
+    z_dim: int = 64  # Lucic et al. 2018: 64 for every loss and data set
+    generator: InfoGANGeneratorConfig = field(default_factory=InfoGANGeneratorConfig)
+    discriminator: InfoGANDiscriminatorConfig = field(default_factory=InfoGANDiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim")
+
+
+@dataclass
 class ResNetGeneratorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.resnet.Generator"
     width: int = 256  # base channels (SNGAN and WGAN-GP use 256 on CIFAR-10)
@@ -1326,6 +1374,10 @@ class TrainMetricsConfig:
     num_samples: int = 5000  # generated samples per evaluation (2,500 for modes, by its protocol)
     num_real: int = 10000  # real samples behind the cached reference statistics
     inception_weights: Optional[str] = None  # pt_inception-2015-12-05 file; null = hub cache
+    # the dataset split the real statistics come from: null = the split trained on; test = the
+    # held-out split (Lucic et al. 2018 compare 10,000 samples with the 10,000 test images);
+    # only for datasets with a `split` key
+    split: Optional[str] = None
 
     def __post_init__(self) -> None:
         _non_negative(self, "every_steps")
@@ -1372,7 +1424,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "paired_folder": PairedFolderConfig,
         "single_image": SingleImageConfig,
     },
-    "model": {"mlp": MLPModelConfig, "dcgan": DCGANModelConfig, "resnet": ResNetModelConfig,
+    "model": {"mlp": MLPModelConfig, "dcgan": DCGANModelConfig, "infogan": InfoGANModelConfig,
+              "resnet": ResNetModelConfig,
               "pix2pix": Pix2PixModelConfig, "progan": ProGANModelConfig,
               "stylegan": StyleGANModelConfig, "stylegan2": StyleGAN2ModelConfig,
               "lapgan": LAPGANModelConfig, "singan": SinGANModelConfig},
@@ -1524,6 +1577,10 @@ def validate(cfg: DictConfig) -> None:
         OmegaConf.get_type(cfg.dataset), ToyDataConfig)  # 2D data: mode coverage by default
     _check_metric_names(cfg.metrics.names, "metrics.names", cfg.metrics.num_samples,
                         "metrics.num_samples", images_by_default=not toy)
+    split = cfg.metrics.get("split")
+    if split is not None and "split" not in cfg.dataset:
+        raise ConfigError(f"metrics.split={split}: this dataset has no splits (no dataset.split "
+                          f"key); use metrics.split=null to compare with the data trained on")
 
 
 def validate_sample(cfg: DictConfig) -> None:

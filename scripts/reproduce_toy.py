@@ -39,16 +39,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import shlex
 import statistics
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import studies  # noqa: E402  (scripts/studies.py: what this script shares with loss_study.py)
+from studies import spread  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("ring8", "grid25")
@@ -122,28 +120,19 @@ class Result:
     extra: dict = field(default_factory=dict)
 
 
-def command(row: Row, dataset: str, seed: int, run_dir: Path, quick: bool) -> list[str]:
-    """The gan-train command line of one run (one thread, no W&B, into ``run_dir``)."""
-    return [sys.executable, "-m", "gan_cli.cli", *row.args(dataset), f"seed={seed}",
-            "logger=none", "hardware.num_threads=1", *(QUICK if quick else []),
-            f"hydra.run.dir={run_dir}"]
+def args_of(row: Row, dataset: str, seed: int, quick: bool) -> list[str]:
+    """The gan-train overrides of one run (one thread, no W&B)."""
+    return [*row.args(dataset), f"seed={seed}", *studies.RUN_ARGS, *(QUICK if quick else [])]
 
 
 def shown_command(row: Row, dataset: str, seed: int, quick: bool) -> str:
     """What a user types for the run (gan-train, without the run directory)."""
-    args = [*row.args(dataset), f"seed={seed}", "logger=none", "hardware.num_threads=1",
-            *(QUICK if quick else [])]
-    return "gan-train " + " ".join(shlex.quote(a) for a in args)
+    return studies.shown_command(args_of(row, dataset, seed, quick))
 
 
 def last_metrics(run_dir: Path) -> dict:
     """The last record of ``metrics.jsonl`` that holds the modes metric."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-               if line.strip()]
-    with_modes = [r for r in records if "modes_captured" in r]
-    if not with_modes:
-        raise RuntimeError(f"{run_dir}/metrics.jsonl has no modes metric (metrics.every_steps=0?)")
-    return with_modes[-1]
+    return studies.last_metrics(run_dir, "modes_captured", "modes metric")
 
 
 def run_one(row: Row, dataset: str, seed: int, runs: Path, quick: bool, fresh: bool) -> Result:
@@ -152,20 +141,7 @@ def run_one(row: Row, dataset: str, seed: int, runs: Path, quick: bool, fresh: b
     result_file = run_dir / "result.json"
     if result_file.exists() and not fresh:
         return Result(**json.loads(result_file.read_text()))
-    cmd = command(row, dataset, seed, run_dir, quick)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_SILENT": "true",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = run_dir / "output.log"
-    t0 = time.perf_counter()
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time, even among --jobs
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    cpu_s, wall_s = usage.ru_utime + usage.ru_stime, time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = "\n".join(log.read_text().strip().splitlines()[-5:])
-        raise RuntimeError(f"{' '.join(cmd)}\nexited with {proc.returncode}:\n{tail}")
+    cpu_s, wall_s = studies.run_gan_train(args_of(row, dataset, seed, quick), run_dir)
     m = last_metrics(run_dir)
     rkl = m.get("reverse_kl")
     result = Result(dataset=dataset, row=row.name, seed=seed, modes=m["modes_captured"],
@@ -175,21 +151,6 @@ def run_one(row: Row, dataset: str, seed: int, runs: Path, quick: bool, fresh: b
                     extra={"step": m["step"]})
     result_file.write_text(json.dumps(vars(result), indent=1))
     return result
-
-
-def spread(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
-    """``mean ± std (min)`` of the values times ``scale``; one value alone has no spread."""
-    values = [v * scale for v in values]
-    finite = [v for v in values if not math.isnan(v)]
-    if not finite:
-        return "n/a"
-    mean = statistics.fmean(finite)
-    text = f"{mean:.{digits}f}"
-    if len(finite) > 1:
-        text += f" ± {statistics.stdev(finite):.{digits}f}"
-    if len(finite) < len(values):
-        text += f" ({len(values) - len(finite)} undefined)"
-    return text
 
 
 def table(results: list[Result], rows: list[Row], datasets: list[str]) -> str:
@@ -258,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return r
 
     jobs = [(ds, row, seed) for ds in datasets for row in rows for seed in seeds]
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # threads that wait on processes
-        results = list(pool.map(one, jobs))
+    results = studies.run_all(one, jobs, args.jobs)
     text = table(results, rows, datasets)
     runs.mkdir(parents=True, exist_ok=True)
     (runs / "table.md").write_text(text + "\n")

@@ -111,7 +111,11 @@ class TrainingMetrics:
     """
 
     def __init__(self, cfg: DictConfig, data: Any, G: nn.Module | Callable[[], nn.Module],
-                 z_dim: int, device: torch.device, seed: int, run_dir: Path):
+                 z_dim: int, device: torch.device, seed: int, run_dir: Path,
+                 reference: Any = None):
+        """``reference``: the DataSource of ``cfg.split`` (``metrics.split``: another split of
+        the data, e.g. its test split) whose real samples the metrics compare with; None = the
+        training data ``data``."""
         self.every_steps = cfg.every_steps
         from gan_cli.metrics.registry import METRICS, check_names
 
@@ -121,7 +125,9 @@ class TrainingMetrics:
         self._sampler_args = (G, z_dim, device, seed)
         self._current = (lambda: G) if isinstance(G, nn.Module) else G
         self.data = data
-        self.real = real_data(data, cfg.num_real, "train")
+        split = cfg.get("split") if reference is not None else None
+        self.real = real_data(reference if reference is not None else data, cfg.num_real,
+                              split or "train")
         self.options = metric_options(data, {
             "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
             "device": str(device), "inception_weights": cfg.inception_weights,

@@ -20,6 +20,7 @@ from gan_cli.build import (
     build_data,
     build_logger,
     build_schedule,
+    build_split,
     build_stages,
     configure_torch,
     lr_factor,
@@ -102,7 +103,9 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
         from gan_cli.metrics.tracker import TrainingMetrics
 
         state.metrics = TrainingMetrics(cfg.metrics, data, lambda: curriculum.sampler(state),
-                                        cfg.model.z_dim, device, cfg.seed, run_dir)
+                                        cfg.model.z_dim, device, cfg.seed, run_dir,
+                                        reference=build_split(cfg.dataset, cfg.metrics.get("split"),
+                                                              cfg.seed))
     resumed_from = resume_path(cfg.get("resume"), ckpt_dir)
     if resumed_from is not None:
         state.load_state_dict(load_checkpoint(resumed_from), resumed_from)

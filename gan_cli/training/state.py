@@ -317,12 +317,15 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
 
 
 def resolve_norm(model: DictConfig, per_sample: bool) -> DictConfig:
-    """``model.discriminator.norm: auto``: layer norm when D's input gradients are penalised
-    (``per_sample``), BatchNorm otherwise; other values as given."""
+    """``model.discriminator.norm: auto``: when D's input gradients are penalised (``per_sample``)
+    the discriminator's ``penalty_norm`` where its schema has one (``model=infogan``: none, as
+    Lucic et al. 2018 ran WGAN-GP and DRAGAN), else layer norm; BatchNorm otherwise. Other values
+    as given."""
     if model.discriminator.get("norm") != "auto":
         return model
     model = model.copy()
-    model.discriminator.norm = "layer" if per_sample else "batch"
+    model.discriminator.norm = (model.discriminator.get("penalty_norm") or "layer") if per_sample \
+        else "batch"
     return model
 
 
