@@ -398,5 +398,6 @@ def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
                                   f"saved with them ({str(e).splitlines()[0]})") from None
         generators.append(G)
     G = stages.cascade(generators[: int(state.get("stage", len(generators) - 1)) + 1])
+    restore_phase(G, config.model, int(state["step"]))  # a growing G: its last trained phase
     return Rebuilt(G=G.to(device).eval(), which=which, config=config, data=data,
                    step=int(state["step"]))

@@ -32,7 +32,7 @@ log = logging.getLogger("gan_cli")
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``gan-eval``: the metrics of a checkpoint's generator, printed and written to metrics.json."""
-    from gan_cli.build import build, generator_from_checkpoint, restore_phase, select_device
+    from gan_cli.build import build, generator_from_checkpoint, select_device
     from gan_cli.metrics.registry import compute_metrics
     from gan_cli.metrics.tracker import make_sampler, metric_options, real_data
     from gan_cli.models import truncates_in_w
@@ -43,7 +43,6 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     rebuilt = generator_from_checkpoint(cfg.ckpt, device=device, use_ema=cfg.use_ema,
                                         split=cfg.split)
     G, which, train_cfg, data = rebuilt.G, rebuilt.which, rebuilt.config, rebuilt.data
-    restore_phase(G, train_cfg.model, rebuilt.step)  # a growing G: the phase it was trained in last
     dataset_cfg = train_cfg.dataset
 
     # The data's default metrics, and those the generator names for itself (a cascade's figures).

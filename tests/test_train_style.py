@@ -24,7 +24,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_cli.build import build_generator, build_schedule, restore_phase
+from gan_cli.build import build_generator, build_schedule, generator_from_checkpoint, restore_phase
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.data.base import DataInfo
 from gan_cli.errors import EXIT_CONFIG, ConfigError
@@ -289,6 +289,13 @@ def test_gan_eval_works_on_each_with_psi_for_the_style_generators(tmp_path, name
     for fig in figures:
         assert (out / f"{fig}.png").is_file() and result[fig].endswith(f"{fig}.png")
     assert ("psi 0.7 in W" in proc.stdout) == style
+    # every tool (gan-eval, gan-sample) rebuilds a growing G in the phase it last trained in
+    rebuilt = generator_from_checkpoint(run / "checkpoints" / "last.pt", device=torch.device("cpu"))
+    if rebuilt.config.model.get("schedule") is not None:
+        phase = build_schedule(rebuilt.config.model).phase(6)
+        assert phase.alpha < 1  # the fade-in, not the phase G is built in
+        grown = getattr(rebuilt.G, "synthesis", rebuilt.G)  # StyleGAN grows its synthesis network
+        assert (grown.phase_resolution, grown.alpha) == (phase.resolution, phase.alpha)
 
 
 # ---------------------------------------------------------------------------------------------
