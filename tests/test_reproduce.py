@@ -81,6 +81,17 @@ def test_table_rows_by_hand():
     assert not any("VEEGAN" in line for line in lines)  # VEEGAN's row belongs to the grid
 
 
+@pytest.mark.parametrize("dataset,num_modes", [("ring8", 8), ("grid25", 25)])
+def test_the_data_itself_scores_the_2d_gaussian_ceiling(dataset, num_modes):
+    # a 2D Gaussian sample lies within 3 std of its centre with probability 1 - exp(-9/2)
+    modes, hq, rkl = rt.data_itself(dataset, draws=4)
+    assert modes == [num_modes] * 4
+    ceiling = 1 - math.exp(-4.5)  # 0.98889
+    assert all(abs(h - ceiling) < 4 * math.sqrt(ceiling * (1 - ceiling) / 2500) for h in hq)
+    assert all(0 <= r < 0.02 for r in rkl)  # nearly uniform over the modes
+    assert len(set(hq)) > 1  # four different draws
+
+
 def test_last_metrics_takes_the_last_record_with_modes(tmp_path):
     records = [{"step": 10, "modes_captured": 3.0}, {"step": 20, "loss_d": 1.0},
                {"step": 30, "modes_captured": 5.0, "reverse_kl": float("nan")}, {"step": 30}]
@@ -111,7 +122,8 @@ def test_quick_mode_runs_gan_train_and_writes_the_table(tmp_path):
         assert (quick / "ring8" / r["row"] / "seed0" / "metrics.jsonl").exists()
     table = (quick / "table.md").read_text()
     assert table.strip() == proc.stdout.strip()
-    assert sum(line.startswith("| ring8 | ") for line in table.splitlines()) == 3 + 2  # + the paper's
+    # + the data itself and the paper's two rows
+    assert sum(line.startswith("| ring8 | ") for line in table.splitlines()) == 3 + 1 + 2
     # a second call reuses the finished runs: same numbers, no new training
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert again.returncode == 0 and again.stdout == proc.stdout
