@@ -15,7 +15,8 @@ batch, the same data already on the device, the same loss and the same optimizer
 
 (k = discriminator steps per generator step, ``loss.n_critic``.) The toy case turns off the EMA of
 G that ring8's tuned defaults (conf/recipe/toy_mixture.yaml) switch on: the plain loop keeps none,
-and both sides must do the same work. sngan32 is narrowed so that a
+and both sides must do the same work; it also keeps the MLP of the issue's measurement (z of 64,
+ReLU), not ring8's tuned MLP (conf/tuned/ring8_mlp.yaml). sngan32 is narrowed so that a
 repeat takes seconds on a CPU; scripts/bench_gpu.py trains the paper's widths.
 
 The reference loops (``reference_step``) are what a user copies from the well-known examples:
@@ -123,7 +124,8 @@ CASES: dict[str, Case] = {c.name: c for c in (
                      "model=dcgan", "loss=ns", "optimizer=adam", "train.batch_size=64"),
          "dcgan", 15, _DCGAN_DRY),
     Case("toy", ("dataset=ring8", "model=mlp", "model.generator.hidden=[256,256,256]",
-                 "model.discriminator.hidden=[256,256,256]", "loss=wgan_gp", "loss.n_critic=5",
+                 "model.discriminator.hidden=[256,256,256]", "model.z_dim=64",
+                 "model.generator.activation=relu", "loss=wgan_gp", "loss.n_critic=5",
                  "optimizer=adam", "train.batch_size=256",
                  "ema.half_life_kimg=null"), "wgan_gp", 200,
          ("model.generator.hidden=[16,16,16]", "model.discriminator.hidden=[16,16,16]")),
