@@ -59,6 +59,7 @@ PAPER = {
                ("PacGAN4 (Lin et al. 2018, Table 1)", 24.8, 93.6, 0.04),
                ("VEEGAN (Srivastava et al. 2017, Table 1)", 24.6, 40.0, 0.25)],
 }
+NUM_MODES = {"ring8": 8, "grid25": 25}
 # PacGAN's packing degree in its table's best row for each dataset
 PACK = {"ring8": 2, "grid25": 4}
 QUICK = ["train.steps=20", "train.batch_size=64", "train.log_every_steps=10",
@@ -141,7 +142,16 @@ def run_one(row: Row, dataset: str, seed: int, runs: Path, quick: bool, fresh: b
     result_file = run_dir / "result.json"
     if result_file.exists() and not fresh:
         return Result(**json.loads(result_file.read_text()))
-    cpu_s, wall_s = studies.run_gan_train(args_of(row, dataset, seed, quick), run_dir)
+    try:
+        cpu_s, wall_s = studies.run_gan_train(args_of(row, dataset, seed, quick), run_dir)
+    except studies.RunDiverged as e:  # no generator at the end: no mode, no high-quality sample
+        result = Result(dataset=dataset, row=row.name, seed=seed, modes=0.0,
+                        num_modes=float(NUM_MODES[dataset]), high_quality=0.0,
+                        reverse_kl=float("nan"), cpu_s=e.cpu_s, wall_s=e.wall_s,
+                        command=shown_command(row, dataset, seed, quick),
+                        extra={"diverged": e.message})
+        result_file.write_text(json.dumps(vars(result), indent=1))
+        return result
     m = last_metrics(run_dir)
     rkl = m.get("reverse_kl")
     result = Result(dataset=dataset, row=row.name, seed=seed, modes=m["modes_captured"],
@@ -167,8 +177,10 @@ def table(results: list[Result], rows: list[Row], datasets: list[str]) -> str:
             hq = [r.high_quality for r in rs]
             full = sum(r.modes == r.num_modes and r.high_quality >= 0.97 for r in rs)
             cpu = [r.cpu_s for r in rs]
+            diverged = sum("diverged" in r.extra for r in rs)
+            runs = f"{len(rs)} ({diverged} diverged: 0 modes)" if diverged else f"{len(rs)}"
             lines.append(
-                f"| {ds} | {row.name} | {len(rs)} | {spread(modes)} / {rs[0].num_modes:.0f}, "
+                f"| {ds} | {row.name} | {runs} | {spread(modes)} / {rs[0].num_modes:.0f}, "
                 f"min {min(modes):.0f} | {spread(hq, 100)}, min {100 * min(hq):.1f} "
                 f"| {spread([r.reverse_kl for r in rs], digits=3)} | {full}/{len(rs)} "
                 f"| {statistics.fmean(cpu):.0f}, {max(cpu):.0f} |")

@@ -31,13 +31,30 @@ def shown_command(args: Iterable[str]) -> str:
     return "gan-train " + " ".join(shlex.quote(a) for a in args)
 
 
+class RunDiverged(RuntimeError):
+    """gan-train stopped the run because training diverged (a non-finite loss or weights: exit
+    status 1 with its "training diverged" message). A study records it as a result of the
+    setting, not as a failure of the study.
+
+    Attributes:
+        cpu_s, wall_s: the run's CPU and wall time up to the stop.
+        message: gan-train's one-line message (the step and the statistic).
+    """
+
+    def __init__(self, message: str, cpu_s: float, wall_s: float) -> None:
+        super().__init__(message)
+        self.message, self.cpu_s, self.wall_s = message, cpu_s, wall_s
+
+
 def run_gan_train(args: list[str], run_dir: Path) -> tuple[float, float]:
     """Run ``gan-train <args>`` into ``run_dir`` (its output in ``run_dir/output.log``) and return
     its ``(cpu_s, wall_s)``: the CPU time (user + system) of that process alone, from
     ``os.wait4``, so runs side by side (``--jobs``) do not mix their times, and the wall time.
 
     Raises:
-        RuntimeError: the run exited non-zero; the message has the command and its last lines.
+        RunDiverged: gan-train stopped the run because training diverged.
+        RuntimeError: the run exited non-zero otherwise; the message has the command and its last
+            lines.
     """
     cmd = [sys.executable, "-m", "gan_cli.cli", *args, f"hydra.run.dir={run_dir}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_SILENT": "true",
@@ -51,7 +68,11 @@ def run_gan_train(args: list[str], run_dir: Path) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu_s, wall_s = usage.ru_utime + usage.ru_stime, time.perf_counter() - t0
     if proc.returncode != 0:
-        tail = "\n".join(log.read_text().strip().splitlines()[-5:])
+        lines = log.read_text().strip().splitlines()
+        diverged = [line for line in lines if "training diverged" in line]
+        if proc.returncode == 1 and diverged:
+            raise RunDiverged(diverged[-1].removeprefix("gan-train: error: "), cpu_s, wall_s)
+        tail = "\n".join(lines[-5:])
         raise RuntimeError(f"{' '.join(cmd)}\nexited with {proc.returncode}:\n{tail}")
     return cpu_s, wall_s
 

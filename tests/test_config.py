@@ -311,6 +311,8 @@ def test_the_mixtures_tuned_mlp_applies_to_the_mlp_only(dataset):
     mine = compose_cfg(["model=mlp", f"dataset={dataset}", "model.z_dim=7",
                         "model.generator.activation=relu"])
     assert mine.model.z_dim == 7 and mine.model.generator.activation == "relu"
-    # the plain MLP elsewhere keeps the schema's defaults
+    # tiny=toy (the suite's smoke runs) keeps the plain MLP, and so does the MLP elsewhere
+    smoke = compose_cfg(["tiny=toy", f"dataset={dataset}"])
+    assert smoke.model.z_dim == 64 and smoke.model.generator.activation == "relu"
     plain = compose_cfg(["model=mlp", "dataset=sine"])
     assert plain.model.z_dim == 64 and plain.model.generator.activation == "relu"
