@@ -181,20 +181,12 @@ def main(argv: list[str] | None = None) -> int:
                         "the file is there; FID is left out without it)")
     p.add_argument("--runs", type=Path, default=REPO / "outputs" / "loss_study",
                    help="where the runs, table.md and runs.json go (a sub-directory per length)")
-    p.add_argument("--fresh", action="store_true", help="rerun runs that already have a result")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="runs at a time, one thread each (at most the CPU cores, for honest CPU times)")
-    p.add_argument("--list", action="store_true", help="print the rows' commands and exit")
+    studies.add_run_options(p)
     args = p.parse_args(argv)
 
-    names = [r.name for r in ROWS]
-    wanted = names if args.rows == "all" else args.rows.split(",")
-    unknown = sorted(set(wanted) - set(names))
-    if unknown:
-        p.error(f"unknown rows {unknown}; rows: {', '.join(names)}")
+    rows = studies.selected_rows(p, ROWS, args.rows)
     if args.steps is not None and args.steps < 1:
         p.error("--steps must be a positive number of generator steps")
-    rows = [r for r in ROWS if r.name in wanted]
     seeds = range(1 if args.quick else args.seeds)
     runs = args.runs / length_name(args.steps, args.quick)
 

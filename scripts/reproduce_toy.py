@@ -222,18 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", default=",".join(DATASETS), help="ring8,grid25")
     p.add_argument("--runs", type=Path, default=REPO / "outputs" / "reproduce_toy",
                    help="where the runs, table.md and runs.json go")
-    p.add_argument("--fresh", action="store_true", help="rerun runs that already have a result")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="runs at a time, one thread each (at most the CPU cores, for honest CPU times)")
-    p.add_argument("--list", action="store_true", help="print the rows' commands and exit")
+    studies.add_run_options(p)
     args = p.parse_args(argv)
 
-    names = [r.name for r in ROWS]
-    wanted = names if args.rows == "all" else args.rows.split(",")
-    unknown = sorted(set(wanted) - set(names))
-    if unknown:
-        p.error(f"unknown rows {unknown}; rows: {', '.join(names)}")
-    rows = [r for r in ROWS if r.name in wanted]
+    rows = studies.selected_rows(p, ROWS, args.rows)
     datasets = args.datasets.split(",")
     if set(datasets) - set(DATASETS):
         p.error(f"datasets are {', '.join(DATASETS)}")

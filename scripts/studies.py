@@ -5,6 +5,7 @@ runs of a table side by side, and the mean ± std over seeds.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -13,7 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -112,3 +113,22 @@ def run_all(fn: Callable[[T], R], jobs: list[T], workers: int) -> list[R]:
     the jobs' order."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(fn, jobs))
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options every study script has: ``--fresh``, ``--jobs`` and ``--list``."""
+    p.add_argument("--fresh", action="store_true", help="rerun runs that already have a result")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs at a time, one thread each (at most the CPU cores, for honest CPU times)")
+    p.add_argument("--list", action="store_true", help="print the rows' commands and exit")
+
+
+def selected_rows(p: argparse.ArgumentParser, rows: Sequence[T], spec: str) -> list[T]:
+    """The rows ``--rows`` names (comma-separated, or ``all``), in the table's order; an unknown
+    name ends the script with the parser's usage error listing the rows."""
+    names = [r.name for r in rows]
+    wanted = names if spec == "all" else spec.split(",")
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        p.error(f"unknown rows {unknown}; rows: {', '.join(names)}")
+    return [r for r in rows if r.name in wanted]
