@@ -47,6 +47,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gan_cli.models.layers import positive_int
+
 __all__ = ["Generator", "Discriminator", "init_dcgan_weights", "start_size"]
 
 _CONDITIONINGS = ("none", "concat", "projection")
@@ -134,12 +136,6 @@ def _image_plan(data_shape: Sequence[int], who: str) -> tuple[int, int, int, int
     return c, h, s, k
 
 
-def _positive_int(value: object, name: str, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _num_classes(value: object, who: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{who}: num_classes must be an integer >= 0, got {value!r}")
@@ -205,8 +201,8 @@ class Generator(nn.Module):
         super().__init__()
         who = "DCGAN generator"
         c, _, s, k = _image_plan(data_shape, who)
-        self.z_dim = _positive_int(z_dim, "z_dim", who)
-        width = _positive_int(width, "width", who)
+        self.z_dim = positive_int(z_dim, "z_dim", who)
+        width = positive_int(width, "width", who)
         num_classes = _num_classes(num_classes, who)
         self.data_shape = tuple(data_shape)
         self.bounded = bool(bounded)
@@ -219,7 +215,7 @@ class Generator(nn.Module):
         self.num_classes = num_classes if self.conditional else 0
         in_channels = self.z_dim
         if self.conditional:
-            self.embed_dim = _positive_int(self.z_dim if embed_dim is None else embed_dim, "embed_dim", who)
+            self.embed_dim = positive_int(self.z_dim if embed_dim is None else embed_dim, "embed_dim", who)
             self.embed = nn.Embedding(self.num_classes, self.embed_dim)  # N(0, 1): the scale of z
             in_channels += self.embed_dim
         layers = _upsampling_trunk(in_channels, c, width, s, k)
@@ -304,7 +300,7 @@ class Discriminator(nn.Module):
         if norm not in _NORMS:
             raise ValueError(f"{who}: norm must be one of {tuple(_NORMS)}, got {norm!r}")
         c, _, s, k = _image_plan(data_shape, who)
-        width = _positive_int(width, "width", who)
+        width = positive_int(width, "width", who)
         num_classes = _num_classes(num_classes, who)
         if output not in _OUTPUTS:
             raise ValueError(f"{who}: output must be one of {_OUTPUTS}, got {output!r}")
@@ -325,7 +321,7 @@ class Discriminator(nn.Module):
                 raise ValueError(
                     f"{who}: feature_dim applies to output='features' only, got output={output!r}"
                 )
-            feature_dim = _positive_int(feature_dim, "feature_dim", who)
+            feature_dim = positive_int(feature_dim, "feature_dim", who)
         self.data_shape = tuple(data_shape)
         self.output = output
         self.conditioning = conditioning
@@ -353,7 +349,7 @@ class Discriminator(nn.Module):
             self.head = (None if feature_dim is None
                          else nn.Conv2d(ch, feature_dim, kernel_size=s, stride=1, padding=0))
         else:
-            code = _positive_int(ch if bottleneck_dim is None else bottleneck_dim, "bottleneck_dim", who)
+            code = positive_int(ch if bottleneck_dim is None else bottleneck_dim, "bottleneck_dim", who)
             self.bottleneck = nn.Conv2d(ch, code, kernel_size=s, stride=1, padding=0)
             self.decoder = nn.Sequential(*_upsampling_trunk(code, c, width, s, k))
         if conditioning == "projection":

@@ -45,6 +45,8 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
+from gan_cli.models.layers import positive_int
+
 __all__ = ["Generator", "Discriminator"]
 
 _OUTPUTS = ("score", "reconstruction", "features")
@@ -65,12 +67,6 @@ def _image_shape(data_shape: Sequence[int], who: str) -> tuple[int, int, int]:
     if c < 1 or h < 4 or w < 4 or h % 4 or w % 4:
         raise ValueError(f"{who}: image shape {shape} is not supported; supported: {_SUPPORTED}")
     return c, h, w
-
-
-def _positive_int(value: object, name: str, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -133,9 +129,9 @@ class Generator(nn.Module):
         super().__init__()
         who = "InfoGAN generator"
         c, h, w = _image_shape(data_shape, who)
-        self.z_dim = _positive_int(z_dim, "z_dim", who)
-        width = _positive_int(width, "width", who)
-        hidden = _positive_int(hidden, "hidden", who)
+        self.z_dim = positive_int(z_dim, "z_dim", who)
+        width = positive_int(width, "width", who)
+        hidden = positive_int(hidden, "hidden", who)
         self.data_shape = (c, h, w)
         self.bounded = bool(bounded)
         self.num_classes = 0
@@ -205,10 +201,10 @@ class Discriminator(nn.Module):
             if output != "features":
                 raise ValueError(f"{who}: feature_dim applies to output='features' only, "
                                  f"got output={output!r}")
-            feature_dim = _positive_int(feature_dim, "feature_dim", who)
+            feature_dim = positive_int(feature_dim, "feature_dim", who)
         c, h, w = _image_shape(data_shape, who)
-        width = _positive_int(width, "width", who)
-        hidden = _positive_int(hidden, "hidden", who)
+        width = positive_int(width, "width", who)
+        hidden = positive_int(hidden, "hidden", who)
         self.data_shape = (c, h, w)
         self.output = output
         self.norm = norm
@@ -224,7 +220,7 @@ class Discriminator(nn.Module):
             nn.Flatten(),
         )
         if output == "reconstruction":
-            code = _positive_int(bottleneck_dim, "bottleneck_dim", who)
+            code = positive_int(bottleneck_dim, "bottleneck_dim", who)
             self.head = nn.Sequential(nn.Linear(flat, code, bias=bias), norm1d(code), lrelu())
             self.decoder = nn.Sequential(*_upsampler(code, c, width, h, w, norm2d, norm1d, lrelu,
                                                      bias=bias))

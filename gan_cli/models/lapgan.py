@@ -67,6 +67,7 @@ from torch import Tensor, nn
 from gan_cli.data.base import Batch
 from gan_cli.models import mlp
 from gan_cli.models.dcgan import init_dcgan_weights
+from gan_cli.models.layers import positive_int
 
 __all__ = [
     "CoarseDiscriminator", "CoarseGenerator", "LAPGANCascade", "LevelCondition", "LevelDiscriminator",
@@ -244,12 +245,6 @@ def prepare(k: int, batch: Batch, frozen_generators: Sequence[nn.Module] = (), *
 # Networks
 
 
-def _positive_int(value: object, name: str, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _image_shape(data_shape: Sequence[int], who: str) -> tuple[int, int, int]:
     shape = tuple(data_shape)
     if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
@@ -299,12 +294,12 @@ class LevelGenerator(nn.Module):
         super().__init__()
         who = "LAPGAN level generator"
         c, h, w = _image_shape(data_shape, who)
-        self.z_dim = _positive_int(z_dim, "z_dim", who)
-        width = _positive_int(width, "width", who)
-        noise_channels = _positive_int(noise_channels, "noise_channels", who)
-        if _positive_int(depth, "depth", who) < 2:
+        self.z_dim = positive_int(z_dim, "z_dim", who)
+        width = positive_int(width, "width", who)
+        noise_channels = positive_int(noise_channels, "noise_channels", who)
+        if positive_int(depth, "depth", who) < 2:
             raise ValueError(f"{who}: depth must be >= 2 (a hidden layer and the output), got {depth}")
-        if _positive_int(kernel_size, "kernel_size", who) % 2 == 0:
+        if positive_int(kernel_size, "kernel_size", who) % 2 == 0:
             raise ValueError(f"{who}: kernel_size must be odd, got {kernel_size}")
         self.data_shape = (c, h, w)
         self.bounded = bool(bounded)
@@ -387,7 +382,7 @@ class LevelDiscriminator(nn.Module):
                              "(BEGAN's reconstruction discriminator is not available for LAPGAN)")
         if combine not in ("add", "concat"):
             raise ValueError(f"{who}: combine must be 'add' or 'concat', got {combine!r}")
-        width = _positive_int(width, "width", who)
+        width = positive_int(width, "width", who)
         if not 0 <= dropout < 1:
             raise ValueError(f"{who}: dropout must be in [0, 1), got {dropout}")
         self.data_shape = (c, h, w)

@@ -163,3 +163,10 @@ class SelfAttention2d(nn.Module):
         attn = torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=-1)  # (N, HW, HW')
         o = torch.bmm(v, attn.transpose(1, 2)).reshape(n, c // 2, h, w)
         return x + self.gamma * self.out(o)
+
+
+def positive_int(value: object, name: str, who: str) -> int:
+    """``value`` when it is an int >= 1 (not a bool); else ValueError naming ``who`` and ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
+    return value

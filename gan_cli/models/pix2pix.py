@@ -71,7 +71,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_cli.models.dcgan import _num_classes, _positive_int, init_dcgan_weights
+from gan_cli.models.dcgan import _num_classes, init_dcgan_weights
+from gan_cli.models.layers import positive_int
 
 __all__ = [
     "UNetGenerator",
@@ -206,12 +207,12 @@ class UNetGenerator(nn.Module):
         super().__init__()
         who = "U-Net generator"
         c_out, res = _check_shape(data_shape, who)
-        self.z_dim = _positive_int(z_dim, "z_dim", who)
+        self.z_dim = positive_int(z_dim, "z_dim", who)
         if _num_classes(num_classes, who) > 0:
             raise ValueError(f"{who}: pix2pix is conditioned on an input image, not on labels; "
                              f"got num_classes={num_classes} (use a paired dataset)")
-        c_in = c_out if input_channels is None else _positive_int(input_channels, "input_channels", who)
-        width = _positive_int(width, "width", who)
+        c_in = c_out if input_channels is None else positive_int(input_channels, "input_channels", who)
+        width = positive_int(width, "width", who)
         if norm not in _NORMS:
             raise ValueError(f"{who}: norm must be one of {_NORMS}, got {norm!r}")
         if not 0.0 <= float(dropout) < 1.0:
@@ -413,8 +414,8 @@ class PatchDiscriminator(nn.Module):
         if output != "score":
             raise ValueError(f"{who}: output must be 'score' (a PatchGAN scores patches; losses that "
                              f"need a reconstructing D, such as BEGAN, do not apply), got {output!r}")
-        c_in = c if input_channels is None else _positive_int(input_channels, "input_channels", who)
-        width = _positive_int(width, "width", who)
+        c_in = c if input_channels is None else positive_int(input_channels, "input_channels", who)
+        width = positive_int(width, "width", who)
         if norm not in _NORMS:
             raise ValueError(f"{who}: norm must be one of {_NORMS}, got {norm!r}")
         n = patch_layers_for(receptive_field)

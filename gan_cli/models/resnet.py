@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_cli.models.dcgan import _image_plan, _num_classes, _positive_int
-from gan_cli.models.layers import ConditionalBatchNorm2d, SelfAttention2d, init_weights
+from gan_cli.models.dcgan import _image_plan, _num_classes
+from gan_cli.models.layers import ConditionalBatchNorm2d, SelfAttention2d, init_weights, positive_int
 
 __all__ = ["Generator", "Discriminator"]
 
@@ -148,8 +148,8 @@ class Generator(nn.Module):
         super().__init__()
         who = "ResNet generator"
         c, res, s, k = _image_plan(data_shape, who)
-        self.z_dim = _positive_int(z_dim, "z_dim", who)
-        width = _positive_int(width, "width", who)
+        self.z_dim = positive_int(z_dim, "z_dim", who)
+        width = positive_int(width, "width", who)
         num_classes = _num_classes(num_classes, who)
         if conditional and num_classes == 0:
             raise ValueError(f"{who}: conditional=true needs a labelled dataset (num_classes > 0); "
@@ -239,7 +239,7 @@ class Discriminator(nn.Module):
         super().__init__()
         who = "ResNet discriminator"
         c, res, _, _ = _image_plan(data_shape, who)
-        width = _positive_int(width, "width", who)
+        width = positive_int(width, "width", who)
         num_classes = _num_classes(num_classes, who)
         if output != "score":
             raise ValueError(f"{who}: output={output!r} is not supported: the ResNet discriminator "

@@ -57,6 +57,7 @@ from torch import Tensor, nn
 
 from gan_cli.data.base import Batch
 from gan_cli.losses import WGANGP, interpolate
+from gan_cli.models.layers import positive_int
 
 __all__ = [
     "ScaleDiscriminator", "ScaleGenerator", "SinGANCascade", "SinGANWGANGP", "image_pyramid",
@@ -136,12 +137,6 @@ def noise_amplitude(rec_up: Tensor, real: Tensor, init: float = 0.1) -> Tensor:
 # Networks
 
 
-def _positive_int(value: object, name: str, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _conv_stack(c_in: int, ch: int, c_out: int, depth: int, kernel_size: int,
                 batch_norm: bool) -> list[nn.Module]:
     """``depth`` valid convolutions; every one but the last followed by [BatchNorm] + LeakyReLU(0.2)."""
@@ -170,9 +165,9 @@ def _check_common(data_shape: Sequence[int], depth: int, kernel_size: int, who: 
     shape = tuple(data_shape)
     if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
         raise ValueError(f"{who}: data_shape must be (C, H, W) with positive sides, got {shape}")
-    if _positive_int(depth, "depth", who) < 2:
+    if positive_int(depth, "depth", who) < 2:
         raise ValueError(f"{who}: depth must be >= 2, got {depth}")
-    if _positive_int(kernel_size, "kernel_size", who) % 2 == 0:
+    if positive_int(kernel_size, "kernel_size", who) % 2 == 0:
         raise ValueError(f"{who}: kernel_size must be odd, got {kernel_size}")
     return shape  # type: ignore[return-value]
 
@@ -217,9 +212,9 @@ class ScaleGenerator(nn.Module):
         self.num_classes = 0
         self.bounded = bool(bounded)
         self.scale = scale
-        self.channels = scale_width(scale, _positive_int(width, "width", who),
-                                    _positive_int(grow_every, "grow_every", who),
-                                    _positive_int(max_width, "max_width", who))
+        self.channels = scale_width(scale, positive_int(width, "width", who),
+                                    positive_int(grow_every, "grow_every", who),
+                                    positive_int(max_width, "max_width", who))
         self.pad = depth * (kernel_size // 2)
         layers = _conv_stack(c, self.channels, c, depth, kernel_size, batch_norm)
         if self.bounded:
@@ -287,9 +282,9 @@ class ScaleDiscriminator(nn.Module):
                              "or lower depth")
         self.data_shape = (c, h, w)
         self.num_classes = 0
-        self.channels = scale_width(scale, _positive_int(width, "width", who),
-                                    _positive_int(grow_every, "grow_every", who),
-                                    _positive_int(max_width, "max_width", who))
+        self.channels = scale_width(scale, positive_int(width, "width", who),
+                                    positive_int(grow_every, "grow_every", who),
+                                    positive_int(max_width, "max_width", who))
         self.body = nn.Sequential(*_conv_stack(c, self.channels, 1, depth, kernel_size, batch_norm))
         self.apply(_init)
 
