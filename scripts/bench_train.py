@@ -54,7 +54,7 @@ both sides' medians with their spread (min..max).
 
     python scripts/bench_train.py                          # every case, 5 repeats, CPU
     python scripts/bench_train.py --cases toy,dcgan28 --repeats 9 --threads 1
-    python scripts/bench_train.py --cases dcgan64 hardware.channels_last=true
+    python scripts/bench_train.py --cases dcgan64 hardware.channels_last=false  # NCHW (CPU default: NHWC)
     python scripts/bench_train.py --dry                    # 2 steps, 1 repeat, tiny networks
     python scripts/bench_train.py --device cuda --json out.json
 

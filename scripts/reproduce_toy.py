@@ -95,6 +95,8 @@ UNTUNED = ("loss=ns", "optimizer.lr_g=2e-4", "optimizer.lr_d=2e-4", "ema.half_li
 ROWS: list[Row] = [
     Row("tuned", ("model=mlp", "dataset={ds}"), "the tuned default"),
     Row("untuned", ("model=mlp", "dataset={ds}", *UNTUNED), "the defaults before issue 17"),
+    Row("lazy_r1", ("model=mlp", "dataset={ds}", "loss.r_interval=16"),
+        "the tuned default with StyleGAN2's lazy R1 (one D update in 16)"),
     *[Row(loss, ("experiment=pacgan_{ds}", f"loss={loss}"), ref) for loss, ref in LOSS_ROWS],
     *[Row(f"fgan_{d}", ("experiment=pacgan_{ds}", "loss=fgan", f"loss.divergence={d}"),
           "Nowozin et al. 2016") for d in FGAN],

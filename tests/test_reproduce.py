@@ -29,8 +29,9 @@ def test_every_row_composes_validates_and_builds_its_loss(row, dataset):
     assert cfg.dataset._target_ == f"gan_cli.data.toy.{builder}"
     assert cfg.model.generator._target_ == "gan_cli.models.mlp.Generator"
     loss = build_loss(cfg.loss)
-    if row.name == "tuned":
+    if row.name in ("tuned", "lazy_r1"):
         assert cfg.loss.r1_gamma > 0  # the tuned default: ns with R1
+        assert cfg.loss.r_interval == (16 if row.name == "lazy_r1" else 1)
     else:
         assert cfg.loss.r1_gamma == 0  # the losses as their papers define them
     # every row's run ends with the protocol's metric (the last step always evaluates)

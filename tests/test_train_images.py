@@ -108,8 +108,9 @@ def probed_run(tmp_path: Path, name: str, extra: list[str]) -> tuple[Path, list[
 
 @pytest.fixture(scope="module")
 def fp32_run(tmp_path_factory) -> tuple[Path, list[dict]]:
-    """The same 3 steps in fp32, NCHW: what each feature is compared with."""
-    return probed_run(tmp_path_factory.mktemp("fp32"), "fp32", [])
+    """The same 3 steps in fp32, NCHW (hardware=cpu's channels_last turned off): what each feature
+    is compared with."""
+    return probed_run(tmp_path_factory.mktemp("fp32"), "fp32", ["hardware.channels_last=false"])
 
 
 def test_fp32_probe_sees_plain_nchw_and_no_autocast(fp32_run):
@@ -120,9 +121,10 @@ def test_fp32_probe_sees_plain_nchw_and_no_autocast(fp32_run):
 
 
 def test_channels_last_reaches_the_step_and_trains_the_same(tmp_path: Path, fp32_run):
-    """hardware.channels_last=true: D is fed NHWC batches, the saved conv weights are NHWC, and
-    the weights are those of the NCHW run (to float tolerance)."""
-    run_dir, seen = probed_run(tmp_path, "nhwc", ["hardware.channels_last=true"])
+    """hardware.channels_last (on in hardware=cpu, the default: no override here): D is fed NHWC
+    batches, the saved conv weights are NHWC, and the weights are those of the NCHW run (to float
+    tolerance)."""
+    run_dir, seen = probed_run(tmp_path, "nhwc", [])
     assert seen and all(s["nhwc"] for s in seen), seen[:3]
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     convs = {k: v for k, v in ckpt["G"].items() if v.dim() == 4 and min(v.shape[:2]) > 1}
