@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from gan_cli.models.layers import positive_int
+from gan_cli.models.layers import num_classes_arg, positive_int
 
 __all__ = ["Generator", "Discriminator", "init_dcgan_weights", "start_size"]
 
@@ -136,12 +136,6 @@ def _image_plan(data_shape: Sequence[int], who: str) -> tuple[int, int, int, int
     return c, h, s, k
 
 
-def _num_classes(value: object, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{who}: num_classes must be an integer >= 0, got {value!r}")
-    return value
-
-
 def _upsampling_trunk(in_channels: int, out_channels: int, width: int, s: int, k: int) -> list[nn.Module]:
     """Layers from a (N, in_channels, 1, 1) code to (N, out_channels, s * 2**k, s * 2**k).
 
@@ -203,7 +197,7 @@ class Generator(nn.Module):
         c, _, s, k = _image_plan(data_shape, who)
         self.z_dim = positive_int(z_dim, "z_dim", who)
         width = positive_int(width, "width", who)
-        num_classes = _num_classes(num_classes, who)
+        num_classes = num_classes_arg(num_classes, who)
         self.data_shape = tuple(data_shape)
         self.bounded = bool(bounded)
         self.conditional = bool(conditional)
@@ -301,7 +295,7 @@ class Discriminator(nn.Module):
             raise ValueError(f"{who}: norm must be one of {tuple(_NORMS)}, got {norm!r}")
         c, _, s, k = _image_plan(data_shape, who)
         width = positive_int(width, "width", who)
-        num_classes = _num_classes(num_classes, who)
+        num_classes = num_classes_arg(num_classes, who)
         if output not in _OUTPUTS:
             raise ValueError(f"{who}: output must be one of {_OUTPUTS}, got {output!r}")
         if conditioning not in _CONDITIONINGS:

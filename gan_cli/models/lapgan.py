@@ -67,7 +67,7 @@ from torch import Tensor, nn
 from gan_cli.data.base import Batch
 from gan_cli.models import mlp
 from gan_cli.models.dcgan import init_dcgan_weights
-from gan_cli.models.layers import positive_int
+from gan_cli.models.layers import image_shape, positive_int
 
 __all__ = [
     "CoarseDiscriminator", "CoarseGenerator", "LAPGANCascade", "LevelCondition", "LevelDiscriminator",
@@ -245,13 +245,6 @@ def prepare(k: int, batch: Batch, frozen_generators: Sequence[nn.Module] = (), *
 # Networks
 
 
-def _image_shape(data_shape: Sequence[int], who: str) -> tuple[int, int, int]:
-    shape = tuple(data_shape)
-    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ValueError(f"{who}: data_shape must be (C, H, W) with positive sides, got {shape}")
-    return shape  # type: ignore[return-value]
-
-
 def _use_labels(conditional: bool | None, num_classes: int, who: str) -> int:
     """The label count a network uses: ``num_classes`` when conditional (None: when labelled), else 0."""
     if conditional is None:
@@ -293,7 +286,7 @@ class LevelGenerator(nn.Module):
                  conditional: bool | None = None) -> None:
         super().__init__()
         who = "LAPGAN level generator"
-        c, h, w = _image_shape(data_shape, who)
+        c, h, w = image_shape(data_shape, who)
         self.z_dim = positive_int(z_dim, "z_dim", who)
         width = positive_int(width, "width", who)
         noise_channels = positive_int(noise_channels, "noise_channels", who)
@@ -376,7 +369,7 @@ class LevelDiscriminator(nn.Module):
                  batch_norm: bool = True, dropout: float = 0.0) -> None:
         super().__init__()
         who = "LAPGAN level discriminator"
-        c, h, w = _image_shape(data_shape, who)
+        c, h, w = image_shape(data_shape, who)
         if output != "score":
             raise ValueError(f"{who}: only output='score' is supported, got {output!r} "
                              "(BEGAN's reconstruction discriminator is not available for LAPGAN)")

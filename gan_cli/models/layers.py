@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -170,3 +172,18 @@ def positive_int(value: object, name: str, who: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
     return value
+
+
+def num_classes_arg(value: object, who: str) -> int:
+    """``num_classes`` when it is an int >= 0 (not a bool); else ValueError naming ``who``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{who}: num_classes must be an integer >= 0, got {value!r}")
+    return value
+
+
+def image_shape(data_shape: Sequence[int], who: str) -> tuple[int, int, int]:
+    """``data_shape`` as a (C, H, W) tuple of positive ints; else ValueError naming ``who``."""
+    shape = tuple(data_shape)
+    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ValueError(f"{who}: data_shape must be (C, H, W) with positive sides, got {shape}")
+    return shape  # type: ignore[return-value]

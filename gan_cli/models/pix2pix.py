@@ -71,8 +71,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_cli.models.dcgan import _num_classes, init_dcgan_weights
-from gan_cli.models.layers import positive_int
+from gan_cli.models.dcgan import init_dcgan_weights
+from gan_cli.models.layers import num_classes_arg, positive_int
 
 __all__ = [
     "UNetGenerator",
@@ -208,7 +208,7 @@ class UNetGenerator(nn.Module):
         who = "U-Net generator"
         c_out, res = _check_shape(data_shape, who)
         self.z_dim = positive_int(z_dim, "z_dim", who)
-        if _num_classes(num_classes, who) > 0:
+        if num_classes_arg(num_classes, who) > 0:
             raise ValueError(f"{who}: pix2pix is conditioned on an input image, not on labels; "
                              f"got num_classes={num_classes} (use a paired dataset)")
         c_in = c_out if input_channels is None else positive_int(input_channels, "input_channels", who)
@@ -408,7 +408,7 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         who = "PatchGAN discriminator"
         c, res = _check_shape(data_shape, who)
-        if _num_classes(num_classes, who) > 0:
+        if num_classes_arg(num_classes, who) > 0:
             raise ValueError(f"{who}: pix2pix is conditioned on an input image, not on labels; "
                              f"got num_classes={num_classes} (use a paired dataset)")
         if output != "score":

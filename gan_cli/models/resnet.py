@@ -39,8 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_cli.models.dcgan import _image_plan, _num_classes
-from gan_cli.models.layers import ConditionalBatchNorm2d, SelfAttention2d, init_weights, positive_int
+from gan_cli.models.dcgan import _image_plan
+from gan_cli.models.layers import (
+    ConditionalBatchNorm2d,
+    SelfAttention2d,
+    init_weights,
+    num_classes_arg,
+    positive_int,
+)
 
 __all__ = ["Generator", "Discriminator"]
 
@@ -150,7 +156,7 @@ class Generator(nn.Module):
         c, res, s, k = _image_plan(data_shape, who)
         self.z_dim = positive_int(z_dim, "z_dim", who)
         width = positive_int(width, "width", who)
-        num_classes = _num_classes(num_classes, who)
+        num_classes = num_classes_arg(num_classes, who)
         if conditional and num_classes == 0:
             raise ValueError(f"{who}: conditional=true needs a labelled dataset (num_classes > 0); "
                              "use conditional=false or null (null: when the data have labels)")
@@ -240,7 +246,7 @@ class Discriminator(nn.Module):
         who = "ResNet discriminator"
         c, res, _, _ = _image_plan(data_shape, who)
         width = positive_int(width, "width", who)
-        num_classes = _num_classes(num_classes, who)
+        num_classes = num_classes_arg(num_classes, who)
         if output != "score":
             raise ValueError(f"{who}: output={output!r} is not supported: the ResNet discriminator "
                              "returns scores; BEGAN's autoencoder discriminator is in model=dcgan "

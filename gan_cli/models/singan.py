@@ -57,7 +57,7 @@ from torch import Tensor, nn
 
 from gan_cli.data.base import Batch
 from gan_cli.losses import WGANGP, interpolate
-from gan_cli.models.layers import positive_int
+from gan_cli.models.layers import image_shape, positive_int
 
 __all__ = [
     "ScaleDiscriminator", "ScaleGenerator", "SinGANCascade", "SinGANWGANGP", "image_pyramid",
@@ -162,14 +162,12 @@ def _init(module: nn.Module) -> None:
 
 
 def _check_common(data_shape: Sequence[int], depth: int, kernel_size: int, who: str) -> tuple[int, int, int]:
-    shape = tuple(data_shape)
-    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ValueError(f"{who}: data_shape must be (C, H, W) with positive sides, got {shape}")
+    shape = image_shape(data_shape, who)
     if positive_int(depth, "depth", who) < 2:
         raise ValueError(f"{who}: depth must be >= 2, got {depth}")
     if positive_int(kernel_size, "kernel_size", who) % 2 == 0:
         raise ValueError(f"{who}: kernel_size must be odd, got {kernel_size}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 class ScaleGenerator(nn.Module):
