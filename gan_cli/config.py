@@ -1378,10 +1378,18 @@ class TrainMetricsConfig:
     # held-out split (Lucic et al. 2018 compare 10,000 samples with the 10,000 test images);
     # only for datasets with a `split` key
     split: Optional[str] = None
+    # Also every metric on samples kept by the Jacobian threshold (Tanielian et al. 2020;
+    # gan_cli/latents.py): only latents where ||dG/dz||_F <= this x its batch's median; logged
+    # beside the plain ones as jacobian/<key>. null = off. For data of separate modes (the 2D
+    # mixtures), where a continuous G's steepest latents map between the modes.
+    jacobian_threshold: Optional[float] = None
 
     def __post_init__(self) -> None:
         _non_negative(self, "every_steps")
         _positive(self, "num_samples", "num_real")
+        _require(self.jacobian_threshold is None or self.jacobian_threshold >= 1,
+                 "jacobian_threshold", f"must be >= 1 (a multiple of the median) or null, "
+                 f"got {self.jacobian_threshold}")
 
 
 @dataclass
@@ -1469,6 +1477,9 @@ class EvalConfig:
     # StyleGAN / StyleGAN2, psi in W: w = w_avg + truncation (w - w_avg) (Karras et al. 2019); null = off
     truncation: Optional[float] = None
     truncation_method: str = "resample"  # resample (a truncated normal) | clamp
+    # only latents where ||dG/dz||_F <= this x its batch's median (Tanielian et al. 2020;
+    # gan_cli/latents.py), for data of separate modes; null = off
+    jacobian_threshold: Optional[float] = None
     # thresholds of truncation_sweep.png (images only), one row each, the same latents per column;
     # StyleGAN / StyleGAN2 get style_mixing.png, stochastic_variation.png and psi_sweep.png instead
     truncation_sweep: list[float] = field(default_factory=lambda: [2.0, 1.0, 0.5, 0.25, 0.04])
@@ -1492,6 +1503,9 @@ class EvalConfig:
         _one_of(self, "truncation_method", ("resample", "clamp"))
         _require(self.truncation is None or self.truncation > 0, "truncation",
                  f"must be > 0 or null, got {self.truncation}")
+        _require(self.jacobian_threshold is None or self.jacobian_threshold >= 1,
+                 "jacobian_threshold", f"must be >= 1 (a multiple of the median) or null, "
+                 f"got {self.jacobian_threshold}")
         _require(all(t > 0 for t in self.truncation_sweep), "truncation_sweep",
                  f"thresholds must be > 0, got {list(self.truncation_sweep)}")
 

@@ -62,12 +62,14 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     })
     provenance: dict = {}
     truncation, method = cfg.get("truncation"), cfg.get("truncation_method", "resample")
+    jacobian_threshold = cfg.get("jacobian_threshold")
     sample = make_sampler(G, z_dim, device, cfg.seed, cfg.batch_size,
-                          truncation, method, data=data)
+                          truncation, method, data=data, jacobian_threshold=jacobian_threshold)
     values = compute_metrics(names, sample, real_data(data, cfg.num_real, split), options,
                              provenance, generator=G, data=data) if names else {}
     result = {"checkpoint": str(Path(cfg.ckpt).resolve()), "step": rebuilt.step,
               "generator": which, "truncation": truncation,
+              "jacobian_threshold": jacobian_threshold,
               "truncation_method": (("psi" if truncates_in_w(G) else method)
                                     if truncation is not None else None),
               "metrics": values, "provenance": provenance}
@@ -89,6 +91,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     trunc = ""
     if truncation is not None:
         trunc = f", psi {truncation} in W" if truncates_in_w(G) else f", truncation {truncation} ({method})"
+    if jacobian_threshold is not None:
+        trunc += f", Jacobian threshold {jacobian_threshold} x median"
     if names:
         print(format_table(values, provenance, rebuilt.step, f"{cfg.ckpt} [{which}{trunc}]"))
     if "probe" in result:

@@ -12,9 +12,19 @@ variety for quality by keeping every component within ``[-t, t]``:
   and a smaller t maps each u to a value closer to 0, so a column of the truncation sweep figure
   is one latent "direction" pulled towards the mean.
 * ``clamp``: draw N(0, I) and clamp to [-t, t] (mass piles up at +-t; simpler, worse).
+
+And, for data made of separate modes, the Jacobian threshold (Tanielian et al. 2020, "Learning
+disconnected manifolds: a no GAN's land"): a continuous G fed a connected latent must map some of
+it onto paths between the modes, and those latents are where G is steepest. :func:`smooth_latents`
+keeps a latent only where the Frobenius norm of G's Jacobian dG/dz is at most ``threshold`` times
+the median norm of its batch. Their JBTopK keeps a fixed fraction instead; a ratio to the median
+drops whatever share of G's samples lies on its steep paths, and, with ``threshold >= 1``, keeps at
+least half of every batch.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -50,6 +60,34 @@ def sample_latents(n: int, z_dim: int, *, generator: torch.Generator | None = No
     z = torch.special.ndtri(lo + u * (1.0 - 2.0 * lo))  # Phi(t) - Phi(-t) = 1 - 2 Phi(-t)
     # float64 keeps the tails exact; the cast and clamp keep float32 rounding inside [-t, t]
     return z.to(torch.float32).clamp_(-truncation, truncation)
+
+
+def jacobian_sq_norms(G: Callable[..., torch.Tensor], z: torch.Tensor,
+                      y: torch.Tensor | None = None) -> torch.Tensor:
+    """||dG(z)/dz||_F^2 of every sample, shape (N,): exact, one forward-mode pass (a JVP) per
+    latent dimension, ``sum_k ||J e_k||^2``. G must treat the samples of a batch independently
+    (eval mode)."""
+    def g(latent: torch.Tensor) -> torch.Tensor:
+        out = G(latent) if y is None else G(latent, y)
+        return out.float().flatten(1)
+
+    total = torch.zeros(len(z), device=z.device)
+    for k in range(z.shape[1]):
+        direction = torch.zeros_like(z)
+        direction[:, k] = 1.0
+        _, column = torch.func.jvp(g, (z,), (direction,))
+        total += column.pow(2).sum(1)
+    return total
+
+
+def smooth_latents(G: Callable[..., torch.Tensor], z: torch.Tensor, y: torch.Tensor | None,
+                   threshold: float) -> torch.Tensor:
+    """The indices of the latents of ``z`` (with labels ``y``, or None) kept by the Jacobian
+    threshold: ||dG/dz||_F <= threshold x the batch's median norm (module docstring)."""
+    if not threshold >= 1:
+        raise ValueError(f"the Jacobian threshold must be >= 1 (a multiple of the median), got {threshold}")
+    sq = jacobian_sq_norms(G, z, y)
+    return (sq <= threshold**2 * sq.median()).nonzero().squeeze(1)
 
 
 class Noise:

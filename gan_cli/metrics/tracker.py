@@ -18,15 +18,18 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from gan_cli.latents import sample_latents
+from gan_cli.latents import sample_latents, smooth_latents
 from gan_cli.models import takes_condition, truncates_in_w
 from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
+# the metrics of samples kept by the Jacobian threshold (metrics.jacobian_threshold), beside the plain ones
+JACOBIAN_PREFIX = "jacobian/"
 
 def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: torch.device,
                  seed: int, batch_size: int = 250, truncation: float | None = None,
-                 truncation_method: str = "resample", data: Any = None) -> Callable[[int], torch.Tensor]:
+                 truncation_method: str = "resample", data: Any = None,
+                 jacobian_threshold: float | None = None) -> Callable[[int], torch.Tensor]:
     """``sample(n)``: n samples of G in eval mode from a fixed latent stream (labels uniform),
     with any noise G draws itself seeded per call (torch's global generator is left as it was).
 
@@ -40,6 +43,9 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
     ``data.conditions(n, generator)``, and samples smaller than the data's images (a growing
     generator in an early phase) are upsampled (nearest) to the data's size, so that they are
     compared with the real images at one resolution.
+
+    With ``jacobian_threshold`` (>= 1): only latents where G's Jacobian norm is at most that many
+    times its batch's median (``gan_cli.latents.smooth_latents``), drawn until each batch is full.
     """
     g = torch.Generator(device=device).manual_seed(derive_seed(seed, "eval_z"))
     current = (lambda: G) if isinstance(G, nn.Module) else G
@@ -61,9 +67,12 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
         was_training = G.training
         G.eval()
         out = []
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            psi = truncation if truncates_in_w(G) else None
+        psi = truncation if truncates_in_w(G) else None
+
+        def call(z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+            return G(z, y) if psi is None else G(z, y, psi=psi)
+
+        def latents(m: int) -> tuple[torch.Tensor, torch.Tensor | None]:
             z = sample_latents(m, getattr(G, "z_dim", z_dim), generator=g, device=device,
                                truncation=None if psi is not None else truncation,
                                method=truncation_method)
@@ -72,7 +81,23 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
                 y = torch.randint(G.num_classes, (m,), generator=g, device=device)
             elif takes_condition(G) and data is not None:
                 y = data.conditions(m, g).to(device)
-            x = (G(z, y) if psi is None else G(z, y, psi=psi)).float()
+            return z, y
+
+        def smooth(m: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+            zs, ys, kept = [], [], 0
+            while kept < m:  # every round keeps at least half of its m candidates
+                z, y = latents(m)
+                keep = smooth_latents(call, z, y, jacobian_threshold)
+                zs.append(z[keep])
+                ys.append(y[keep] if y is not None else None)
+                kept += len(keep)
+            z = torch.cat(zs)[:m]
+            return z, (torch.cat(ys)[:m] if ys[0] is not None else None)
+
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            z, y = latents(m) if jacobian_threshold is None else smooth(m)
+            x = call(z, y).float()
             if data is not None and x.dim() == 4 and x.shape[-2:] != tuple(data.info.shape[-2:]):
                 x = F.interpolate(x, size=tuple(data.info.shape[-2:]), mode="nearest")
             out.append(x)
@@ -123,6 +148,7 @@ class TrainingMetrics:
         check_names(names)
         self.names = [n for n in names if not METRICS[n].figure]
         self._sampler_args = (G, z_dim, device, seed)
+        self.jacobian_threshold = cfg.get("jacobian_threshold")
         self._current = (lambda: G) if isinstance(G, nn.Module) else G
         self.data = data
         split = cfg.get("split") if reference is not None else None
@@ -150,9 +176,13 @@ class TrainingMetrics:
                 return {}
             values = compute_metrics(self.names, self.sampler(), self.real, self.options,
                                      generator=self._current(), data=self.data)
+        if self.jacobian_threshold is not None:
+            smooth = compute_metrics(self.names, self.sampler(self.jacobian_threshold), self.real,
+                                     self.options, generator=self._current(), data=self.data)
+            values.update({f"{JACOBIAN_PREFIX}{k}": v for k, v in smooth.items()})
         record = dict(values)
         for key, value in values.items():
-            lower = lower_is_better(key)
+            lower = lower_is_better(key.removeprefix(JACOBIAN_PREFIX))
             if lower is None or not math.isfinite(value):
                 continue
             best = self.best.get(key)
@@ -162,9 +192,10 @@ class TrainingMetrics:
             record[f"best/{key}"], record[f"best/{key}_step"] = self.best[key]
         return record
 
-    def sampler(self) -> Callable[[int], torch.Tensor]:
+    def sampler(self, jacobian_threshold: float | None = None) -> Callable[[int], torch.Tensor]:
         """A fresh sampler: the same latent stream, from its start, at every evaluation."""
-        return make_sampler(*self._sampler_args, data=self.data)
+        return make_sampler(*self._sampler_args, data=self.data,
+                            jacobian_threshold=jacobian_threshold)
 
     def state_dict(self) -> dict:
         return {"best": {k: list(v) for k, v in self.best.items()}, "names": list(self.names)}
