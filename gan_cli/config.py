@@ -1530,6 +1530,9 @@ class SampleConfig:
     seed: int = 0  # of every random latent (and of the perturbations)
     truncation: Optional[float] = None  # every latent component within [-t, t]; null = off
     truncation_method: str = "resample"  # resample (a truncated normal) | clamp
+    # export, unconditional G: only latents where ||dG/dz||_F <= this x its batch's median
+    # (Tanielian et al. 2020; gan_cli/latents.py), for data of separate modes; null = off
+    jacobian_threshold: Optional[float] = None
     use_ema: bool = True  # the checkpoint's G_ema when it has one; false = the trained G
     device: str = "cpu"  # cpu | cuda
     batch_size: int = 250  # samples per forward pass
@@ -1561,6 +1564,9 @@ class SampleConfig:
         _require(self.truncation is None or self.truncation > 0, "truncation",
                  f"must be > 0 or null, got {self.truncation}")
         _require(self.label is None or self.label >= 0, "label", f"must be >= 0 or null, got {self.label}")
+        _require(self.jacobian_threshold is None or self.jacobian_threshold >= 1,
+                 "jacobian_threshold", f"must be >= 1 (a multiple of the median) or null, "
+                 f"got {self.jacobian_threshold}")
         _require(self.seeds is None or len(self.seeds) >= 2, "seeds",
                  f"a walk needs at least 2 seeds, got {self.seeds}")
         _non_negative(self, "perturb")

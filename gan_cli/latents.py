@@ -90,6 +90,21 @@ def smooth_latents(G: Callable[..., torch.Tensor], z: torch.Tensor, y: torch.Ten
     return (sq <= threshold**2 * sq.median()).nonzero().squeeze(1)
 
 
+def draw_smooth(G: Callable[..., torch.Tensor],
+                draw: Callable[[int], tuple[torch.Tensor, torch.Tensor | None]], n: int,
+                threshold: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` latents (and their labels, or None) kept by the Jacobian threshold: rounds of ``n``
+    candidates from ``draw(n)`` until ``n`` are kept; each round keeps at least half of its own."""
+    zs, ys, kept = [], [], 0
+    while kept < n:
+        z, y = draw(n)
+        keep = smooth_latents(G, z, y, threshold)
+        zs.append(z[keep])
+        ys.append(y[keep] if y is not None else None)
+        kept += len(keep)
+    return torch.cat(zs)[:n], (torch.cat(ys)[:n] if ys[0] is not None else None)
+
+
 class Noise:
     """The training latent codes: a stream of their own, shared out over ranks.
 

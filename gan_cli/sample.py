@@ -64,7 +64,7 @@ from torch import Tensor, nn
 
 from gan_cli.animation import to_uint8, write_gif, write_mp4
 from gan_cli.errors import ConfigError, RuntimeFailure
-from gan_cli.latents import sample_latents
+from gan_cli.latents import draw_smooth, sample_latents
 from gan_cli.models import takes_condition
 from gan_cli.seeding import derive_seed
 
@@ -291,8 +291,10 @@ class Session:
 
 def _export(s: Session) -> list[Path]:
     n, fmt = int(s.cfg.n), s.cfg.format
-    z = s.latents(n, "export")
-    y = s.conditions(n)
+    if s.cfg.get("jacobian_threshold") is not None:
+        z, y = smooth_export_latents(s)
+    else:
+        z, y = s.latents(n, "export"), s.conditions(n)
     x = generate(s.G, z, y, s.cfg.batch_size)
     labels = y if s.G.num_classes else None
     inputs = y if y is not None and not s.G.num_classes else None
@@ -301,6 +303,27 @@ def _export(s: Session) -> list[Path]:
     if fmt == "csv":
         raise ConfigError("format=csv is for 2D points; images: format=png or format=npz")
     return [export_images(x, z, labels, inputs, s.run_dir, fmt)]
+
+
+def smooth_export_latents(s: Session) -> tuple[Tensor, None]:
+    """``n`` latents kept by the Jacobian threshold (``jacobian_threshold``), batch by batch
+    (``batch_size``: the median is each batch's), from the run's ``export`` stream."""
+    if s.G.num_classes or takes_condition(s.G):
+        raise ConfigError("jacobian_threshold applies to an unconditional generator; this one "
+                          "takes labels or input images")
+    device = _device(s.G)
+    g = torch.Generator(device=device).manual_seed(derive_seed(s.cfg.seed, "export"))
+
+    def draw(m: int) -> tuple[Tensor, None]:
+        return sample_latents(m, s.z_dim, generator=g, device=device, truncation=s.cfg.truncation,
+                              method=s.cfg.truncation_method), None
+
+    n, batch, out = int(s.cfg.n), int(s.cfg.batch_size), []
+    for start in range(0, n, batch):
+        z, _ = draw_smooth(lambda z, y=None: s.G(z), draw, min(batch, n - start),
+                           s.cfg.jacobian_threshold)
+        out.append(z.cpu())
+    return torch.cat(out), None
 
 
 def export_points(x: Tensor, z: Tensor, labels: Tensor | None, out_dir: Path, fmt: str) -> Path:

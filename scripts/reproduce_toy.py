@@ -41,7 +41,7 @@ import argparse
 import json
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -60,6 +60,8 @@ PAPER = {
                ("VEEGAN (Srivastava et al. 2017, Table 1)", 24.6, 40.0, 0.25)],
 }
 NUM_MODES = {"ring8": 8, "grid25": 25}
+# the prefix of the metrics of the samples kept by the Jacobian threshold (metrics.jacobian_threshold)
+JACOBIAN = "jacobian/"
 # PacGAN's packing degree in its table's best row for each dataset
 PACK = {"ring8": 2, "grid25": 4}
 QUICK = ["train.steps=20", "train.batch_size=64", "train.log_every_steps=10",
@@ -156,11 +158,15 @@ def run_one(row: Row, dataset: str, seed: int, runs: Path, quick: bool, fresh: b
         return result
     m = last_metrics(run_dir)
     rkl = m.get("reverse_kl")
+    extra: dict = {"step": m["step"]}
+    if f"{JACOBIAN}modes_captured" in m:  # the run's metrics.jacobian_threshold was on
+        extra["jacobian"] = {k: m.get(f"{JACOBIAN}{k}") for k in
+                             ("modes_captured", "high_quality_fraction", "reverse_kl")}
     result = Result(dataset=dataset, row=row.name, seed=seed, modes=m["modes_captured"],
                     num_modes=m["num_modes"], high_quality=m["high_quality_fraction"],
                     reverse_kl=float("nan") if rkl is None else float(rkl), cpu_s=cpu_s,
                     wall_s=wall_s, command=shown_command(row, dataset, seed, quick),
-                    extra={"step": m["step"]})
+                    extra=extra)
     result_file.write_text(json.dumps(vars(result), indent=1))
     return result
 
@@ -175,23 +181,37 @@ def table(results: list[Result], rows: list[Row], datasets: list[str]) -> str:
             rs = [r for r in results if r.dataset == ds and r.row == row.name]
             if not rs:
                 continue
-            modes = [r.modes for r in rs]
-            hq = [r.high_quality for r in rs]
-            full = sum(r.modes == r.num_modes and r.high_quality >= 0.97 for r in rs)
-            cpu = [r.cpu_s for r in rs]
-            diverged = sum("diverged" in r.extra for r in rs)
-            runs = f"{len(rs)} ({diverged} diverged: 0 modes)" if diverged else f"{len(rs)}"
-            lines.append(
-                f"| {ds} | {row.name} | {runs} | {spread(modes)} / {rs[0].num_modes:.0f}, "
-                f"min {min(modes):.0f} | {spread(hq, 100)}, min {100 * min(hq):.1f} "
-                f"| {spread([r.reverse_kl for r in rs], digits=3)} | {full}/{len(rs)} "
-                f"| {statistics.fmean(cpu):.0f}, {max(cpu):.0f} |")
+            lines.append(_line(ds, row.name, rs))
+            if all("jacobian" in r.extra for r in rs):  # the same runs' Jacobian-threshold samples
+                smooth = [replace(r, modes=r.extra["jacobian"]["modes_captured"],
+                                  high_quality=r.extra["jacobian"]["high_quality_fraction"],
+                                  reverse_kl=_float(r.extra["jacobian"]["reverse_kl"]), extra={})
+                          for r in rs]
+                lines.append(_line(ds, f"{row.name}, Jacobian threshold", smooth))
         modes, hq, rkl = data_itself(ds)
         lines.append(f"| {ds} | the data itself (2,500 real samples) | 10 | {spread(modes)} | "
                      f"{spread(hq, 100)}, min {100 * min(hq):.1f} | {spread(rkl, digits=3)} | | |")
         for name, modes, hq, rkl in PAPER.get(ds, []):
             lines.append(f"| {ds} | {name} | 10 | {modes} | {hq} | {rkl} | | |")
     return "\n".join(lines)
+
+
+def _float(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _line(ds: str, name: str, rs: list[Result]) -> str:
+    """One table line: the numbers of ``rs`` (one row's runs on ``ds``) over their seeds."""
+    modes = [r.modes for r in rs]
+    hq = [r.high_quality for r in rs]
+    full = sum(r.modes == r.num_modes and r.high_quality >= 0.97 for r in rs)
+    cpu = [r.cpu_s for r in rs]
+    diverged = sum("diverged" in r.extra for r in rs)
+    runs = f"{len(rs)} ({diverged} diverged: 0 modes)" if diverged else f"{len(rs)}"
+    return (f"| {ds} | {name} | {runs} | {spread(modes)} / {rs[0].num_modes:.0f}, "
+            f"min {min(modes):.0f} | {spread(hq, 100)}, min {100 * min(hq):.1f} "
+            f"| {spread([r.reverse_kl for r in rs], digits=3)} | {full}/{len(rs)} "
+            f"| {statistics.fmean(cpu):.0f}, {max(cpu):.0f} |")
 
 
 def data_itself(dataset: str, draws: int = 10) -> tuple[list[float], list[float], list[float]]:

@@ -55,6 +55,23 @@ def _result(row, seed, modes, hq, rkl, cpu, dataset="ring8", num_modes=8.0):
                      high_quality=hq, reverse_kl=rkl, cpu_s=cpu, wall_s=cpu, command="gan-train")
 
 
+def test_the_jacobian_threshold_samples_get_a_line_of_their_own_from_the_same_runs():
+    a = _result("tuned", 0, 8, 0.95, 0.01, 30.0)
+    b = _result("tuned", 1, 7, 0.90, 0.05, 50.0)
+    a.extra["jacobian"] = {"modes_captured": 8.0, "high_quality_fraction": 0.99, "reverse_kl": 0.02}
+    b.extra["jacobian"] = {"modes_captured": 8.0, "high_quality_fraction": 0.97, "reverse_kl": None}
+    text = rt.table([a, b], [r for r in rt.ROWS if r.name == "tuned"], ["ring8"])
+    plain = next(line for line in text.splitlines() if "| tuned |" in line)
+    assert "| 7.5 ± 0.7 / 8, min 7 | 92.5 ± 3.5, min 90.0 |" in plain and "| 0/2 | 40, 50 |" in plain
+    smooth = next(line for line in text.splitlines() if "| tuned, Jacobian threshold |" in line)
+    # HQ 99, 97: 98.0 ± 1.4; both runs have 8/8 and >= 97%; one reverse KL undefined; same CPU
+    assert ("| 2 | 8.0 ± 0.0 / 8, min 8 | 98.0 ± 1.4, min 97.0 | 0.020 (1 undefined) | 2/2 | 40, 50 |"
+            in smooth)
+    # runs without it (metrics.jacobian_threshold off) get no such line
+    c = _result("tuned", 2, 8, 0.95, 0.01, 30.0)
+    assert "Jacobian" not in rt.table([a, c], [r for r in rt.ROWS if r.name == "tuned"], ["ring8"])
+
+
 def test_spread_by_hand():
     # [1, 2, 3]: mean 2, sample std sqrt(((1-2)^2 + 0 + (3-2)^2) / 2) = 1
     assert rt.spread([1.0, 2.0, 3.0]) == "2.0 ± 1.0"

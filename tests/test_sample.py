@@ -317,6 +317,8 @@ def test_gan_sample_refuses_what_it_cannot_do(tmp_path: Path, cdcgan_ckpt: Path)
     assert proc.returncode == 2 and "style-based generator" in proc.stderr
     proc = run_sample([f"ckpt={cdcgan_ckpt}", "mode=walk"], tmp_path / "b")
     assert proc.returncode == 2 and "mode" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_sample([f"ckpt={cdcgan_ckpt}", "jacobian_threshold=10"], tmp_path / "d")
+    assert proc.returncode == 2 and "unconditional" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_sample([f"ckpt={tmp_path / 'missing.pt'}"], tmp_path / "c")
     assert proc.returncode == 1 and "checkpoint not found" in proc.stderr
 
@@ -331,3 +333,22 @@ def test_gan_sample_exports_2d_points(tmp_path: Path):
     assert rows[0] == ["x0", "x1"] and len(rows) == 51
     proc = run_sample([f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "mode=interp"], tmp_path / "o2")
     assert proc.returncode == 2 and "mode=export or mode=grid" in proc.stderr
+    # the Jacobian threshold: only latents where ||dG/dz|| <= 3 x the batch median
+    from gan_cli.build import generator_from_checkpoint
+    from gan_cli.latents import jacobian_sq_norms
+
+    proc = run_sample([f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "n=300", "format=npz",
+                       "jacobian_threshold=1.5", "batch_size=100"], tmp_path / "o3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    npz = np.load(tmp_path / "o3" / "samples.npz")
+    assert npz["points"].shape == (300, 2) and npz["z"].shape[0] == 300
+    G = generator_from_checkpoint(run_dir / "checkpoints" / "last.pt", device=torch.device("cpu")).G
+    z = torch.as_tensor(npz["z"])
+    with torch.no_grad():
+        assert np.allclose(G(z).numpy(), npz["points"], atol=1e-6)  # the points are G of the kept z
+    # each batch of 100 kept came from candidates whose median is at least the kept ones' lower half:
+    # no kept latent is steeper than 1.5^2 x the largest norm a plain draw's median reaches
+    plain = jacobian_sq_norms(G, torch.randn(5000, z.shape[1], generator=torch.Generator().manual_seed(0)))
+    kept = jacobian_sq_norms(G, z)
+    assert kept.max() <= 1.5**2 * plain.quantile(0.75)
+    assert kept.mean() < plain.mean()  # the steepest latents are gone

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from gan_cli.latents import sample_latents, smooth_latents
+from gan_cli.latents import draw_smooth, sample_latents
 from gan_cli.models import takes_condition, truncates_in_w
 from gan_cli.seeding import derive_seed
 
@@ -83,20 +83,10 @@ def make_sampler(G: nn.Module | Callable[[], nn.Module], z_dim: int, device: tor
                 y = data.conditions(m, g).to(device)
             return z, y
 
-        def smooth(m: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-            zs, ys, kept = [], [], 0
-            while kept < m:  # every round keeps at least half of its m candidates
-                z, y = latents(m)
-                keep = smooth_latents(call, z, y, jacobian_threshold)
-                zs.append(z[keep])
-                ys.append(y[keep] if y is not None else None)
-                kept += len(keep)
-            z = torch.cat(zs)[:m]
-            return z, (torch.cat(ys)[:m] if ys[0] is not None else None)
-
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
-            z, y = latents(m) if jacobian_threshold is None else smooth(m)
+            z, y = (latents(m) if jacobian_threshold is None else
+                    draw_smooth(call, latents, m, jacobian_threshold))
             x = call(z, y).float()
             if data is not None and x.dim() == 4 and x.shape[-2:] != tuple(data.info.shape[-2:]):
                 x = F.interpolate(x, size=tuple(data.info.shape[-2:]), mode="nearest")
