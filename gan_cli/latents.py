@@ -19,7 +19,8 @@ it onto paths between the modes, and those latents are where G is steepest. :fun
 keeps a latent only where the Frobenius norm of G's Jacobian dG/dz is at most ``threshold`` times
 the median norm of its batch. Their JBTopK keeps a fixed fraction instead; a ratio to the median
 drops whatever share of G's samples lies on its steep paths, and, with ``threshold >= 1``, keeps at
-least half of every batch.
+least half of every batch. (Where more than half of a batch sits on plateaus that are flat to
+float precision, e.g. every tanh unit saturated, the median is 0 and only those are kept.)
 """
 
 from __future__ import annotations
@@ -64,19 +65,21 @@ def sample_latents(n: int, z_dim: int, *, generator: torch.Generator | None = No
 
 def jacobian_sq_norms(G: Callable[..., torch.Tensor], z: torch.Tensor,
                       y: torch.Tensor | None = None) -> torch.Tensor:
-    """||dG(z)/dz||_F^2 of every sample, shape (N,): exact, one forward-mode pass (a JVP) per
-    latent dimension, ``sum_k ||J e_k||^2``. G must treat the samples of a batch independently
+    """||dG(z)/dz||_F^2 of every sample, shape (N,), float64: exact, one forward-mode pass (a JVP)
+    per latent dimension, ``sum_k ||J e_k||^2``. G must treat the samples of a batch independently
     (eval mode)."""
     def g(latent: torch.Tensor) -> torch.Tensor:
         out = G(latent) if y is None else G(latent, y)
         return out.float().flatten(1)
 
-    total = torch.zeros(len(z), device=z.device)
+    # summed in float64: on a saturated plateau a float32 column's square can underflow to 0,
+    # which would make the batch's median 0 and the threshold keep only the underflowed latents
+    total = torch.zeros(len(z), device=z.device, dtype=torch.float64)
     for k in range(z.shape[1]):
         direction = torch.zeros_like(z)
         direction[:, k] = 1.0
         _, column = torch.func.jvp(g, (z,), (direction,))
-        total += column.pow(2).sum(1)
+        total += column.double().pow(2).sum(1)
     return total
 
 

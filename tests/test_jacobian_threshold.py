@@ -3,6 +3,8 @@ keeps, and the samplers of gan-train's metrics and gan-eval that use it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -10,6 +12,8 @@ from torch import nn
 from gan_cli.latents import jacobian_sq_norms, smooth_latents
 from gan_cli.metrics.tracker import make_sampler
 from tests.conftest import SMALL, read_metrics, run_cli
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class Square(nn.Module):
@@ -43,13 +47,14 @@ def test_jacobian_norms_of_a_linear_g_are_its_frobenius_norm():
         G.weight.copy_(A)
     z = torch.randn(7, 2)
     expected = (1 + 4 + 0 + 1 + 9 + 0.25)  # sum of A's squared entries
-    assert torch.allclose(jacobian_sq_norms(G, z), torch.full((7,), expected))
+    assert torch.allclose(jacobian_sq_norms(G, z), torch.full((7,), expected, dtype=torch.float64))
 
 
 def test_jacobian_norms_by_hand():
     z = torch.tensor([[1.0, 2.0], [0.0, 0.0], [-2.0, 1.0]])
     # 5 z0^2 + 9 + z1^2
-    assert torch.allclose(jacobian_sq_norms(Square(), z), torch.tensor([5 + 9 + 4.0, 9.0, 20 + 9 + 1.0]))
+    assert torch.allclose(jacobian_sq_norms(Square(), z),
+                          torch.tensor([5 + 9 + 4.0, 9.0, 20 + 9 + 1.0], dtype=torch.float64))
 
 
 def test_labels_reach_the_generator():
@@ -60,7 +65,7 @@ def test_labels_reach_the_generator():
         return z * y[:, None]
 
     z, y = torch.randn(4, 3), torch.tensor([1.0, 2.0, 3.0, 4.0])
-    assert torch.allclose(jacobian_sq_norms(G, z, y), 3 * y**2)  # J = y I_3
+    assert torch.allclose(jacobian_sq_norms(G, z, y), 3 * y.double()**2)  # J = y I_3
     assert all(s is y for s in seen)
 
 
@@ -89,10 +94,9 @@ def test_the_sampler_drops_the_steep_path_between_two_modes():
     between = lambda x: (x.abs() < 1.9).float().mean().item()  # noqa: E731
     # |z| < atanh(0.95) / 40 = 0.0458 maps between the modes: 3.7% of a standard normal
     assert 0.025 < between(plain) < 0.05
-    # the kept latents: 4 sech^2(40 z) 40^2 <= 100 x median; the median sample has |z| ~ 0.67, where
-    # sech^2 ~ 1e-23: every latent with |z| below ~0.03 is dropped, which leaves |x| > 1.9 only
-    # on 0.03 < |z| < 0.046, about 1.3% of the latents
-    assert between(smooth) < 0.015
+    # in float32, tanh(40 z) is exactly +-1 beyond |z| ~ 0.23, where dG/dz is exactly 0: more than
+    # half of a batch, so its median is 0 and the threshold keeps the flat latents only
+    assert between(smooth) == 0
     # the same stream at every call: reproducible numbers
     assert torch.equal(make_sampler(G, 1, torch.device("cpu"), seed=0, batch_size=200,
                                     jacobian_threshold=10)(2000), smooth)
@@ -116,3 +120,32 @@ def test_gan_train_logs_the_metrics_of_the_kept_samples_beside_the_plain_ones(tm
     bad = run_cli([*SMALL, "model=mlp", "dataset=ring8", "metrics.jacobian_threshold=0.5"],
                   tmp_path / "bad")
     assert bad.returncode == 2 and "jacobian_threshold" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_figure_script_splits_samples_by_the_samplers_rule():
+    import importlib.util
+
+    from gan_cli.latents import sample_latents
+    from gan_cli.seeding import derive_seed
+
+    spec = importlib.util.spec_from_file_location("jacobian_figure", REPO / "scripts" / "jacobian_figure.py")
+    jf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(jf)
+    G = Step(k=8.0)
+    x, kept = jf.split_samples(G, 1, n=500, batch_size=250, threshold=10, seed=4)
+    g = torch.Generator().manual_seed(derive_seed(4, "eval_z"))
+    z = torch.cat([sample_latents(250, 1, generator=g) for _ in range(2)])  # drawn as the sampler does
+    with torch.no_grad():
+        assert torch.equal(x, G(z))
+    # the rule of smooth_latents, batch by batch
+    expected = torch.zeros(500, dtype=torch.bool)
+    for start in (0, 250):
+        expected[start + smooth_latents(G, z[start:start + 250], None, 10)] = True
+    assert torch.equal(kept, expected)
+    # ||J||^2 = (16 sech^2(8 z))^2 ~ e^(-32 |z|) away from 0, and the median latent has |z| about
+    # 0.674: kept are |z| >= 0.674 - ln(100) / 32 = 0.53, 60% of a standard normal
+    assert 0.5 < kept.float().mean() < 0.7
+    assert (z[kept].abs() > 0.45).all() and (z[~kept].abs() < 0.6).all()
+    # and the metric sampler keeps exactly those latents' samples, in order, batch by batch
+    first = make_sampler(G, 1, torch.device("cpu"), seed=4, batch_size=250, jacobian_threshold=10)(250)
+    assert torch.equal(first[: int(kept[:250].sum())], x[:250][kept[:250]])
