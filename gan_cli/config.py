@@ -353,11 +353,15 @@ class MLPGeneratorConfig(NetworkConfig):
     activation: str = "relu"  # relu | leaky_relu | tanh
     batch_norm: bool = False  # BatchNorm1d after each hidden layer
     conditional: bool = False  # use the dataset's labels (label embedding concatenated to z)
+    # what the first layer sees of z ~ N(0, I): normal (z itself) | uniform (2 Phi(z) - 1, uniform
+    # on (-1, 1) per component, DCGAN's U(-1, 1) latent: bounded, no tails for G to saturate on)
+    latent: str = "normal"
 
     def __post_init__(self) -> None:
         _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden",
                  f"must be a non-empty list of positive widths, got {list(self.hidden)}")
         _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))
+        _one_of(self, "latent", ("normal", "uniform"))
 
 
 @dataclass

@@ -29,11 +29,15 @@ def test_every_row_composes_validates_and_builds_its_loss(row, dataset):
     assert cfg.dataset._target_ == f"gan_cli.data.toy.{builder}"
     assert cfg.model.generator._target_ == "gan_cli.models.mlp.Generator"
     loss = build_loss(cfg.loss)
-    if row.name in ("tuned", "lazy_r1"):
-        assert cfg.loss.r1_gamma > 0  # the tuned default: ns with R1
-        assert cfg.loss.r_interval == (16 if row.name == "lazy_r1" else 1)
+    if row.name in ("tuned", "r1_every_step", "uniform_latent"):
+        assert cfg.loss.r1_gamma > 0  # the tuned default: ns with R1, lazily on one D update in 16
+        assert cfg.loss.r_interval == (1 if row.name == "r1_every_step" else 16)
+        # and the metrics of the Jacobian-threshold samples beside the plain ones
+        assert cfg.metrics.jacobian_threshold == 10
     else:
         assert cfg.loss.r1_gamma == 0  # the losses as their papers define them
+    if row.name == "untuned":  # as the command ran before: no Jacobian-threshold pass to pay for
+        assert cfg.metrics.jacobian_threshold is None
     # every row's run ends with the protocol's metric (the last step always evaluates)
     assert cfg.metrics.every_steps > 0
     assert loss.n_critic == cfg.loss.n_critic

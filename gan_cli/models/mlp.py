@@ -44,12 +44,18 @@ class Generator(nn.Module):
         activation: relu | leaky_relu | tanh.
         batch_norm: BatchNorm1d after each hidden layer.
         conditional: use labels (needs num_classes > 0).
+        latent: "normal" (the first layer sees z) or "uniform" (it sees 2 Phi(z) - 1, uniform on
+            (-1, 1) per component).
     """
 
     def __init__(self, *, z_dim: int, data_shape: tuple[int, ...], num_classes: int = 0,
                  bounded: bool = False, hidden: list[int] = (256, 256, 256),
-                 activation: str = "relu", batch_norm: bool = False, conditional: bool = False):
+                 activation: str = "relu", batch_norm: bool = False, conditional: bool = False,
+                 latent: str = "normal"):
         super().__init__()
+        if latent not in ("normal", "uniform"):
+            raise ValueError(f"latent must be 'normal' or 'uniform', got {latent!r}")
+        self.uniform_latent = latent == "uniform"
         if conditional and num_classes <= 0:
             raise ValueError("a conditional model needs a dataset with labels (num_classes > 0)")
         self.z_dim = z_dim
@@ -64,6 +70,8 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*body, nn.Linear(hidden[-1], n_out), *( [nn.Tanh()] if bounded else []))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.uniform_latent:  # the normal CDF: each component uniform on (-1, 1)
+            z = 2 * torch.special.ndtr(z) - 1
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], dim=1)
         return self.net(z).view(len(z), *self.data_shape)
