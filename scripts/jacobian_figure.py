@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = mode_metrics(x, data.modes, data.mode_std)
     smooth = mode_metrics(x[kept], data.modes, data.mode_std)
 
-    fig, ax = plt.subplots(figsize=(5.6, 5.6))
+    fig, ax = plt.subplots(figsize=(5.6, 6.0))
     for centre in data.modes.tolist():
         ax.add_patch(plt.Circle(centre, 3 * data.mode_std, fill=False, color="tab:orange", lw=0.8))
     ax.scatter(*x[~kept].T, s=6, marker="x", lw=0.6, color="tab:red",
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     ax.scatter(*x[kept].T, s=2, color="tab:blue", label=f"kept ({kept.float().mean():.0%})")
     ax.plot([], [], color="tab:orange", lw=0.8, label="3 std of each mode")
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=7, framealpha=0.9)
-    ax.set_title(f"step {rebuilt.step}: high quality {100 * plain['high_quality_fraction']:.1f}% of all, "
-                 f"{100 * smooth['high_quality_fraction']:.1f}% of kept\n"
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3, fontsize=8, frameon=False)
+    ax.set_title(f"step {rebuilt.step}, {args.n:,} samples: high quality {100 * plain['high_quality_fraction']:.1f}% "
+                 f"of all, {100 * smooth['high_quality_fraction']:.1f}% of the kept\n"
                  f"modes {plain['modes_captured']:.0f} / {smooth['modes_captured']:.0f} of "
                  f"{len(data.modes)}; ||dG/dz|| <= {args.threshold:g} x batch median", fontsize=9)
     fig.tight_layout()

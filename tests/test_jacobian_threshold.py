@@ -1,5 +1,6 @@
 """The Jacobian threshold (Tanielian et al. 2020): G's Jacobian norm per sample, the latents it
-keeps, and the samplers of gan-train's metrics and gan-eval that use it."""
+keeps, the samplers of gan-train's metrics, gan-eval and gan-sample that use it; and the
+MLP's uniform latent, tried beside it on the 2D mixtures."""
 
 from __future__ import annotations
 
@@ -149,3 +150,16 @@ def test_the_figure_script_splits_samples_by_the_samplers_rule():
     # and the metric sampler keeps exactly those latents' samples, in order, batch by batch
     first = make_sampler(G, 1, torch.device("cpu"), seed=4, batch_size=250, jacobian_threshold=10)(250)
     assert torch.equal(first[: int(kept[:250].sum())], x[:250][kept[:250]])
+
+
+def test_the_mlps_uniform_latent_is_the_normal_cdf_of_z():
+    from gan_cli.models.mlp import Generator
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=2, data_shape=(2,), hidden=[8], activation="tanh", latent="uniform")
+    z = torch.tensor([[0.0, 1.0], [-1.0, 30.0]])
+    # Phi(0) = 0.5 -> 0; Phi(1) = 0.841345 -> 0.682689; Phi(-1) -> -0.682689; Phi(30) = 1 -> 1
+    u = torch.tensor([[0.0, 0.682689], [-0.682689, 1.0]])
+    assert torch.allclose(G(z), G.net(u), atol=1e-5)
+    with pytest.raises(ValueError, match="latent"):
+        Generator(z_dim=2, data_shape=(2,), latent="gaussian")
