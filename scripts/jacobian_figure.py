@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     ax.plot([], [], color="tab:orange", lw=0.8, label="3 std of each mode")
     ax.set_aspect("equal")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3, fontsize=8, frameon=False)
-    ax.set_title(f"step {rebuilt.step}, {args.n:,} samples: high quality {100 * plain['high_quality_fraction']:.1f}% "
-                 f"of all, {100 * smooth['high_quality_fraction']:.1f}% of the kept\n"
+    ax.set_title(f"step {rebuilt.step}, {args.n:,} samples: high quality "
+                 f"{100 * plain['high_quality_fraction']:.1f}% of all, "
+                 f"{100 * smooth['high_quality_fraction']:.1f}% of the kept\n"
                  f"modes {plain['modes_captured']:.0f} / {smooth['modes_captured']:.0f} of "
                  f"{len(data.modes)}; ||dG/dz|| <= {args.threshold:g} x batch median", fontsize=9)
     fig.tight_layout()
