@@ -144,8 +144,12 @@ def test_quick_mode_runs_gan_train_and_writes_the_table(tmp_path):
         assert (quick / "ring8" / r["row"] / "seed0" / "metrics.jsonl").exists()
     table = (quick / "table.md").read_text()
     assert table.strip() == proc.stdout.strip()
-    # + the data itself and the paper's two rows
-    assert sum(line.startswith("| ring8 | ") for line in table.splitlines()) == 3 + 1 + 2
+    # each run also logged the Jacobian threshold's metrics (the 2D mixtures' recipe): a second
+    # line per row, from the same runs; + the data itself and the paper's two rows
+    for r in runs:
+        assert set(r["extra"]["jacobian"]) == {"modes_captured", "high_quality_fraction", "reverse_kl"}
+    assert sum(line.startswith("| ring8 | ") for line in table.splitlines()) == 3 * 2 + 1 + 2
+    assert "| ring8 | tuned, Jacobian threshold | 1 |" in table
     # a second call reuses the finished runs: same numbers, no new training
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert again.returncode == 0 and again.stdout == proc.stdout
