@@ -56,6 +56,13 @@ def _non_negative(obj: Any, *names: str) -> None:
         _require(value >= 0, name, f"must be >= 0, got {value}")
 
 
+def _jacobian_threshold(obj: Any) -> None:
+    """``obj.jacobian_threshold``: null, or a multiple (>= 1) of the batch's median Jacobian norm."""
+    value = obj.jacobian_threshold
+    _require(value is None or value >= 1, "jacobian_threshold",
+             f"must be >= 1 (a multiple of the median) or null, got {value}")
+
+
 def _one_of(obj: Any, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(obj, name)
     _require(value in choices, name, f"must be one of {', '.join(choices)}; got {value!r}")
@@ -1391,9 +1398,7 @@ class TrainMetricsConfig:
     def __post_init__(self) -> None:
         _non_negative(self, "every_steps")
         _positive(self, "num_samples", "num_real")
-        _require(self.jacobian_threshold is None or self.jacobian_threshold >= 1,
-                 "jacobian_threshold", f"must be >= 1 (a multiple of the median) or null, "
-                 f"got {self.jacobian_threshold}")
+        _jacobian_threshold(self)
 
 
 @dataclass
@@ -1507,9 +1512,7 @@ class EvalConfig:
         _one_of(self, "truncation_method", ("resample", "clamp"))
         _require(self.truncation is None or self.truncation > 0, "truncation",
                  f"must be > 0 or null, got {self.truncation}")
-        _require(self.jacobian_threshold is None or self.jacobian_threshold >= 1,
-                 "jacobian_threshold", f"must be >= 1 (a multiple of the median) or null, "
-                 f"got {self.jacobian_threshold}")
+        _jacobian_threshold(self)
         _require(all(t > 0 for t in self.truncation_sweep), "truncation_sweep",
                  f"thresholds must be > 0, got {list(self.truncation_sweep)}")
 
@@ -1568,9 +1571,7 @@ class SampleConfig:
         _require(self.truncation is None or self.truncation > 0, "truncation",
                  f"must be > 0 or null, got {self.truncation}")
         _require(self.label is None or self.label >= 0, "label", f"must be >= 0 or null, got {self.label}")
-        _require(self.jacobian_threshold is None or self.jacobian_threshold >= 1,
-                 "jacobian_threshold", f"must be >= 1 (a multiple of the median) or null, "
-                 f"got {self.jacobian_threshold}")
+        _jacobian_threshold(self)
         _require(self.seeds is None or len(self.seeds) >= 2, "seeds",
                  f"a walk needs at least 2 seeds, got {self.seeds}")
         _non_negative(self, "perturb")

@@ -320,8 +320,7 @@ def smooth_export_latents(s: Session) -> tuple[Tensor, None]:
 
     n, batch, out = int(s.cfg.n), int(s.cfg.batch_size), []
     for start in range(0, n, batch):
-        z, _ = draw_smooth(lambda z, y=None: s.G(z), draw, min(batch, n - start),
-                           s.cfg.jacobian_threshold)
+        z, _ = draw_smooth(s.G, draw, min(batch, n - start), s.cfg.jacobian_threshold)
         out.append(z.cpu())
     return torch.cat(out), None
 

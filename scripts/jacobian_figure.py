@@ -25,15 +25,16 @@ sys.path.insert(0, str(REPO))
 def split_samples(G, z_dim: int, n: int, batch_size: int, threshold: float, seed: int):
     """(points, kept mask): ``n`` samples of G from the run's evaluation stream, each batch's
     latents kept or dropped by the Jacobian threshold."""
-    from gan_cli.latents import jacobian_sq_norms, sample_latents
+    from gan_cli.latents import sample_latents, smooth_latents
     from gan_cli.seeding import derive_seed
 
     g = torch.Generator().manual_seed(derive_seed(seed, "eval_z"))
     points, kept = [], []
     for start in range(0, n, batch_size):
         z = sample_latents(min(batch_size, n - start), z_dim, generator=g)
-        sq = jacobian_sq_norms(lambda latent: G(latent), z)
-        kept.append(sq <= threshold**2 * sq.median())
+        mask = torch.zeros(len(z), dtype=torch.bool)
+        mask[smooth_latents(G, z, None, threshold)] = True
+        kept.append(mask)
         with torch.no_grad():
             points.append(G(z).reshape(len(z), -1))
     return torch.cat(points), torch.cat(kept)

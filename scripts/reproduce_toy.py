@@ -161,14 +161,13 @@ def run_one(row: Row, dataset: str, seed: int, runs: Path, quick: bool, fresh: b
         result_file.write_text(json.dumps(vars(result), indent=1))
         return result
     m = last_metrics(run_dir)
-    rkl = m.get("reverse_kl")
     extra: dict = {"step": m["step"]}
     if f"{JACOBIAN}modes_captured" in m:  # the run's metrics.jacobian_threshold was on
         extra["jacobian"] = {k: m.get(f"{JACOBIAN}{k}") for k in
                              ("modes_captured", "high_quality_fraction", "reverse_kl")}
     result = Result(dataset=dataset, row=row.name, seed=seed, modes=m["modes_captured"],
                     num_modes=m["num_modes"], high_quality=m["high_quality_fraction"],
-                    reverse_kl=float("nan") if rkl is None else float(rkl), cpu_s=cpu_s,
+                    reverse_kl=_float(m.get("reverse_kl")), cpu_s=cpu_s,
                     wall_s=wall_s, command=shown_command(row, dataset, seed, quick),
                     extra=extra)
     result_file.write_text(json.dumps(vars(result), indent=1))
