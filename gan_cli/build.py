@@ -279,23 +279,34 @@ def build_optimizers(node: DictConfig, G: nn.Module, D: nn.Module,
     beta ** (k/(k+1)) (StyleGAN2's correction, so that the main loss keeps its settings).
     """
     kwargs = OmegaConf.to_container(node, resolve=True)
-    lrs = {"G": kwargs.pop("lr_g"), "D": kwargs.pop("lr_d")}
+    kwargs.pop("lr_g"), kwargs.pop("lr_d")
     kwargs.pop("lr_decay", None)  # the loop's schedule (lr_factor), not optimizer arguments
     kwargs.pop("lr_decay_steps", None)
+    kwargs.pop("lr_decay_start", None)
     implementation = kwargs.pop("implementation", "single")
     opts = []
     for net, module in (("G", G), ("D", D)):
         args = dict(kwargs)
         args.update(update_kernel(kwargs["_target_"], implementation, list(module.parameters())))
-        interval = _lazy_interval(regularizers, net)
-        lr = lrs[net]
-        if interval > 1:
-            ratio = lazy_factor(interval)
-            lr = lr * ratio
-            if "betas" in args:
-                args["betas"] = [b ** ratio for b in args["betas"]]
-        opts.append(build(OmegaConf.create(args), "optimizer", params=module.parameters(), lr=lr))
+        ratio = _lazy_ratio(regularizers, net)
+        if ratio != 1 and "betas" in args:
+            args["betas"] = [b ** ratio for b in args["betas"]]
+        opts.append(build(OmegaConf.create(args), "optimizer", params=module.parameters(),
+                          lr=optimizer_lr(node, net, regularizers)))
     return tuple(opts)
+
+
+def optimizer_lr(node: DictConfig, net: str, regularizers: Sequence = ()) -> float:
+    """The base learning rate of ``net`` ("G" or "D"): ``lr_g`` / ``lr_d`` times the lazy
+    regularisation's k/(k+1) where ``net`` has one (interval k > 1). The loop's schedule
+    (``lr_factor``) scales this, not the config's rate, so a decay keeps the correction."""
+    lr = float(node.lr_g if net == "G" else node.lr_d)
+    return lr * _lazy_ratio(regularizers, net)
+
+
+def _lazy_ratio(regularizers: Iterable, net: str) -> float:
+    interval = _lazy_interval(regularizers, net)
+    return lazy_factor(interval) if interval > 1 else 1.0
 
 
 def update_kernel(target: str, implementation: str, params: Sequence[torch.Tensor]) -> dict:
@@ -319,16 +330,16 @@ def update_kernel(target: str, implementation: str, params: Sequence[torch.Tenso
     return {"foreach": True}
 
 
-def lr_factor(schedule: str, step: int, steps: int) -> float:
+def lr_factor(schedule: str, step: int, steps: int, start: int = 0) -> float:
     """The learning rates' multiplier for the update after ``step`` generator steps.
 
-    ``none``: 1. ``linear``: from 1 at step 0 down to 0 at ``steps`` (Chainer's LinearShift, used
-    by the WGAN-GP and SNGAN CIFAR-10 settings). A pure function of the step, so a resumed run
-    follows the same schedule; torch's chainable LR schedulers would instead scale whatever
-    learning rate a resume restores from the config.
+    ``none``: 1. ``linear``: 1 until ``start``, then down linearly to 0 at ``steps`` (from
+    ``start`` = 0: Chainer's LinearShift, used by the WGAN-GP and SNGAN CIFAR-10 settings). A pure
+    function of the step, so a resumed run follows the same schedule; torch's chainable LR
+    schedulers would instead scale whatever learning rate a resume restores from the config.
     """
     if schedule == "linear":
-        return max(0.0, 1.0 - step / steps)
+        return min(1.0, max(0.0, (steps - step) / (steps - start)))
     return 1.0
 
 

@@ -381,6 +381,10 @@ class MLPDiscriminatorConfig(DiscriminatorConfig):
     # for a loss on D's features (loss=mmd): a linear head to this many features; null = the last
     # hidden layer's output is the features
     feature_dim: Optional[int] = None
+    # D sees x / input_scale: a spread-out 2D dataset divided down to about unit size, where the
+    # first layer's units, initialised with their kinks within about 1 of the origin, can resolve
+    # it (conf/tuned/grid25_mlp.yaml measures it); 1 = x as given
+    input_scale: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -388,6 +392,7 @@ class MLPDiscriminatorConfig(DiscriminatorConfig):
                  f"must be a non-empty list of positive widths, got {list(self.hidden)}")
         _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))
         _require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+        _positive(self, "input_scale")
         _require(self.feature_dim is None or self.feature_dim > 0, "feature_dim",
                  f"must be > 0 or null, got {self.feature_dim}")
 
@@ -1191,6 +1196,10 @@ class OptimizerConfig:
     # run may later be extended (resume with a larger train.steps): with null the schedule is
     # stretched to the new length and the learning rates rise again at the resume
     lr_decay_steps: Optional[int] = None
+    # the generator step at which the linear decay starts (the rates stay at their base until
+    # then); 0 = from the first step. A late start anneals a run that has already converged: it
+    # shrinks Adam's step, whose size does not fall with the gradient's
+    lr_decay_start: int = 0
     # how torch applies the update to the parameters (the same arithmetic, to float rounding):
     # auto = fused (one kernel for all parameters, on CPU and GPU) where torch has it for this
     # optimizer and device, else foreach | fused | foreach (one op per kind, over all tensors) |
@@ -1204,6 +1213,11 @@ class OptimizerConfig:
         _one_of(self, "implementation", ("auto", "fused", "foreach", "single"))
         _require(self.lr_decay_steps is None or self.lr_decay_steps > 0, "lr_decay_steps",
                  f"must be > 0 or null, got {self.lr_decay_steps}")
+        _require(self.lr_decay_start >= 0, "lr_decay_start",
+                 f"must be >= 0, got {self.lr_decay_start}")
+        _require(self.lr_decay_steps is None or self.lr_decay_start < self.lr_decay_steps,
+                 "lr_decay_start", f"must be below lr_decay_steps ({self.lr_decay_steps}), got "
+                 f"{self.lr_decay_start}")
 
 
 @dataclass
@@ -1606,6 +1620,12 @@ def validate(cfg: DictConfig) -> None:
     if split is not None and "split" not in cfg.dataset:
         raise ConfigError(f"metrics.split={split}: this dataset has no splits (no dataset.split "
                           f"key); use metrics.split=null to compare with the data trained on")
+    opt = cfg.optimizer
+    if (opt.get("lr_decay", "none") != "none" and opt.get("lr_decay_steps") is None
+            and opt.get("lr_decay_start", 0) >= cfg.train.steps):
+        raise ConfigError(f"optimizer.lr_decay_start={opt.lr_decay_start}: the decay would start at "
+                          f"or after the run's end (train.steps={cfg.train.steps}); lower it, or "
+                          f"set optimizer.lr_decay_steps")
 
 
 def validate_sample(cfg: DictConfig) -> None:

@@ -244,6 +244,10 @@ def test_paper_defaults_for_n_critic():
     (["model=mlp", "model.generator.hidden=[]"], "model.generator.hidden"),
     (["hardware.precision=fp8"], "hardware.precision"),
     (["optimizer.implementation=fast"], "optimizer.implementation"),
+    (["optimizer.lr_decay_start=-1"], "optimizer.lr_decay_start"),
+    (["optimizer.lr_decay_steps=100", "optimizer.lr_decay_start=100"], "optimizer.lr_decay_start"),
+    (["optimizer.lr_decay=linear", "train.steps=50", "optimizer.lr_decay_start=50"],
+     "optimizer.lr_decay_start"),
     (["dataset=image_folder"], "dataset.path"),
     (["model=dcgan", "model.discriminator.conditioning=both"], "model.discriminator.conditioning"),
 ])

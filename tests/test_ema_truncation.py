@@ -179,3 +179,10 @@ def test_linear_decay_falls_from_1_to_0_over_the_run():
     assert [lr_factor("linear", s, 100) for s in (0, 25, 50, 99, 100)] == \
         [1.0, 0.75, 0.5, pytest.approx(0.01), 0.0]
     assert math.isclose(lr_factor("linear", 1, 3), 2 / 3)
+
+
+def test_a_late_linear_decay_holds_1_until_its_start():
+    # start 60 of 100: 1 up to step 60, then (100 - s) / 40
+    assert [lr_factor("linear", s, 100, start=60) for s in (0, 59, 60, 70, 90, 100)] == \
+        [1.0, 1.0, 1.0, 0.75, 0.25, 0.0]
+    assert lr_factor("none", 90, 100, start=60) == 1.0

@@ -262,6 +262,21 @@ def test_b_lazy_intervals_correct_the_optimizer_settings(tmp_path):
     assert all("r1" in r for r in read_metrics(tmp_path / "run"))
 
 
+def test_b_a_late_linear_decay_scales_the_lazily_corrected_rates(tmp_path):
+    # lr_decay_start=6 of 12 steps: the update after s steps uses factor min(1, (12 - s) / 6)
+    cfg = compose_train("tiny=toy", "loss=ns", "loss.r1_gamma=1", "loss.r_interval=4",
+                        "optimizer.lr_g=2e-4", "optimizer.lr_d=0.001", "optimizer.lr_decay=linear",
+                        "optimizer.lr_decay_start=6")
+    train(cfg, tmp_path / "run")
+    records = read_metrics(tmp_path / "run")  # logged after steps 4, 8, 12: updates 3, 7, 11
+    factors = [1.0, 5 / 6, 1 / 6]
+    assert [r["lr_g"] for r in records] == pytest.approx([2e-4 * f for f in factors])
+    # D keeps the lazy correction k / (k + 1) = 4/5 under the schedule (it was lost before)
+    assert [r["lr_d"] for r in records] == pytest.approx([0.001 * 0.8 * f for f in factors])
+    (group,) = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["opt_d"]["param_groups"]
+    assert group["lr"] == pytest.approx(0.001 * 0.8 / 6)
+
+
 # ---------------------------------------------------------------------------------------------
 # (c) Two (G, D) pairs trained one after another, sampled as a cascade.
 

@@ -96,12 +96,18 @@ class Discriminator(nn.Module):
         conditional: use labels (needs num_classes > 0).
         feature_dim: with ``output="features"``: the size of a linear head on the last hidden
             layer; None = no head, the features are the last hidden layer's output.
+        input_scale: D's first layer sees ``x / input_scale`` (a fixed rescaling, not learned); a
+            reconstruction is scaled back to x's units.
     """
 
     def __init__(self, *, data_shape: tuple[int, ...], num_classes: int = 0, output: str = "score",
                  hidden: list[int] = (256, 256, 256), activation: str = "leaky_relu",
-                 dropout: float = 0.0, conditional: bool = False, feature_dim: int | None = None):
+                 dropout: float = 0.0, conditional: bool = False, feature_dim: int | None = None,
+                 input_scale: float = 1.0):
         super().__init__()
+        if not input_scale > 0:
+            raise ValueError(f"input_scale must be > 0, got {input_scale!r}")
+        self.input_scale = float(input_scale)
         if output not in ("score", "reconstruction", "features"):
             raise ValueError(f"output must be 'score', 'reconstruction' or 'features', got {output!r}")
         if feature_dim is not None:
@@ -133,6 +139,8 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = x.flatten(1)
+        if self.input_scale != 1.0:
+            h = h / self.input_scale
         if self.embed is not None:
             h = torch.cat([h, self.embed(y)], dim=1)
         out = self.net(h)
@@ -140,4 +148,4 @@ class Discriminator(nn.Module):
             return out.squeeze(1)
         if self.output == "features":
             return out
-        return out.view(len(x), *self.data_shape)
+        return (out * self.input_scale).view(len(x), *self.data_shape)  # in x's own units

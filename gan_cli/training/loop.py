@@ -24,6 +24,7 @@ from gan_cli.build import (
     build_stages,
     configure_torch,
     lr_factor,
+    optimizer_lr,
     select_device,
 )
 from gan_cli.checkpoint import load_checkpoint, remove_stale_temp_files
@@ -145,14 +146,16 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     stopping, exit_code, last = False, 1, {}
     lr_decay = cfg.optimizer.lr_decay
     decay_steps = cfg.optimizer.lr_decay_steps or tc.steps
+    decay_start = cfg.optimizer.lr_decay_start
     saved_steps = (resumed_from is not None and lr_decay != "none"
                    and cfg.optimizer.lr_decay_steps is None)
     if saved_steps and state.resumed_steps not in (None, tc.steps):
         log.warning("optimizer.lr_decay=linear now ends at train.steps=%d instead of the %d the run "
                     "started with: the learning rates rise at this resume (%.3g -> %.3g of their "
                     "base). Set optimizer.lr_decay_steps=%d to keep the original schedule.",
-                    tc.steps, state.resumed_steps, lr_factor(lr_decay, state.step, state.resumed_steps),
-                    lr_factor(lr_decay, state.step, tc.steps), state.resumed_steps)
+                    tc.steps, state.resumed_steps,
+                    lr_factor(lr_decay, state.step, state.resumed_steps, decay_start),
+                    lr_factor(lr_decay, state.step, tc.steps, decay_start), state.resumed_steps)
     t_interval, step_interval, interval_nimg = time.perf_counter(), state.step, state.nimg
     try:
         while state.step < tc.steps:
@@ -160,10 +163,10 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
             # of the step: a resumed run takes the same path).
             curriculum.before_step(state, step_fn)
             pair = state.pair
-            base_lrs = [(pair.opt_g, cfg.optimizer.lr_g), (pair.opt_d, cfg.optimizer.lr_d)]
             if lr_decay != "none":
-                factor = lr_factor(lr_decay, state.step, decay_steps)
-                for opt, base in base_lrs:
+                factor = lr_factor(lr_decay, state.step, decay_steps, decay_start)
+                for opt, net in ((pair.opt_g, "G"), (pair.opt_d, "D")):
+                    base = optimizer_lr(cfg.optimizer, net, pair.regularizers)
                     for param_group in opt.param_groups:
                         param_group["lr"] = base * factor
 
@@ -184,7 +187,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                 last = {"step": step, "kimg": state.nimg / 1000, **stats_mean,
                         "imgs_per_s": imgs / max(now - t_interval, 1e-9)}
                 if lr_decay != "none":
-                    last["lr_g"], last["lr_d"] = (o.param_groups[0]["lr"] for o, _ in base_lrs)
+                    last["lr_g"], last["lr_d"] = (o.param_groups[0]["lr"] for o in (pair.opt_g, pair.opt_d))
                 if metrics_due and state.metrics is not None:
                     standing()
                     last.update(state.metrics(step))
