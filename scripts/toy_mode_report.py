@@ -2,9 +2,9 @@
 each mode sit, and whether D can see it.
 
 For each mode, over ``--n`` samples of G (G_ema where the run keeps one; latents from the run's
-evaluation stream) whose nearest mode it is and that lie within 6 std of it: their count, the
-share within 3 std (PacGAN's high quality), and the offset of their mean from the centre in units
-of the data's std; then D's view (the checkpoint's D, built as training builds it): its *peak*,
+evaluation stream): of the samples whose nearest mode it is, the share within 3 std (PacGAN's high
+quality); of those that also lie within 6 std, the count and the offset of their mean from the
+centre in units of the data's std; then D's view (the checkpoint's D, built as training builds it): its *peak*,
 the score at the centre minus the mean score on the circle of radius 3 std around it (> 0: D
 marks the mode), and the norm of D's input gradient at the samples' mean (what G's update gets
 there). A mode whose samples sit off-centre while D shows no peak and little gradient is one D
