@@ -279,10 +279,9 @@ def build_optimizers(node: DictConfig, G: nn.Module, D: nn.Module,
     beta ** (k/(k+1)) (StyleGAN2's correction, so that the main loss keeps its settings).
     """
     kwargs = OmegaConf.to_container(node, resolve=True)
-    kwargs.pop("lr_g"), kwargs.pop("lr_d")
-    kwargs.pop("lr_decay", None)  # the loop's schedule (lr_factor), not optimizer arguments
-    kwargs.pop("lr_decay_steps", None)
-    kwargs.pop("lr_decay_start", None)
+    # the rates (optimizer_lr) and the loop's schedule (lr_factor), not optimizer arguments
+    for key in ("lr_g", "lr_d", "lr_decay", "lr_decay_steps", "lr_decay_start"):
+        kwargs.pop(key, None)
     implementation = kwargs.pop("implementation", "single")
     opts = []
     for net, module in (("G", G), ("D", D)):
