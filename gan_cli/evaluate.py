@@ -114,7 +114,7 @@ def linear_probe(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     probed on the labelled training split and scored on the test split, or on training images
     after the first ``probe_train`` where the data have no test split (gan_cli/metrics/probe.py)."""
     from gan_cli.build import build_data
-    from gan_cli.checkpoint import CheckpointError, load_checkpoint, pair_states_of
+    from gan_cli.checkpoint import load_checkpoint
     from gan_cli.config import validate_saved_config
     from gan_cli.metrics.probe import run_probe
     from gan_cli.training.state import build_pair
@@ -141,16 +141,28 @@ def linear_probe(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     # the random D's weights come from a stream of gan-eval's seed; the global one is restored
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "probe_random_d") % 2**63)
-        D = build_pair(config, train_data.info, device, 1).D
+        D = checkpoint_discriminator(state, config, train_data.info, device, cfg.ckpt)
         R = build_pair(config, train_data.info, device, 1).D
-    try:
-        D.load_state_dict(pair_states_of(state)[0]["D"])
-    except (RuntimeError, KeyError) as e:
-        raise CheckpointError(f"{cfg.ckpt}: the discriminator's weights do not fit the model config "
-                              f"saved with them ({str(e).splitlines()[0]})") from None
     record = run_probe(D, R, train_data, test_data, num_train=cfg.probe_train, num_test=cfg.probe_test,
                        test_skip=skip, device=device, batch_size=cfg.batch_size)
     return {"step": int(state["step"]), "test_split": test_split, **record}
+
+
+def checkpoint_discriminator(state: dict[str, Any], config: DictConfig, info: Any,
+                             device: torch.device, path: Any) -> nn.Module:
+    """The D of a single-pair checkpoint ``state`` (read from ``path``), built from its validated
+    ``config`` as training builds it (``build_pair``) and its weights loaded; CheckpointError when
+    they do not fit."""
+    from gan_cli.checkpoint import CheckpointError, pair_states_of
+    from gan_cli.training.state import build_pair
+
+    D = build_pair(config, info, device, 1).D
+    try:
+        D.load_state_dict(pair_states_of(state)[0]["D"])
+    except (RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{path}: the discriminator's weights do not fit the model config "
+                              f"saved with them ({str(e).splitlines()[0]})") from None
+    return D
 
 
 @torch.no_grad()

@@ -4,10 +4,10 @@ each mode sit, and whether D can see it.
 For each mode, over ``--n`` samples of G (G_ema where the run keeps one; latents from the run's
 evaluation stream): of the samples whose nearest mode it is, the share within 3 std (PacGAN's high
 quality); of those that also lie within 6 std, the count and the offset of their mean from the
-centre in units of the data's std; then D's view (the checkpoint's D, built as training builds it): its *peak*,
-the score at the centre minus the mean score on the circle of radius 3 std around it (> 0: D
-marks the mode), and the norm of D's input gradient at the samples' mean (what G's update gets
-there). A mode whose samples sit off-centre while D shows no peak and little gradient is one D
+centre in units of the data's std; then D's view (the checkpoint's D, built as training builds
+it): its *peak*, the score at the centre minus the mean score on the circle of radius 3 std around
+it (> 0: D marks the mode), and the norm of D's input gradient at the samples' mean (what G's
+update gets there). A mode whose samples sit off-centre while D shows no peak and little gradient is one D
 cannot resolve: grid25's corner modes before D saw x / 2.83 (RESULTS.md). Usage::
 
     python scripts/toy_mode_report.py --ckpt <run>/checkpoints/last.pt [--worst 8]
@@ -88,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from gan_cli.build import generator_from_checkpoint
-    from gan_cli.checkpoint import load_checkpoint, pair_states_of
+    from gan_cli.checkpoint import load_checkpoint
+    from gan_cli.evaluate import checkpoint_discriminator
     from gan_cli.latents import sample_latents
     from gan_cli.seeding import derive_seed
-    from gan_cli.training.state import build_pair
 
     device = torch.device("cpu")
     rebuilt = generator_from_checkpoint(args.ckpt, device=device)
@@ -101,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     state = load_checkpoint(args.ckpt)
     if "stages" in state:
         p.error(f"{args.ckpt} holds several stages; this report reads a single discriminator")
-    D = build_pair(rebuilt.config, data.info, device, 1).D
-    D.load_state_dict(pair_states_of(state)[0]["D"])
-    D.eval()
+    D = checkpoint_discriminator(state, rebuilt.config, data.info, device, args.ckpt).eval()
     seed = int(rebuilt.config.seed) if args.seed is None else args.seed
     g = torch.Generator().manual_seed(derive_seed(seed, "eval_z"))
     with torch.no_grad():
