@@ -95,6 +95,36 @@ def test_two_cpu_ranks_equal_one_process_with_the_same_global_batch(tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_lazy_r1_under_ddp_equals_one_process_with_the_same_global_batch(tmp_path: Path):
+    """Issue 26: R1 on every 4th D update (lazy: its own backward and optimizer step, D updates
+    0, 4 and 8 of 12) under 2 gloo ranks. The regularisation step's gradients are averaged over
+    the ranks like the loss's, so the ranks stay bitwise identical (the run checks it) and train
+    the weights and Adam states one process trains on the same global batch; a parameter R1
+    gives no gradient (D's last bias) is left out of the R1 steps on 2 ranks as on 1 (its Adam
+    step count is 12, the others' 15)."""
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    args = [*SMALL, "loss=ns_r1", "loss.r1_gamma=1", "loss.r_interval=4", "seed=5"]
+    proc = run_cli(args, single)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli([*args, *DDP_CPU], ddp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bitwise identical on all 2 ranks" in (ddp / "train.log").read_text()
+    assert all("r1" in r for r in read_metrics(ddp))
+
+    a, b = _nets(single), _nets(ddp)
+    _assert_same_weights(a, b)
+    steps = {int(s["step"]) for s in a["opt_d"]["state"].values()}
+    assert steps == {12, 15}, steps  # 12 loss steps, and 3 R1 steps for the parameters R1 reaches
+    for i, sa in a["opt_d"]["state"].items():
+        sb = b["opt_d"]["state"][i]
+        assert int(sa["step"]) == int(sb["step"]), f"opt_d.state.{i}.step"
+        for k in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(sa[k], sb[k], msg=f"opt_d.state.{i}.{k}")
+    for ra, rb in zip(read_metrics(single), read_metrics(ddp), strict=True):
+        assert ra["r1"] == pytest.approx(rb["r1"], rel=1e-4, abs=1e-7)
+
+
+@pytest.mark.slow
 def test_wgan_gp_double_backward_keeps_ranks_identical(tmp_path: Path):
     """The gradient penalty's autograd.grad(create_graph=True) runs inside DDP's D, default
     settings; the ranks still agree bitwise (the interpolation draws are per rank, so this run

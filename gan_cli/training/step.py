@@ -12,7 +12,10 @@ the non-finite policy. It never branches on a loss, model or dataset name. Its e
 * regularisers (gan_cli/regularizers.py): each with its network and interval; interval 1 adds
   the term to that network's loss, a longer interval runs it lazily (its own backward and
   optimizer step, the term multiplied by the interval). A G regulariser sees the real batch, so
-  a reconstruction term (pix2pix's L1) is one too.
+  a reconstruction term (pix2pix's L1) is one too. Under DDP a lazy update runs on the bare
+  networks (``pair.G``, ``pair.D``), outside DDP's reducer, which would wait for the parameters the
+  term does not reach; its gradients are averaged over the ranks by one explicit all-reduce, so
+  every rank applies the same update, the one a single process makes on the global batch.
 
 Units: ``step`` counts generator updates; a discriminator update's index is
 ``step * n_critic + i``, so lazy intervals are a pure function of the step (exact resume).
@@ -28,7 +31,7 @@ import torch
 from torch import nn
 
 from gan_cli.data.base import Batch
-from gan_cli.distributed import reduce_stats
+from gan_cli.distributed import all_reduce_grads, reduce_stats
 from gan_cli.ema import ema_beta
 from gan_cli.models import takes_condition
 from gan_cli.regularizers import RegContext
@@ -177,16 +180,17 @@ class GANStep:
         with self.autocast():
             if fake is None:  # a G regulariser draws its own fakes, attached to G's graph
                 z = self.noise(self.batch_per_device)
-                fake = pair.G_fwd(z, y)
+                fake = pair.G(z, y)
             total, stats = None, {}
             for reg in due:
-                term, reg_stats = reg(RegContext(G=pair.G_fwd, D=pair.D_fwd, real=real, y=y,
+                term, reg_stats = reg(RegContext(G=pair.G, D=pair.D, real=real, y=y,
                                                  fake=fake, z=z))
                 term = term * reg.interval
                 total = term if total is None else total + term
                 stats.update(reg_stats)
         opt.zero_grad(set_to_none=True)
         scaler.scale(total).backward()
+        all_reduce_grads(net.parameters())  # the bare networks: DDP's reducer took no part
         if self.nonfinite.allow(which, total, net.parameters(), scaler):
             scaler.step(opt)
             scaler.update()
