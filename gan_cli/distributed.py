@@ -183,9 +183,15 @@ def check_replicas(tensors: dict[str, torch.Tensor]) -> int:
     return len(gathered)
 
 
-def replica_state(G: torch.nn.Module, D: torch.nn.Module, loss) -> dict[str, torch.Tensor]:
-    """What DDP keeps equal across ranks: G's and D's parameters and the loss's tensor state."""
+def replica_state(G: torch.nn.Module, D: torch.nn.Module, loss,
+                  regularizers: Iterable = ()) -> dict[str, torch.Tensor]:
+    """What DDP keeps equal across ranks: G's and D's parameters, the loss's tensor state and the
+    regularisers' (path length's moving average ``pl_mean``)."""
     out = {f"G.{k}": v for k, v in G.named_parameters()}
     out.update({f"D.{k}": v for k, v in D.named_parameters()})
     out.update({f"loss.{k}": v for k, v in loss.state_dict().items() if torch.is_tensor(v)})
+    for reg in regularizers:
+        state = reg.state_dict() if hasattr(reg, "state_dict") else {}
+        out.update({f"regularizers.{type(reg).__name__}.{k}": v for k, v in state.items()
+                    if torch.is_tensor(v)})
     return out

@@ -25,6 +25,7 @@ from tests.conftest import (
     SMALL,
     SMALL_IMAGES,
     injected_env,
+    needs_fashion_mnist,
     read_metrics,
     run_cli,
 )
@@ -137,6 +138,74 @@ def test_wgan_gp_double_backward_keeps_ranks_identical(tmp_path: Path):
     assert "gp" in read_metrics(run_dir)[-1]
 
 
+# Every command of README.md and docs/scaling.md that starts DDP, as written but shortened (CPU,
+# 2 gloo ranks, a few steps), and the defaults of each model family with a lazy regulariser or a
+# second term on one network: each trains on 2 ranks and ends with identical replicas (issue 26).
+QUICK = ["logger=none", "hardware.num_threads=1"]
+QUICK_IMAGES = [*QUICK, "dataset.limit=64", "train.batch_size=16", "train.log_every_steps=1",
+                "train.sample_every_steps=100", "train.ckpt_every_steps=100", "metrics.every_steps=0"]
+DCGAN_NARROW = ["model.generator.width=8", "model.discriminator.width=8"]
+STYLE_NARROW = ["model.z_dim=16", "model.generator.w_dim=16", "model.generator.channel_base=112",
+                "model.generator.channel_max=16", "model.discriminator.channel_base=112",
+                "model.discriminator.channel_max=16"]
+ON_TWO_CPUS = {"hardware.device": "cpu", "hardware.devices": "2"}
+
+# id: (the command as documented, what the test changes or adds, the statistics its terms log)
+DDP_COMMANDS = {
+    # docs/scaling.md, "DDP on CPU (gloo)": the 2D mixtures' recipe, lazy R1 every 16 D updates;
+    # metrics at the last step as in the recipe
+    "scaling-ring8": ("hardware=ddp hardware.device=cpu hardware.devices=2 dataset=ring8 model=mlp",
+                      [*QUICK, "train.steps=20", "train.log_every_steps=10"], ["r1"]),
+    # grid25's recipe (its own Adam betas) on the tuned MLP
+    "grid25": ("hardware=ddp hardware.device=cpu hardware.devices=2 dataset=grid25 model=mlp",
+               [*QUICK, "train.steps=20", "train.log_every_steps=10"], ["r1"]),
+    # README, "More GPUs": the defaults (DCGAN on Fashion-MNIST), on 2 CPU processes
+    "readme-defaults": ("hardware=ddp hardware.devices=4",
+                        [*QUICK_IMAGES, *DCGAN_NARROW, "train.steps=2", ON_TWO_CPUS], []),
+    # docs/scaling.md, "One machine, several GPUs": WGAN-GP's double backward on DCGAN; Fashion-MNIST
+    # for CIFAR-10, which no package ships
+    "scaling-wgan_gp": ("hardware=ddp hardware.devices=4 loss=wgan_gp model=dcgan dataset=cifar10",
+                        [*QUICK_IMAGES, *DCGAN_NARROW, "train.steps=2", ON_TWO_CPUS,
+                         {"dataset": "fashion_mnist"}], ["gp"]),
+    # StyleGAN2: lazy R1 on D (every 16 D updates) and lazy path length on G (every 4 G updates)
+    "stylegan2": ("experiment=stylegan2_fashion_cpu",
+                  [*QUICK_IMAGES, *STYLE_NARROW, *DDP_CPU, "train.steps=5"], ["r1", "pl_length"]),
+    # pix2pix: L1 on G's loss, a D conditioned on the input image
+    "pix2pix": ("experiment=pix2pix_fashion",
+                [*QUICK_IMAGES, *DCGAN_NARROW, *DDP_CPU, "train.steps=2"], ["l1"]),
+    # InfoGAN's architecture (Lucic et al.'s; no code head here), BatchNorm in both networks
+    "infogan": ("model=infogan", [*QUICK_IMAGES, *DCGAN_NARROW, "model.generator.hidden=32",
+                                  "model.discriminator.hidden=32", *DDP_CPU, "train.steps=2"], []),
+}
+
+
+def _shortened(command: str, changes: list) -> list[str]:
+    """``command``'s overrides with ``changes`` applied: a dict sets its keys (replacing the
+    command's value: Hydra refuses a key given twice), a string is added."""
+    args = dict(a.split("=", 1) for a in command.split())
+    for change in changes:
+        args.update(change if isinstance(change, dict) else dict([change.split("=", 1)]))
+    return [f"{k}={v}" for k, v in args.items()]
+
+
+@pytest.mark.slow
+@needs_fashion_mnist
+@pytest.mark.parametrize("name", list(DDP_COMMANDS))
+def test_documented_ddp_commands_and_family_defaults_train_on_two_ranks(tmp_path: Path, name: str):
+    command, changes, stats = DDP_COMMANDS[name]
+    args = _shortened(command, changes)
+    assert "hardware.devices=2" in args and "hardware.device=cpu" in args, args
+    run_dir = tmp_path / "run"
+    proc = run_cli(args, run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log_text = (run_dir / "train.log").read_text()
+    assert "starting 2 DDP workers" in log_text
+    assert "bitwise identical on all 2 ranks" in log_text
+    records = read_metrics(run_dir)
+    for key in stats:  # each term ran (a lazy one at least once: D update 0, G step 0)
+        assert any(key in r for r in records), (key, records[-1].keys())
+
+
 @pytest.mark.slow
 def test_a_config_error_inside_the_workers_exits_2_with_its_message(tmp_path: Path):
     """Found only when the workers build the model: the parent exits with the workers' status."""
@@ -216,10 +285,10 @@ from gan_cli.training import loop as _loop
 
 _replica_state = _loop.replica_state
 
-def _dumping(G, D, loss):
+def _dumping(G, D, *rest):
     torch.save({"G": G.state_dict(), "D": D.state_dict()},
                os.path.join(os.environ["T19_DUMP"], f"rank{dist.get_rank()}.pt"))
-    return _replica_state(G, D, loss)
+    return _replica_state(G, D, *rest)
 
 _loop.replica_state = _dumping
 """
