@@ -137,9 +137,10 @@ def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device,
     with ``find_unused_parameters``.
 
     A lazy regulariser's own update does not go through these wrappers: it reaches only some
-    parameters (R1 never reaches D's last bias, path length never G's last bias), which DDP's
-    reducer would wait for in vain, so the step runs it on the bare networks and averages its
-    gradients with :func:`all_reduce_grads`.
+    parameters (R1 never reaches D's last bias), which DDP's reducer would wait for in vain, so
+    the step runs it on the bare networks, takes its gradients with ``autograd.grad`` (a
+    ``backward()`` would still fire the reducer's hooks) and averages them with
+    :func:`all_reduce_grads`.
     """
     if not is_distributed():
         return G, D

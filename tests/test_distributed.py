@@ -179,6 +179,25 @@ DDP_COMMANDS = {
 }
 
 
+@pytest.mark.slow
+@needs_fashion_mnist
+def test_lazy_r1_on_a_growing_discriminator_under_ddp(tmp_path: Path):
+    """StyleGAN's growing D (DDP with find_unused_parameters) with R1 on every 3rd D update:
+    stages of 2 steps (7 px: 0-1, fade-in to 14 px: 2-3, 14 px: 4-5), so the R1 update of step 3
+    reaches the 7 px input layer that step 4 no longer uses. The lazy update must stay outside
+    DDP's reducer entirely (a .backward() through the bare D still marks that layer used, and the
+    next step failed: "gradient which is undefined, but still allreduced")."""
+    run_dir = tmp_path / "run"
+    args = ["experiment=stylegan_fashion_cpu", *QUICK_IMAGES, *STYLE_NARROW,
+            "model.generator.mapping_layers=2", "model.schedule.training_kimg=0.032",
+            "model.schedule.transition_kimg=0.032", "model.regularizers.r1.interval=3",
+            "train.steps=6", *DDP_CPU]
+    proc = run_cli(args, run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bitwise identical on all 2 ranks" in (run_dir / "train.log").read_text()
+    assert sum("r1" in r for r in read_metrics(run_dir)) == 2  # steps 0 and 3
+
+
 def _shortened(command: str, changes: list) -> list[str]:
     """``command``'s overrides with ``changes`` applied: a dict sets its keys (replacing the
     command's value: Hydra refuses a key given twice), a string is added."""
