@@ -6,6 +6,8 @@ training loop calls them unconditionally.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.distributed as dist
 
@@ -34,6 +36,28 @@ def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
     t = t.clone()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t / get_world_size()
+
+
+def all_reduce_grads(params: Iterable[torch.nn.Parameter]) -> None:
+    """Average the gradients of ``params`` over the ranks, in place, with one all-reduce (nothing
+    when not distributed).
+
+    For an update that runs outside DDP's reducer: a lazy regulariser's own backward
+    (gan_cli/training/step.py). A parameter without a gradient (``grad is None``: the update does
+    not reach it, e.g. D's last bias under R1) keeps none, as in a single process, so the
+    optimizer leaves it alone. Which parameters have one is a fact of the graph, the same on
+    every rank, so every rank reduces the same tensors in the same order.
+    """
+    if not is_distributed():
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= get_world_size()
+    for g, reduced in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        g.copy_(reduced.view_as(g))
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:
@@ -111,6 +135,12 @@ def wrap_ddp(G: torch.nn.Module, D: torch.nn.Module, hw, device: torch.device,
     of the loss's ``backward()`` as usual (checked by tests/test_distributed.py). Networks that
     grow (progressive growing) leave their inactive blocks without gradients: they are wrapped
     with ``find_unused_parameters``.
+
+    A lazy regulariser's own update does not go through these wrappers: it reaches only some
+    parameters (R1 never reaches D's last bias), which DDP's reducer would wait for in vain, so
+    the step runs it on the bare networks, takes its gradients with ``autograd.grad`` (a
+    ``backward()`` would still fire the reducer's hooks) and averages them with
+    :func:`all_reduce_grads`.
     """
     if not is_distributed():
         return G, D
@@ -154,9 +184,15 @@ def check_replicas(tensors: dict[str, torch.Tensor]) -> int:
     return len(gathered)
 
 
-def replica_state(G: torch.nn.Module, D: torch.nn.Module, loss) -> dict[str, torch.Tensor]:
-    """What DDP keeps equal across ranks: G's and D's parameters and the loss's tensor state."""
+def replica_state(G: torch.nn.Module, D: torch.nn.Module, loss,
+                  regularizers: Iterable = ()) -> dict[str, torch.Tensor]:
+    """What DDP keeps equal across ranks: G's and D's parameters, the loss's tensor state and the
+    regularisers' (path length's moving average ``pl_mean``)."""
     out = {f"G.{k}": v for k, v in G.named_parameters()}
     out.update({f"D.{k}": v for k, v in D.named_parameters()})
     out.update({f"loss.{k}": v for k, v in loss.state_dict().items() if torch.is_tensor(v)})
+    for reg in regularizers:
+        state = reg.state_dict() if hasattr(reg, "state_dict") else {}
+        out.update({f"regularizers.{type(reg).__name__}.{k}": v for k, v in state.items()
+                    if torch.is_tensor(v)})
     return out

@@ -41,6 +41,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gan_cli.distributed import all_reduce_mean
+
 __all__ = ["R1", "R2", "RegContext", "grad_sq_norm", "lazy_factor"]
 
 Stats = dict[str, Tensor]
@@ -252,7 +254,8 @@ class PathLength:
     image size), ``J^T y = d(sum(img * y)) / d ws`` by autograd, the length of sample n is
     ``sqrt(mean over styles of the squared norm over w_dim)``, and ``a_mean`` (``pl_mean``) is a
     moving average of the batch mean length: ``pl_mean <- pl_mean + decay (mean(lengths) - pl_mean)``
-    (updated before the penalty is formed, detached). The loss is ``weight * mean_n (length_n -
+    (updated before the penalty is formed, detached; under DDP the mean is over every rank's
+    lengths, so all ranks keep the same ``pl_mean``). The loss is ``weight * mean_n (length_n -
     pl_mean)^2``; its gradient reaches G through a double backward.
 
     Args:
@@ -286,9 +289,9 @@ class PathLength:
         noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
         (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
         lengths = grad.square().sum(dim=2).mean(dim=1).sqrt()
-        with torch.no_grad():
+        with torch.no_grad():  # the batch mean over every rank's samples: one pl_mean for all
             self.pl_mean = self.pl_mean.to(lengths.device, torch.float32)
-            self.pl_mean = self.pl_mean.lerp(lengths.float().mean(), self.decay)
+            self.pl_mean = self.pl_mean.lerp(all_reduce_mean(lengths.float().mean()), self.decay)
         penalty = (lengths - self.pl_mean.to(lengths.dtype)).square()
         loss = self.weight * penalty.mean()
         return loss, {"pl_length": lengths.detach().mean(), "pl_mean": self.pl_mean.clone(),

@@ -25,6 +25,7 @@ from tests.conftest import (
     SMALL,
     SMALL_IMAGES,
     injected_env,
+    needs_fashion_mnist,
     read_metrics,
     run_cli,
 )
@@ -95,6 +96,36 @@ def test_two_cpu_ranks_equal_one_process_with_the_same_global_batch(tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_lazy_r1_under_ddp_equals_one_process_with_the_same_global_batch(tmp_path: Path):
+    """Issue 26: R1 on every 4th D update (lazy: its own backward and optimizer step, D updates
+    0, 4 and 8 of 12) under 2 gloo ranks. The regularisation step's gradients are averaged over
+    the ranks like the loss's, so the ranks stay bitwise identical (the run checks it) and train
+    the weights and Adam states one process trains on the same global batch; a parameter R1
+    gives no gradient (D's last bias) is left out of the R1 steps on 2 ranks as on 1 (its Adam
+    step count is 12, the others' 15)."""
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    args = [*SMALL, "loss=ns_r1", "loss.r1_gamma=1", "loss.r_interval=4", "seed=5"]
+    proc = run_cli(args, single)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli([*args, *DDP_CPU], ddp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bitwise identical on all 2 ranks" in (ddp / "train.log").read_text()
+    assert all("r1" in r for r in read_metrics(ddp))
+
+    a, b = _nets(single), _nets(ddp)
+    _assert_same_weights(a, b)
+    steps = {int(s["step"]) for s in a["opt_d"]["state"].values()}
+    assert steps == {12, 15}, steps  # 12 loss steps, and 3 R1 steps for the parameters R1 reaches
+    for i, sa in a["opt_d"]["state"].items():
+        sb = b["opt_d"]["state"][i]
+        assert int(sa["step"]) == int(sb["step"]), f"opt_d.state.{i}.step"
+        for k in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(sa[k], sb[k], msg=f"opt_d.state.{i}.{k}")
+    for ra, rb in zip(read_metrics(single), read_metrics(ddp), strict=True):
+        assert ra["r1"] == pytest.approx(rb["r1"], rel=1e-4, abs=1e-7)
+
+
+@pytest.mark.slow
 def test_wgan_gp_double_backward_keeps_ranks_identical(tmp_path: Path):
     """The gradient penalty's autograd.grad(create_graph=True) runs inside DDP's D, default
     settings; the ranks still agree bitwise (the interpolation draws are per rank, so this run
@@ -105,6 +136,93 @@ def test_wgan_gp_double_backward_keeps_ranks_identical(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "bitwise identical on all 2 ranks" in (run_dir / "train.log").read_text()
     assert "gp" in read_metrics(run_dir)[-1]
+
+
+# Every command of README.md and docs/scaling.md that starts DDP, as written but shortened (CPU,
+# 2 gloo ranks, a few steps), and the defaults of each model family with a lazy regulariser or a
+# second term on one network: each trains on 2 ranks and ends with identical replicas (issue 26).
+QUICK = ["logger=none", "hardware.num_threads=1"]
+QUICK_IMAGES = [*QUICK, "dataset.limit=64", "train.batch_size=16", "train.log_every_steps=1",
+                "train.sample_every_steps=100", "train.ckpt_every_steps=100", "metrics.every_steps=0"]
+DCGAN_NARROW = ["model.generator.width=8", "model.discriminator.width=8"]
+STYLE_NARROW = ["model.z_dim=16", "model.generator.w_dim=16", "model.generator.channel_base=112",
+                "model.generator.channel_max=16", "model.discriminator.channel_base=112",
+                "model.discriminator.channel_max=16"]
+ON_TWO_CPUS = {"hardware.device": "cpu", "hardware.devices": "2"}
+
+# id: (the command as documented, what the test changes or adds, the statistics its terms log)
+DDP_COMMANDS = {
+    # docs/scaling.md, "DDP on CPU (gloo)": the 2D mixtures' recipe, lazy R1 every 16 D updates;
+    # metrics at the last step as in the recipe
+    "scaling-ring8": ("hardware=ddp hardware.device=cpu hardware.devices=2 dataset=ring8 model=mlp",
+                      [*QUICK, "train.steps=20", "train.log_every_steps=10"], ["r1"]),
+    # grid25's recipe (its own Adam betas) on the tuned MLP
+    "grid25": ("hardware=ddp hardware.device=cpu hardware.devices=2 dataset=grid25 model=mlp",
+               [*QUICK, "train.steps=20", "train.log_every_steps=10"], ["r1"]),
+    # README, "More GPUs": the defaults (DCGAN on Fashion-MNIST), on 2 CPU processes
+    "readme-defaults": ("hardware=ddp hardware.devices=4",
+                        [*QUICK_IMAGES, *DCGAN_NARROW, "train.steps=2", ON_TWO_CPUS], []),
+    # docs/scaling.md, "One machine, several GPUs": WGAN-GP's double backward on DCGAN; Fashion-MNIST
+    # for CIFAR-10, which no package ships
+    "scaling-wgan_gp": ("hardware=ddp hardware.devices=4 loss=wgan_gp model=dcgan dataset=cifar10",
+                        [*QUICK_IMAGES, *DCGAN_NARROW, "train.steps=2", ON_TWO_CPUS,
+                         {"dataset": "fashion_mnist"}], ["gp"]),
+    # StyleGAN2: lazy R1 on D (every 16 D updates) and lazy path length on G (every 4 G updates)
+    "stylegan2": ("experiment=stylegan2_fashion_cpu",
+                  [*QUICK_IMAGES, *STYLE_NARROW, *DDP_CPU, "train.steps=5"], ["r1", "pl_length"]),
+    # pix2pix: L1 on G's loss, a D conditioned on the input image
+    "pix2pix": ("experiment=pix2pix_fashion",
+                [*QUICK_IMAGES, *DCGAN_NARROW, *DDP_CPU, "train.steps=2"], ["l1"]),
+    # InfoGAN's architecture (Lucic et al.'s; no code head here), BatchNorm in both networks
+    "infogan": ("model=infogan", [*QUICK_IMAGES, *DCGAN_NARROW, "model.generator.hidden=32",
+                                  "model.discriminator.hidden=32", *DDP_CPU, "train.steps=2"], []),
+}
+
+
+@pytest.mark.slow
+@needs_fashion_mnist
+def test_lazy_r1_on_a_growing_discriminator_under_ddp(tmp_path: Path):
+    """StyleGAN's growing D (DDP with find_unused_parameters) with R1 on every 3rd D update:
+    stages of 2 steps (7 px: 0-1, fade-in to 14 px: 2-3, 14 px: 4-5), so the R1 update of step 3
+    reaches the 7 px input layer that step 4 no longer uses. The lazy update must stay outside
+    DDP's reducer entirely (a .backward() through the bare D still marks that layer used, and the
+    next step failed: "gradient which is undefined, but still allreduced")."""
+    run_dir = tmp_path / "run"
+    args = ["experiment=stylegan_fashion_cpu", *QUICK_IMAGES, *STYLE_NARROW,
+            "model.generator.mapping_layers=2", "model.schedule.training_kimg=0.032",
+            "model.schedule.transition_kimg=0.032", "model.regularizers.r1.interval=3",
+            "train.steps=6", *DDP_CPU]
+    proc = run_cli(args, run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bitwise identical on all 2 ranks" in (run_dir / "train.log").read_text()
+    assert sum("r1" in r for r in read_metrics(run_dir)) == 2  # steps 0 and 3
+
+
+def _shortened(command: str, changes: list) -> list[str]:
+    """``command``'s overrides with ``changes`` applied: a dict sets its keys (replacing the
+    command's value: Hydra refuses a key given twice), a string is added."""
+    args = dict(a.split("=", 1) for a in command.split())
+    for change in changes:
+        args.update(change if isinstance(change, dict) else dict([change.split("=", 1)]))
+    return [f"{k}={v}" for k, v in args.items()]
+
+
+@pytest.mark.slow
+@needs_fashion_mnist
+@pytest.mark.parametrize("name", list(DDP_COMMANDS))
+def test_documented_ddp_commands_and_family_defaults_train_on_two_ranks(tmp_path: Path, name: str):
+    command, changes, stats = DDP_COMMANDS[name]
+    args = _shortened(command, changes)
+    assert "hardware.devices=2" in args and "hardware.device=cpu" in args, args
+    run_dir = tmp_path / "run"
+    proc = run_cli(args, run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log_text = (run_dir / "train.log").read_text()
+    assert "starting 2 DDP workers" in log_text
+    assert "bitwise identical on all 2 ranks" in log_text
+    records = read_metrics(run_dir)
+    for key in stats:  # each term ran (a lazy one at least once: D update 0, G step 0)
+        assert any(key in r for r in records), (key, records[-1].keys())
 
 
 @pytest.mark.slow
@@ -186,10 +304,10 @@ from gan_cli.training import loop as _loop
 
 _replica_state = _loop.replica_state
 
-def _dumping(G, D, loss):
+def _dumping(G, D, *rest):
     torch.save({"G": G.state_dict(), "D": D.state_dict()},
                os.path.join(os.environ["T19_DUMP"], f"rank{dist.get_rank()}.pt"))
-    return _replica_state(G, D, loss)
+    return _replica_state(G, D, *rest)
 
 _loop.replica_state = _dumping
 """

@@ -220,9 +220,10 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
         if stopping and state.step < tc.steps:
             exit_code = Interrupted.exit_code
             _stop_cleanly(stop, cfg, state.step, checkpoints, run_dir)
-        elif world_size > 1:  # every rank ends with the same weights (and loss state)
-            n = check_replicas(replica_state(pair.G, pair.D, pair.loss))
-            log.info("G, D and the loss state are bitwise identical on all %d ranks", n)
+        elif world_size > 1:  # every rank ends with the same weights (loss, regulariser state)
+            n = check_replicas(replica_state(pair.G, pair.D, pair.loss, pair.regularizers))
+            log.info("G, D and the loss and regulariser states are bitwise identical on all %d "
+                     "ranks", n)
         exit_code = 0
     finally:
         agree.close()

@@ -12,7 +12,12 @@ the non-finite policy. It never branches on a loss, model or dataset name. Its e
 * regularisers (gan_cli/regularizers.py): each with its network and interval; interval 1 adds
   the term to that network's loss, a longer interval runs it lazily (its own backward and
   optimizer step, the term multiplied by the interval). A G regulariser sees the real batch, so
-  a reconstruction term (pix2pix's L1) is one too.
+  a reconstruction term (pix2pix's L1) is one too. Under DDP a lazy update stays outside DDP's
+  reducer, which would wait for the parameters the term does not reach (R1 never reaches D's
+  last bias): it runs on the bare networks (``pair.G``, ``pair.D``), takes its gradients with
+  ``autograd.grad`` (which leaves the reducer's hooks alone) and averages them over the ranks
+  with one all-reduce, so every rank applies the same update, the one a single process makes
+  on the global batch.
 
 Units: ``step`` counts generator updates; a discriminator update's index is
 ``step * n_critic + i``, so lazy intervals are a pure function of the step (exact resume).
@@ -28,7 +33,7 @@ import torch
 from torch import nn
 
 from gan_cli.data.base import Batch
-from gan_cli.distributed import reduce_stats
+from gan_cli.distributed import all_reduce_grads, reduce_stats
 from gan_cli.ema import ema_beta
 from gan_cli.models import takes_condition
 from gan_cli.regularizers import RegContext
@@ -177,16 +182,22 @@ class GANStep:
         with self.autocast():
             if fake is None:  # a G regulariser draws its own fakes, attached to G's graph
                 z = self.noise(self.batch_per_device)
-                fake = pair.G_fwd(z, y)
+                fake = pair.G(z, y)
             total, stats = None, {}
             for reg in due:
-                term, reg_stats = reg(RegContext(G=pair.G_fwd, D=pair.D_fwd, real=real, y=y,
+                term, reg_stats = reg(RegContext(G=pair.G, D=pair.D, real=real, y=y,
                                                  fake=fake, z=z))
                 term = term * reg.interval
                 total = term if total is None else total + term
                 stats.update(reg_stats)
+        # autograd.grad, not backward(): DDP's reducer hooks the parameters' gradient
+        # accumulation, which backward() would run even through the bare network
+        params = [p for p in net.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(scaler.scale(total), params, allow_unused=True)
         opt.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g  # None where the term does not reach p: the optimizer leaves p alone
+        all_reduce_grads(params)
         if self.nonfinite.allow(which, total, net.parameters(), scaler):
             scaler.step(opt)
             scaler.update()
