@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -184,6 +185,7 @@ def test_a_second_run_into_a_held_directory_exits_1_naming_the_holder(tmp_path: 
     assert (run_dir / ".lock").read_text().strip() != str(holder.pid)
 
 
+@pytest.mark.slow  # a run of some seconds beside a second one
 def test_two_real_runs_into_one_directory(tmp_path: Path):
     """A run made slow (many steps) holds its directory; a second gan-train resume=auto into it
     exits 1 naming the first's PID and leaves metrics.jsonl as the first writes it; after the
@@ -202,11 +204,15 @@ def test_two_real_runs_into_one_directory(tmp_path: Path):
         second = run_cli([*SMALL, "resume=auto"], run_dir)
         assert second.returncode == EXIT_RUNTIME, second.stderr[-3000:]
         assert f"PID {first.pid}" in second.stderr and len(second.stderr.strip().splitlines()) == 1
-        assert not (run_dir / "checkpoints").exists()  # the second wrote no checkpoint
+        assert not list(run_dir.glob("checkpoints/*.pt"))  # the second wrote no checkpoint
         assert first.poll() is None  # and the first goes on
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+    # metrics.jsonl is the first run's alone: one record per logging step, in order
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+             if line.endswith("}")]
+    assert steps == sorted(set(steps)) and steps
     proc = run_cli([*SMALL, "resume=auto"], run_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
