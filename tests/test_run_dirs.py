@@ -217,6 +217,60 @@ def test_two_real_runs_into_one_directory(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+@pytest.mark.slow  # two gloo ranks started by gan-train, then a stop
+def test_under_ddp_the_parent_holds_the_lock_and_the_workers_train(tmp_path: Path):
+    """gan-train's DDP parent holds the lock; its workers (which never take it) train; a second
+    run is turned away naming the parent; after the parent's stop (exit 3) the lock is free and
+    the run resumes."""
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    parent = subprocess.Popen([*GAN_TRAIN, *SMALL, "hardware=ddp", "hardware.device=cpu",
+                               "hardware.devices=2", "train.steps=1000000", "train.log_every_steps=2",
+                               "train.ckpt_every_steps=1000000", f"hydra.run.dir={run_dir}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                              cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (run_dir / "metrics.jsonl").is_file():  # the workers train: no deadlock
+            assert parent.poll() is None, parent.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no training progress in 240 s"
+            time.sleep(0.2)
+        assert (run_dir / ".lock").read_text().strip() == str(parent.pid)
+        second = run_cli([*SMALL, "resume=auto"], run_dir)
+        assert second.returncode == EXIT_RUNTIME and f"PID {parent.pid}" in second.stderr, second.stderr
+        parent.send_signal(signal.SIGTERM)
+        err = parent.communicate(timeout=240)[1]
+        assert parent.returncode == 3, err[-3000:]
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+            parent.wait()
+    stopped = load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"]
+    proc = run_cli([f"resume={run_dir}", f"train.steps={stopped + 2}"], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_a_multirun_job_whose_directory_is_held_fails_alone(tmp_path: Path):
+    """Each job of a sweep holds its own directory: a held one fails (naming the holder), the
+    others train, and the sweep's exit status says a job failed."""
+    sweep = tmp_path / "sweep"
+    holder = hold_lock(sweep / "0")
+    try:
+        env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+        env.pop("HYDRA_FULL_ERROR", None)
+        proc = subprocess.run([*GAN_TRAIN, "-m", *SMALL, "train.steps=4", "seed=0,1",
+                               f"hydra.sweep.dir={sweep}"], capture_output=True, text=True, timeout=300,
+                              env=env, cwd=tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
+    assert f"PID {holder.pid}" in proc.stderr and "job 0" in proc.stderr
+    assert not (sweep / "0" / "metrics.jsonl").exists()
+    assert (sweep / "1" / "checkpoints" / "last.pt").is_file()
+
+
 def test_the_lock_is_taken_and_freed_by_one_function(tmp_path: Path):
     from gan_cli.errors import RuntimeFailure
     from gan_cli.rundir import lock_run_dir, unlock_run_dir
