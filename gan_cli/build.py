@@ -371,8 +371,29 @@ class Rebuilt:
     step: int
 
 
+def local_dataset(node: DictConfig, *, data_root: str | None, download: bool) -> DictConfig:
+    """A checkpoint's dataset node with the reader's own settings in place of the saved keys that
+    make a builder write or fetch (docs/reliability.md, "A checkpoint's paths are data"): ``root``
+    of the torchvision-style datasets (the ImageDataConfig schemas: MNIST, Fashion-MNIST,
+    MNIST-5k, CIFAR-10, CelebA, LSUN), where they un-gzip and download into, becomes ``data_root``
+    (None: $GAN_CLI_DATA, else ~/.cache/gan-cli/data); ``download`` becomes ``download``. Keys
+    naming files that are only read (an image folder's ``path``, fashion_pairs' ``root``) and
+    every other key stay the checkpoint's. ``node`` itself is left unchanged."""
+    from gan_cli.config import SCHEMAS, ImageDataConfig, default_data_root
+
+    node = copy.deepcopy(node)
+    writes_under_root = {schema._target_ for schema in SCHEMAS["dataset"].values()
+                         if issubclass(schema, ImageDataConfig)}
+    if node.get("_target_") in writes_under_root:
+        node.root = data_root if data_root is not None else default_data_root()
+    if "download" in node:
+        node.download = bool(download)
+    return node
+
+
 def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
-                              use_ema: bool = True, split: str | None = None) -> Rebuilt:
+                              use_ema: bool = True, split: str | None = None,
+                              data_root: str | None = None, download: bool = False) -> Rebuilt:
     """Load ``path`` safely (weights only), check its saved config (only gan-cli's own builders,
     every group fitting its schema: otherwise UntrustedConfigError, exit 1, before anything is
     built), rebuild its data and generator from it, and load the weights (G_ema when present and
@@ -380,14 +401,18 @@ def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
 
     A multi-stage model (``model.stages``) gets one generator per stage, and G is their cascade
     over the stages trained so far (the checkpoint's ``stage`` and those before it), as the
-    training run's figures and metrics sample it."""
+    training run's figures and metrics sample it.
+
+    The data are rebuilt from the reader's ``data_root`` and ``download`` setting, never from the
+    directory or download switch the checkpoint names (:func:`local_dataset`)."""
     from gan_cli.checkpoint import CheckpointError, generator_state, load_checkpoint
     from gan_cli.config import validate_saved_config
 
     state = load_checkpoint(path)
     # the saved config is data: its targets must be gan-cli's own and it must fit the schemas
     config = validate_saved_config(state.get("config"), f"checkpoint {path}")
-    dataset_cfg = config.dataset
+    # its paths are data too: the reader's data root and download setting, not the file's
+    config.dataset = dataset_cfg = local_dataset(config.dataset, data_root=data_root, download=download)
     if split is not None and "split" in dataset_cfg:
         dataset_cfg.split = split
     data = build_data(dataset_cfg, batch_size=1, device="cpu", seed=config.seed)

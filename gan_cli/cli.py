@@ -25,6 +25,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from gan_cli.config import GROUPS, register_configs, validate, validate_eval, validate_sample
 from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError, GanCliError
+from gan_cli.rundir import first_rank, lock_run_dir, unlock_run_dir
 from gan_cli.training.resume import expand_resume_dir
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -43,7 +44,11 @@ def _train_task(cfg: DictConfig) -> float:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     group = Path(hc.sweep.dir).name if multirun else None
+    # a multirun's job holds its own directory (a single run's is held by RunDirGuard already)
+    locks = multirun and first_rank()
     try:
+        if locks:
+            lock_run_dir(run_dir)
         validate(cfg)
         from gan_cli import launch  # torch is imported once the config is known to be good
 
@@ -56,6 +61,9 @@ def _train_task(cfg: DictConfig) -> float:
             raise
         _fail(e, "gan-train")
         raise  # unreachable: _fail exits
+    finally:
+        if locks:
+            unlock_run_dir(run_dir)
 
 
 def optimized_metric(last: dict[str, float], key: str) -> float:

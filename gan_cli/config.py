@@ -1495,6 +1495,11 @@ class EvalConfig:
     seed: int = 0  # of the latent codes (and labels) sampled for evaluation
     inception_weights: Optional[str] = None  # Inception-v3 weight file; null = torch hub cache
     allow_download: bool = False  # download the Inception weights when missing (needs network)
+    # where the checkpoint's dataset is looked for and unpacked (its saved dataset.root is not
+    # used: docs/reliability.md); null = $GAN_CLI_DATA, else ~/.cache/gan-cli/data
+    data_root: Optional[str] = None
+    data_download: bool = False  # let torchvision download that dataset into data_root (the saved
+    #                              dataset.download is not used)
     use_ema: bool = True  # evaluate G_ema when the checkpoint has one; false = the trained G
     # the truncation trick for every sample: |z_i| <= truncation (Brock et al. 2019), or, for
     # StyleGAN / StyleGAN2, psi in W: w = w_avg + truncation (w - w_avg) (Karras et al. 2019); null = off
@@ -1557,6 +1562,11 @@ class SampleConfig:
     use_ema: bool = True  # the checkpoint's G_ema when it has one; false = the trained G
     device: str = "cpu"  # cpu | cuda
     batch_size: int = 250  # samples per forward pass
+    # where the checkpoint's dataset is looked for and unpacked (its saved dataset.root is not
+    # used: docs/reliability.md); null = $GAN_CLI_DATA, else ~/.cache/gan-cli/data
+    data_root: Optional[str] = None
+    data_download: bool = False  # let torchvision download that dataset into data_root (the saved
+    #                              dataset.download is not used)
     # interp: one row per walk; a walk goes through `seeds` in order (latent of seed s: the first
     # draw of a generator seeded with s), or between two random latents when seeds is null
     interp: str = "slerp"  # lerp | slerp

@@ -41,7 +41,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     device = select_device(OmegaConf.create({"device": cfg.device}))
     # Rebuild the data (shape facts and real samples) and the generator the checkpoint describes.
     rebuilt = generator_from_checkpoint(cfg.ckpt, device=device, use_ema=cfg.use_ema,
-                                        split=cfg.split)
+                                        split=cfg.split, data_root=cfg.data_root,
+                                        download=cfg.data_download)
     G, which, train_cfg, data = rebuilt.G, rebuilt.which, rebuilt.config, rebuilt.data
     dataset_cfg = train_cfg.dataset
 
@@ -113,7 +114,7 @@ def linear_probe(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     training builds them (``build_pair``: loss-dependent normalisation, spectral norm, packing),
     probed on the labelled training split and scored on the test split, or on training images
     after the first ``probe_train`` where the data have no test split (gan_cli/metrics/probe.py)."""
-    from gan_cli.build import build_data
+    from gan_cli.build import build_data, local_dataset
     from gan_cli.checkpoint import load_checkpoint
     from gan_cli.config import validate_saved_config
     from gan_cli.metrics.probe import run_probe
@@ -121,6 +122,7 @@ def linear_probe(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
 
     state = load_checkpoint(cfg.ckpt)
     config = validate_saved_config(state.get("config"), f"checkpoint {cfg.ckpt}")
+    config.dataset = local_dataset(config.dataset, data_root=cfg.data_root, download=cfg.data_download)
     if "stages" in state:
         raise ConfigError("probe=linear: this checkpoint holds several stages (LAPGAN, SinGAN); "
                           "the probe reads a single discriminator")

@@ -239,7 +239,8 @@ def sample(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from gan_cli.build import generator_from_checkpoint, select_device
 
     device = select_device(OmegaConf.create({"device": cfg.device}))
-    rebuilt = generator_from_checkpoint(cfg.ckpt, device=device, use_ema=cfg.use_ema, split=cfg.split)
+    rebuilt = generator_from_checkpoint(cfg.ckpt, device=device, use_ema=cfg.use_ema, split=cfg.split,
+                                        data_root=cfg.data_root, download=cfg.data_download)
     G, data = rebuilt.G, rebuilt.data
     z_dim = int(getattr(G, "z_dim", rebuilt.config.model.z_dim))
     run_dir.mkdir(parents=True, exist_ok=True)
