@@ -53,7 +53,7 @@ from gan_cli.errors import (
     Interrupted,
     RuntimeFailure,
 )
-from gan_cli.training.signals import RELAY_SIGNAL, SAME_CTRL_C_S
+from gan_cli.training.signals import RELAY_SIGNAL, SAME_CTRL_C_S, relayed_by_parent
 
 log = logging.getLogger("gan_cli")
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
@@ -414,6 +414,7 @@ def _worker(resolved: dict, run_dir: str, group: str | None) -> dict[str, float]
 
     ranks = env_ranks()
     assert ranks is not None, "torch elastic sets RANK and WORLD_SIZE"
+    relayed_by_parent()  # a SIGUSR2 here is the parent's relay of its stop signal
     setup_worker_logging(Path(run_dir), ranks.rank)
     cfg = OmegaConf.create(resolved)
     _share_cpu_threads(cfg, ranks.local_world_size)

@@ -198,14 +198,16 @@ def fake_scontrol(tmp_path: Path) -> tuple[dict, Path]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGTERM to the parent", "SIGUSR1 to the parent",
-                                 "SIGINT to the process group"])
+                                 "SIGINT to the process group", "SIGHUP to the process group"])
 def test_a_stop_signal_under_ddp_checkpoints_exits_3_and_resumes(tmp_path: Path, how: str):
     run_dir = tmp_path / "run"
     env, calls = fake_scontrol(tmp_path)
     args = [*LONG_DDP, *(["train.requeue=true"] if "USR1" in how else [])]
     proc = start(args, run_dir, env=env, new_session=True)
-    sig = {"SIGTERM": signal.SIGTERM, "SIGUSR1": signal.SIGUSR1, "SIGINT": signal.SIGINT}[how.split()[0]]
-    if "group" in how:  # Ctrl-C in a terminal: every process of the group gets it
+    sig = getattr(signal, how.split()[0])
+    # Ctrl-C in a terminal, or the terminal closing (the shell sends SIGHUP to each of its jobs):
+    # every process of the group gets it, the workers too
+    if "group" in how:
         err = signal_after_two_logs(proc, run_dir, lambda p: os.killpg(p.pid, sig))
     else:
         err = signal_after_two_logs(proc, run_dir, lambda p: p.send_signal(sig))
@@ -216,7 +218,7 @@ def test_a_stop_signal_under_ddp_checkpoints_exits_3_and_resumes(tmp_path: Path,
     if "USR1" in how:
         assert calls.read_text().split() == ["requeue", "77"] and "requeued" in err
     else:
-        assert not calls.exists()  # SIGTERM and SIGINT never requeue
+        assert not calls.exists()  # SIGTERM, SIGINT and SIGHUP never requeue
     resumed = run_cli([f"resume={run_dir}", f"train.steps={stopped + 4}"], run_dir, timeout=400)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert last_ckpt(run_dir)["step"] == stopped + 4
