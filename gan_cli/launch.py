@@ -287,6 +287,7 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
     # workers and kill them 30 s later, while SIGUSR1 (SLURM's warning) would kill this process.
     # Here any stop signal is relayed to the workers as SIGUSR2; they checkpoint the step they are
     # in and exit 3, and this process requeues the job when asked and exits 3.
+    _start_resource_tracker()
     relay = StopRelay().install()
     outcome: dict[str, Any] = {}
 
@@ -324,6 +325,24 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
         raise error
     results = outcome["results"]
     return results[0] or {}
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (which the workers share) with SIGHUP ignored.
+
+    It ignores SIGINT and SIGTERM itself, but not SIGHUP: when the terminal closes, the shell's
+    SIGHUP to the job's process group killed it, and the workers, stopping cleanly, printed its
+    tracebacks ("resource_tracker: process died unexpectedly")."""
+    from multiprocessing import resource_tracker
+
+    if threading.current_thread() is not threading.main_thread():
+        resource_tracker.ensure_running()
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited by the tracker's exec
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 class StopRelay:
