@@ -53,7 +53,7 @@ from gan_cli.errors import (
     Interrupted,
     RuntimeFailure,
 )
-from gan_cli.training.signals import RELAY_SIGNAL, SAME_CTRL_C_S, relayed_by_parent
+from gan_cli.training.signals import RELAY_SIGNAL, SAME_CTRL_C_S, Console, relayed_by_parent
 
 log = logging.getLogger("gan_cli")
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
@@ -357,6 +357,7 @@ class StopRelay:
         self.received: str | None = None
         self._at = 0.0
         self._previous: dict[int, object] = {}
+        self._console = Console()
 
     def install(self) -> StopRelay:
         if threading.current_thread() is not threading.main_thread():
@@ -373,6 +374,7 @@ class StopRelay:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: object) -> None:
+        self._console.detach_if_hung_up()  # the terminal closed: its SIGHUP
         name = signal.Signals(signum).name
         if self.received is not None:
             if name == "SIGINT" and time.monotonic() - self._at > SAME_CTRL_C_S:

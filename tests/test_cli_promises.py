@@ -11,8 +11,12 @@ happens during a known step, whatever the machine's speed.
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -165,6 +169,49 @@ def test_sighup_checkpoints_the_step_and_exits_3(tmp_path: Path):
     assert proc.returncode == EXIT_INTERRUPTED, proc.stderr[-3000:]
     assert "stopped by SIGHUP at step 3/12" in proc.stderr and "Traceback" not in proc.stderr
     assert last_ckpt(run_dir)["step"] == 3
+
+
+@pytest.mark.parametrize("ddp", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["single", "ddp"])
+def test_the_terminal_closing_checkpoints_and_exits_3(tmp_path: Path, ddp: bool):
+    """gan-train runs in a terminal (a pseudo-terminal here, its controlling terminal), which then
+    closes, as an ssh session does: SIGHUP to gan-train (under hardware=ddp, the parent relays it
+    to its workers), and every later write to the terminal fails (EIO). The run checkpoints the
+    step it is in and exits 3 (it exited 1, its last message unwritable); the stop is in
+    train.log."""
+    run_dir = tmp_path / "run"
+    controller, terminal = pty.openpty()
+    become_session_of_terminal = ("import fcntl, os, sys, termios; "
+                                  "fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+                                  "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+    args = [*SMALL, "train.steps=1000000", "train.log_every_steps=2",
+            "train.ckpt_every_steps=100000", "train.sample_every_steps=100000",
+            *(["hardware=ddp", "hardware.device=cpu", "hardware.devices=2"] if ddp else [])]
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen([sys.executable, "-c", become_session_of_terminal, *GAN_TRAIN[1:], *args,
+                             f"hydra.run.dir={run_dir}"], stdin=terminal, stdout=terminal,
+                            stderr=terminal, env=env, cwd=tmp_path, start_new_session=True)
+    os.close(terminal)
+    try:
+        metrics, deadline = run_dir / "metrics.jsonl", time.monotonic() + 240
+        while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+            assert proc.poll() is None and time.monotonic() < deadline, "no training progress"
+            if select.select([controller], [], [], 0.05)[0]:
+                os.read(controller, 1 << 16)  # what the terminal shows, read so it never fills
+        os.close(controller)  # the terminal closes
+        controller = -1
+        assert proc.wait(timeout=120) == EXIT_INTERRUPTED, (run_dir / "train.log").read_text()[-3000:]
+    finally:
+        if controller >= 0:
+            os.close(controller)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stopped, log_text = last_ckpt(run_dir)["step"], (run_dir / "train.log").read_text()
+    assert stopped >= 4 and f"holds step {stopped}" in log_text
+    said = "the DDP workers stopped (SIGHUP)" if ddp else f"stopped by SIGHUP at step {stopped}/"
+    assert said in log_text
 
 
 def test_sigusr2_to_a_single_process_is_a_stop_named_as_such(tmp_path: Path):

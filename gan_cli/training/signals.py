@@ -44,6 +44,39 @@ def ignore_stop_signals() -> None:
             signal.signal(sig, signal.SIG_IGN)
 
 
+class Console:
+    """The terminal that standard output and error were written to when the run began.
+
+    When the terminal (or the ssh session holding it) closes, the shell sends SIGHUP and every
+    later write to the terminal fails with EIO: the stop's last message, a log line or Python's
+    final flush then turned a clean stop into exit 1. :meth:`detach_if_hung_up`, called on each
+    stop signal, points those descriptors at /dev/null once their terminal has hung up (a hung-up
+    terminal no longer answers ``isatty``); the run directory's train.log keeps every log line.
+    """
+
+    def __init__(self) -> None:
+        self.fds = [fd for fd in (1, 2) if _isatty(fd)]
+
+    def detach_if_hung_up(self) -> None:
+        hung_up = [fd for fd in self.fds if not _isatty(fd)]
+        if not hung_up:
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in hung_up:
+                os.dup2(null, fd)
+                self.fds.remove(fd)
+        finally:
+            os.close(null)
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
 class StopSignals:
     """Turns SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 into a flag that the loop reads once
     per step.
@@ -54,7 +87,8 @@ class StopSignals:
     since checkpoints are written atomically. Once the loop has called :meth:`finish` (it is at the
     step boundary, about to write the stop's checkpoint), every further signal is ignored: the
     stop that began completes, and :meth:`restore` leaves these handlers in place until the process
-    exits. Handlers can only be installed from the main thread; elsewhere this is a no-op.
+    exits. A console whose terminal closed is detached (:class:`Console`). Handlers can only be
+    installed from the main thread; elsewhere this is a no-op.
     """
 
     def __init__(self) -> None:
@@ -62,6 +96,7 @@ class StopSignals:
         self.finishing = False  # the stop's checkpoint is being written: nothing interrupts it
         self._at = 0.0  # when the first stop signal came (time.monotonic)
         self._previous: dict[int, object] = {}
+        self._console = Console()
 
     def install(self) -> StopSignals:
         if threading.current_thread() is not threading.main_thread():
@@ -86,6 +121,7 @@ class StopSignals:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: object) -> None:
+        self._console.detach_if_hung_up()  # the terminal closed: SIGHUP, or a relayed stop
         if (self.received is not None and signum == signal.SIGINT and not self.finishing
                 and time.monotonic() - self._at > SAME_CTRL_C_S):
             raise KeyboardInterrupt
