@@ -57,6 +57,7 @@ from gan_cli.training.signals import RELAY_SIGNAL, SAME_CTRL_C_S, Console, relay
 
 log = logging.getLogger("gan_cli")
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+EXIT_CTRL_C = 130  # a worker stopped by a second Ctrl-C during a step (as gan-train's own 130)
 INIT_TIMEOUT_S = 600.0  # the process group's collective timeout; $GAN_CLI_DDP_TIMEOUT_S overrides it
 
 
@@ -310,6 +311,8 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
     if isinstance(error, ChildFailedError):
         if _stopped_cleanly(error):
             raise _interrupted(relay, cfg, run_dir) from None
+        if any(f.exitcode == EXIT_CTRL_C for f in error.failures.values()):
+            raise KeyboardInterrupt  # a second Ctrl-C stopped a worker in a step: exit 130
         rank, failure = error.get_first_failure()
         code = failure.exitcode if failure.exitcode in (1, 2) else EXIT_RUNTIME
         detail = ""
@@ -349,7 +352,8 @@ class StopRelay:
     """The DDP parent's stop signals (SIGTERM, SIGINT, SIGUSR1, SIGHUP): each is relayed to the
     worker processes as SIGUSR2 (their stop request) and remembered, so that the parent can
     requeue on SIGUSR1 and report how the run stopped. A second SIGINT more than a second after
-    the first is Ctrl-C twice: KeyboardInterrupt (exit 130)."""
+    the first is Ctrl-C twice: relayed to the workers as SIGINT; a worker interrupted in a step
+    exits 130, and so does the parent."""
 
     SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1", "SIGHUP")
 
@@ -376,14 +380,20 @@ class StopRelay:
     def _handle(self, signum: int, frame: object) -> None:
         self._console.detach_if_hung_up()  # the terminal closed: its SIGHUP
         name = signal.Signals(signum).name
-        if self.received is not None:
-            if name == "SIGINT" and time.monotonic() - self._at > SAME_CTRL_C_S:
-                raise KeyboardInterrupt
-            return
-        self.received, self._at = name, time.monotonic()
+        if self.received is None:
+            self.received, self._at = name, time.monotonic()
+            self._send(getattr(signal, RELAY_SIGNAL))
+        elif name == "SIGINT" and time.monotonic() - self._at > SAME_CTRL_C_S:
+            # A second Ctrl-C: the workers decide, as a single process does (during a step, stop
+            # at once: exit 130; once the stop's checkpoint has begun, it finishes: exit 3). The
+            # parent waits for them rather than exiting under a checkpoint being written.
+            self._send(signal.SIGINT)
+
+    @staticmethod
+    def _send(sig: int) -> None:
         for pid in _worker_pids():
             try:
-                os.kill(pid, getattr(signal, RELAY_SIGNAL))
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
@@ -444,6 +454,9 @@ def _worker(resolved: dict, run_dir: str, group: str | None) -> dict[str, float]
         last = run(cfg, Path(run_dir), group=group)
     except GanCliError as e:
         _die(e, ranks.rank)
+    except KeyboardInterrupt:  # a second Ctrl-C during a step: the parent says "interrupted"
+        sys.stdout.flush()
+        os._exit(EXIT_CTRL_C)
     shutdown()
     return last if ranks.rank == 0 else None
 
