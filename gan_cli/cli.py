@@ -117,6 +117,10 @@ def _fail(e: GanCliError, prog: str) -> None:
     if os.environ.get(USER_FULL_ERROR) == "1":  # the user asked for tracebacks
         traceback.print_exception(e, file=sys.stderr)
     print(f"{prog}: {e}" if stopped else f"{prog}: error: {e}", file=sys.stderr)
+    if stopped:  # the stop that began finishes: a late Ctrl-C must not become death by SIGINT
+        from gan_cli.training.signals import ignore_stop_signals
+
+        ignore_stop_signals()
     raise SystemExit(e.exit_code)
 
 

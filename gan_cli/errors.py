@@ -5,8 +5,9 @@ Exit statuses (documented in the README):
     1  runtime failure: missing data, unreadable checkpoint, non-finite training, a crash
     2  configuration mistake: unknown key or option, impossible value, a checkpoint that does not
        fit the configured model; found before training
-    3  interrupted: SIGTERM, SIGINT or SIGUSR1 stopped the run at a step boundary after a
-       checkpoint of that step was written; `resume` continues it (docs/reliability.md)
+    3  interrupted: SIGTERM, SIGINT, SIGHUP, SIGUSR1 or SIGUSR2 stopped the run at a step
+       boundary after a checkpoint of that step was written; `resume` continues it
+       (docs/reliability.md)
 """
 
 from __future__ import annotations

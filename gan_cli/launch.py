@@ -53,10 +53,11 @@ from gan_cli.errors import (
     Interrupted,
     RuntimeFailure,
 )
-from gan_cli.training.signals import RELAY_SIGNAL, SAME_CTRL_C_S
+from gan_cli.training.signals import RELAY_SIGNAL, SAME_CTRL_C_S, Console, relayed_by_parent
 
 log = logging.getLogger("gan_cli")
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+EXIT_CTRL_C = 130  # a worker stopped by a second Ctrl-C during a step (as gan-train's own 130)
 INIT_TIMEOUT_S = 600.0  # the process group's collective timeout; $GAN_CLI_DDP_TIMEOUT_S overrides it
 
 
@@ -287,6 +288,7 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
     # workers and kill them 30 s later, while SIGUSR1 (SLURM's warning) would kill this process.
     # Here any stop signal is relayed to the workers as SIGUSR2; they checkpoint the step they are
     # in and exit 3, and this process requeues the job when asked and exits 3.
+    _start_resource_tracker()
     relay = StopRelay().install()
     outcome: dict[str, Any] = {}
 
@@ -309,6 +311,8 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
     if isinstance(error, ChildFailedError):
         if _stopped_cleanly(error):
             raise _interrupted(relay, cfg, run_dir) from None
+        if any(f.exitcode == EXIT_CTRL_C for f in error.failures.values()):
+            raise KeyboardInterrupt  # a second Ctrl-C stopped a worker in a step: exit 130
         rank, failure = error.get_first_failure()
         code = failure.exitcode if failure.exitcode in (1, 2) else EXIT_RUNTIME
         detail = ""
@@ -326,11 +330,30 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
     return results[0] or {}
 
 
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (which the workers share) with SIGHUP ignored.
+
+    It ignores SIGINT and SIGTERM itself, but not SIGHUP: when the terminal closes, the shell's
+    SIGHUP to the job's process group killed it, and the workers, stopping cleanly, printed its
+    tracebacks ("resource_tracker: process died unexpectedly")."""
+    from multiprocessing import resource_tracker
+
+    if threading.current_thread() is not threading.main_thread():
+        resource_tracker.ensure_running()
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited by the tracker's exec
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 class StopRelay:
     """The DDP parent's stop signals (SIGTERM, SIGINT, SIGUSR1, SIGHUP): each is relayed to the
     worker processes as SIGUSR2 (their stop request) and remembered, so that the parent can
     requeue on SIGUSR1 and report how the run stopped. A second SIGINT more than a second after
-    the first is Ctrl-C twice: KeyboardInterrupt (exit 130)."""
+    the first is Ctrl-C twice: relayed to the workers as SIGINT; a worker interrupted in a step
+    exits 130, and so does the parent."""
 
     SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1", "SIGHUP")
 
@@ -338,6 +361,7 @@ class StopRelay:
         self.received: str | None = None
         self._at = 0.0
         self._previous: dict[int, object] = {}
+        self._console = Console()
 
     def install(self) -> StopRelay:
         if threading.current_thread() is not threading.main_thread():
@@ -354,15 +378,22 @@ class StopRelay:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: object) -> None:
+        self._console.detach_if_hung_up()  # the terminal closed: its SIGHUP
         name = signal.Signals(signum).name
-        if self.received is not None:
-            if name == "SIGINT" and time.monotonic() - self._at > SAME_CTRL_C_S:
-                raise KeyboardInterrupt
-            return
-        self.received, self._at = name, time.monotonic()
+        if self.received is None:
+            self.received, self._at = name, time.monotonic()
+            self._send(getattr(signal, RELAY_SIGNAL))
+        elif name == "SIGINT" and time.monotonic() - self._at > SAME_CTRL_C_S:
+            # A second Ctrl-C: the workers decide, as a single process does (during a step, stop
+            # at once: exit 130; once the stop's checkpoint has begun, it finishes: exit 3). The
+            # parent waits for them rather than exiting under a checkpoint being written.
+            self._send(signal.SIGINT)
+
+    @staticmethod
+    def _send(sig: int) -> None:
         for pid in _worker_pids():
             try:
-                os.kill(pid, getattr(signal, RELAY_SIGNAL))
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
@@ -414,6 +445,7 @@ def _worker(resolved: dict, run_dir: str, group: str | None) -> dict[str, float]
 
     ranks = env_ranks()
     assert ranks is not None, "torch elastic sets RANK and WORLD_SIZE"
+    relayed_by_parent()  # a SIGUSR2 here is the parent's relay of its stop signal
     setup_worker_logging(Path(run_dir), ranks.rank)
     cfg = OmegaConf.create(resolved)
     _share_cpu_threads(cfg, ranks.local_world_size)
@@ -422,6 +454,9 @@ def _worker(resolved: dict, run_dir: str, group: str | None) -> dict[str, float]
         last = run(cfg, Path(run_dir), group=group)
     except GanCliError as e:
         _die(e, ranks.rank)
+    except KeyboardInterrupt:  # a second Ctrl-C during a step: the parent says "interrupted"
+        sys.stdout.flush()
+        os._exit(EXIT_CTRL_C)
     shutdown()
     return last if ranks.rank == 0 else None
 

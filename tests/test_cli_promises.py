@@ -11,8 +11,12 @@ happens during a known step, whatever the machine's speed.
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -89,6 +93,137 @@ def test_a_second_ctrl_c_stops_at_once_with_130(tmp_path: Path):
     assert "gan-train: interrupted" in proc.stderr and "Traceback" not in proc.stderr
     assert last_ckpt(run_dir)["step"] == 2
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["last.pt"]  # no temp file
+
+
+# The stop checkpoint is written slowly (0.2 s plus a pause) in the next tests: a Ctrl-C that comes
+# while it is written, more than SAME_CTRL_C_S after the first (so not the same Ctrl-C relayed).
+SLOW_STOP_CHECKPOINT = """
+    import time
+    from gan_cli.training import outputs as _outputs
+    from gan_cli.training.signals import SAME_CTRL_C_S
+
+    _save = _outputs.save_checkpoint
+
+    def _slow_save(state, ckpt_dir, step, keep):
+        if step == 3:  # the stop's checkpoint: a second Ctrl-C arrives while it is written
+            time.sleep(SAME_CTRL_C_S + 0.3)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        return _save(state, ckpt_dir, step, keep)
+
+    _outputs.save_checkpoint = _slow_save
+"""
+
+
+@pytest.mark.parametrize("ckpt_every", [1, 100])
+def test_a_second_ctrl_c_while_the_stop_checkpoint_is_written_lets_it_finish(tmp_path: Path,
+                                                                             ckpt_every: int):
+    """Ctrl-C during step 3, then Ctrl-C again while the checkpoint of step 3 is written (the
+    step's own scheduled checkpoint, or the one the stop writes): the stop that began finishes,
+    exit 3, and the checkpoint holds step 3."""
+    run_dir = tmp_path / "run"
+    env = injected_env(tmp_path, at_step(3, "os.kill(os.getpid(), signal.SIGINT)")
+                       + textwrap.dedent(SLOW_STOP_CHECKPOINT))
+    proc = run_cli([*BASE, f"train.ckpt_every_steps={ckpt_every}"], run_dir, env=env)
+    assert proc.returncode == EXIT_INTERRUPTED, proc.stderr[-3000:]
+    assert "stopped by SIGINT at step 3/12" in proc.stderr and "Traceback" not in proc.stderr
+    assert last_ckpt(run_dir)["step"] == 3
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["last.pt"]  # no temp file
+
+
+def test_a_ctrl_c_after_the_stop_checkpoint_does_not_change_exit_3(tmp_path: Path):
+    """Two quick Ctrl-C on fast steps: the second one reaches the process after the checkpoint,
+    while it closes its logs (here: inside RunLog.close) or exits (here: an atexit hook). It was
+    death by SIGINT; the stop that began finishes with exit 3."""
+    run_dir = tmp_path / "run"
+    env = injected_env(tmp_path, at_step(3, "os.kill(os.getpid(), signal.SIGINT)") + textwrap.dedent("""
+        import atexit, time
+        from gan_cli import stats as _stats
+
+        _close = _stats.RunLog.close
+
+        def _interrupted_close(self, exit_code=0):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            _close(self, exit_code)
+
+        _stats.RunLog.close = _interrupted_close
+
+        def _at_exit():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+
+        atexit.register(_at_exit)
+    """))
+    proc = run_cli([*BASE, "train.ckpt_every_steps=100"], run_dir, env=env)
+    assert proc.returncode == EXIT_INTERRUPTED, proc.stderr[-3000:]
+    assert "stopped by SIGINT at step 3/12" in proc.stderr and "Traceback" not in proc.stderr
+    assert last_ckpt(run_dir)["step"] == 3
+
+
+def test_sighup_checkpoints_the_step_and_exits_3(tmp_path: Path):
+    """SIGHUP (the terminal or ssh session closing, or `kill -HUP`) is a stop like SIGTERM."""
+    run_dir = tmp_path / "run"
+    env = injected_env(tmp_path, at_step(3, "os.kill(os.getpid(), signal.SIGHUP)"))
+    proc = run_cli(BASE, run_dir, env=env)
+    assert proc.returncode == EXIT_INTERRUPTED, proc.stderr[-3000:]
+    assert "stopped by SIGHUP at step 3/12" in proc.stderr and "Traceback" not in proc.stderr
+    assert last_ckpt(run_dir)["step"] == 3
+
+
+@pytest.mark.parametrize("ddp", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["single", "ddp"])
+def test_the_terminal_closing_checkpoints_and_exits_3(tmp_path: Path, ddp: bool):
+    """gan-train runs in a terminal (a pseudo-terminal here, its controlling terminal), which then
+    closes, as an ssh session does: SIGHUP to gan-train (under hardware=ddp, the parent relays it
+    to its workers), and every later write to the terminal fails (EIO). The run checkpoints the
+    step it is in and exits 3 (it exited 1, its last message unwritable); the stop is in
+    train.log."""
+    run_dir = tmp_path / "run"
+    controller, terminal = pty.openpty()
+    become_session_of_terminal = ("import fcntl, os, sys, termios; "
+                                  "fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+                                  "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+    args = [*SMALL, "train.steps=1000000", "train.log_every_steps=2",
+            "train.ckpt_every_steps=100000", "train.sample_every_steps=100000",
+            *(["hardware=ddp", "hardware.device=cpu", "hardware.devices=2"] if ddp else [])]
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen([sys.executable, "-c", become_session_of_terminal, *GAN_TRAIN[1:], *args,
+                             f"hydra.run.dir={run_dir}"], stdin=terminal, stdout=terminal,
+                            stderr=terminal, env=env, cwd=tmp_path, start_new_session=True)
+    os.close(terminal)
+    try:
+        metrics, deadline = run_dir / "metrics.jsonl", time.monotonic() + 240
+        while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+            assert proc.poll() is None and time.monotonic() < deadline, "no training progress"
+            if select.select([controller], [], [], 0.05)[0]:
+                os.read(controller, 1 << 16)  # what the terminal shows, read so it never fills
+        os.close(controller)  # the terminal closes
+        controller = -1
+        assert proc.wait(timeout=120) == EXIT_INTERRUPTED, (run_dir / "train.log").read_text()[-3000:]
+    finally:
+        if controller >= 0:
+            os.close(controller)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stopped, log_text = last_ckpt(run_dir)["step"], (run_dir / "train.log").read_text()
+    assert stopped >= 4 and f"holds step {stopped}" in log_text
+    said = "the DDP workers stopped (SIGHUP)" if ddp else f"stopped by SIGHUP at step {stopped}/"
+    assert said in log_text
+
+
+def test_sigusr2_to_a_single_process_is_a_stop_named_as_such(tmp_path: Path):
+    """SIGUSR2 is how gan-train's DDP parent relays a stop to its workers; sent to a single
+    process (by hand, or by SLURM's --signal=USR2) it is a stop like SIGTERM, and the message says
+    SIGUSR2, not a relay that never happened."""
+    run_dir = tmp_path / "run"
+    env = injected_env(tmp_path, at_step(3, "os.kill(os.getpid(), signal.SIGUSR2)"))
+    proc = run_cli(BASE, run_dir, env=env)
+    assert proc.returncode == EXIT_INTERRUPTED, proc.stderr[-3000:]
+    assert "stopped by SIGUSR2 at step 3/12" in proc.stderr and "relayed" not in proc.stderr
+    assert last_ckpt(run_dir)["step"] == 3
 
 
 def test_ctrl_c_before_training_exits_130(tmp_path: Path):

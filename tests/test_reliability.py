@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch
 
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError
-from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, read_metrics, run_cli
+from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, injected_env, read_metrics, run_cli
 from tests.test_training_extensions import compose_train
 
 HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
@@ -198,14 +199,16 @@ def fake_scontrol(tmp_path: Path) -> tuple[dict, Path]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGTERM to the parent", "SIGUSR1 to the parent",
-                                 "SIGINT to the process group"])
+                                 "SIGINT to the process group", "SIGHUP to the process group"])
 def test_a_stop_signal_under_ddp_checkpoints_exits_3_and_resumes(tmp_path: Path, how: str):
     run_dir = tmp_path / "run"
     env, calls = fake_scontrol(tmp_path)
     args = [*LONG_DDP, *(["train.requeue=true"] if "USR1" in how else [])]
     proc = start(args, run_dir, env=env, new_session=True)
-    sig = {"SIGTERM": signal.SIGTERM, "SIGUSR1": signal.SIGUSR1, "SIGINT": signal.SIGINT}[how.split()[0]]
-    if "group" in how:  # Ctrl-C in a terminal: every process of the group gets it
+    sig = getattr(signal, how.split()[0])
+    # Ctrl-C in a terminal, or the terminal closing (the shell sends SIGHUP to each of its jobs):
+    # every process of the group gets it, the workers too
+    if "group" in how:
         err = signal_after_two_logs(proc, run_dir, lambda p: os.killpg(p.pid, sig))
     else:
         err = signal_after_two_logs(proc, run_dir, lambda p: p.send_signal(sig))
@@ -216,10 +219,50 @@ def test_a_stop_signal_under_ddp_checkpoints_exits_3_and_resumes(tmp_path: Path,
     if "USR1" in how:
         assert calls.read_text().split() == ["requeue", "77"] and "requeued" in err
     else:
-        assert not calls.exists()  # SIGTERM and SIGINT never requeue
+        assert not calls.exists()  # SIGTERM, SIGINT and SIGHUP never requeue
     resumed = run_cli([f"resume={run_dir}", f"train.steps={stopped + 4}"], run_dir, timeout=400)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert last_ckpt(run_dir)["step"] == stopped + 4
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_under_ddp_lets_the_stop_checkpoint_finish(tmp_path: Path):
+    """Ctrl-C in a terminal (SIGINT to the whole process group) during step 3, then again while
+    rank 0 writes the stop's checkpoint (slowed down here): the parent waits for its workers
+    instead of exiting 130 under them, the checkpoint is written, and the run exits 3."""
+    run_dir = tmp_path / "run"
+    env = injected_env(tmp_path, textwrap.dedent("""
+        import os, signal, time
+        from gan_cli.training import outputs as _outputs, step as _step
+        from gan_cli.training.signals import SAME_CTRL_C_S
+
+        _call, _save = _step.GANStep.__call__, _outputs.save_checkpoint
+
+        def _ctrl_c_in_step_3(self, pair, step):
+            _call(self, pair, step)
+            if step + 1 == 3 and int(os.environ.get("RANK", 0)) == 0:
+                os.killpg(os.getpgid(0), signal.SIGINT)
+
+        def _ctrl_c_while_saving(state, ckpt_dir, step, keep):
+            time.sleep(SAME_CTRL_C_S + 0.3)
+            os.killpg(os.getpgid(0), signal.SIGINT)
+            time.sleep(0.3)
+            return _save(state, ckpt_dir, step, keep)
+
+        _step.GANStep.__call__ = _ctrl_c_in_step_3
+        _outputs.save_checkpoint = _ctrl_c_while_saving
+    """))
+    proc = start(LONG_DDP, run_dir, env=env, new_session=True)
+    try:
+        err = proc.communicate(timeout=240)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == EXIT_INTERRUPTED, err[-3000:]
+    assert "Traceback" not in err and "error" not in err.lower(), err[-3000:]
+    stopped = last_ckpt(run_dir)["step"]
+    assert stopped in (3, 4) and f"holds step {stopped}" in err
 
 
 def test_ranks_agree_on_a_stop_one_step_after_any_of_them_got_it():
@@ -243,6 +286,24 @@ def test_a_relayed_ctrl_c_is_not_a_second_ctrl_c():
     signals._at -= SAME_CTRL_C_S + 0.1  # a second Ctrl-C, later
     with pytest.raises(KeyboardInterrupt):
         signals._handle(signal.SIGINT, None)
+
+
+def test_once_the_stop_has_begun_no_ctrl_c_interrupts_it():
+    """The handler without processes: a second Ctrl-C during a step raises KeyboardInterrupt;
+    after finish() (the stop's checkpoint is next) it is ignored, and restore() leaves the
+    handlers in place (a Ctrl-C while the process exits must not become KeyboardInterrupt)."""
+    from gan_cli.training.signals import SAME_CTRL_C_S, StopSignals
+
+    signals = StopSignals()
+    signals._handle(signal.SIGINT, None)
+    signals._at -= SAME_CTRL_C_S + 0.1
+    signals.finish()
+    signals._handle(signal.SIGINT, None)  # a second Ctrl-C, later: ignored
+    signals._handle(signal.SIGTERM, None)
+    assert signals.received == signal.SIGINT and signals.description == "SIGINT"
+    signals._previous[signal.SIGINT] = signal.SIG_DFL  # what restore() would put back
+    signals.restore()
+    assert signals._previous == {signal.SIGINT: signal.SIG_DFL}  # nothing was restored
 
 
 # ---------------------------------------------------------------------------------------------

@@ -141,9 +141,9 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     checkpoints = Checkpoints(state, ckpt_dir, tc.keep_ckpts, standing, resumed_from)
 
     # Train.
-    stop = StopSignals().install()  # SIGTERM/SIGINT/SIGUSR1: checkpoint at the step boundary
+    stop = StopSignals().install()  # SIGTERM, SIGINT, SIGHUP, ...: a checkpoint at the step boundary
     agree = StopAgreement(stop, control_group())  # under DDP: all ranks stop after one step
-    stopping, exit_code, last = False, 1, {}
+    exit_code, last = 1, {}
     lr_decay = cfg.optimizer.lr_decay
     decay_steps = cfg.optimizer.lr_decay_steps or tc.steps
     decay_start = cfg.optimizer.lr_decay_start
@@ -203,21 +203,23 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                 t_interval, step_interval = time.perf_counter(), step  # metrics time excluded
                 interval_nimg = state.nimg
 
+            # A stop signal: a plain Python flag, read once per step (no host sync). Under DDP
+            # the ranks agree one step later (an asynchronous all-reduce of the flag on a gloo
+            # group), so all stop after the same step. From here the stop finishes: no second
+            # Ctrl-C interrupts the checkpoint of this step.
+            if agree() and step < tc.steps:
+                stop.finish()
+
             # Sample figure and checkpoint.
             if is_main() and (step % tc.sample_every_steps == 0 or step == tc.steps):
                 figures()
             if step % tc.ckpt_every_steps == 0 or step == tc.steps:
                 checkpoints.write()  # every rank: their RNG states are gathered; rank 0 writes
-
-            # A stop signal: a plain Python flag, read once per step (no host sync). Under DDP
-            # the ranks agree one step later (an asynchronous all-reduce of the flag on a gloo
-            # group), so all stop after the same step.
-            stopping = agree()
-            if stopping and step < tc.steps:
+            if stop.finishing:
                 break
 
         # The end: a clean stop after a signal, or the replicas checked after a full run.
-        if stopping and state.step < tc.steps:
+        if stop.finishing:
             exit_code = Interrupted.exit_code
             _stop_cleanly(stop, cfg, state.step, checkpoints, run_dir)
         elif world_size > 1:  # every rank ends with the same weights (loss, regulariser state)

@@ -1,5 +1,5 @@
-"""Stop signals: SIGTERM, SIGINT and SIGUSR1 become a checkpoint at the step boundary; SLURM
-requeue on SIGUSR1. What a user can rely on is in docs/reliability.md.
+"""Stop signals: SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 become a checkpoint at the step
+boundary; SLURM requeue on SIGUSR1. What a user can rely on is in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -14,32 +14,89 @@ from collections.abc import Mapping
 
 log = logging.getLogger("gan_cli")
 
-STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2")
+# SIGHUP: the terminal or ssh session closed (the shell sends it to each of its jobs).
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2")
 # SIGUSR2 is how gan-train's own DDP parent relays any stop signal to its workers; the name of
-# the signal the parent received travels separately (the parent requeues, the workers checkpoint)
+# the signal the parent received travels separately (the parent requeues, the workers checkpoint).
+# Anywhere else (a single process, torchrun, srun) SIGUSR2 is a stop like SIGTERM.
 RELAY_SIGNAL = "SIGUSR2"
 # a second SIGINT this soon after the first is the same Ctrl-C relayed by a launcher (torchrun
 # forwards the terminal's SIGINT to workers that got it from the terminal already), not a second one
 SAME_CTRL_C_S = 1.0
 
+_relayed = False  # this process is a worker of gan-train's DDP parent (see relayed_by_parent)
 
+
+def relayed_by_parent() -> None:
+    """Mark this process as a worker that gan-train's DDP parent started: only here is a SIGUSR2
+    the parent's relay of the stop signal it received."""
+    global _relayed
+    _relayed = True
+
+
+def ignore_stop_signals() -> None:
+    """The process exits 3 now, after a stop's checkpoint: a stop signal or a Ctrl-C arriving
+    while it shuts down (after Python's own handlers are gone) must not turn that into death by a
+    signal."""
+    for name in STOP_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+class Console:
+    """The terminal that standard output and error were written to when the run began.
+
+    When the terminal (or the ssh session holding it) closes, the shell sends SIGHUP and every
+    later write to the terminal fails with EIO: the stop's last message, a log line or Python's
+    final flush then turned a clean stop into exit 1. :meth:`detach_if_hung_up`, called on each
+    stop signal, points those descriptors at /dev/null once their terminal has hung up (a hung-up
+    terminal no longer answers ``isatty``); the run directory's train.log keeps every log line.
+    """
+
+    def __init__(self) -> None:
+        self.fds = [fd for fd in (1, 2) if _isatty(fd)]
+
+    def detach_if_hung_up(self) -> None:
+        hung_up = [fd for fd in self.fds if not _isatty(fd)]
+        if not hung_up:
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in hung_up:
+                os.dup2(null, fd)
+                self.fds.remove(fd)
+        finally:
+            os.close(null)
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 class StopSignals:
-    """Turns SIGTERM, SIGINT, SIGUSR1 (and the parent's relayed SIGUSR2) into a flag that the
-    loop reads once per step.
+    """Turns SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 into a flag that the loop reads once
+    per step.
 
     The handler only records the signal; the loop finishes the step it is in, writes a
-    checkpoint and exits. A second SIGINT (Ctrl-C twice, more than ``SAME_CTRL_C_S`` apart) stops
-    at once with KeyboardInterrupt; the last checkpoint is safe either way, since checkpoints are
-    written atomically. Handlers can only be installed from the main thread; elsewhere this is a
-    no-op.
+    checkpoint and exits. A second SIGINT during a training step (Ctrl-C twice, more than
+    ``SAME_CTRL_C_S`` apart) stops at once with KeyboardInterrupt; the last checkpoint is safe,
+    since checkpoints are written atomically. Once the loop has called :meth:`finish` (it is at the
+    step boundary, about to write the stop's checkpoint), every further signal is ignored: the
+    stop that began completes, and :meth:`restore` leaves these handlers in place until the process
+    exits. A console whose terminal closed is detached (:class:`Console`). Handlers can only be
+    installed from the main thread; elsewhere this is a no-op.
     """
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.finishing = False  # the stop's checkpoint is being written: nothing interrupts it
         self._at = 0.0  # when the first stop signal came (time.monotonic)
         self._previous: dict[int, object] = {}
+        self._console = Console()
 
     def install(self) -> StopSignals:
         if threading.current_thread() is not threading.main_thread():
@@ -47,17 +104,25 @@ class StopSignals:
         for name in STOP_SIGNALS:
             sig = getattr(signal, name, None)
             if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
-                # an ignored signal (e.g. SIGINT of a `cmd &` background job) stays ignored
+                # an ignored signal (e.g. SIGINT of a `cmd &` background job, SIGHUP under nohup)
+                # stays ignored
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
+    def finish(self) -> None:
+        """The run stops now (checkpoint, exit 3): from here on no signal interrupts it."""
+        self.finishing = True
+
     def restore(self) -> None:
+        if self.finishing:  # on its way to exit 3: a Ctrl-C now must not become KeyboardInterrupt
+            return
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
 
     def _handle(self, signum: int, frame: object) -> None:
-        if (self.received is not None and signum == signal.SIGINT
+        self._console.detach_if_hung_up()  # the terminal closed: SIGHUP, or a relayed stop
+        if (self.received is not None and signum == signal.SIGINT and not self.finishing
                 and time.monotonic() - self._at > SAME_CTRL_C_S):
             raise KeyboardInterrupt
         if self.received is None:
@@ -71,7 +136,7 @@ class StopSignals:
     @property
     def description(self) -> str:
         """The signal as a user sent it (a relayed one is the DDP parent's)."""
-        if self.name == RELAY_SIGNAL:
+        if self.name == RELAY_SIGNAL and _relayed:
             return "a stop signal relayed by gan-train to its DDP workers"
         return self.name
 
