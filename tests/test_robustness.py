@@ -364,6 +364,16 @@ def _a_file(tmp: Path, good: Path) -> Path:
     return _file(tmp, "a_file", b"x")
 
 
+def _memory_cap(tmp: Path, good: Path) -> Path:
+    """A ``sitecustomize`` folder that caps the command's address space at 16 GB, so that an
+    absurd batch fails to allocate on any machine (and never makes one swap)."""
+    folder = tmp / "memory_cap"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(
+        "import resource\nresource.setrlimit(resource.RLIMIT_AS, (16 << 30, 16 << 30))\n")
+    return folder
+
+
 # (id, args; "{x}" is replaced by the setup's path, "{good}" by a finished run's directory,
 #  setup or None, exit status, words in stderr, extra environment)
 BAD_INPUTS = [
@@ -378,6 +388,13 @@ BAD_INPUTS = [
     ("bad nonfinite", ["train.nonfinite=ignore"], None, EXIT_CONFIG,
      ["train.nonfinite", "stop, skip"], {}),
     ("negative keep", ["train.keep_ckpts=-1"], None, EXIT_CONFIG, ["train.keep_ckpts"], {}),
+    ("negative threads", ["hardware.num_threads=-1"], None, EXIT_CONFIG,
+     ["hardware.num_threads=-1", "must be >= 0"], {}),
+    ("batch not an integer", ["train.batch_size=1e10"], None, EXIT_CONFIG,
+     ["train.batch_size=1e10", "Integer"], {}),
+    ("batch too large for memory", ["train.batch_size=1000000000000"], _memory_cap, EXIT_RUNTIME,
+     ["out of memory", "train.batch_size=1000000000000", "lower train.batch_size"],
+     {"PYTHONPATH": f"{{x}}{os.pathsep}{REPO}"}),
     ("missing dataset", ["dataset=cifar10"], None, EXIT_RUNTIME,
      ["CIFAR-10", "could not be loaded", "dataset.root"], {"GAN_CLI_DATA": "{tmp}"}),
     ("image folder without path", ["dataset=image_folder"], None, EXIT_CONFIG,
