@@ -5,7 +5,6 @@ inputs lists them."""
 from __future__ import annotations
 
 import copy
-import math
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 import torch
 
 from gan_cli.checkpoint import load_checkpoint
-from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError
+from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError, RuntimeFailure
 from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, injected_env, read_metrics, run_cli
 from tests.test_training_extensions import compose_train
 
@@ -173,11 +172,13 @@ def test_a_finished_run_without_records_started_again_says_so_and_exits_0(tmp_pa
     assert "Traceback" not in proc.stderr
     log_text = (run_dir / "train.log").read_text()
     assert "nothing to train" in log_text and "no statistics to report" in log_text
-    # what a sweeper reads from such a run: no value (NaN), not an error
+    # in a sweep such a job has no value to optimise: it fails (a runtime failure, not a
+    # configuration mistake), and the sweep goes on; a real typo is still a configuration mistake
     from gan_cli.cli import optimized_metric
 
-    assert math.isnan(optimized_metric({}, "loss_g"))
-    with pytest.raises(ConfigError, match="optimized_metric='fid'"):  # a real typo still is one
+    with pytest.raises(RuntimeFailure, match="no statistics to report"):
+        optimized_metric({}, "loss_g")
+    with pytest.raises(ConfigError, match="optimized_metric='fid'"):
         optimized_metric({"step": 2, "loss_g": 0.7}, "fid")
 
 

@@ -118,6 +118,9 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
             last = last_record(run_dir / "metrics.jsonl") if is_main() else {}
             log.info("the run is already at step %d of train.steps=%d: nothing to train; its last "
                      "statistics are reported again", state.step, tc.steps)
+            if is_main() and not last:
+                log.warning("%s holds no records (emptied or deleted): no statistics to report",
+                            run_dir / "metrics.jsonl")
             return last
     elif cfg.get("resume") == "auto":
         log.info("resume=auto: no checkpoint in %s yet; starting from step 0", ckpt_dir)
