@@ -679,3 +679,38 @@ toy.ToySource.save_figure = _save_on_a_full_disk
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert "No space left on device" in lines[0] and "step_00000012.png" in lines[0]
     assert f"the last good checkpoint is {run_dir / 'checkpoints' / 'last.pt'} (step 6)" in lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# 13. Memory that cannot be allocated: one line naming the batch (the CPU case runs the real
+# command: tests/test_robustness.py's BAD_INPUTS "batch too large for memory").
+
+
+@pytest.mark.parametrize("error, where", [
+    (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 74.51 GiB. GPU 0 has a "
+                                 "total capacity of 79.19 GiB\nof which 3.2 GiB is free."), "the GPU"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                  "allocate memory: you tried to allocate 80000000000 bytes."), "this machine"),
+    (MemoryError(), "this machine"),
+])
+def test_an_allocation_failure_is_one_line_naming_the_batch(monkeypatch, error, where):
+    from omegaconf import OmegaConf
+
+    from gan_cli.training import loop
+
+    def raising(e: BaseException):
+        def run(*args):
+            raise e
+        return run
+
+    monkeypatch.setattr(loop, "_train", raising(error))
+    cfg = OmegaConf.create({"train": {"batch_size": 10**10}})
+    with pytest.raises(RuntimeFailure) as caught:
+        loop.train(cfg, Path("unused"))
+    message = str(caught.value)
+    assert message.startswith(f"out of memory on {where} with train.batch_size=10000000000")
+    assert "lower train.batch_size" in message and "\n" not in message
+    # any other RuntimeError is a bug: it is not disguised as a lack of memory
+    monkeypatch.setattr(loop, "_train", raising(RuntimeError("mat1 and mat2 shapes cannot be multiplied")))
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        loop.train(cfg, Path("unused"))
