@@ -168,6 +168,35 @@ def test_a_failing_write_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
 
 
+def test_a_full_disk_behind_torchs_unexpected_pos_is_named(tmp_path: Path, monkeypatch):
+    """torch's zip writer turns ENOSPC into ``RuntimeError: ... unexpected pos``, raised while the
+    OSError is handled: the message says why. Here the numbered copy (written again where hard
+    links fail) hits the full disk, after last.pt was written."""
+    real_save = torch.save
+
+    def save_on_a_full_disk(obj, f, *args, **kwargs):
+        if ".step_" in f.name:
+            try:
+                raise OSError(28, "No space left on device")
+            except OSError:  # as torch does: its RuntimeError has the OSError as context
+                raise RuntimeError(  # noqa: B904
+                    "[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+        return real_save(obj, f, *args, **kwargs)
+
+    def no_hard_links(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(torch, "save", save_on_a_full_disk)
+    monkeypatch.setattr(os, "link", no_hard_links)
+    with pytest.raises(CheckpointError) as caught:
+        save_checkpoint({"step": 2, "G": {"w": torch.zeros(3)}}, tmp_path, 2, keep=1)
+    monkeypatch.undo()
+    assert str(caught.value) == (f"cannot write checkpoint {tmp_path / 'step_00000002.pt'} (No space "
+                                 f"left on device); {tmp_path / 'last.pt'} holds step 2")
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
+
+
 def test_keep_last_k(tmp_path: Path):
     for keep, expected in ((0, []), (2, ["step_00000004.pt", "step_00000005.pt"])):
         d = tmp_path / f"keep{keep}"
