@@ -60,25 +60,59 @@ def save_atomic(state: dict, path: Path) -> None:
         os.close(dir_fd)
 
 
-def save_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int) -> Path:
-    """Write ``last.pt`` and, when ``keep`` > 0, ``step_<step>.pt``, keeping the newest ``keep``."""
+def save_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int,
+                    kept: str = "the previous checkpoint, if any, is intact") -> Path:
+    """Write ``last.pt`` and, when ``keep`` > 0, ``step_<step>.pt``, keeping the newest ``keep``.
+
+    A write that fails (a full disk, a quota, permissions) leaves the previous ``last.pt`` intact
+    and no temporary file, and raises a CheckpointError that says why and, with ``kept``, which
+    checkpoint is still good.
+    """
     state = {"format": FORMAT, **state}
     last = ckpt_dir / "last.pt"
     try:
         save_atomic(state, last)
-    except OSError as e:  # disk full, quota, permissions: the previous last.pt is still intact
-        raise CheckpointError(f"cannot write checkpoint {last} ({e.strerror or e}); the previous "
-                              f"checkpoint, if any, is intact") from None
+    except (OSError, RuntimeError) as e:
+        why = _write_error(e)
+        if why is None:
+            raise
+        raise CheckpointError(f"cannot write checkpoint {last} of step {step} ({why}); {kept}") from None
     if keep > 0:
         numbered = ckpt_dir / f"step_{step:08d}.pt"
         try:
             os.link(last, numbered)  # same bytes, no second write
         except OSError:
-            save_atomic(state, numbered)
+            try:
+                save_atomic(state, numbered)
+            except (OSError, RuntimeError) as e:
+                why = _write_error(e)
+                if why is None:
+                    raise
+                raise CheckpointError(f"cannot write checkpoint {numbered} ({why}); {last} holds "
+                                      f"step {step}") from None
         old = sorted(p for p in ckpt_dir.iterdir() if _NUMBERED.match(p.name))[:-keep]
         for p in old:
             p.unlink(missing_ok=True)
     return last
+
+
+def _write_error(e: OSError | RuntimeError) -> str | None:
+    """Why a write failed, in a few words; None if ``e`` is not a failed write.
+
+    torch's zip writer reports a failed write as ``RuntimeError: [enforce fail at
+    inline_container.cc:...] unexpected pos ...``, raised while the file's own OSError (ENOSPC:
+    no space left on device) is being handled; that OSError says why.
+    """
+    seen: BaseException | None = e
+    for _ in range(8):  # the exception, the one it was raised from or while handling, ...
+        if seen is None:
+            break
+        if isinstance(seen, OSError):
+            return str(seen.strerror or seen)
+        seen = seen.__cause__ or seen.__context__
+    if "inline_container" in str(e):
+        return f"torch could not write it: {(str(e).splitlines() or [''])[0]}"
+    return None
 
 
 def remove_stale_temp_files(ckpt_dir: Path) -> list[Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 import sys
 import traceback
@@ -24,7 +25,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from gan_cli.config import GROUPS, register_configs, validate, validate_eval, validate_sample
-from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError, GanCliError
+from gan_cli.errors import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    EXIT_RUNTIME,
+    ConfigError,
+    GanCliError,
+    RuntimeFailure,
+)
 from gan_cli.rundir import first_rank, lock_run_dir, unlock_run_dir
 from gan_cli.training.resume import expand_resume_dir
 
@@ -53,6 +61,8 @@ def _train_task(cfg: DictConfig) -> float:
         from gan_cli import launch  # torch is imported once the config is known to be good
 
         last = launch.train(cfg, run_dir, group)
+        if not last and not multirun:  # finished before, no records left: said so, nothing to
+            return math.nan  # report; a single run's value is not read
         return optimized_metric(last, cfg.optimized_metric)
     except GanCliError as e:
         if multirun:
@@ -71,7 +81,13 @@ def optimized_metric(last: dict[str, float], key: str) -> float:
 
     The metrics computed during training (``metrics.every_steps``, always at the last step)
     are part of ``last``, so ``optimized_metric`` can name them (fd_fashion, reverse_kl, ...).
+    A finished run started again whose metrics.jsonl holds no records (``last`` is empty) has
+    nothing to report: a RuntimeFailure, so that in a sweep the job counts as failed (a NaN
+    would stop Hydra's Optuna sweeper); a single run ends with status 0 (``_train_task``).
     """
+    if not last:
+        raise RuntimeFailure(f"optimized_metric={key!r}: the run has no statistics to report "
+                             f"(its metrics.jsonl holds no records)")
     if key not in last:
         raise ConfigError(f"optimized_metric={key!r} is not among the run's logged statistics "
                           f"({', '.join(sorted(k for k in last if k != 'step')) or 'none'})")

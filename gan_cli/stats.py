@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from gan_cli.distributed import all_reduce_mean
+from gan_cli.errors import RuntimeFailure
 
 log = logging.getLogger("gan_cli")
 
@@ -86,8 +87,11 @@ class RunLog:
         if not self.enabled:
             return
         step = record["step"]
-        self._file.write(json.dumps(record, allow_nan=True) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record, allow_nan=True) + "\n")
+            self._file.flush()
+        except OSError as e:  # a full disk, a quota
+            raise RuntimeFailure(f"cannot write {self.path} at step {step} ({e.strerror or e})") from None
         self.logger.log({k: v for k, v in record.items() if k != "step"}, step=step)
         elapsed = time.perf_counter() - self._t0
         done = step - self._start_step
@@ -114,7 +118,12 @@ class RunLog:
             return
         if self._bar is not None:
             self._bar.close()
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as e:  # the last records could not be flushed (a full disk)
+            if exit_code == 0:  # otherwise the run's own failure is the one to report
+                self.logger.finish(1)
+                raise RuntimeFailure(f"cannot write {self.path} ({e.strerror or e})") from None
         self.logger.finish(exit_code)
 
 

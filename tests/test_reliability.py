@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from gan_cli.checkpoint import load_checkpoint
-from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError
+from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError, RuntimeFailure
 from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, injected_env, read_metrics, run_cli
 from tests.test_training_extensions import compose_train
 
@@ -155,6 +155,32 @@ def test_resuming_a_finished_run_exits_0_and_reports_its_last_statistics(tmp_pat
     last = train(cfg, run_dir)
     record = read_metrics(run_dir)[-1]
     assert last["step"] == 4 and last["loss_g"] == record["loss_g"]
+
+
+@pytest.mark.parametrize("metrics", ["empty", "missing"])
+def test_a_finished_run_without_records_started_again_says_so_and_exits_0(tmp_path: Path,
+                                                                          metrics: str):
+    """Its metrics.jsonl emptied or deleted: nothing to report is not a configuration mistake."""
+    run_dir = tmp_path / "run"
+    args = [*SMALL, "train.steps=2", "resume=auto"]
+    assert run_cli(args, run_dir).returncode == 0
+    if metrics == "empty":
+        (run_dir / "metrics.jsonl").write_text("")
+    else:
+        (run_dir / "metrics.jsonl").unlink()
+    proc = run_cli(args, run_dir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    log_text = (run_dir / "train.log").read_text()
+    assert "nothing to train" in log_text and "no statistics to report" in log_text
+    # in a sweep such a job has no value to optimise: it fails (a runtime failure, not a
+    # configuration mistake), and the sweep goes on; a real typo is still a configuration mistake
+    from gan_cli.cli import optimized_metric
+
+    with pytest.raises(RuntimeFailure, match="no statistics to report"):
+        optimized_metric({}, "loss_g")
+    with pytest.raises(ConfigError, match="optimized_metric='fid'"):
+        optimized_metric({"step": 2, "loss_g": 0.7}, "fid")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,6 +488,46 @@ def test_a_decompression_bomb_is_a_bad_file(tmp_path: Path, monkeypatch):
         ImageFileDataset([path], 16, 3)[0]
 
 
+@pytest.fixture
+def folder_with_a_non_utf8_name(folder_with_a_bad_file: Path) -> Path:
+    """The 40 images with 017.png (not an image) removed and a readable image whose name is the
+    bytes ff fe, which are not UTF-8 (any byte but / and NUL may be in a POSIX file name)."""
+    (folder_with_a_bad_file / "017.png").unlink()
+    name = os.path.join(os.fsencode(folder_with_a_bad_file), b"\xff\xfe.png")
+    with open(name, "wb") as f:
+        f.write((folder_with_a_bad_file / "016.png").read_bytes())
+    return folder_with_a_bad_file
+
+
+def test_a_file_name_that_is_not_utf8_is_an_ordinary_image(tmp_path, folder_with_a_non_utf8_name):
+    """Streamed from the folder (the data's fingerprint hashes every name): it trains."""
+    run_dir = tmp_path / "run"
+    proc = run_cli([*IMAGE_FOLDER, f"dataset.path={folder_with_a_non_utf8_name}"], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "Logging error" not in proc.stderr
+
+
+def test_a_bad_file_whose_name_is_not_utf8_is_named_in_one_line(tmp_path,
+                                                                folder_with_a_non_utf8_name):
+    """Not an image and not a UTF-8 name: the one line names it with its bytes escaped, in the
+    console and in train.log; with on_bad_file=skip the run trains on without it."""
+    name = os.path.join(os.fsencode(folder_with_a_non_utf8_name), b"\xff\xfe.png")
+    with open(name, "wb") as f:
+        f.write(b"not an image")
+    proc = run_cli([*IMAGE_FOLDER, f"dataset.path={folder_with_a_non_utf8_name}"],
+                   tmp_path / "stop")
+    assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "\\xff\\xfe.png" in proc.stderr and "on_bad_file=skip" in proc.stderr
+    assert "\\xff\\xfe.png" in (tmp_path / "stop" / "train.log").read_text()
+    skip = tmp_path / "skip"
+    proc = run_cli([*IMAGE_FOLDER, f"dataset.path={folder_with_a_non_utf8_name}",
+                    "dataset.on_bad_file=skip"], skip)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Logging error" not in proc.stderr
+    assert "\\xff\\xfe.png" in (skip / "train.log").read_text()
+
+
 # ---------------------------------------------------------------------------------------------
 # 8. Reference statistics follow the data, not its name.
 
@@ -571,3 +637,141 @@ def test_the_wandb_floor_has_reinit_finish_previous():
     floor = next(line for line in text.splitlines() if '"wandb>=' in line)
     version = tuple(int(p) for p in floor.split(">=")[1].split(",")[0].split("."))
     assert version >= (0, 19, 10)  # reinit="finish_previous": wandb 0.19.10's release notes
+
+
+# ---------------------------------------------------------------------------------------------
+# 12. A full disk: one line, exit 1, the last good checkpoint named and intact (issue 26).
+# The fault is planted in the real command (tests/conftest.py's injected_env): at one write, the
+# file's descriptor is pointed at /dev/full, so that from then on every write to it fails with
+# ENOSPC as on a full disk, through the same calls (torch's zip writer, Python's buffered file).
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+
+FULL_DISK = """
+import os
+
+def full_disk(f):
+    f.flush()
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, f.fileno())
+    os.close(full)
+
+
+class FillsUp:  # a file whose disk is full after `room` more bytes
+    def __init__(self, f, room):
+        self.f, self.room = f, room
+
+    def write(self, data):
+        size = memoryview(data).nbytes
+        if size > self.room:
+            full_disk(self.f)
+        self.room -= size
+        return self.f.write(data)
+"""
+
+
+@needs_dev_full
+def test_a_full_disk_during_a_checkpoint_write_names_the_last_good_one(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    env = injected_env(tmp_path, FULL_DISK + """
+import torch
+
+_save = torch.save
+
+def _save_on_a_full_disk(obj, f, *args, **kwargs):
+    if ".last.pt.tmp-" in str(getattr(f, "name", "")) and obj.get("step") == 12:
+        f = FillsUp(f, room=4096)  # the disk fills in the middle of the file
+    return _save(obj, f, *args, **kwargs)
+
+torch.save = _save_on_a_full_disk
+""")
+    proc = run_cli([*SMALL, "train.steps=12", "train.ckpt_every_steps=6"], run_dir, env=env)
+    assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    last = run_dir / "checkpoints" / "last.pt"
+    assert "No space left on device" in lines[0] and "step 12" in lines[0]
+    assert f"the last good checkpoint is {last} (step 6)" in lines[0]
+    assert last_ckpt(run_dir)["step"] == 6  # intact and loadable
+    assert not [p.name for p in last.parent.iterdir() if ".tmp-" in p.name]  # no temp file left
+
+
+@needs_dev_full
+def test_a_full_disk_while_writing_metrics_is_one_line(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    env = injected_env(tmp_path, FULL_DISK + """
+from gan_cli import stats
+
+_write = stats.RunLog.write
+
+def _write_on_a_full_disk(self, record):
+    if record["step"] == 8:
+        full_disk(self._file)
+    return _write(self, record)
+
+stats.RunLog.write = _write_on_a_full_disk
+""")
+    proc = run_cli([*SMALL, "train.steps=12", "train.ckpt_every_steps=6"], run_dir, env=env)
+    assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "No space left on device" in lines[0] and "metrics.jsonl" in lines[0]
+    assert last_ckpt(run_dir)["step"] == 6
+
+
+def test_a_full_disk_while_drawing_a_figure_is_one_line(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    env = injected_env(tmp_path, """
+import errno, os
+from gan_cli.data import toy
+
+_save = toy.ToySource.save_figure
+
+def _save_on_a_full_disk(self, x, path, *args, **kwargs):
+    if path.name == "step_00000012.png":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return _save(self, x, path, *args, **kwargs)
+
+toy.ToySource.save_figure = _save_on_a_full_disk
+""")
+    proc = run_cli([*SMALL, "train.steps=12", "train.ckpt_every_steps=6"], run_dir, env=env)
+    assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "No space left on device" in lines[0] and "step_00000012.png" in lines[0]
+    assert f"the last good checkpoint is {run_dir / 'checkpoints' / 'last.pt'} (step 6)" in lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# 13. Memory that cannot be allocated: one line naming the batch (the CPU case runs the real
+# command: tests/test_robustness.py's BAD_INPUTS "batch too large for memory").
+
+
+@pytest.mark.parametrize("error, where", [
+    (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 74.51 GiB. GPU 0 has a "
+                                 "total capacity of 79.19 GiB\nof which 3.2 GiB is free."), "the GPU"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                  "allocate memory: you tried to allocate 80000000000 bytes."), "this machine"),
+    (MemoryError(), "this machine"),
+])
+def test_an_allocation_failure_is_one_line_naming_the_batch(monkeypatch, error, where):
+    from omegaconf import OmegaConf
+
+    from gan_cli.training import loop
+
+    def raising(e: BaseException):
+        def run(*args):
+            raise e
+        return run
+
+    monkeypatch.setattr(loop, "_train", raising(error))
+    cfg = OmegaConf.create({"train": {"batch_size": 10**10}})
+    with pytest.raises(RuntimeFailure) as caught:
+        loop.train(cfg, Path("unused"))
+    message = str(caught.value)
+    assert message.startswith(f"out of memory on {where} with train.batch_size=10000000000")
+    assert "lower train.batch_size" in message and "\n" not in message
+    # any other RuntimeError is a bug: it is not disguised as a lack of memory
+    monkeypatch.setattr(loop, "_train", raising(RuntimeError("mat1 and mat2 shapes cannot be multiplied")))
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        loop.train(cfg, Path("unused"))

@@ -168,6 +168,35 @@ def test_a_failing_write_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
 
 
+def test_a_full_disk_behind_torchs_unexpected_pos_is_named(tmp_path: Path, monkeypatch):
+    """torch's zip writer turns ENOSPC into ``RuntimeError: ... unexpected pos``, raised while the
+    OSError is handled: the message says why. Here the numbered copy (written again where hard
+    links fail) hits the full disk, after last.pt was written."""
+    real_save = torch.save
+
+    def save_on_a_full_disk(obj, f, *args, **kwargs):
+        if ".step_" in f.name:
+            try:
+                raise OSError(28, "No space left on device")
+            except OSError:  # as torch does: its RuntimeError has the OSError as context
+                raise RuntimeError(  # noqa: B904
+                    "[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+        return real_save(obj, f, *args, **kwargs)
+
+    def no_hard_links(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(torch, "save", save_on_a_full_disk)
+    monkeypatch.setattr(os, "link", no_hard_links)
+    with pytest.raises(CheckpointError) as caught:
+        save_checkpoint({"step": 2, "G": {"w": torch.zeros(3)}}, tmp_path, 2, keep=1)
+    monkeypatch.undo()
+    assert str(caught.value) == (f"cannot write checkpoint {tmp_path / 'step_00000002.pt'} (No space "
+                                 f"left on device); {tmp_path / 'last.pt'} holds step 2")
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
+
+
 def test_keep_last_k(tmp_path: Path):
     for keep, expected in ((0, []), (2, ["step_00000004.pt", "step_00000005.pt"])):
         d = tmp_path / f"keep{keep}"
@@ -364,6 +393,16 @@ def _a_file(tmp: Path, good: Path) -> Path:
     return _file(tmp, "a_file", b"x")
 
 
+def _memory_cap(tmp: Path, good: Path) -> Path:
+    """A ``sitecustomize`` folder that caps the command's address space at 16 GB, so that an
+    absurd batch fails to allocate on any machine (and never makes one swap)."""
+    folder = tmp / "memory_cap"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(
+        "import resource\nresource.setrlimit(resource.RLIMIT_AS, (16 << 30, 16 << 30))\n")
+    return folder
+
+
 # (id, args; "{x}" is replaced by the setup's path, "{good}" by a finished run's directory,
 #  setup or None, exit status, words in stderr, extra environment)
 BAD_INPUTS = [
@@ -378,6 +417,13 @@ BAD_INPUTS = [
     ("bad nonfinite", ["train.nonfinite=ignore"], None, EXIT_CONFIG,
      ["train.nonfinite", "stop, skip"], {}),
     ("negative keep", ["train.keep_ckpts=-1"], None, EXIT_CONFIG, ["train.keep_ckpts"], {}),
+    ("negative threads", ["hardware.num_threads=-1"], None, EXIT_CONFIG,
+     ["hardware.num_threads=-1", "must be >= 0"], {}),
+    ("batch not an integer", ["train.batch_size=1e10"], None, EXIT_CONFIG,
+     ["train.batch_size=1e10", "Integer"], {}),
+    ("batch too large for memory", ["train.batch_size=1000000000000"], _memory_cap, EXIT_RUNTIME,
+     ["out of memory", "train.batch_size=1000000000000", "lower train.batch_size"],
+     {"PYTHONPATH": f"{{x}}{os.pathsep}{REPO}"}),
     ("missing dataset", ["dataset=cifar10"], None, EXIT_RUNTIME,
      ["CIFAR-10", "could not be loaded", "dataset.root"], {"GAN_CLI_DATA": "{tmp}"}),
     ("image folder without path", ["dataset=image_folder"], None, EXIT_CONFIG,

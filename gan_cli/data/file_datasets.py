@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from gan_cli.data.files import short_error
+from gan_cli.data.files import short_error, shown_path
 from gan_cli.errors import RuntimeFailure
 
 log = logging.getLogger("gan_cli")
@@ -73,7 +73,8 @@ class ImageFileDataset(torch.utils.data.Dataset):
             x = self._read(self.files[k])
             if x is not None:
                 return x, (-1 if self.labels is None else self.labels[k])
-        raise BadImageFile(f"no file of the dataset can be read as an image (e.g. {self.files[i]})")
+        raise BadImageFile(f"no file of the dataset can be read as an image "
+                           f"(e.g. {shown_path(self.files[i])})")
 
     def _read(self, path: Path) -> torch.Tensor | None:
         from PIL import Image
@@ -85,7 +86,7 @@ class ImageFileDataset(torch.utils.data.Dataset):
                 img = img.convert("L" if self.channels == 1 else "RGB")
                 return self._transform(img)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            message = f"cannot read image {path}: {short_error(exc)}"
+            message = f"cannot read image {shown_path(path)}: {short_error(exc)}"
             if self.on_bad_file == "stop":
                 raise BadImageFile(f"{message}; fix or remove the file, or set "
                                    f"dataset.on_bad_file=skip to train on without it") from None

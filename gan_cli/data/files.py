@@ -54,6 +54,17 @@ def short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as text that can be printed and logged: a file name that is not valid UTF-8 (Python
+    holds its bytes as lone surrogates, which no UTF-8 stream accepts) shows them as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def path_key(path: str | os.PathLike) -> bytes:
+    """A path's bytes for a digest: the name as the file system holds it, UTF-8 or not."""
+    return os.fsencode(Path(path).resolve())
+
+
 def try_sources(
     name: str, sources: Sequence[tuple[str, Callable[[], Any]]], fixes: Sequence[str]
 ) -> Any:

@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_cli.data.base import Batch, DataInfo
-from gan_cli.data.files import IMAGE_EXTENSIONS, list_images
+from gan_cli.data.files import IMAGE_EXTENSIONS, list_images, path_key
 from gan_cli.data.order import rank_share
 from gan_cli.data.sources import check_enough, check_resume, check_run_facts, to_unit_range
 from gan_cli.errors import ConfigError, DataNotFoundError, RuntimeFailure
@@ -154,7 +154,7 @@ class _FilePairs:
         for files in self.files[:num]:
             for path in files:
                 st = path.stat()
-                h.update(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+                h.update(path_key(path) + f"|{st.st_size}|{st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

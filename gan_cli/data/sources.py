@@ -28,6 +28,7 @@ import torch
 from gan_cli.data.base import DataInfo
 from gan_cli.data.figures import save_image_grid
 from gan_cli.data.file_datasets import BadImageFile, reraise_bad_file
+from gan_cli.data.files import path_key
 from gan_cli.data.order import ShareSampler, rank_share
 from gan_cli.errors import ConfigError
 from gan_cli.seeding import derive_seed
@@ -333,7 +334,7 @@ def dataset_fingerprint(dataset: torch.utils.data.Dataset, num: int) -> str:
     if files is not None:
         for path in list(files)[:num]:
             st = Path(path).stat()
-            h.update(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            h.update(path_key(path) + f"|{st.st_size}|{st.st_mtime_ns}\n".encode())
     else:
         for i in range(num):
             x = dataset[i][0]

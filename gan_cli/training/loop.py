@@ -53,7 +53,37 @@ log = logging.getLogger("gan_cli")
 
 
 def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, float]:
-    """Train the GAN ``cfg`` describes, writing into ``run_dir``; return the last logged stats."""
+    """Train the GAN ``cfg`` describes, writing into ``run_dir``; return the last logged stats.
+
+    Memory that cannot be allocated (an absurd ``train.batch_size`` on this machine) ends the run
+    with one message, a RuntimeFailure (exit status 1): whether a batch fits is known only when
+    it is allocated, on the machine that runs it.
+    """
+    try:
+        return _train(cfg, run_dir, group)
+    except (RuntimeError, MemoryError) as e:
+        if not out_of_memory(e):
+            raise
+        first = " ".join((str(e).strip().splitlines() or [type(e).__name__])[0].split())
+        where = "the GPU" if isinstance(e, torch.cuda.OutOfMemoryError) else "this machine"
+        batch, world_size = cfg.train.batch_size, get_world_size()
+        per = f" ({batch // world_size} per process)" if world_size > 1 else ""
+        raise RuntimeFailure(f"out of memory on {where} with train.batch_size={batch}{per}: "
+                             f"{first[:300]}; lower train.batch_size (or the networks' size)") from None
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is torch (or Python) failing to allocate memory: CUDA's OutOfMemoryError,
+    or the CPU allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory", "not
+    enough memory")."""
+    if isinstance(e, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and any(
+        words in text for words in ("can't allocate memory", "not enough memory", "out of memory"))
+
+
+def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]:
     rank, world_size = get_rank(), get_world_size()
     tc, hw = cfg.train, cfg.hardware
 
@@ -118,6 +148,9 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
             last = last_record(run_dir / "metrics.jsonl") if is_main() else {}
             log.info("the run is already at step %d of train.steps=%d: nothing to train; its last "
                      "statistics are reported again", state.step, tc.steps)
+            if is_main() and not last:
+                log.warning("%s holds no records (emptied or deleted): no statistics to report",
+                            run_dir / "metrics.jsonl")
             return last
     elif cfg.get("resume") == "auto":
         log.info("resume=auto: no checkpoint in %s yet; starting from step 0", ckpt_dir)

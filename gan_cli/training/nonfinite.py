@@ -143,7 +143,7 @@ class NonFinitePolicy:
         what = (f"{first[1]} is not finite (NaN or inf) at step {first[0]}" if first is not None
                 else f"the weights of {bad_net} are not finite (NaN or inf) at step {step}")
         raise RuntimeFailure(
-            f"training diverged: {what}; stopped before writing a checkpoint, {self._kept()}. "
+            f"training diverged: {what}; stopped before writing a checkpoint, {self.kept()}. "
             f"Lower the learning rates, change the loss, or set train.nonfinite=skip to skip such "
             f"updates.")
 
@@ -160,14 +160,15 @@ class NonFinitePolicy:
         if self.skip and not stats_mean and self.total_skips > self.skips_logged:
             raise RuntimeFailure(
                 f"training diverged: every update of steps {first_step}-{step} was skipped for "
-                f"non-finite values (train.nonfinite=skip); {self._kept()}. Lower the learning "
+                f"non-finite values (train.nonfinite=skip); {self.kept()}. Lower the learning "
                 f"rates or change the loss.")
 
     def report(self) -> dict[str, int]:
         """Skip mode: the skip count for the log record (and True when it grew)."""
         return {"nonfinite_skips": self.total_skips} if self.skip else {}
 
-    def _kept(self) -> str:
+    def kept(self) -> str:
+        """Which checkpoint is the last good one, for a message."""
         path, step = self.last_good
         return (f"the last good checkpoint is {path} (step {step})" if path is not None
                 else "no checkpoint was written")

@@ -25,6 +25,7 @@ from gan_cli.animation import gif_of_pngs
 from gan_cli.checkpoint import save_checkpoint
 from gan_cli.curves import save_curves
 from gan_cli.distributed import gather_objects, is_main
+from gan_cli.errors import RuntimeFailure
 from gan_cli.latents import fixed_latents
 from gan_cli.models import takes_condition, truncates_in_w
 from gan_cli.seeding import derive_seed, rng_state
@@ -109,6 +110,16 @@ class SampleFigures:
         self.rng_devices = [device] if device.type == "cuda" else []
 
     def __call__(self) -> Path:
+        """Draw and write this step's figure (and curves.png); a file that cannot be written (a
+        full disk) is a RuntimeFailure that names it and the last good checkpoint."""
+        try:
+            return self._draw()
+        except OSError as e:
+            where = f" {e.filename}" if e.filename else ""
+            raise RuntimeFailure(f"cannot write the sample figure of step {self.state.step}{where} "
+                                 f"({e.strerror or e}); {self.state.nonfinite.kept()}") from None
+
+    def _draw(self) -> Path:
         self.standing()
         G = self.sampler()
         was_training = G.training
@@ -177,6 +188,7 @@ class Checkpoints:
             modules[f"G{suffix}"], modules[f"D{suffix}"] = pair.G, pair.D
         state.nonfinite.check(state.step, modules)  # never overwrite a good checkpoint with NaN
         self.standing()
-        path = save_checkpoint(state.state_dict(rng_ranks), self.ckpt_dir, state.step, self.keep)
+        path = save_checkpoint(state.state_dict(rng_ranks), self.ckpt_dir, state.step, self.keep,
+                               kept=state.nonfinite.kept())
         state.nonfinite.last_good = (path, state.step)
         return path
