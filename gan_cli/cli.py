@@ -230,9 +230,16 @@ def describe_config_error(e: BaseException, argv: list[str], config_name: str = 
                 lines.append(f"Did you mean '{parent + '.' if parent else ''}{near[0]}'?")
             where = f"'{parent}'" if parent else "the top level"
             lines.append(f"Valid keys under {where}: {', '.join(sorted(valid))}")
+            return " ".join(lines)  # one line
     elif cause is not e and str(cause) not in str(e):
         lines += [ln for ln in str(cause).splitlines() if ln.strip()][:2]
-    return "\n".join(lines)
+    # one line, whatever Hydra's message spans; OmegaConf's detail lines (full_key, object_type)
+    # repeat what the first says
+    return "; ".join(ln.strip() for ln in lines if not ln.strip().startswith(_DETAIL_LINES))
+
+
+#: The lines OmegaConf adds under a message (the key and types again), left out of ours.
+_DETAIL_LINES = ("full_key:", "object_type=", "reference_type=")
 
 
 def _valid_keys(parent: str, argv: list[str], config_name: str) -> list[str] | None:

@@ -55,9 +55,13 @@ def lock_run_dir(run_dir: str | os.PathLike) -> None:
     run_dir = Path(run_dir).absolute()
     if run_dir in _held:
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:  # the message of an unwritable run directory elsewhere (launch.py)
+        raise RuntimeFailure(f"cannot write the run directory ({e.strerror or e}: {run_dir}); "
+                             f"set hydra.run.dir to a writable directory") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

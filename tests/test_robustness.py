@@ -474,6 +474,15 @@ def test_bad_input(tmp_path: Path, good_run: Path, name, args, setup, status, wo
     for word in words:
         assert word in proc.stderr, (word, proc.stderr[-3000:])
     assert "Traceback" not in proc.stderr
+    if name not in LISTING_MESSAGES:  # one line, not Hydra's or OmegaConf's several
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
+    assert proc.stderr.count(f"{GAN_TRAIN_PROG}:") == 1, proc.stderr[-3000:]
+
+
+GAN_TRAIN_PROG = "gan-train"
+#: The cases whose one message is a list, one item a line (with the reason).
+LISTING_MESSAGES = {"missing dataset": "the sources tried, in order, one a line",
+                    "image folder missing": "the sources tried, then what to do, one a line"}
 
 
 def test_every_bad_input_is_a_row_of_the_reliability_table():
