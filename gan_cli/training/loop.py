@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.build import (
+    allow_own_targets,
     batch_per_device,
     build_data,
     build_logger,
@@ -28,6 +29,7 @@ from gan_cli.build import (
     select_device,
 )
 from gan_cli.checkpoint import load_checkpoint, remove_stale_temp_files
+from gan_cli.config import check_saved_config
 from gan_cli.distributed import (
     check_replicas,
     control_group,
@@ -58,6 +60,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     tc, hw = cfg.train, cfg.hardware
 
     # Set up the process.
+    allow_own_targets(cfg)  # build() calls only gan-cli's builders and this config's own targets
     device = select_device(hw)
     configure_torch(hw, device)
     seed_everything(cfg.seed + rank)
@@ -109,7 +112,10 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
                                                               cfg.seed))
     resumed_from = resume_path(cfg.get("resume"), ckpt_dir)
     if resumed_from is not None:
-        state.load_state_dict(load_checkpoint(resumed_from), resumed_from)
+        checkpoint = load_checkpoint(resumed_from)
+        # its config is only compared with this run's, never built; still data: checked first
+        check_saved_config(checkpoint.get("config"), f"checkpoint {resumed_from}")
+        state.load_state_dict(checkpoint, resumed_from)
         if is_main() and trim_metrics(run_dir / "metrics.jsonl", state.step):
             log.info("metrics.jsonl: dropped the records logged after step %d; they are "
                      "logged again as training repeats those steps", state.step)
