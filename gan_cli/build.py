@@ -39,6 +39,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from gan_cli.errors import ConfigError, GanCliError
@@ -77,9 +78,13 @@ def guarded(node: DictConfig | Mapping, key: str) -> dict:
     allow_own_targets), no other Hydra instantiation key, no string that OmegaConf would read as an
     interpolation. UntrustedConfigError (exit 1) otherwise; nothing is located or called."""
     from gan_cli.config import refuse_untrusted, trusted_targets
+    from gan_cli.errors import UntrustedConfigError, cut
 
-    spec = (OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig)
-            else copy.deepcopy(dict(node)))
+    try:
+        spec = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    except (OmegaConfBaseException, RecursionError) as e:
+        raise UntrustedConfigError(f"refused to build {key}: its config cannot be resolved "
+                                   f"({cut((str(e).splitlines() or [type(e).__name__])[0], 200)})") from None
     refuse_untrusted(spec, f"to build {key}", trusted_targets() | _OWN_TARGETS)
     return spec
 

@@ -205,3 +205,296 @@ def test_a_50_mb_string_is_quoted_in_a_few_hundred_characters(tmp_path: Path, to
     # resume=FILE compares the saved config with the new one and reports what differs
     proc = run_cli([*SMALL, f"resume={ckpt}"], tmp_path / "resumed")
     assert len(proc.stderr) + len(proc.stdout) < 20000, (len(proc.stderr), len(proc.stdout))
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Thousands of variations, in-process: nothing outside the allow-list is located or called.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+EVIL_TARGETS = ["pathlib.Path.write_text", "pathlib.Path.touch", "os.system", "builtins.open",
+                "builtins.eval", "builtins.exec", "shutil.copyfile", "shutil.unpack_archive",
+                "torch.save", "numpy.save", "json.dump", "os.makedirs", "os.symlink",
+                "subprocess.run", "runpy.run_path", "importlib.import_module", "posix.system",
+                " gan_cli.data.toy.sine", "gan_cli.data.toy.sine ", "gan_cli.data.toy.sine.__globals__",
+                "gan_cli.build.instantiate", "hydra.utils.instantiate"]
+RESOLVERS = ["oc.create", "oc.env", "oc.decode", "oc.select", "oc.dict.keys", "oc.dict.values",
+             "oc.deprecated", "now", "hydra.runtime.cwd", "python.eval"]
+
+
+def _node_text(target: str, quote: str) -> str:
+    q = quote
+    return f"{{{q}_target_{q}: {target}, {q}file{q}: /tmp/x, {q}mode{q}: w}}"
+
+
+@st.composite
+def interpolations(draw) -> str:
+    """``${resolver:...}`` with a node, a YAML string holding one (quoted keys), or a reference."""
+    resolver = draw(st.sampled_from(RESOLVERS))
+    target = draw(st.sampled_from(EVIL_TARGETS))
+    arg = draw(st.sampled_from([
+        _node_text(target, ""), f"'{_node_text(target, chr(34))}'", f'"{_node_text(target, chr(39))}"',
+        "HOME", "model.generator", "${oc.env:HOME}", f"[{_node_text(target, '')}]"]))
+    text = draw(st.sampled_from([f"${{{resolver}:{arg}}}", "${model.generator}", "\\${x}",
+                                 f"${{{resolver}:${{{resolver}:{arg}}}}}"]))
+    prefix = draw(st.sampled_from(["", "a", "/tmp/", " "]))
+    return prefix + text
+
+
+@st.composite
+def evil_nodes(draw) -> object:
+    """A value that must be refused, nested in dicts and lists."""
+    leaf = draw(st.one_of(
+        interpolations(),
+        st.builds(lambda t, k: {"_target_": t, k: "/tmp/x"}, st.sampled_from(EVIL_TARGETS),
+                  st.sampled_from(["file", "self", "path", "command"])),
+        st.builds(lambda kv: {"_target_": "gan_cli.data.toy.sine", kv[0]: kv[1]}, st.sampled_from(
+            [(k, v) for k in ("_args_", "_partial_", "_set_", "_name_", "__class__")
+             for v in ([1], True, "yes", {"_target_": "os.system"})]
+            + [("_recursive_", "yes"), ("_recursive_", 0), ("_convert_", 1), ("_convert_", None)])),
+        st.builds(lambda i: {f"a${{{i}}}": 1}, interpolations()),  # an interpolation as a key
+        st.sampled_from([b"bytes", {1: "x"}, {("t",): 1}, torch.zeros(1), {1.5: 2}]),
+    ))
+    for _ in range(draw(st.integers(0, 4))):  # nesting in dicts and lists
+        leaf = draw(st.sampled_from([{"k": leaf}, [leaf], [1, leaf], {"x": 1, "y": [leaf]}]))
+    return leaf
+
+
+def _deep(depth: int) -> dict:
+    node: dict = {}
+    for _ in range(depth):
+        node = {"a": node}
+    return node
+
+
+@pytest.fixture(scope="module")
+def saved_config() -> dict:
+    """The toy run's config as gan-train saves it (composed, validated, resolved)."""
+    from omegaconf import OmegaConf
+
+    from tests.test_training_extensions import compose_train
+
+    return OmegaConf.to_container(compose_train(*SMALL), resolve=True)
+
+
+class Intercepted:
+    """Hydra's ``_locate`` and ``instantiate`` and OmegaConf's resolvers replaced by recorders:
+    whatever a check lets through is recorded, never called."""
+
+    def __init__(self, monkeypatch):
+        import hydra._internal.instantiate._instantiate2 as inst2
+        import hydra._internal.utils as hutils
+        from omegaconf import OmegaConf
+
+        import gan_cli.build
+
+        self.located: list[str] = []
+        self.instantiated: list[object] = []
+        self.resolved: list[str] = []
+
+        def locate(path: str):
+            self.located.append(path)
+            raise ImportError(f"intercepted: {path}")
+
+        def instantiate(config, *args, **kwargs):
+            self.instantiated.append(config)
+            raise RuntimeError("intercepted instantiate")
+
+        monkeypatch.setattr(hutils, "_locate", locate)
+        monkeypatch.setattr(inst2, "_locate", locate)
+        monkeypatch.setattr(gan_cli.build, "instantiate", instantiate)
+        monkeypatch.setattr(gan_cli.build, "get_class", locate)
+        for name in RESOLVERS[:7]:  # OmegaConf's own (oc.*)
+            OmegaConf.clear_resolver(name)
+            OmegaConf.register_new_resolver(name, self._resolver(name))
+
+    def _resolver(self, name: str):
+        def record(*args, **kwargs):
+            self.resolved.append(name)
+            return "intercepted"
+        return record
+
+    def assert_nothing_happened(self) -> None:
+        from gan_cli.config import trusted_targets
+
+        assert not self.resolved, self.resolved
+        foreign = [p for p in self.located if p not in trusted_targets()]
+        assert not foreign, foreign
+        assert not self.instantiated, self.instantiated
+
+
+@pytest.fixture
+def intercepted():
+    """Intercepted for one property test (all its examples); OmegaConf's resolvers restored after."""
+    from omegaconf import OmegaConf
+    from omegaconf.omegaconf import register_default_resolvers
+
+    mp = pytest.MonkeyPatch()
+    spy = Intercepted(mp)
+    yield spy
+    mp.undo()
+    for name in RESOLVERS[:7]:
+        OmegaConf.clear_resolver(name)
+    register_default_resolvers()
+
+
+def _place(config: dict, where: str, value: object) -> dict:
+    config = copy.deepcopy(config)
+    node = config
+    *parents, last = where.split(".")
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[last] = value
+    return config
+
+
+PLACES = ["model.stages", "model.schedule", "model.generator.hidden", "model.regularizers.x",
+          "dataset.figure", "dataset.noise_std", "dataset._target_", "loss.n_critic", "optimizer.betas",
+          "train.steps", "seed", "new_key", "dataset.extra", "model.generator._target_"]
+
+
+@settings(max_examples=1200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(where=st.sampled_from(PLACES), evil=evil_nodes())
+def test_property_no_saved_config_calls_anything(saved_config, intercepted, where, evil):
+    from gan_cli.build import build_data, build_stages
+    from gan_cli.config import validate_saved_config
+    from gan_cli.errors import UntrustedConfigError
+
+    if where == "dataset._target_" or where == "model.generator._target_":
+        evil = evil if isinstance(evil, str) else "os.system"  # a target: a name that must be refused
+    config = _place(saved_config, where, evil)
+    with pytest.raises(UntrustedConfigError) as refused:
+        checked = validate_saved_config(config, "checkpoint crafted.pt")
+        build_data(checked.dataset, batch_size=1, device="cpu", seed=0)  # never reached
+        build_stages(checked.model)
+    message = str(refused.value)
+    assert "\n" not in message and len(message) < 1200, message[:2000]
+    intercepted.assert_nothing_happened()
+
+
+@settings(max_examples=400, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(evil=st.one_of(evil_nodes(), st.just(_deep(3000))))
+def test_property_build_refuses_what_escaped_validation(intercepted, evil):
+    """The guard in build(): nodes that never went through validation (defence in depth)."""
+    from gan_cli.build import build
+    from gan_cli.config import check_saved_config
+    from gan_cli.errors import UntrustedConfigError
+
+    node = {"_target_": "gan_cli.data.toy.sine", "x": evil}
+    with pytest.raises(UntrustedConfigError):
+        check_saved_config({"dataset": node}, "a checkpoint")
+    with pytest.raises(UntrustedConfigError) as refused:
+        build(node, "dataset")
+    assert "\n" not in str(refused.value)
+    intercepted.assert_nothing_happened()
+
+
+def test_build_resolves_a_nodes_interpolations_and_refuses_the_targets_they_make(monkeypatch,
+                                                                                  tmp_path: Path):
+    """A DictConfig (the composed config's route) is resolved first, with OmegaConf's real
+    resolvers: the node oc.create makes is checked like any other, and nothing is located."""
+    import hydra._internal.utils as hutils
+    from omegaconf import OmegaConf
+
+    from gan_cli.build import build
+    from gan_cli.errors import UntrustedConfigError
+
+    located: list[str] = []
+    monkeypatch.setattr(hutils, "_locate", lambda path: located.append(path))
+    marker = tmp_path / "pwned"
+    for text in (open_for_writing(marker), "${oc.decode:'{_target_: os.system, command: x}'}",
+                 "${oc.create:{a: [{_target_: pathlib.Path.touch}]}}"):
+        node = OmegaConf.create({"_target_": "gan_cli.data.toy.sine", "x": text})
+        with pytest.raises(UntrustedConfigError, match="not one of gan-cli's own builders"):
+            build(node, "dataset")
+    assert not located and not marker.exists()
+
+
+LEGIT = ["tiny=toy", "loss=wgan_gp", "model=mlp", "dataset=ring8", "train.steps=6",
+         "optimizer.lr_d=1e-4", "model.generator.hidden=[64,64]", "seed=3",
+         "hardware.num_threads=1", "logger=none", "train.nonfinite=skip"]
+
+
+@st.composite
+def evil_overrides(draw) -> object:
+    # Hydra strips spaces around a value: " gan_cli.data.toy.sine" is that trusted name there
+    target = draw(st.sampled_from([t for t in EVIL_TARGETS if "toy.sine" not in t]))
+    interp = draw(interpolations())
+    group = draw(st.sampled_from(["model", "loss", "dataset", "experiment", "tiny", "optimizer"]))
+    return draw(st.sampled_from([
+        "--experimental-rerun=/tmp/config.pickle", "--config-dir=/tmp/evil", "-cd", "/tmp/evil",
+        "--config-name=evil", "-cp", "--package=x", "--cfg=job", "--info", "--run", "-m",
+        "--multirun", "--shell-completion", "-h", "--hydra-help", "--resolve",
+        f"{group}=../../../tmp/evil", f"{group}=/tmp/evil", f"{group}=mlp/../../evil",
+        f"{group}=evil", f"{group}=..", f"{group}=null", f"{group}=[mlp,dcgan]", f"{group}@_global_=mlp",
+        f"{group}={{a: 1}}", f"++{group}=mlp", "hydra/launcher=parallel",
+        f"hydra.callbacks.x._target_={target}", "hydra.searchpath=[file:///tmp]", "hydra.run.dir=/x",
+        "~hydra", f"model.stages={interp}", f"train.steps={interp}", f"dataset.root='{interp}'",
+        f'dataset.root="{interp}"', f"model.generator={{_target_: {target}}}",
+        f"dataset._target_={target}", "dataset._args_=[1]", "model.stages._partial_=true",
+        "train.nonexistent=1", "+train.new=1", "+model.regularizers.x=1", "model.__class__=x",
+        "train.steps=1,2", "train.steps=range(1,3)", "train.steps=choice(1,2)",
+        "dataset.root=glob(*)", "train.steps=[[1]]", f"metrics.names=[fd,{interp}]",
+        "model.generator.hidden=[{a: 1}]", "x" * 5000, 5, None, ["tiny=toy"], {"a": "b"},
+        "", "=1", "train.steps", "seed=1\n--experimental-rerun=/tmp/x",
+    ]))
+
+
+@settings(max_examples=800, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=st.lists(st.sampled_from(LEGIT), max_size=4), evil=evil_overrides(),
+       after=st.lists(st.sampled_from(LEGIT), max_size=3))
+def test_property_no_stored_override_list_runs_anything(tmp_path_factory, intercepted, before, evil,
+                                                        after):
+    from gan_cli.errors import UntrustedConfigError
+    from gan_cli.training.resume import expand_resume_dir
+
+    run_dir = _run_dir_with(tmp_path_factory, [*before, evil, *after])
+    with pytest.raises(UntrustedConfigError) as refused:
+        expand_resume_dir([f"resume={run_dir}"])
+    message = str(refused.value)
+    assert "\n" not in message and len(message) < 1200, message[:2000]
+    intercepted.assert_nothing_happened()
+
+
+_RUN_DIRS: dict = {}
+
+
+def _run_dir_with(tmp_path_factory, overrides: list) -> Path:
+    """One run directory reused by every example: its overrides.yaml rewritten each time."""
+    if "dir" not in _RUN_DIRS:
+        _RUN_DIRS["dir"] = tmp_path_factory.mktemp("stored") / "run"
+        (_RUN_DIRS["dir"] / ".hydra").mkdir(parents=True)
+    (_RUN_DIRS["dir"] / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    return _RUN_DIRS["dir"]
+
+
+def test_legitimate_stored_overrides_are_kept_and_written_anew(tmp_path: Path):
+    from gan_cli.training.resume import expand_resume_dir
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
+        ["tiny=toy", "model=mlp", "dataset.noise_std=0.5", "model.generator.hidden=[64, 64]",
+         "logger=none", "train.nonfinite=skip", "resume=auto", "~experiment", "seed=3"]))
+    argv = expand_resume_dir([f"resume={run_dir}", "seed=4"])
+    assert argv == ["tiny=toy", "model=mlp", "dataset.noise_std=0.5", "model.generator.hidden=[64,64]",
+                    "logger=none", "train.nonfinite='skip'", "~experiment", f"resume={run_dir}",
+                    "seed=4", f"hydra.run.dir={run_dir.resolve()}"]
+
+
+@pytest.mark.parametrize("config", [[1, 2], 7, "x", None, _deep(3000)], ids=["list", "int", "str",
+                                                                            "none", "deep"])
+def test_a_saved_config_that_is_not_a_config_is_refused_in_one_line(config):
+    from gan_cli.config import check_saved_config, validate_saved_config
+    from gan_cli.errors import UntrustedConfigError
+
+    for check in (check_saved_config, validate_saved_config):
+        with pytest.raises(UntrustedConfigError, match="refused") as refused:
+            check(config, "checkpoint crafted.pt")
+        assert "\n" not in str(refused.value) and len(str(refused.value)) < 600

@@ -111,15 +111,13 @@ def stored_overrides(path: Path, skip: set[str] = frozenset()) -> list[str]:
     for _, o in parsed:
         if o.key_or_group in shipped_groups():
             _check_group_choice(o, refuse)
-            value = "" if o.is_delete() else f"={o.value() if o.value() is not None else 'null'}"
-            choices.append(f"{o.get_key_element()}{value}")
-    out, chosen = [], iter(choices)
-    for entry, o in parsed:
-        if o.key_or_group in shipped_groups():
-            out.append(next(chosen))
-        else:
-            out.append(_checked_setting(entry, o, tuple(choices), path, refuse))
-    return out
+            choices.append(o.get_key_element() + ("" if o.is_delete() else f"={o.value()}"))
+    settings = {entry: _checked_setting(entry, o, refuse) for entry, o in parsed
+                if o.key_or_group not in shipped_groups()}
+    if settings:  # every setting well-formed: now its key must exist in the composed config
+        _check_keys(settings, tuple(choices), path)
+    chosen = iter(choices)
+    return [settings[entry] if entry in settings else next(chosen) for entry, _ in parsed]
 
 
 def _parse(entry: str, refuse):
@@ -149,16 +147,34 @@ def _check_group_choice(o, refuse) -> None:
     if o.is_delete() and o.value() is None:
         return
     option = o.value()
-    if option is None:
-        return  # group=null: no option of that group
     if not isinstance(option, str) or not _NAME.fullmatch(option):
         raise refuse(entry, "is not the name of one of the group's option files (no paths)")
     if not (_CONF_DIR / o.key_or_group / f"{option}.yaml").is_file():
         raise refuse(entry, f"names no option of gan-cli's group {o.key_or_group}")
 
 
-def _checked_setting(entry: str, o, choices: tuple[str, ...], path: Path, refuse) -> str:
-    """``key=value``: a key of the composed train config set to a literal, rendered anew."""
+def _check_keys(settings: dict[str, str], choices: tuple[str, ...], path: Path) -> None:
+    """Every setting's key exists in the train config composed with the (checked) ``choices``."""
+    from gan_cli.errors import UntrustedConfigError
+
+    try:
+        known = schema_keys(choices)
+    except Exception as e:  # noqa: BLE001 - Hydra's composition fails in many ways
+        raise UntrustedConfigError(
+            f"refused {path}: its group options {shown(list(choices), 200)} do not compose into a "
+            f"train config, so its settings cannot be checked "
+            f"({cut((str(e).splitlines() or [type(e).__name__])[0], 150)}); nothing was run") from None
+    for entry, setting in settings.items():
+        key = _key(setting)
+        if key not in known:
+            raise UntrustedConfigError(
+                f"refused {path}: the stored override {shown(entry, 120)} sets a key that gan-cli's "
+                f"train config does not have; a run directory's overrides may only choose gan-cli's "
+                f"shipped options and set its keys to plain values; nothing was run")
+
+
+def _checked_setting(entry: str, o, refuse) -> str:
+    """``key=value``: a dotted key set to a literal, rendered anew (its existence: _check_keys)."""
     from hydra.core.override_parser.types import Quote, QuotedString
 
     from gan_cli.config import trusted_targets
@@ -172,17 +188,6 @@ def _checked_setting(entry: str, o, choices: tuple[str, ...], path: Path, refuse
         raise refuse(entry, f"uses {hydra_keys[0]}, which gan-cli's configs never set this way")
     if o.is_add():
         raise refuse(entry, "adds a key that the schemas do not have")
-    try:
-        known = schema_keys(choices)
-    except Exception as e:  # noqa: BLE001 - Hydra's composition fails in many ways
-        from gan_cli.errors import UntrustedConfigError
-
-        raise UntrustedConfigError(
-            f"refused {path}: its group options {shown(list(choices), 200)} do not compose into a "
-            f"train config, so its settings cannot be checked "
-            f"({cut((str(e).splitlines() or [type(e).__name__])[0], 150)}); nothing was run") from None
-    if key not in known:
-        raise refuse(entry, "sets a key that gan-cli's train config does not have")
     if o.is_delete():
         return f"~{key}"
     value = o.value()
