@@ -195,6 +195,7 @@ def test_a_saved_model_without_a_generator_exits_1(tmp_path: Path, toy_run: Path
     assert_refused_in_one_line(proc, "model.generator")
 
 
+@pytest.mark.slow  # writes and reads 50 MB twice: about 20 s on a shared CPU
 def test_a_50_mb_string_is_quoted_in_a_few_hundred_characters(tmp_path: Path, toy_run: Path):
     def edit(config):
         config["dataset"]["figure"]["field"] = "x" * 50_000_000
