@@ -72,12 +72,19 @@ def allow_own_targets(cfg: DictConfig | Mapping) -> None:
             stack.extend(node)
 
 
+def allowed_targets() -> frozenset[str]:
+    """What :func:`build` may call: gan-cli's own builders and this run's own targets."""
+    from gan_cli.config import trusted_targets
+
+    return trusted_targets() | _OWN_TARGETS
+
+
 def guarded(node: DictConfig | Mapping, key: str) -> dict:
     """``node`` resolved to plain data and checked right before Hydra sees it: every ``_target_``
     (nested ones too) one of gan-cli's own builders (config.trusted_targets, plus this run's own:
     allow_own_targets), no other Hydra instantiation key, no string that OmegaConf would read as an
     interpolation. UntrustedConfigError (exit 1) otherwise; nothing is located or called."""
-    from gan_cli.config import refuse_untrusted, trusted_targets
+    from gan_cli.config import refuse_untrusted
     from gan_cli.errors import UntrustedConfigError, cut
 
     try:
@@ -85,7 +92,7 @@ def guarded(node: DictConfig | Mapping, key: str) -> dict:
     except (OmegaConfBaseException, RecursionError) as e:
         raise UntrustedConfigError(f"refused to build {key}: its config cannot be resolved "
                                    f"({cut((str(e).splitlines() or [type(e).__name__])[0], 200)})") from None
-    refuse_untrusted(spec, f"to build {key}", trusted_targets() | _OWN_TARGETS)
+    refuse_untrusted(spec, f"to build {key}", allowed_targets())
     return spec
 
 

@@ -1796,16 +1796,17 @@ def refuse_untrusted(node: Any, source: str, trusted: frozenset[str] | set[str])
             raise refuse(f"{path or 'the config'} holds a {type(value).__name__}, not plain data")
 
 
-def check_saved_config(config: Any, source: str) -> None:
+def check_saved_config(config: Any, source: str, trusted: frozenset[str] | set[str] | None = None) -> None:
     """Refuse a config read back from ``source`` (a checkpoint) that is not a mapping of plain
-    data, or that could make anything other than gan-cli's own builders run (refuse_untrusted):
-    UntrustedConfigError naming the key, before anything is built."""
+    data, or that could make anything other than gan-cli's own builders (``trusted``; default
+    trusted_targets()) run (refuse_untrusted): UntrustedConfigError naming the key, before anything
+    is built."""
     from gan_cli.errors import UntrustedConfigError
 
     if not isinstance(config, dict):
         raise UntrustedConfigError(f"refused {source}: its saved config is a {type(config).__name__} "
                                    f"({shown(config, 60)}), not a mapping of options")
-    refuse_untrusted(config, source, trusted_targets())
+    refuse_untrusted(config, source, trusted_targets() if trusted is None else trusted)
 
 
 def validate_saved_config(config: Any, source: str) -> DictConfig:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.build import (
     allow_own_targets,
+    allowed_targets,
     batch_per_device,
     build_data,
     build_logger,
@@ -114,7 +115,8 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
     if resumed_from is not None:
         checkpoint = load_checkpoint(resumed_from)
         # its config is only compared with this run's, never built; still data: checked first
-        check_saved_config(checkpoint.get("config"), f"checkpoint {resumed_from}")
+        # (its targets: gan-cli's builders and this run's own, as build() would allow them)
+        check_saved_config(checkpoint.get("config"), f"checkpoint {resumed_from}", allowed_targets())
         state.load_state_dict(checkpoint, resumed_from)
         if is_main() and trim_metrics(run_dir / "metrics.jsonl", state.step):
             log.info("metrics.jsonl: dropped the records logged after step %d; they are "
