@@ -443,6 +443,8 @@ def evil_overrides(draw) -> object:
         "dataset.root=glob(*)", "train.steps=[[1]]", f"metrics.names=[fd,{interp}]",
         "model.generator.hidden=[{a: 1}]", "x" * 5000, 5, None, ["tiny=toy"], {"a": "b"},
         "", "=1", "train.steps", "seed=1\n--experimental-rerun=/tmp/x",
+        "train.steps=$\\{oc.env:HOME\\}", f"dataset.root=$\\{{oc.create:{_node_text(target, '')}\\}}",
+        "metrics.names=[fd,$\\{oc.env:HOME\\}]", "metrics.names=extend_list(fd)", "train.steps=int(3)x",
     ]))
 
 
