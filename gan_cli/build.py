@@ -19,9 +19,11 @@ never by a branch on a name.
     lr_factor                           the learning-rate schedule, a pure function of the step
     build_logger                        W&B or none (cfg.logger)
 
-A checkpoint's config is data: :func:`check_targets` refuses any ``_target_`` that is not one of
-the project's own builders (the schemas' targets) or torch's optimizers, before anything is
-instantiated.
+A checkpoint's config is data: gan_cli/config.py ``validate_saved_config`` refuses any
+``_target_`` that is not one of the project's own builders (the schemas' targets) or torch's
+optimizers, and any interpolation, before anything is built. :func:`build`, the one place that
+calls Hydra's ``instantiate``, checks the same again on the resolved node it is about to hand to
+Hydra (defence in depth): a route that escaped validation still cannot call anything else.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from gan_cli.errors import ConfigError, GanCliError
@@ -47,12 +50,58 @@ from gan_cli.regularizers import lazy_factor
 # Instantiating config nodes.
 
 
-def build(node: DictConfig | Mapping, key: str, **runtime: Any) -> Any:
-    """``instantiate(node, **runtime)``; a constructor's ValueError becomes a ConfigError on ``key``."""
-    if not isinstance(node, DictConfig):
-        node = OmegaConf.create(dict(node))
+#: ``_target_``s of the configuration this process trains with (its own option files, as its
+#: command line composed them; gan-train adds them with :func:`allow_own_targets`). gan-eval and
+#: gan-sample build only from checkpoints and shipped options: for them this stays empty.
+_OWN_TARGETS: set[str] = set()
+
+
+def allow_own_targets(cfg: DictConfig | Mapping) -> None:
+    """Let :func:`build` call the ``_target_``s written literally in ``cfg`` (the run's own
+    composed config: a loss of your own added through ``hydra.searchpath``); a target that only an
+    interpolation would produce is not one of them."""
+    stack = [OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            target = node.get("_target_")
+            if isinstance(target, str) and "${" not in target:
+                _OWN_TARGETS.add(target)
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+
+
+def allowed_targets() -> frozenset[str]:
+    """What :func:`build` may call: gan-cli's own builders and this run's own targets."""
+    from gan_cli.config import trusted_targets
+
+    return trusted_targets() | _OWN_TARGETS
+
+
+def guarded(node: DictConfig | Mapping, key: str) -> dict:
+    """``node`` resolved to plain data and checked right before Hydra sees it: every ``_target_``
+    (nested ones too) one of gan-cli's own builders (config.trusted_targets, plus this run's own:
+    allow_own_targets), no other Hydra instantiation key, no string that OmegaConf would read as an
+    interpolation. UntrustedConfigError (exit 1) otherwise; nothing is located or called."""
+    from gan_cli.config import refuse_untrusted
+    from gan_cli.errors import UntrustedConfigError, cut
+
     try:
-        return instantiate(node, **runtime, _convert_="all")
+        spec = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    except (OmegaConfBaseException, RecursionError) as e:
+        raise UntrustedConfigError(f"refused to build {key}: its config cannot be resolved "
+                                   f"({cut((str(e).splitlines() or [type(e).__name__])[0], 200)})") from None
+    refuse_untrusted(spec, f"to build {key}", allowed_targets())
+    return spec
+
+
+def build(node: DictConfig | Mapping, key: str, **runtime: Any) -> Any:
+    """``instantiate(node, **runtime)`` of the checked node (:func:`guarded`): the only call of
+    Hydra's instantiate in gan-cli. A constructor's ValueError becomes a ConfigError on ``key``."""
+    spec = guarded(node, key)
+    try:
+        return instantiate(OmegaConf.create(spec), **runtime, _convert_="all")
     except InstantiationException as e:
         cause = e.__cause__
         if isinstance(cause, GanCliError):
@@ -321,6 +370,7 @@ def update_kernel(target: str, implementation: str, params: Sequence[torch.Tenso
         return {"fused": True}
     from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
+    guarded({"_target_": target}, "optimizer")  # get_class imports what it names: check it first
     cls = get_class(target)
     devices = set(_get_fused_kernels_supported_devices())
     if ("fused" in inspect.signature(cls).parameters

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from gan_cli.errors import ConfigError, RuntimeFailure
+from gan_cli.errors import ConfigError, RuntimeFailure, cut
 
 FORMAT = "gan-cli/1"
 #: What one generator/discriminator pair stores (gan_cli/training/state.py writes them): at the
@@ -161,15 +161,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             raise CheckpointError(
                 f"refused to load {path}: it holds objects other than tensors and plain data "
                 f"(loading it could execute code). gan-cli checkpoints never do; "
-                f"the file is not one of them. ({why[0]})") from None
+                f"the file is not one of them. ({cut(why[0], 300)})") from None
         detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "")
         raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or "
-                              f"not written by torch.save ({detail})") from None
+                              f"not written by torch.save ({cut(detail, 300)})") from None
     except Exception as e:  # noqa: BLE001 - arbitrary bytes make the unpickler fail in any way
         # (RuntimeError, EOFError, BadZipFile, ValueError, IndexError from a stray MARK, ...)
         first = (str(e).splitlines() or [""])[0]
         raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt or truncated "
-                              f"({type(e).__name__}: {first})") from None
+                              f"({type(e).__name__}: {cut(first, 300)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a gan-cli checkpoint (no '{FORMAT}' format tag)")
     return state

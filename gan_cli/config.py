@@ -11,6 +11,7 @@ Every key is documented where it is defined, with its unit and what ``null`` or 
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -19,7 +20,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_cli.errors import ConfigError
+from gan_cli.errors import ConfigError, cut, shown
 
 #: Where datasets are looked for (and unpacked) unless dataset.root or $GAN_CLI_DATA says otherwise.
 DATA_ROOT_DEFAULT = "~/.cache/gan-cli/data"
@@ -34,6 +35,7 @@ class FieldError(ValueError):
     """A value of the right type that is impossible; ``field`` names the key inside its group."""
 
     def __init__(self, field_name: str, message: str):
+        message = cut(message, 300)  # a value it quotes may come from a file: a few hundred characters
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
         self.message = message
@@ -65,7 +67,7 @@ def _jacobian_threshold(obj: Any) -> None:
 
 def _one_of(obj: Any, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(obj, name)
-    _require(value in choices, name, f"must be one of {', '.join(choices)}; got {value!r}")
+    _require(value in choices, name, f"must be one of {', '.join(choices)}; got {shown(value)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1690,7 +1692,7 @@ def _check_node(node: DictConfig, path: str) -> None:
         OmegaConf.to_object(node)  # runs the schema's __post_init__
     except FieldError as e:
         value = OmegaConf.select(node, e.field)
-        raise ConfigError(f"{join(e.field)}={value}: {e.message}") from None
+        raise ConfigError(f"{join(e.field)}={cut(str(value))}: {e.message}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1729,10 +1731,15 @@ def trusted_targets() -> frozenset[str]:
     written in the shipped option files (conf/**/*.yaml), torch's optimizers, and the ones you
     trust yourself: $GAN_CLI_TRUSTED_TARGETS, a comma-separated list (your own models or losses
     added through ``hydra.searchpath``)."""
+    return _trusted_targets(os.environ.get("GAN_CLI_TRUSTED_TARGETS", ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _trusted_targets(yours: str) -> frozenset[str]:
     import re
 
     found: set[str] = set(TRUSTED_OPTIMIZERS)
-    found.update(t.strip() for t in os.environ.get("GAN_CLI_TRUSTED_TARGETS", "").split(",") if t.strip())
+    found.update(t.strip() for t in yours.split(",") if t.strip())
     for options in (*SCHEMAS.values(), *NODE_SCHEMAS.values()):  # NODE_SCHEMAS: schedules, terms
         for schema in options.values():
             _schema_targets(schema(), found)
@@ -1747,52 +1754,83 @@ def trusted_targets() -> frozenset[str]:
 #: arguments (SinGAN's stages take their dataset node unbuilt: ``_recursive_: false``), never what
 #: is called; every nested ``_target_`` is checked either way.
 HARMLESS_HYDRA_KEYS: dict[str, type | tuple[type, ...]] = {"_recursive_": bool, "_convert_": str}
+#: How deep a config read from a file may nest; gan-cli's own stay under ten levels.
+MAX_DEPTH = 32
 
 
-def check_saved_config(config: Any, source: str) -> None:
-    """Refuse a config read back from ``source`` (a checkpoint, a run's overrides) that names any
-    ``_target_`` other than gan-cli's own builders, or uses Hydra's other instantiation keys
-    (``_args_``, ``_partial_``, ...; ``_recursive_`` and ``_convert_`` are allowed):
-    UntrustedConfigError naming the key, before anything is built.
+def refuse_untrusted(node: Any, source: str, trusted: frozenset[str] | set[str]) -> None:
+    """Walk plain data (dicts with string keys, lists, strings, numbers, booleans, None) and raise
+    UntrustedConfigError, naming the key, at the first thing that could make Hydra or OmegaConf
+    call code: a ``_target_`` not in ``trusted``, a Hydra instantiation key other than the
+    harmless ``_recursive_`` / ``_convert_``, an interpolation (``${``) in any value or key (a
+    resolver such as ``oc.create`` turns a string into a node with a target), or anything that is
+    not plain data; also a nesting deeper than MAX_DEPTH. Iterative: any depth costs no recursion.
     """
     from gan_cli.errors import UntrustedConfigError
 
-    trusted = trusted_targets()
+    def refuse(why: str) -> UntrustedConfigError:
+        return UntrustedConfigError(f"refused {source}: {why}; a config read from a file is data "
+                                    f"and may name only gan-cli's own builders: nothing was built or run")
 
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                where = f"{path}.{key}" if path else str(key)
+    stack: list[tuple[Any, str, int]] = [(node, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise refuse(f"{cut(path, 80)} is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, str):
+            if "${" in value:
+                raise refuse(f"{path}={shown(value)} is an interpolation (${{...}}), which OmegaConf "
+                             f"would resolve")
+        elif value is None or isinstance(value, (bool, int, float)):
+            continue
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise refuse(f"{path or 'the config'} has a key {shown(key)} that is not a string")
+                where = f"{path}.{key}" if path else key
+                if "${" in key:
+                    raise refuse(f"the key {shown(where)} is an interpolation (${{...}})")
                 if key == "_target_":
-                    if value not in trusted:
-                        raise UntrustedConfigError(
-                            f"refused {source}: {where}={value!r} is not one of gan-cli's own "
-                            f"builders, and a config read from a file may only name those; nothing "
-                            f"was built or run")
-                elif key in HARMLESS_HYDRA_KEYS and isinstance(value, HARMLESS_HYDRA_KEYS[key]):
+                    if not isinstance(item, str) or item not in trusted:
+                        raise refuse(f"{where}={shown(item)} is not one of gan-cli's own builders")
+                elif key in HARMLESS_HYDRA_KEYS and isinstance(item, HARMLESS_HYDRA_KEYS[key]):
                     continue  # only restricts how (not what) a trusted target is built
-                elif isinstance(key, str) and key.startswith("_") and key.endswith("_"):
-                    raise UntrustedConfigError(
-                        f"refused {source}: {where} is a Hydra instantiation key that gan-cli's "
-                        f"configs never use; nothing was built or run")
+                elif len(key) > 2 and key.startswith("_") and key.endswith("_"):
+                    raise refuse(f"{where} is a Hydra instantiation key that gan-cli's configs "
+                                 f"never use")
                 else:
-                    walk(value, where)
-        elif isinstance(node, (list, tuple)):
-            for i, value in enumerate(node):
-                walk(value, f"{path}[{i}]")
-
-    walk(config, "")
+                    stack.append((item, where, depth + 1))
+        else:
+            raise refuse(f"{path or 'the config'} holds a {type(value).__name__}, not plain data")
 
 
-def validate_saved_config(config: dict, source: str) -> DictConfig:
+def check_saved_config(config: Any, source: str, trusted: frozenset[str] | set[str] | None = None) -> None:
+    """Refuse a config read back from ``source`` (a checkpoint) that is not a mapping of plain
+    data, or that could make anything other than gan-cli's own builders (``trusted``; default
+    trusted_targets()) run (refuse_untrusted): UntrustedConfigError naming the key, before anything
+    is built."""
+    from gan_cli.errors import UntrustedConfigError
+
+    if not isinstance(config, dict):
+        raise UntrustedConfigError(f"refused {source}: its saved config is a {type(config).__name__} "
+                                   f"({shown(config, 60)}), not a mapping of options")
+    refuse_untrusted(config, source, trusted_targets() if trusted is None else trusted)
+
+
+def validate_saved_config(config: Any, source: str) -> DictConfig:
     """A run's saved config (from a checkpoint) checked like a composed one: its targets trusted,
     each group merged into its schema (unknown keys and wrong types refused) and its values checked.
     Every failure is an UntrustedConfigError (exit 1) naming the key."""
     from gan_cli.errors import UntrustedConfigError
 
     check_saved_config(config, source)
-    if not isinstance(config, dict):
-        raise UntrustedConfigError(f"refused {source}: its config is not a mapping")
+    for group, inner in (("model", "generator"), ("model", "discriminator"), ("dataset", "_target_")):
+        node = config.get(group)
+        if not isinstance(node, dict) or inner not in node:
+            raise UntrustedConfigError(f"refused {source}: its saved config has no {group}.{inner}, "
+                                       f"which every gan-train checkpoint holds")
     checked: dict = {}
     for key, node in config.items():
         schema = _schema_for(key, node)
@@ -1803,7 +1841,7 @@ def validate_saved_config(config: dict, source: str) -> DictConfig:
                 _check_node(merged, key)
         except (ConfigError, ValueError, TypeError, OmegaConfBaseException) as e:
             raise UntrustedConfigError(f"refused {source}: its saved config does not fit gan-cli's "
-                                       f"schema at '{key}': {str(e).splitlines()[0]}") from None
+                                       f"schema at '{key}': {cut(str(e).splitlines()[0], 300)}") from None
         checked[key] = merged
     return OmegaConf.create(checked)
 

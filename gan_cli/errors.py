@@ -49,3 +49,26 @@ class Interrupted(GanCliError):
     """A stop signal ended the run cleanly after a checkpoint (exit status 3)."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+#: The most characters of one value that an error message quotes from a config or a file (a
+#: crafted checkpoint may hold a 50 MB string; a message shows its start and its length).
+QUOTE_LIMIT = 200
+
+
+def cut(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` itself when it is short, else its first ``limit`` characters and its length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def shown(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message: strings and containers cut to ``limit`` characters,
+    nesting to a few levels (reprlib, so a deep or huge value costs nothing to show)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = limit
+    short.maxlevel, short.maxlist, short.maxdict = 3, 8, 8
+    return cut(short.repr(value), limit)

@@ -403,6 +403,28 @@ def _memory_cap(tmp: Path, good: Path) -> Path:
     return folder
 
 
+def _config_of(make):
+    """A setup: the good run's checkpoint with its saved config replaced by ``make()``."""
+    def setup(tmp: Path, good: Path) -> Path:
+        state = load_checkpoint(good / "checkpoints" / "last.pt")
+        state["config"] = make()
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(20000)  # the pickler recurses into a deeply nested config
+        try:
+            torch.save(state, tmp / "crafted.pt")
+        finally:
+            sys.setrecursionlimit(limit)
+        return tmp / "crafted.pt"
+    return setup
+
+
+def _nested(depth: int) -> dict:
+    node: dict = {}
+    for _ in range(depth):
+        node = {"a": node}
+    return node
+
+
 # (id, args; "{x}" is replaced by the setup's path, "{good}" by a finished run's directory,
 #  setup or None, exit status, words in stderr, extra environment)
 BAD_INPUTS = [
@@ -447,6 +469,12 @@ BAD_INPUTS = [
     ("incompatible checkpoint", ["resume={good}/checkpoints/last.pt",
                                  "model.generator.hidden=[64,64]"], None, EXIT_CONFIG,
      ["does not fit", "model.generator.hidden"], {}),
+    ("checkpoint config a list", ["resume={x}"], _config_of(lambda: [1, 2]), EXIT_RUNTIME,
+     ["refused", "not a mapping"], {}),
+    ("checkpoint config an int", ["resume={x}"], _config_of(lambda: 7), EXIT_RUNTIME,
+     ["refused", "not a mapping"], {}),
+    ("checkpoint config nested deep", ["resume={x}"], _config_of(lambda: _nested(5000)),
+     EXIT_RUNTIME, ["refused", "nested"], {}),
     ("run dir without checkpoints", ["resume={x}"], _empty_dir, EXIT_RUNTIME,
      ["no checkpoint in"], {}),
     ("unwritable run dir", ["hydra.run.dir={x}/run"], _a_file, EXIT_RUNTIME,

@@ -16,6 +16,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.build import (
+    allow_own_targets,
+    allowed_targets,
     batch_per_device,
     build_data,
     build_logger,
@@ -28,6 +30,7 @@ from gan_cli.build import (
     select_device,
 )
 from gan_cli.checkpoint import load_checkpoint, remove_stale_temp_files
+from gan_cli.config import check_saved_config
 from gan_cli.distributed import (
     check_replicas,
     control_group,
@@ -88,6 +91,7 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
     tc, hw = cfg.train, cfg.hardware
 
     # Set up the process.
+    allow_own_targets(cfg)  # build() calls only gan-cli's builders and this config's own targets
     device = select_device(hw)
     configure_torch(hw, device)
     seed_everything(cfg.seed + rank)
@@ -139,7 +143,11 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
                                                               cfg.seed))
     resumed_from = resume_path(cfg.get("resume"), ckpt_dir)
     if resumed_from is not None:
-        state.load_state_dict(load_checkpoint(resumed_from), resumed_from)
+        checkpoint = load_checkpoint(resumed_from)
+        # its config is only compared with this run's, never built; still data: checked first
+        # (its targets: gan-cli's builders and this run's own, as build() would allow them)
+        check_saved_config(checkpoint.get("config"), f"checkpoint {resumed_from}", allowed_targets())
+        state.load_state_dict(checkpoint, resumed_from)
         if is_main() and trim_metrics(run_dir / "metrics.jsonl", state.step):
             log.info("metrics.jsonl: dropped the records logged after step %d; they are "
                      "logged again as training repeats those steps", state.step)

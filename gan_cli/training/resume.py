@@ -6,12 +6,18 @@ Loading a checkpoint into the run's objects is ``TrainState.load_state_dict`` (s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from gan_cli.errors import RuntimeFailure
+import yaml
+
+from gan_cli.errors import RuntimeFailure, cut, shown
+
+_CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def expand_resume_dir(argv: list[str]) -> list[str]:
@@ -22,6 +28,10 @@ def expand_resume_dir(argv: list[str]) -> list[str]:
     ``gan-train resume=RUN_DIR`` alone continues the run, and ``gan-train resume=RUN_DIR
     train.steps=20000`` extends it. Keys given on the command line win. Multirun (-m) is left
     alone. The loop then loads the latest checkpoint in RUN_DIR/checkpoints.
+
+    The stored overrides are data, never a command line: each is read by :func:`stored_overrides`
+    and written out again only when it is a shipped group option or a schema key set to a literal;
+    anything else is an UntrustedConfigError (exit 1) and nothing runs.
     """
     if any(a in ("-m", "--multirun") for a in argv):
         return argv
@@ -33,47 +43,208 @@ def expand_resume_dir(argv: list[str]) -> list[str]:
     old: list[str] = []
     overrides = run_dir / ".hydra" / "overrides.yaml"
     if overrides.is_file():
-        try:
-            from omegaconf import OmegaConf
-
-            loaded = OmegaConf.to_container(OmegaConf.load(overrides))
-        except Exception:  # noqa: BLE001 - unreadable: the command line alone decides
-            loaded = []
-        if isinstance(loaded, list):
-            old = [str(a) for a in loaded if "=" in str(a) and _key(str(a)) not in given
-                   and _key(str(a)) != "resume"]
-            for override in old:
-                check_saved_override(override, overrides)
+        old = stored_overrides(overrides, skip=given | {"resume"})
     out = [*old, *argv]
     if "hydra.run.dir" not in given:
         out.append(f"hydra.run.dir={run_dir}")
     return out
 
 
-def check_saved_override(override: str, source: Path) -> None:
-    """Refuse an override read from a run directory that could make gan-train build or run
-    something other than gan-cli's own parts: a ``_target_`` outside them, Hydra's other
-    instantiation keys, or any ``hydra.*`` setting (callbacks, launchers). UntrustedConfigError."""
-    import re
+#: The most bytes of a run directory's overrides.yaml, and characters of one override, read.
+MAX_OVERRIDES_BYTES = 1_000_000
+MAX_OVERRIDE_CHARS = 2_000
+_NAME = re.compile(r"[A-Za-z0-9_]+")  # a group option's name: a file name without a path
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")  # a dotted config key
 
-    from gan_cli.config import trusted_targets
+
+def stored_overrides(path: Path, skip: set[str] = frozenset()) -> list[str]:
+    """The overrides a run directory stored (``path``: its .hydra/overrides.yaml), read as data
+    and written out again in Hydra's syntax, for the keys not in ``skip`` (the command line's).
+
+    Accepted, and nothing else (UntrustedConfigError, exit 1, naming the entry):
+
+    * ``group=option``, ``+group=option``, ``~group``: a group shipped in gan_cli/conf/ and the
+      name of one of its option files (no path, no ``..``), or null;
+    * ``key=value``, ``++key=value``, ``~key``: a dotted key that exists in the train config
+      composed with those group options, and a literal value: a number, a boolean, null, a string
+      without ``${``, or a flat list of those; a ``_target_`` key only with one of gan-cli's own
+      builders;
+
+    never an entry that starts with ``-`` (Hydra's flags: ``--experimental-rerun`` unpickles a
+    file, ``--config-dir`` adds configs), an interpolation (``${``) anywhere, ``hydra.*``, a
+    package (``group@pkg``), a sweep, a function call or a dict. The file is parsed with Hydra's
+    own override parser (no value is resolved), and each accepted value is rendered anew.
+    """
     from gan_cli.errors import UntrustedConfigError
 
-    key = _key(override)
-    if key.startswith("hydra"):
-        raise UntrustedConfigError(f"refused {source}: the override {override!r} sets Hydra itself; "
-                                   f"a run directory's overrides may only set gan-cli's options")
-    for special in re.findall(r"(?<![A-Za-z0-9])(_[a-z]+_)", override):
-        if special != "_target_":
-            raise UntrustedConfigError(f"refused {source}: the override {override!r} uses "
-                                       f"{special}, which gan-cli's configs never use")
-    named = re.findall(r"_target_\s*[:=]\s*['\"]?([^,}'\"\s]+)", override)
-    trusted = trusted_targets()
-    for target in named:
-        if target not in trusted:
+    def refuse(entry: object, why: str) -> UntrustedConfigError:
+        return UntrustedConfigError(
+            f"refused {path}: the stored override {shown(entry, 120)} {why}; a run directory's "
+            f"overrides may only choose gan-cli's shipped options and set its keys to plain values "
+            f"(give anything else on the command line yourself); nothing was run")
+
+    try:
+        if path.stat().st_size > MAX_OVERRIDES_BYTES:
+            raise UntrustedConfigError(f"refused {path}: it is larger than {MAX_OVERRIDES_BYTES:,} "
+                                       f"bytes, which no run's overrides are; nothing was run")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise UntrustedConfigError(f"refused {path}: it cannot be read as a list of overrides "
+                                   f"({cut(str(e).splitlines()[0] if str(e) else type(e).__name__, 200)})"
+                                   ) from None
+    if loaded is None:
+        return []
+    if not isinstance(loaded, list):
+        raise UntrustedConfigError(f"refused {path}: it holds a {type(loaded).__name__}, not a list "
+                                   f"of overrides; nothing was run")
+    for entry in loaded:  # the shape of every entry first, whether or not the command line sets it
+        if not isinstance(entry, str):
+            raise refuse(entry, f"is not a string but a {type(entry).__name__}")
+        if len(entry) > MAX_OVERRIDE_CHARS:
+            raise refuse(entry, f"is longer than {MAX_OVERRIDE_CHARS:,} characters")
+        if entry.startswith("-") or not entry.strip():
+            raise refuse(entry, "is a Hydra command-line flag, not an override")
+        if "${" in entry:
+            raise refuse(entry, "holds an interpolation (${...})")
+    parsed = [(entry, _parse(entry, refuse)) for entry in loaded if _key(entry) not in skip]
+    choices = []  # the group options, checked and written anew
+    for _, o in parsed:
+        if o.key_or_group in shipped_groups():
+            _check_group_choice(o, refuse)
+            choices.append(o.get_key_element() + ("" if o.is_delete() else f"={o.value()}"))
+    settings = {entry: _checked_setting(entry, o, refuse) for entry, o in parsed
+                if o.key_or_group not in shipped_groups()}
+    if settings:  # every setting well-formed: now its key must exist in the composed config
+        _check_keys(settings, tuple(choices), path)
+    chosen = iter(choices)
+    return [settings[entry] if entry in settings else next(chosen) for entry, _ in parsed]
+
+
+def _parse(entry: str, refuse):
+    """One override parsed by Hydra's own grammar (values are not resolved)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        override = OverridesParser.create().parse_override(entry)
+    except Exception as e:  # noqa: BLE001 - any text: the grammar fails in many ways
+        raise refuse(entry, f"is not an override Hydra can read "
+                            f"({cut((str(e).splitlines() or [type(e).__name__])[0], 120)})") from None
+    key = override.key_or_group
+    if override.package is not None:
+        raise refuse(entry, "names a package (group@package)")
+    if key == "hydra" or key.startswith(("hydra.", "hydra/")):
+        raise refuse(entry, "sets Hydra itself")
+    if override.is_sweep_override():
+        raise refuse(entry, "is a sweep")
+    return override
+
+
+def _check_group_choice(o, refuse) -> None:
+    """``group=option``: the group shipped, the option one of its files by name, or null."""
+    entry = o.input_line
+    if o.is_force_add():
+        raise refuse(entry, "force-adds a config group")
+    if o.is_delete() and o.value() is None:
+        return
+    option = o.value()
+    if not isinstance(option, str) or not _NAME.fullmatch(option):
+        raise refuse(entry, "is not the name of one of the group's option files (no paths)")
+    if not (_CONF_DIR / o.key_or_group / f"{option}.yaml").is_file():
+        raise refuse(entry, f"names no option of gan-cli's group {o.key_or_group}")
+
+
+def _check_keys(settings: dict[str, str], choices: tuple[str, ...], path: Path) -> None:
+    """Every setting's key exists in the train config composed with the (checked) ``choices``."""
+    from gan_cli.errors import UntrustedConfigError
+
+    try:
+        known = schema_keys(choices)
+    except Exception as e:  # noqa: BLE001 - Hydra's composition fails in many ways
+        raise UntrustedConfigError(
+            f"refused {path}: its group options {shown(list(choices), 200)} do not compose into a "
+            f"train config, so its settings cannot be checked "
+            f"({cut((str(e).splitlines() or [type(e).__name__])[0], 150)}); nothing was run") from None
+    for entry, setting in settings.items():
+        key = _key(setting)
+        if key not in known:
             raise UntrustedConfigError(
-                f"refused {source}: the override {override!r} names {target!r}, which is not one "
-                f"of gan-cli's own builders; nothing was built or run")
+                f"refused {path}: the stored override {shown(entry, 120)} sets a key that gan-cli's "
+                f"train config does not have; a run directory's overrides may only choose gan-cli's "
+                f"shipped options and set its keys to plain values; nothing was run")
+
+
+def _checked_setting(entry: str, o, refuse) -> str:
+    """``key=value``: a dotted key set to a literal, rendered anew (its existence: _check_keys)."""
+    from hydra.core.override_parser.types import Quote, QuotedString
+
+    from gan_cli.config import trusted_targets
+
+    key = o.key_or_group
+    if not _KEY.fullmatch(key):
+        raise refuse(entry, "does not set a config key")
+    parts = key.split(".")
+    hydra_keys = [p for p in parts if len(p) > 2 and p.startswith("_") and p.endswith("_")]
+    if hydra_keys and (hydra_keys != ["_target_"] or parts[-1] != "_target_"):
+        raise refuse(entry, f"uses {hydra_keys[0]}, which gan-cli's configs never set this way")
+    if o.is_add():
+        raise refuse(entry, "adds a key that the schemas do not have")
+    if o.is_delete():
+        return f"~{key}"
+    value = o.value()
+
+    def literal(v: object) -> str:
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            if "${" in v:
+                raise refuse(entry, "holds an interpolation (${...})")
+            return QuotedString(text=v, quote=Quote.single).with_quotes()
+        raise refuse(entry, f"holds a {type(v).__name__}, not a plain value")
+
+    if parts[-1] == "_target_" and value not in trusted_targets():
+        raise refuse(entry, "names a builder that is not one of gan-cli's own")
+    if isinstance(value, list):
+        rendered = "[" + ",".join(literal(v) for v in value) + "]"
+    else:
+        rendered = literal(value)
+    return f"{'++' if o.is_force_add() else ''}{key}={rendered}"
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_groups() -> frozenset[str]:
+    """The config groups gan-cli ships: the folders of gan_cli/conf/ (``hydra`` aside)."""
+    return frozenset(p.name for p in _CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"
+                     and not p.name.startswith("_"))
+
+
+@functools.lru_cache(maxsize=64)
+def schema_keys(choices: tuple[str, ...]) -> frozenset[str]:
+    """Every dotted key of gan-train's config composed with the group overrides ``choices``
+    (checked ones: shipped options), unresolved: the keys a stored override may set."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from gan_cli.config import register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(_CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=list(choices))
+    keys: set[str] = set()
+    stack = [("", OmegaConf.to_container(cfg, resolve=False))]
+    while stack:
+        prefix, node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                at = f"{prefix}.{k}" if prefix else str(k)
+                keys.add(at)
+                stack.append((at, v))
+    return frozenset(k for k in keys if k != "hydra" and not k.startswith("hydra."))
 
 
 def _key(override: str) -> str:
@@ -152,7 +323,7 @@ def config_differences(old: Mapping, new: Mapping, keys: Iterable[str]) -> list[
             for k in sorted(set(a) | set(b), key=str):
                 walk(a.get(k, "<absent>"), b.get(k, "<absent>"), f"{path}.{k}")
         elif a != b:
-            out.append(f"{path}: checkpoint {a!r}, now {b!r}")
+            out.append(f"{path}: checkpoint {shown(a)}, now {shown(b)}")
 
     for key in keys:
         walk(old.get(key, {}), new.get(key, {}), key)

@@ -35,7 +35,7 @@ from gan_cli.build import (
 from gan_cli.checkpoint import CheckpointMismatchError, pair_states_of
 from gan_cli.distributed import wrap_ddp
 from gan_cli.ema import EMA
-from gan_cli.errors import ConfigError
+from gan_cli.errors import ConfigError, cut
 from gan_cli.latents import Noise
 from gan_cli.seeding import derive_seed, rng_state, seed_everything, set_rng_state
 from gan_cli.training.nonfinite import NonFinitePolicy
@@ -197,7 +197,7 @@ class TrainState:
             self.data.load_state_dict(state["data"])
             same_machine = self._restore_random_streams(state, path)
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
-            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            detail = cut(str(e).strip().splitlines()[0], 300) if str(e).strip() else type(e).__name__
             differ = ("; options that differ: " + "; ".join(diffs[:6])) if diffs else ""
             raise CheckpointMismatchError(
                 f"{path} does not fit the configured model: it was written for a different model, "
