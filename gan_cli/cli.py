@@ -32,6 +32,7 @@ from gan_cli.errors import (
     ConfigError,
     GanCliError,
     RuntimeFailure,
+    cut,
 )
 from gan_cli.rundir import first_rank, lock_run_dir, unlock_run_dir
 from gan_cli.training.resume import expand_resume_dir
@@ -235,7 +236,7 @@ def describe_config_error(e: BaseException, argv: list[str], config_name: str = 
         lines += [ln for ln in str(cause).splitlines() if ln.strip()][:2]
     # one line, whatever Hydra's message spans; OmegaConf's detail lines (full_key, object_type)
     # repeat what the first says
-    return "; ".join(ln.strip() for ln in lines if not ln.strip().startswith(_DETAIL_LINES))
+    return "; ".join(cut(ln.strip(), 300) for ln in lines if not ln.strip().startswith(_DETAIL_LINES))
 
 
 #: The lines OmegaConf adds under a message (the key and types again), left out of ours.
