@@ -1787,9 +1787,13 @@ def refuse_untrusted(node: Any, source: str, trusted: frozenset[str] | set[str])
             stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
         elif isinstance(value, dict):
             for key, item in value.items():
+                if not isinstance(key, (str, int, float)):  # OmegaConf's keys (ProGAN's per-side batches)
+                    raise refuse(f"{path or 'the config'} has a key {shown(key)} that is neither a "
+                                 f"string nor a number")
+                where = f"{path}.{key}" if path else str(key)
                 if not isinstance(key, str):
-                    raise refuse(f"{path or 'the config'} has a key {shown(key)} that is not a string")
-                where = f"{path}.{key}" if path else key
+                    stack.append((item, where, depth + 1))
+                    continue
                 if "${" in key:
                     raise refuse(f"the key {shown(where)} is an interpolation (${{...}})")
                 if key == "_target_":
