@@ -441,6 +441,16 @@ def local_dataset(node: DictConfig, *, data_root: str | None, download: bool) ->
     return node
 
 
+def use_local_data(config: DictConfig, *, data_root: str | None, download: bool) -> None:
+    """:func:`local_dataset` in place on a checked saved config: its ``dataset`` and the copy of
+    it that a SinGAN's stages read (``model.stages.dataset``, checked equal to it by
+    validate_saved_config)."""
+    config.dataset = local_dataset(config.dataset, data_root=data_root, download=download)
+    stages = config.model.get("stages")
+    if isinstance(stages, DictConfig) and "dataset" in stages:
+        stages.dataset = config.dataset
+
+
 def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
                               use_ema: bool = True, split: str | None = None,
                               data_root: str | None = None, download: bool = False) -> Rebuilt:
@@ -462,7 +472,8 @@ def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
     # the saved config is data: its targets must be gan-cli's own and it must fit the schemas
     config = validate_saved_config(state.get("config"), f"checkpoint {path}")
     # its paths are data too: the reader's data root and download setting, not the file's
-    config.dataset = dataset_cfg = local_dataset(config.dataset, data_root=data_root, download=download)
+    use_local_data(config, data_root=data_root, download=download)
+    dataset_cfg = config.dataset
     if split is not None and "split" in dataset_cfg:
         dataset_cfg.split = split
     data = build_data(dataset_cfg, batch_size=1, device="cpu", seed=config.seed)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import II, MISSING, DictConfig, OmegaConf
+from omegaconf import II, MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.errors import ConfigError, cut, shown
@@ -1787,9 +1787,13 @@ def refuse_untrusted(node: Any, source: str, trusted: frozenset[str] | set[str])
             stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
         elif isinstance(value, dict):
             for key, item in value.items():
+                if not isinstance(key, (str, int, float)):  # OmegaConf's keys (ProGAN's per-side batches)
+                    raise refuse(f"{path or 'the config'} has a key {shown(key)} that is neither a "
+                                 f"string nor a number")
+                where = f"{path}.{key}" if path else str(key)
                 if not isinstance(key, str):
-                    raise refuse(f"{path or 'the config'} has a key {shown(key)} that is not a string")
-                where = f"{path}.{key}" if path else key
+                    stack.append((item, where, depth + 1))
+                    continue
                 if "${" in key:
                     raise refuse(f"the key {shown(where)} is an interpolation (${{...}})")
                 if key == "_target_":
@@ -1842,8 +1846,108 @@ def validate_saved_config(config: Any, source: str) -> DictConfig:
         except (ConfigError, ValueError, TypeError, OmegaConfBaseException) as e:
             raise UntrustedConfigError(f"refused {source}: its saved config does not fit gan-cli's "
                                        f"schema at '{key}': {cut(str(e).splitlines()[0], 300)}") from None
+        if schema is None and key in SCHEMAS and isinstance(node, dict):
+            raise UntrustedConfigError(f"refused {source}: its saved {key} (_target_="
+                                       f"{shown(node.get('_target_'), 120)}) is none of gan-cli's "
+                                       f"{key} options")
+        if isinstance(merged, (DictConfig, ListConfig)):
+            _check_roles(merged, key, source)
         checked[key] = merged
+    model_stages = checked["model"].get("stages")
+    if (isinstance(model_stages, DictConfig) and "dataset" in model_stages
+            and OmegaConf.to_container(model_stages.dataset) != config.get("dataset")):
+        raise UntrustedConfigError(f"refused {source}: model.stages.dataset is not the run's dataset "
+                                   f"(the stages read the same data as the run)")
     return OmegaConf.create(checked)
+
+
+def _default_target(schema: type) -> str | None:
+    from dataclasses import MISSING as NO_DEFAULT
+
+    for f in fields(schema):
+        if f.name == "_target_":
+            return None if f.default in (NO_DEFAULT, MISSING) else f.default
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _role_targets() -> dict[str, frozenset[str]]:
+    """The builders each untyped place of a model config holds in gan-cli's own schemas
+    (``model.stages``, ``model.schedule``, ``model.regularizers.<name>``), and a SinGAN stage's
+    ``dataset`` (a dataset builder)."""
+    roles: dict[str, set[str]] = {"stages": set(), "schedule": set(), "regularizers": set()}
+    for schema in SCHEMAS["model"].values():
+        model = schema()
+        for place in ("stages", "schedule"):
+            node = getattr(model, place, None)
+            if node is not None and _default_target(type(node)):
+                roles[place].add(_default_target(type(node)))
+        for node in (model.regularizers or {}).values():
+            if _default_target(type(node)):
+                roles["regularizers"].add(_default_target(type(node)))
+    for place, group in (("schedule", "schedule"), ("regularizers", "regularizer")):
+        roles[place].update(t for t in map(_default_target, NODE_SCHEMAS[group].values()) if t)
+    roles["stages.dataset"] = {t for t in map(_default_target, SCHEMAS["dataset"].values()) if t}
+    return {place: frozenset(targets) for place, targets in roles.items()}
+
+
+def _items(node: ListConfig) -> list:
+    return list(node._iter_ex(resolve=False))
+
+
+def _check_roles(node: DictConfig | ListConfig, path: str, source: str) -> None:
+    """Every ``_target_`` of a saved group in its own role (UntrustedConfigError otherwise): a node
+    typed by a schema names that schema's builder (an optimizer node: one of torch's optimizers),
+    and an untyped one is where gan-cli's own configs put a builder (``_role_targets``) and names a
+    builder of that kind. A trusted builder in the wrong place (a dataset builder as a model's
+    stages, writing where the file says) is refused like an untrusted one. ``_recursive_`` and
+    ``_convert_`` only where a schema has them, at their default."""
+    from gan_cli.errors import UntrustedConfigError
+
+    def refuse(where: str, why: str) -> UntrustedConfigError:
+        return UntrustedConfigError(f"refused {source}: {where} {why}; a config read from a file "
+                                    f"may use gan-cli's builders only where its own configs do")
+
+    stack = [(node, path)] if isinstance(node, DictConfig) else []
+    lists = [] if isinstance(node, DictConfig) else [(node, path)]
+    while lists:  # a top-level list (a plain value's place): its dicts, checked as below
+        items, at = lists.pop()
+        for i, item in enumerate(_items(items)):
+            if isinstance(item, DictConfig):
+                stack.append((item, f"{at}[{i}]"))
+            elif isinstance(item, ListConfig):
+                lists.append((item, f"{at}[{i}]"))
+    while stack:
+        current, where = stack.pop()
+        schema = OmegaConf.get_type(current)
+        typed = isinstance(schema, type) and is_dataclass(schema)
+        defaults = {f.name: f.default for f in fields(schema)} if typed else {}
+        for special in ("_recursive_", "_convert_"):
+            if special in current and (special not in defaults or current[special] != defaults[special]):
+                raise refuse(f"{where}.{special}={shown(current[special])}", "is not gan-cli's own")
+        if "_target_" in current:
+            target = current._target_
+            if typed:
+                allowed = ({*TRUSTED_OPTIMIZERS} if issubclass(schema, OptimizerConfig)
+                           else {_default_target(schema)})
+            else:
+                role = where.split(".", 1)[1] if where.startswith("model.") else ""
+                role = "regularizers" if role.startswith("regularizers.") else role
+                allowed = _role_targets().get(role, frozenset())
+            if target not in allowed:
+                raise refuse(f"{where}._target_={shown(target)}", "is not a builder of that place")
+        for key in current:
+            child = current._get_node(key)
+            if isinstance(child, DictConfig) and not child._is_none():
+                stack.append((child, f"{where}.{key}"))
+            elif isinstance(child, ListConfig) and not child._is_none():
+                items = [(item, f"{where}.{key}[{i}]") for i, item in enumerate(_items(child))]
+                while items:  # lists of lists: their dicts, with the path that names them
+                    item, at = items.pop()
+                    if isinstance(item, DictConfig):
+                        stack.append((item, at))
+                    elif isinstance(item, ListConfig):
+                        items.extend((sub, f"{at}[{j}]") for j, sub in enumerate(_items(item)))
 
 
 def _schema_for(key: str, node: Any) -> type | None:

@@ -114,7 +114,7 @@ def linear_probe(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     training builds them (``build_pair``: loss-dependent normalisation, spectral norm, packing),
     probed on the labelled training split and scored on the test split, or on training images
     after the first ``probe_train`` where the data have no test split (gan_cli/metrics/probe.py)."""
-    from gan_cli.build import build_data, local_dataset
+    from gan_cli.build import build_data, use_local_data
     from gan_cli.checkpoint import load_checkpoint
     from gan_cli.config import validate_saved_config
     from gan_cli.metrics.probe import run_probe
@@ -122,7 +122,7 @@ def linear_probe(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
 
     state = load_checkpoint(cfg.ckpt)
     config = validate_saved_config(state.get("config"), f"checkpoint {cfg.ckpt}")
-    config.dataset = local_dataset(config.dataset, data_root=cfg.data_root, download=cfg.data_download)
+    use_local_data(config, data_root=cfg.data_root, download=cfg.data_download)
     if "stages" in state:
         raise ConfigError("probe=linear: this checkpoint holds several stages (LAPGAN, SinGAN); "
                           "the probe reads a single discriminator")

@@ -353,13 +353,15 @@ class StopRelay:
     worker processes as SIGUSR2 (their stop request) and remembered, so that the parent can
     requeue on SIGUSR1 and report how the run stopped. A second SIGINT more than a second after
     the first is Ctrl-C twice: relayed to the workers as SIGINT; a worker interrupted in a step
-    exits 130, and so does the parent."""
+    exits 130, and so does the parent. A third (a run that did not end on the second): the parent
+    exits 130 at once and the workers are terminated."""
 
     SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1", "SIGHUP")
 
     def __init__(self) -> None:
         self.received: str | None = None
         self._at = 0.0
+        self._ctrl_c_relayed = False  # a second Ctrl-C was passed on to the workers
         self._previous: dict[int, object] = {}
         self._console = Console()
 
@@ -384,9 +386,15 @@ class StopRelay:
             self.received, self._at = name, time.monotonic()
             self._send(getattr(signal, RELAY_SIGNAL))
         elif name == "SIGINT" and time.monotonic() - self._at > SAME_CTRL_C_S:
+            if self._ctrl_c_relayed:
+                # A third Ctrl-C: the workers did not end on the second (one may be blocked in a
+                # collective on a hung peer, where no Python handler runs): the parent ends the
+                # run (exit 130) and torch's elastic agent terminates the workers.
+                raise KeyboardInterrupt
             # A second Ctrl-C: the workers decide, as a single process does (during a step, stop
             # at once: exit 130; once the stop's checkpoint has begun, it finishes: exit 3). The
             # parent waits for them rather than exiting under a checkpoint being written.
+            self._ctrl_c_relayed, self._at = True, time.monotonic()
             self._send(signal.SIGINT)
 
     @staticmethod

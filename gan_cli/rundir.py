@@ -74,8 +74,13 @@ def lock_run_dir(run_dir: str | os.PathLike) -> None:
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as e:  # a full disk: Hydra would swallow the bare error and run unlocked
+        os.close(fd)
+        raise RuntimeFailure(f"cannot write the run directory ({e.strerror or e}: {path}); "
+                             f"set hydra.run.dir to a writable directory") from None
     _held[run_dir] = fd
 
 

@@ -104,12 +104,12 @@ SLOW_STOP_CHECKPOINT = """
 
     _save = _outputs.save_checkpoint
 
-    def _slow_save(state, ckpt_dir, step, keep):
+    def _slow_save(state, ckpt_dir, step, keep, **kw):
         if step == 3:  # the stop's checkpoint: a second Ctrl-C arrives while it is written
             time.sleep(SAME_CTRL_C_S + 0.3)
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.2)
-        return _save(state, ckpt_dir, step, keep)
+        return _save(state, ckpt_dir, step, keep, **kw)
 
     _outputs.save_checkpoint = _slow_save
 """

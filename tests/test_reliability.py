@@ -266,11 +266,11 @@ def test_a_second_ctrl_c_under_ddp_lets_the_stop_checkpoint_finish(tmp_path: Pat
             if step + 1 == 3 and int(os.environ.get("RANK", 0)) == 0:
                 os.killpg(os.getpgid(0), signal.SIGINT)
 
-        def _ctrl_c_while_saving(state, ckpt_dir, step, keep):
+        def _ctrl_c_while_saving(state, ckpt_dir, step, keep, **kw):
             time.sleep(SAME_CTRL_C_S + 0.3)
             os.killpg(os.getpgid(0), signal.SIGINT)
             time.sleep(0.3)
-            return _save(state, ckpt_dir, step, keep)
+            return _save(state, ckpt_dir, step, keep, **kw)
 
         _step.GANStep.__call__ = _ctrl_c_in_step_3
         _outputs.save_checkpoint = _ctrl_c_while_saving

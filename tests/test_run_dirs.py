@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fcntl
 import json
@@ -249,6 +250,54 @@ def test_under_ddp_the_parent_holds_the_lock_and_the_workers_train(tmp_path: Pat
     stopped = load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"]
     proc = run_cli([f"resume={run_dir}", f"train.steps={stopped + 2}"], run_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.slow  # two gloo ranks started by gan-train, whose parent is then killed
+def test_the_workers_of_a_killed_ddp_parent_stop_with_a_checkpoint(tmp_path: Path):
+    """SIGKILL to gan-train's DDP parent frees the directory's lock with it: its workers must not
+    train on there. They stop (the rendezvous store dies with the parent) leaving a checkpoint, and
+    a new run resumes. (A regression guard: this held before the lock came.)"""
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    parent = subprocess.Popen([*GAN_TRAIN, *SMALL, "hardware=ddp", "hardware.device=cpu",
+                               "hardware.devices=2", "train.steps=1000000", "train.log_every_steps=2",
+                               "train.ckpt_every_steps=1000000", f"hydra.run.dir={run_dir}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                              cwd=tmp_path, start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 240
+        while not (run_dir / "metrics.jsonl").is_file():
+            assert parent.poll() is None and time.monotonic() < deadline, "the workers did not train"
+            time.sleep(0.2)
+        for children in Path(f"/proc/{parent.pid}/task").glob("*/children"):
+            for pid in children.read_text().split():
+                if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes() and \
+                        b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    workers.append(int(pid))
+        assert len(workers) == 2, workers
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 120
+        while any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in workers):
+            assert time.monotonic() < deadline, "the workers of a dead parent went on training"
+            time.sleep(0.2)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    stopped = load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"]
+    assert stopped > 0
+    proc = run_cli([f"resume={run_dir}", f"train.steps={stopped + 2}"], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
 
 
 def test_a_multirun_job_whose_directory_is_held_fails_alone(tmp_path: Path):

@@ -255,10 +255,39 @@ def evil_nodes(draw) -> object:
              for v in ([1], True, "yes", {"_target_": "os.system"})]
             + [("_recursive_", "yes"), ("_recursive_", 0), ("_convert_", 1), ("_convert_", None)])),
         st.builds(lambda i: {f"a${{{i}}}": 1}, interpolations()),  # an interpolation as a key
-        st.sampled_from([b"bytes", {1: "x"}, {("t",): 1}, torch.zeros(1), {1.5: 2}]),
+        st.sampled_from([b"bytes", {b"k": "x"}, {("t",): 1}, torch.zeros(1), {None: 2}]),
     ))
     for _ in range(draw(st.integers(0, 4))):  # nesting in dicts and lists
         leaf = draw(st.sampled_from([{"k": leaf}, [leaf], [1, leaf], {"x": 1, "y": [leaf]}]))
+    return leaf
+
+
+def _builders(group: str) -> list[str]:
+    from gan_cli.config import SCHEMAS
+
+    return sorted({schema._target_ for schema in SCHEMAS[group].values() if hasattr(schema, "_target_")})
+
+
+#: gan-cli's own builders that write or would be called with the file's arguments where no
+#: schema puts them: data sets (they unpack and download into ``root``), losses, the run-directory
+#: callback (issue 26 review: a trusted builder in the wrong place is an attack too).
+MISPLACED = [*_builders("dataset"), *_builders("loss"), "gan_cli.rundir.RunDirGuard",
+             "torch.optim.SGD", "gan_cli.models.stages.SinGANStages"]
+
+
+@st.composite
+def misplaced_builders(draw) -> object:
+    """One of gan-cli's own builders where gan-cli's configs never put it, with arguments that
+    would write (``root``, ``download``), or a stage builder told to build its nested nodes."""
+    target = draw(st.sampled_from(MISPLACED))
+    leaf = draw(st.sampled_from([
+        {"_target_": target, "root": "/tmp/x", "download": True},
+        {"_target_": target, "_recursive_": True, "dataset": {"_target_": MISPLACED[0], "root": "/x"}},
+        {"_target_": "gan_cli.models.stages.SinGANStages", "_recursive_": True},
+        {"levels": [{"_target_": target, "root": "/tmp/x"}]},
+    ]))
+    for _ in range(draw(st.integers(0, 2))):
+        leaf = draw(st.sampled_from([{"k": leaf}, [leaf]]))
     return leaf
 
 
@@ -359,7 +388,8 @@ PLACES = ["model.stages", "model.schedule", "model.generator.hidden", "model.reg
 
 @settings(max_examples=1200, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(where=st.sampled_from(PLACES), evil=evil_nodes())
+@given(where=st.sampled_from(PLACES + ["loss", "model.stages.dataset", "model.generator"]),
+       evil=st.one_of(evil_nodes(), misplaced_builders()))
 def test_property_no_saved_config_calls_anything(saved_config, intercepted, where, evil):
     from gan_cli.build import build_data, build_stages
     from gan_cli.config import validate_saved_config
@@ -367,6 +397,8 @@ def test_property_no_saved_config_calls_anything(saved_config, intercepted, wher
 
     if where == "dataset._target_" or where == "model.generator._target_":
         evil = evil if isinstance(evil, str) else "os.system"  # a target: a name that must be refused
+    if where in ("loss", "model.generator") and not isinstance(evil, dict):
+        evil = {"_target_": "gan_cli.data.images.fashion_mnist", "root": "/tmp/x", "x": evil}
     config = _place(saved_config, where, evil)
     with pytest.raises(UntrustedConfigError) as refused:
         checked = validate_saved_config(config, "checkpoint crafted.pt")
@@ -438,6 +470,8 @@ def evil_overrides(draw) -> object:
         "~hydra", f"model.stages={interp}", f"train.steps={interp}", f"dataset.root='{interp}'",
         f'dataset.root="{interp}"', f"model.generator={{_target_: {target}}}",
         f"dataset._target_={target}", "dataset._args_=[1]", "model.stages._partial_=true",
+        f"model.generator._target_={draw(st.sampled_from(MISPLACED))}", "dataset._target_=[a,b]",
+        "dataset._target_={a: b}", "loss._target_=gan_cli.data.images.fashion_mnist",
         "train.nonexistent=1", "+train.new=1", "+model.regularizers.x=1", "model.__class__=x",
         "train.steps=1,2", "train.steps=range(1,3)", "train.steps=choice(1,2)",
         "dataset.root=glob(*)", "train.steps=[[1]]", f"metrics.names=[fd,{interp}]",
@@ -501,3 +535,109 @@ def test_a_saved_config_that_is_not_a_config_is_refused_in_one_line(config):
         with pytest.raises(UntrustedConfigError, match="refused") as refused:
             check(config, "checkpoint crafted.pt")
         assert "\n" not in str(refused.value) and len(str(refused.value)) < 600
+
+
+# ---------------------------------------------------------------------------------------------
+# A trusted builder in the wrong place (review of issue 26): refused like an untrusted one.
+
+
+@pytest.mark.parametrize("where, node", [
+    ("model.stages", {"_target_": "gan_cli.data.images.fashion_mnist", "root": "/tmp/victim",
+                      "download": True}),
+    ("loss", {"_target_": "gan_cli.data.images.fashion_mnist", "root": "/tmp/victim"}),
+    ("model.generator._target_", "gan_cli.data.images.fashion_mnist"),
+    ("model.stages", {"_target_": "gan_cli.models.stages.SinGANStages", "_recursive_": True}),
+    ("model.regularizers.x", {"_target_": "gan_cli.rundir.RunDirGuard", "command": "train"}),
+    ("optimizer._target_", "gan_cli.data.toy.sine"),
+], ids=["dataset-as-stages", "dataset-as-loss", "dataset-as-G", "recursive-stages",
+        "callback-as-regulariser", "dataset-as-optimizer"])
+def test_a_trusted_builder_in_the_wrong_place_is_refused(saved_config, where, node):
+    from gan_cli.config import validate_saved_config
+    from gan_cli.errors import UntrustedConfigError
+
+    with pytest.raises(UntrustedConfigError) as refused:
+        validate_saved_config(_place(saved_config, where, node), "checkpoint crafted.pt")
+    assert "\n" not in str(refused.value) and where.split(".")[0] in str(refused.value)
+
+
+def test_the_saved_config_of_a_real_run_passes_the_role_check(saved_config):
+    from gan_cli.config import validate_saved_config
+
+    validate_saved_config(copy.deepcopy(saved_config), "checkpoint last.pt")
+
+
+def test_a_checkpoint_cannot_make_gan_sample_unpack_into_its_stages_root(tmp_path: Path, toy_run: Path):
+    """The reviewer's route: a data-set builder as model.stages, its root a directory of the
+    file's choosing. Nothing is written there; one line, exit 1."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+
+    def edit(config):
+        config["model"]["stages"] = {"_target_": "gan_cli.data.images.fashion_mnist",
+                                     "root": str(victim), "download": True}
+    ckpt = crafted_checkpoint(toy_run, tmp_path, edit)
+    proc = run_tool("sample", [f"ckpt={ckpt}", f"hydra.run.dir={tmp_path / 'out'}"], tmp_path)
+    assert not any(victim.iterdir())
+    assert_refused_in_one_line(proc, "model.stages._target_")
+
+
+@pytest.mark.parametrize("stored", [
+    ["model.generator._target_=gan_cli.data.images.fashion_mnist"],
+    ["dataset._target_=[a,b]"], ["dataset._target_={a: b}"], ["dataset._target_=gan_cli.data.toy.sine"],
+], ids=["role-swap", "list-target", "dict-target", "same-role"])
+def test_a_stored_override_never_chooses_a_builder(tmp_path: Path, stored):
+    from gan_cli.errors import UntrustedConfigError
+    from gan_cli.training.resume import expand_resume_dir
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["tiny=toy", *stored]))
+    with pytest.raises(UntrustedConfigError, match="_target_"):
+        expand_resume_dir([f"resume={run_dir}"])
+
+
+def test_an_overrides_file_nested_past_the_parser_is_one_line(tmp_path: Path):
+    from gan_cli.errors import UntrustedConfigError
+    from gan_cli.training.resume import expand_resume_dir
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text("[" * 200_000)  # under the 1 MB cap
+    with pytest.raises(UntrustedConfigError) as refused:
+        expand_resume_dir([f"resume={run_dir}"])
+    assert "\n" not in str(refused.value)
+
+
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+NEEDS_A_PATH = {"pix2pix_edges2shoes", "pix2pix_facades"}
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_shipped_experiments_saved_config_passes_the_checks(experiment):
+    """The role check refuses nothing gan-cli itself saves: every experiment file (each model
+    family: stages, schedules, regularisers, optimizers), composed and resolved as a checkpoint
+    holds it, passes validate_saved_config."""
+    from omegaconf import OmegaConf
+
+    from gan_cli.config import validate_saved_config
+    from tests.test_training_extensions import compose_train
+
+    path = ["dataset.path=/data/pairs"] if experiment in NEEDS_A_PATH else []  # no default folder
+    saved = OmegaConf.to_container(compose_train(f"experiment={experiment}", *path), resolve=True)
+    validate_saved_config(saved, f"checkpoint of {experiment}")
+
+
+def test_numeric_keys_are_data(tmp_path: Path):
+    """ProGAN's per-side batch sizes are a dict with int keys: a saved config holding them is
+    gan-cli's own and passes; build()'s guard takes them too (the full suite caught it)."""
+    from omegaconf import OmegaConf
+
+    from gan_cli.build import guarded
+    from gan_cli.config import validate_saved_config
+    from tests.test_training_extensions import compose_train
+
+    cfg = compose_train("experiment=progan_celeba", "model.schedule.batch_sizes={4:16,8:16,16:8}")
+    saved = OmegaConf.to_container(cfg, resolve=True)
+    assert saved["model"]["schedule"]["batch_sizes"] == {4: 16, 8: 16, 16: 8}
+    validate_saved_config(saved, "checkpoint last.pt")
+    assert guarded(cfg.model.schedule, "model.schedule")["batch_sizes"][4] == 16

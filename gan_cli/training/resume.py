@@ -67,8 +67,8 @@ def stored_overrides(path: Path, skip: set[str] = frozenset()) -> list[str]:
       name of one of its option files (no path, no ``..``), or null;
     * ``key=value``, ``++key=value``, ``~key``: a dotted key that exists in the train config
       composed with those group options, and a literal value: a number, a boolean, null, a string
-      without ``${``, or a flat list of those; a ``_target_`` key only with one of gan-cli's own
-      builders;
+      without ``${``, or a flat list of those; never a ``_target_`` (a builder is chosen by a
+      group option, or by your own command line);
 
     never an entry that starts with ``-`` (Hydra's flags: ``--experimental-rerun`` unpickles a
     file, ``--config-dir`` adds configs), an interpolation (``${``) anywhere, ``hydra.*``, a
@@ -88,7 +88,7 @@ def stored_overrides(path: Path, skip: set[str] = frozenset()) -> list[str]:
             raise UntrustedConfigError(f"refused {path}: it is larger than {MAX_OVERRIDES_BYTES:,} "
                                        f"bytes, which no run's overrides are; nothing was run")
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as e:
         raise UntrustedConfigError(f"refused {path}: it cannot be read as a list of overrides "
                                    f"({cut(str(e).splitlines()[0] if str(e) else type(e).__name__, 200)})"
                                    ) from None
@@ -177,14 +177,14 @@ def _checked_setting(entry: str, o, refuse) -> str:
     """``key=value``: a dotted key set to a literal, rendered anew (its existence: _check_keys)."""
     from hydra.core.override_parser.types import Quote, QuotedString
 
-    from gan_cli.config import trusted_targets
-
     key = o.key_or_group
     if not _KEY.fullmatch(key):
         raise refuse(entry, "does not set a config key")
     parts = key.split(".")
     hydra_keys = [p for p in parts if len(p) > 2 and p.startswith("_") and p.endswith("_")]
-    if hydra_keys and (hydra_keys != ["_target_"] or parts[-1] != "_target_"):
+    if hydra_keys == ["_target_"]:  # a role swap (a dataset builder as G) needs no foreign code
+        raise refuse(entry, "chooses a builder (_target_), which only your own command line may do")
+    if hydra_keys:
         raise refuse(entry, f"uses {hydra_keys[0]}, which gan-cli's configs never set this way")
     if o.is_add():
         raise refuse(entry, "adds a key that the schemas do not have")
@@ -205,8 +205,6 @@ def _checked_setting(entry: str, o, refuse) -> str:
             return QuotedString(text=v, quote=Quote.single).with_quotes()
         raise refuse(entry, f"holds a {type(v).__name__}, not a plain value")
 
-    if parts[-1] == "_target_" and value not in trusted_targets():
-        raise refuse(entry, "names a builder that is not one of gan-cli's own")
     if isinstance(value, list):
         rendered = "[" + ",".join(literal(v) for v in value) + "]"
     else:
