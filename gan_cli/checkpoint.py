@@ -70,30 +70,31 @@ def save_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int,
     """
     state = {"format": FORMAT, **state}
     last = ckpt_dir / "last.pt"
-    try:
-        save_atomic(state, last)
-    except (OSError, RuntimeError) as e:
-        why = _write_error(e)
-        if why is None:
-            raise
-        raise CheckpointError(f"cannot write checkpoint {last} of step {step} ({why}); {kept}") from None
+    _save_or_explain(state, last, f"of step {step}", kept)
     if keep > 0:
         numbered = ckpt_dir / f"step_{step:08d}.pt"
         try:
             os.link(last, numbered)  # same bytes, no second write
         except OSError:
-            try:
-                save_atomic(state, numbered)
-            except (OSError, RuntimeError) as e:
-                why = _write_error(e)
-                if why is None:
-                    raise
-                raise CheckpointError(f"cannot write checkpoint {numbered} ({why}); {last} holds "
-                                      f"step {step}") from None
+            _save_or_explain(state, numbered, "", f"{last} holds step {step}")
         old = sorted(p for p in ckpt_dir.iterdir() if _NUMBERED.match(p.name))[:-keep]
         for p in old:
             p.unlink(missing_ok=True)
     return last
+
+
+def _save_or_explain(state: dict, path: Path, what: str, still_good: str) -> None:
+    """save_atomic, or a CheckpointError naming ``path`` (``what``: e.g. "of step 12"), why it
+    failed (a full disk behind torch's "unexpected pos") and which checkpoint is ``still_good``;
+    an error that is no write failure is raised as it is (a bug)."""
+    try:
+        save_atomic(state, path)
+    except (OSError, RuntimeError) as e:
+        why = _write_error(e)
+        if why is None:
+            raise
+        what = f" {what}" if what else ""
+        raise CheckpointError(f"cannot write checkpoint {path}{what} ({why}); {still_good}") from None
 
 
 def _write_error(e: OSError | RuntimeError) -> str | None:
