@@ -44,6 +44,7 @@ from torch import nn
 
 from gan_cli.errors import ConfigError, GanCliError
 from gan_cli.models.layers import apply_spectral_norm
+from gan_cli.models.stages import SingleStage
 from gan_cli.regularizers import lazy_factor
 
 # ---------------------------------------------------------------------------------------------
@@ -262,8 +263,6 @@ def build_discriminator(model: DictConfig, info: Any, output: str, *,
 
 def build_stages(model: DictConfig) -> Any:
     """The model's stages (``model.stages``: LAPGAN levels, SinGAN scales), or one stage."""
-    from gan_cli.training.curriculum import SingleStage
-
     node = model.get("stages")
     return SingleStage() if node is None else build(node, "model.stages")
 

@@ -68,6 +68,7 @@ from gan_cli.latents import Noise
 from gan_cli.stats import Collector
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.state import build_pair
+from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.step import Autocast, GANStep
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -202,12 +203,13 @@ def bench_source(name: str, sizes: Sizes, args: argparse.Namespace, tmp: Path) -
     pair = build_pair(cfg, source.info, device, sizes.batch_size)
     noise = Noise(torch.Generator(device=device).manual_seed(0), cfg.model.z_dim, device)
     collector = Collector()
-    step_fn = GANStep(data=source, noise=noise, batch_per_device=sizes.batch_size,
-                      batch_size=sizes.batch_size,
+    step_fn = GANStep(data=source, noise=noise,
                       nonfinite=NonFinitePolicy(cfg.train.nonfinite, device, tmp), collector=collector,
                       autocast=Autocast(cfg.hardware.precision, device),
                       channels_last=cfg.hardware.channels_last, ema_cfg=cfg.ema)
-    result = measure(source, lambda i: step_fn(pair, i), collector, sizes, device)
+    b = sizes.batch_size
+    result = measure(source, lambda i: step_fn(pair, i, StepPlan(0, b, b, None, (i + 1) * b)),
+                     collector, sizes, device)
     return {"source": name, "data": what, "step": f"DCGAN {side} px, width {sizes.width}, "
             f"batch {sizes.batch_size}", **result}
 

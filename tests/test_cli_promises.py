@@ -41,8 +41,8 @@ def at_step(step: int, body: str) -> str:
 
         _original = _step_module.GANStep.__call__
 
-        def _patched(self, pair, step):
-            _original(self, pair, step)
+        def _patched(self, pair, step, plan):
+            _original(self, pair, step, plan)
             if step + 1 == {step}:
         {body}
 

@@ -261,8 +261,8 @@ def test_a_second_ctrl_c_under_ddp_lets_the_stop_checkpoint_finish(tmp_path: Pat
 
         _call, _save = _step.GANStep.__call__, _outputs.save_checkpoint
 
-        def _ctrl_c_in_step_3(self, pair, step):
-            _call(self, pair, step)
+        def _ctrl_c_in_step_3(self, pair, step, plan):
+            _call(self, pair, step, plan)
             if step + 1 == 3 and int(os.environ.get("RANK", 0)) == 0:
                 os.killpg(os.getpgid(0), signal.SIGINT)
 

@@ -28,6 +28,7 @@ from gan_cli.stats import Collector
 from gan_cli.training.loop import train
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.state import Pair
+from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.step import Autocast, GANStep
 from tests.conftest import read_metrics, run_cli
 
@@ -226,9 +227,14 @@ class ToyData:
 def _step(data, pair_noise_dim: int = 4) -> GANStep:
     g = torch.Generator().manual_seed(1)
     return GANStep(data=data, noise=lambda n: torch.randn(n, pair_noise_dim, generator=g),
-                   batch_per_device=data.batch_size, batch_size=data.batch_size,
                    nonfinite=NonFinitePolicy("stop", torch.device("cpu"), Path(".")),
                    collector=Collector(), autocast=Autocast("fp32", torch.device("cpu")))
+
+
+def _plan(data, step: int) -> StepPlan:
+    """One stage, one batch, no transform: the plan of a classic GAN's step."""
+    return StepPlan(stage=0, batch_size=data.batch_size, batch_per_device=data.batch_size,
+                    prepare=None, ema_nimg=(step + 1) * data.batch_size)
 
 
 def test_b_a_lazy_regulariser_runs_every_interval_multiplied_by_it():
@@ -236,10 +242,11 @@ def test_b_a_lazy_regulariser_runs_every_interval_multiplied_by_it():
     D = LinearD(data_shape=(2,))
     G = mlp.Generator(z_dim=4, data_shape=(2,), hidden=[8])
     pair = _pair(D, G, [LazyPenalty()], lr=0.1)
-    step = _step(ToyData())
+    data = ToyData()
+    step = _step(data)
     bias_before = D.out.bias.detach().clone()
     for s in range(7):  # D updates 0..6: the penalty is due at 0, 3 and 6
-        step(pair, s)
+        step(pair, s, _plan(data, s))
     assert LOG["lazy"] == [8, 8, 8]
     # only the penalty moves D's bias (the adversarial loss is multiplied by 0); each lazy
     # update takes the term times its interval 3: bias -= lr * 3 * d(term)/d(bias) = 0.3, three times
@@ -399,7 +406,7 @@ def test_d_the_condition_reaches_G_and_D_and_a_G_term_sees_the_target():
     data = ToyData(condition=True)
     G, D = ImageConditionedG(), ConditionedD(data_shape=(2,))
     pair = _pair(D, G, [SeesTheTarget()], lr=0.5)
-    _step(data)(pair, 0)
+    _step(data)(pair, 0, _plan(data, 0))
     (batch,) = data.batches  # one D update, its batch serves the G update too
     assert LOG["G_y"][0] is batch.y and all(y is batch.y for y in LOG["D_y"])
     real, y, fake = LOG["term"]

@@ -1,27 +1,26 @@
-"""The multi-stage models as the training loop's stages (``model.stages``): LAPGAN's pyramid levels
-and SinGAN's scales, each one (G, D) pair trained after the other (gan_cli/training/curriculum.py
-describes the contract: ``num_stages``, ``info``, ``network_kwargs``, ``steps``, ``begin``,
-``prepare``, ``cascade``).
+"""The loop's stages (``model.stages``): several (G, D) pairs trained one after another.
 
-LAPGAN (Denton et al. 2015; gan_cli/models/lapgan.py). Stage s trains pyramid level K - s, so the
-coarsest plain GAN of the low-pass image I_K comes first and the full-resolution level last. The
-paper trains the levels independently, on the real pyramid, so the order changes no weight; it
-decides what the run's figures and metrics show along the way: the cascade of the levels trained
-so far, from the coarse images up. The coarsest level is built from ``model.generator`` /
-``model.discriminator``, every other level from ``model.level_generator`` /
-``model.level_discriminator`` (``network_kwargs``' ``networks``). Each stage's batch is the data's
-full-resolution batch turned into that level's target h_k and condition l_k (``lapgan.prepare``).
+A stages object has
 
-SinGAN (Shaham et al. 2019; gan_cli/models/singan.py). Stage n trains scale n, coarsest first, on
-the one image at that scale (``data.set_stage(n)``); every stage's condition is a random sample of
-the frozen coarser scales, upsampled (``singan.prepare``). When a scale starts (``begin``, fresh)
-its networks start from the previous scale's weights when the widths agree (the paper's code), the
-noise amplitude sigma_n is set from the coarser scales' reconstruction error, and the
-reconstruction term gets its fixed inputs. The number of scales follows from the image and the
-``dataset`` keys, so the stages read that node (they are built before the loop sees the data).
+    num_stages: int
+    info(k, data_info) -> DataInfo           stage k's target: shape, classes, range
+    network_kwargs(k, data_info) -> dict     extra constructor facts of G_k and D_k
+    steps(total_steps) -> list[int]          generator steps of each stage (steps past the last
+                                             stage's end train the last stage)
+    begin(k, state, fresh) -> None           entering stage k: ``fresh`` on its first step, False
+                                             when a resumed run re-enters it midway
+    prepare(k, batch, generators) -> Batch   the data's batch as stage k sees it, with the frozen
+                                             generators of stages 0..k-1
+    cascade(generators) -> nn.Module         G(z, y) that chains stages 0..k into samples
 
-Both split ``train.steps`` evenly over the stages (the papers train every level / scale for the same
-number of iterations); a remainder goes to the last stage.
+:class:`SingleStage` is a classic GAN. LAPGAN (Denton et al. 2015): stage s trains pyramid level
+K - s, coarsest first, from ``model.generator`` / ``model.discriminator`` at the coarsest level and
+``model.level_generator`` / ``model.level_discriminator`` above it; each stage's batch is the
+data's turned into the level's target h_k and condition l_k. SinGAN (Shaham et al. 2019): stage n
+trains scale n, coarsest first, on the one image at that scale; its condition is a sample of the
+frozen coarser scales, upsampled; a fresh scale starts from the previous one's weights when the
+widths agree (the paper's code), with sigma_n from the coarser scales' reconstruction error. Both
+split ``train.steps`` evenly over the stages, the remainder to the last.
 """
 
 from __future__ import annotations
@@ -39,7 +38,30 @@ from gan_cli.models import lapgan, singan
 
 log = logging.getLogger("gan_cli")
 
-__all__ = ["LAPGANStages", "SinGANStages", "even_steps"]
+
+
+class SingleStage:
+    """A classic GAN: one pair, trained for every step, sampled by its own generator."""
+
+    num_stages = 1
+
+    def info(self, k: int, data_info: Any) -> Any:
+        return data_info
+
+    def network_kwargs(self, k: int, data_info: Any) -> dict:
+        return {}
+
+    def steps(self, total_steps: int) -> list[int]:
+        return [total_steps]
+
+    def begin(self, k: int, state: Any, fresh: bool) -> None:
+        pass
+
+    def prepare(self, k: int, batch: Batch, generators: Sequence[nn.Module]) -> Batch:
+        return batch
+
+    def cascade(self, generators: Sequence[nn.Module]) -> nn.Module:
+        return generators[-1]
 
 
 def even_steps(total_steps: int, num_stages: int) -> list[int]:

@@ -115,20 +115,16 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
     pair = pairs[0]
     noise = Noise(torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "noise")),
                   cfg.model.z_dim, device, rank, world_size)
+    curriculum = Curriculum(stages, schedule, tc.steps, tc.batch_size, world_size, pair.loss.n_critic)
     state = TrainState(pairs=pairs, data=data, noise=noise,
                        nonfinite=NonFinitePolicy(tc.nonfinite, device, ckpt_dir),
-                       config=OmegaConf.to_container(cfg, resolve=True), batch_size=tc.batch_size)
-    curriculum = Curriculum(stages, schedule, tc.steps, world_size)
-    if schedule is not None:  # a growing model's batch changes between phases
-        state.real_nimg = lambda step: curriculum.real_nimg(step, tc.batch_size, pair.loss.n_critic)
+                       config=OmegaConf.to_container(cfg, resolve=True),
+                       real_nimg=curriculum.real_nimg)
     autocast = Autocast(hw.precision, device)
     collector = Collector()
-    step_fn = GANStep(data=data, noise=noise, batch_per_device=per_device,
-                      batch_size=tc.batch_size, nonfinite=state.nonfinite, collector=collector,
+    step_fn = GANStep(data=data, noise=noise, nonfinite=state.nonfinite, collector=collector,
                       autocast=autocast, channels_last=hw.channels_last and len(info.shape) == 3,
                       ema_cfg=cfg.ema)
-    if schedule is not None:
-        step_fn.generated_nimg = lambda steps: state.real_nimg(steps) / pair.loss.n_critic
     n_params = sum(p.numel() for p in pair.G.parameters()), sum(p.numel() for p in pair.D.parameters())
     log.info("G: %s parameters, D: %s parameters, data shape %s, %d classes, device %s",
              f"{n_params[0]:,}", f"{n_params[1]:,}", info.shape, info.num_classes, device)
@@ -200,9 +196,10 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
     t_interval, step_interval, interval_nimg = time.perf_counter(), state.step, state.nimg
     try:
         while state.step < tc.steps:
-            # The stage, the networks' phase and the learning rates of this step (pure functions
-            # of the step: a resumed run takes the same path).
-            curriculum.before_step(state, step_fn)
+            # The stage, the networks' phase, the batch and the learning rates of this step (pure
+            # functions of the step: a resumed run takes the same path).
+            plan = curriculum.before_step(state)
+            state.stage, state.data.batch_size = plan.stage, plan.batch_per_device
             pair = state.pair
             if lr_decay != "none":
                 factor = lr_factor(lr_decay, state.step, decay_steps, decay_start)
@@ -212,7 +209,7 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
                         param_group["lr"] = base * factor
 
             # The discriminator's and the generator's updates.
-            step_fn(pair, state.step)
+            step_fn(pair, state.step, plan)
             state.step += 1
             step = state.step
 

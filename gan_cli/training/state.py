@@ -129,7 +129,7 @@ class TrainState:
         noise: the training latent stream.
         nonfinite: the non-finite policy (its skip counts are checkpointed).
         config: the run's resolved config, saved with every checkpoint.
-        batch_size: the global batch (for ``nimg``).
+        real_nimg: real images shown to D before a step (the curriculum's).
         metrics: the in-training metrics tracker (rank 0), or None.
     """
 
@@ -138,12 +138,10 @@ class TrainState:
     noise: Noise
     nonfinite: NonFinitePolicy
     config: dict
-    batch_size: int
+    real_nimg: Callable[[int], float]
     metrics: Any = None
     step: int = 0
     stage: int = 0
-    # real images shown before a step: step * batch_size * n_critic, or a growing model's schedule
-    real_nimg: Callable[[int], float] | None = None
     resumed_steps: int | None = None  # train.steps of the checkpoint resumed from
 
     @property
@@ -154,9 +152,7 @@ class TrainState:
     @property
     def nimg(self) -> int:
         """Real samples shown to D so far."""
-        if self.real_nimg is not None:
-            return int(self.real_nimg(self.step))
-        return self.step * self.batch_size * self.pair.loss.n_critic
+        return int(self.real_nimg(self.step))
 
     def state_dict(self, rng_ranks: list[dict] | None = None) -> dict[str, Any]:
         """The checkpoint. ``rng_ranks``: every rank's global RNG states, in rank order (gathered

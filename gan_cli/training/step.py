@@ -1,23 +1,13 @@
 """One generator step of a GAN: ``n_critic`` discriminator updates, then one generator update.
 
-The step sees built objects only (gan_cli/build.py): a :class:`~gan_cli.training.state.Pair`
-(networks, loss, optimizers, grad scalers, regularisers, EMA), the data, the latent stream and
-the non-finite policy. It never branches on a loss, model or dataset name. Its extension points:
-
-* ``prepare(batch) -> batch``: what the data's batch becomes before the step uses it (a
-  progressive schedule's downsampled, faded real images; a cascade level's high-pass target and
-  coarse condition). Identity by default.
-* the batch's condition ``y``: class labels, or an image (pix2pix's input, LAPGAN's coarse
-  image), given to G and D alike whenever G takes a condition (``takes_condition(G)``).
-* regularisers (gan_cli/regularizers.py): each with its network and interval; interval 1 adds
-  the term to that network's loss, a longer interval runs it lazily (its own backward and
-  optimizer step, the term multiplied by the interval). A G regulariser sees the real batch, so
-  a reconstruction term (pix2pix's L1) is one too. Under DDP a lazy update stays outside DDP's
-  reducer, which would wait for the parameters the term does not reach (R1 never reaches D's
-  last bias): it runs on the bare networks (``pair.G``, ``pair.D``), takes its gradients with
-  ``autograd.grad`` (which leaves the reducer's hooks alone) and averages them over the ranks
-  with one all-reduce, so every rank applies the same update, the one a single process makes
-  on the global batch.
+The step sees built objects only (a :class:`~gan_cli.training.state.Pair`, the data, the latent
+stream, the non-finite policy) and never branches on a loss, model or dataset name. Its extension
+points: the plan's ``prepare(batch)`` (a growth phase's faded images, a cascade level's target
+and condition); the batch's condition ``y`` (labels or an image), given to G and D whenever G
+takes one; regularisers (gan_cli/regularizers.py), added to their network's loss at interval 1,
+else run lazily with their own backward and step. A lazy update runs on the bare networks and
+takes its gradients with ``autograd.grad``, averaged over the ranks with one all-reduce: DDP's
+reducer would wait for the parameters the term does not reach (R1 never reaches D's last bias).
 
 Units: ``step`` counts generator updates; a discriminator update's index is
 ``step * n_critic + i``, so lazy intervals are a pure function of the step (exact resume).
@@ -37,6 +27,7 @@ from gan_cli.distributed import all_reduce_grads, reduce_stats
 from gan_cli.ema import ema_beta
 from gan_cli.models import takes_condition
 from gan_cli.regularizers import RegContext
+from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.state import Pair
 
@@ -62,46 +53,31 @@ class Autocast:
 class GANStep:
     """The discriminator and generator updates of one generator step, as one callable.
 
-    Args:
-        data: the DataSource (``next()`` gives ``(x, y)`` or a Batch).
-        noise: the latent stream, ``noise(n) -> (n, z_dim)``.
-        batch_per_device: this process's batch.
-        batch_size: the global batch (the EMA's schedule counts global images).
-        nonfinite: the non-finite policy (skips, watch).
-        collector: where the updates' statistics go (``add(stats)``).
-        autocast: the precision's context manager factory.
-        channels_last: put image batches into NHWC memory format.
-        ema_cfg: the ``ema`` config node (half_life_kimg, rampup, start_kimg), when the pair has one.
-        prepare: the batch transform (see the module docstring).
+    ``data.next()`` gives ``(x, y)`` or a Batch; ``noise(n)`` gives (n, z_dim) latents; the
+    ``collector`` takes the updates' statistics; ``ema_cfg`` is the ``ema`` node when the pair
+    has an EMA. What changes between steps (batch, transform) comes in each call's StepPlan.
     """
 
-    def __init__(self, *, data: Any, noise: Callable[[int], torch.Tensor], batch_per_device: int,
-                 batch_size: int, nonfinite: NonFinitePolicy, collector: Any, autocast: Autocast,
-                 channels_last: bool = False, ema_cfg: Any = None,
-                 prepare: Callable[[Batch], Batch] | None = None) -> None:
+    def __init__(self, *, data: Any, noise: Callable[[int], torch.Tensor], nonfinite: NonFinitePolicy,
+                 collector: Any, autocast: Autocast, channels_last: bool = False,
+                 ema_cfg: Any = None) -> None:
         self.data = data
         self.noise = noise
-        self.batch_per_device = batch_per_device
-        self.batch_size = batch_size
         self.nonfinite = nonfinite
         self.collector = collector
         self.autocast = autocast
         self.channels_last = channels_last
         self.ema_cfg = ema_cfg
-        self.prepare = prepare
-        # images G generated in its first ``steps`` updates (the EMA's clock); a growing model's
-        # schedule changes the batch between phases
-        self.generated_nimg: Callable[[int], float] = lambda steps: steps * self.batch_size
 
-    def next_batch(self) -> Batch:
+    def next_batch(self, prepare: Callable[[Batch], Batch] | None) -> Batch:
         batch = Batch.of(self.data.next())
-        if self.prepare is not None:
-            batch = self.prepare(batch)
+        if prepare is not None:
+            batch = prepare(batch)
         if self.channels_last and batch.x.dim() == 4:
             batch = Batch(batch.x.contiguous(memory_format=torch.channels_last), batch.y)
         return batch
 
-    def __call__(self, pair: Pair, step: int) -> None:
+    def __call__(self, pair: Pair, step: int, plan: StepPlan) -> None:
         """Train ``pair`` for generator step ``step`` (0-based: the step being made)."""
         loss, G, D = pair.loss, pair.G, pair.D
         conditioned = takes_condition(G)
@@ -111,15 +87,14 @@ class GANStep:
         # Discriminator: n_critic updates, each on a fresh real batch. The last one's fake batch
         # keeps its graph and serves the generator's update (one G forward fewer).
         for i in range(loss.n_critic):
-            batch = self.next_batch()
+            batch = self.next_batch(plan.prepare)
             real, y = batch.x, (batch.y if conditioned else None)
-            z = self.noise(self.batch_per_device)
+            z = self.noise(plan.batch_per_device)
             with torch.set_grad_enabled(i == loss.n_critic - 1), self.autocast():
                 fake = pair.G_fwd(z, y)
             with self.autocast():
                 loss_d, stats = loss.d_loss(pair.D_fwd, real, fake.detach(), y)
-                loss_d, stats = self._add_terms(d_regs, loss_d, stats, pair, real, y,
-                                                fake.detach(), z, step * loss.n_critic + i)
+                loss_d, stats = self._add_terms(d_regs, loss_d, stats, pair, real, y, fake.detach(), z)
             pair.opt_d.zero_grad(set_to_none=True)
             pair.scaler_d.scale(loss_d).backward()
             if not self.nonfinite.allow("d", loss_d, D.parameters(), pair.scaler_d):
@@ -129,7 +104,7 @@ class GANStep:
             loss.after_d_step(D, reduce_stats(stats))  # rank-averaged (BEGAN's k_t)
             self._record(stats, step)
             self._lazy(d_regs, "d", pair, real, y, fake.detach(), z, step * loss.n_critic + i,
-                       step)
+                       step, plan.batch_per_device)
 
         # Generator: one update through the frozen discriminator.
         set_requires_grad(D, False)
@@ -138,18 +113,18 @@ class GANStep:
                 loss_g, stats = loss.g_loss(pair.D_fwd, fake, y, real=real)
             else:
                 loss_g, stats = loss.g_loss(pair.D_fwd, fake, y)
-            loss_g, stats = self._add_terms(g_regs, loss_g, stats, pair, real, y, fake, z, step)
+            loss_g, stats = self._add_terms(g_regs, loss_g, stats, pair, real, y, fake, z)
         pair.opt_g.zero_grad(set_to_none=True)
         pair.scaler_g.scale(loss_g).backward()
         if self.nonfinite.allow("g", loss_g, G.parameters(), pair.scaler_g):
             pair.scaler_g.step(pair.opt_g)
             pair.scaler_g.update()
             self._record(stats, step)
-            self._lazy(g_regs, "g", pair, real, y, None, None, step, step)
+            self._lazy(g_regs, "g", pair, real, y, None, None, step, step, plan.batch_per_device)
             if pair.ema is not None:
                 c = self.ema_cfg
-                pair.ema.update(G, ema_beta(c.half_life_kimg, self.batch_size,
-                                            self.generated_nimg(step + 1), c.rampup, c.start_kimg))
+                pair.ema.update(G, ema_beta(c.half_life_kimg, plan.batch_size, plan.ema_nimg,
+                                            c.rampup, c.start_kimg))
         set_requires_grad(D, True)
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -159,7 +134,7 @@ class GANStep:
         self.nonfinite.observe(stats, step + 1)
 
     @staticmethod
-    def _add_terms(regs, total, stats, pair: Pair, real, y, fake, z, index: int):
+    def _add_terms(regs, total, stats, pair: Pair, real, y, fake, z):
         """Regularisers with interval 1: their terms join the network's own loss."""
         for reg in regs:
             if reg.interval != 1:
@@ -170,7 +145,8 @@ class GANStep:
             stats = {**stats, **reg_stats}
         return total, stats
 
-    def _lazy(self, regs, which: str, pair: Pair, real, y, fake, z, index: int, step: int) -> None:
+    def _lazy(self, regs, which: str, pair: Pair, real, y, fake, z, index: int, step: int,
+              batch_per_device: int) -> None:
         """Lazy regularisers due at update ``index``: term x interval, own backward and step."""
         due = [r for r in regs if r.interval > 1 and index % r.interval == 0]
         if not due:
@@ -181,7 +157,7 @@ class GANStep:
             set_requires_grad(pair.D, False)
         with self.autocast():
             if fake is None:  # a G regulariser draws its own fakes, attached to G's graph
-                z = self.noise(self.batch_per_device)
+                z = self.noise(batch_per_device)
                 fake = pair.G(z, y)
             total, stats = None, {}
             for reg in due:
