@@ -1,26 +1,17 @@
 """Training schedules that are pure functions of the generator step (exact resume).
 
-:class:`ProgressiveSchedule` is ProGAN's progressive growing (Karras et al. 2018, "Progressive
-Growing of GANs for Improved Quality, Stability, and Variation", section 2 and appendix A.1):
+:class:`ProgressiveSchedule` is ProGAN's progressive growing (Karras et al. 2018, section 2 and
+appendix A.1). Training starts at side ``start_resolution`` for ``training_kimg`` thousand real
+images; then, for every doubling up to the data's side, a transition (fade-in) segment of ``transition_kimg``
+(alpha rises linearly from 0 to 1 with the images shown) and a training segment of
+``training_kimg`` at alpha 1; the last segment never ends. Real images are average-pooled to the
+phase's side and, during a fade-in, blended as G's output (``transform_real``). The paper's code
+resets the Adam moments when the resolution changes (a fade-in begins or ends):
+``Phase.reset_optimizers`` marks the first step of every segment after the first.
 
-* training starts at side ``s = start_resolution`` (4) and trains there for ``training_kimg``
-  thousand real images; then, for every doubling up to the data's side, a *transition* of
-  ``transition_kimg`` (the new block fades in: alpha rises linearly from 0 to 1 with the images
-  shown) and a *training* stage of ``training_kimg`` at alpha 1; the last training stage never
-  ends (the run's length decides). The paper uses 800k + 800k images per resolution (600k for
-  CelebA-HQ), with batch 16 up to 128 px and 14, 6, 3 at 256, 512, 1024 px.
-* real images are shown at the phase's side: average-pooled from the data's side, and during a
-  transition faded between the lower side (pooled once more, then upsampled by nearest neighbour)
-  and the phase's side, the same blend as the generator's output (``transform_real``);
-* the paper's code resets the Adam moments whenever the resolution changes (when a transition
-  begins and when it ends): ``Phase.reset_optimizers`` marks the first step of every stage after
-  the first (with ``reset_optimizers=True``).
-
-Steps and images. A generator step shows ``batch_size * n_critic`` real images to D (the loop's
-``kimg`` bookkeeping), with the batch size of the resolution being trained or faded in. Stage
-lengths are rounded up to whole steps: a stage of K kimg at b images per step lasts
-``ceil(1000 K / b)`` steps. Within a transition, ``alpha = images shown since it began /
-(1000 * transition_kimg)``, so alpha is 0 at its first step and below 1 at its last.
+A generator step shows ``batch_size * n_critic`` real images to D, at the batch of the side
+being trained or faded in; a segment of K kimg at b images per step lasts ``ceil(1000 K / b)``
+steps, and alpha = images shown since the fade-in began / (1000 * transition_kimg).
 """
 
 from __future__ import annotations
@@ -36,9 +27,6 @@ from torch import Tensor
 
 from gan_cli.models.style_layers import default_start_resolution
 
-__all__ = ["Phase", "ProgressiveSchedule", "Stage", "paper_batch_sizes"]
-
-
 @dataclass(frozen=True)
 class Phase:
     """Where progressive growing stands at one generator step.
@@ -48,8 +36,8 @@ class Phase:
         resolution: the side (px) G makes and D sees during this step.
         alpha: the newest block's fade-in weight in [0, 1]; below 1 only during a transition.
         batch_size: the global batch of this step (per D and per G update).
-        reset_optimizers: this step is the first of a new stage (a transition or a training
-            stage): reset both optimizers' state (Adam moments) before it.
+        reset_optimizers: this step is the first of a new segment (a fade-in or a training
+            segment): reset both optimizers' state (Adam moments) before it.
         kimg: thousands of real images shown to D before this step.
     """
 
@@ -67,8 +55,9 @@ class Phase:
 
 
 @dataclass(frozen=True)
-class Stage:
-    """One stage of the schedule: ``steps`` steps (None: unbounded) from ``start_step``."""
+class Segment:
+    """One segment of the schedule, a fade-in or training at one side: ``steps`` steps (None:
+    unbounded) from ``start_step``."""
 
     level: int
     resolution: int
@@ -90,17 +79,17 @@ class ProgressiveSchedule:
     Args:
         resolution: the data's side R = start_resolution * 2**k.
         start_resolution: the first side s; None = the models' default (4 for 4 * 2**k, 7 for 28).
-        training_kimg: thousands of real images per training stage (600 or 800 in the paper).
-        transition_kimg: thousands of real images per transition (600 or 800); 0 = no fade-in.
+        training_kimg: thousands of real images per training segment (600 or 800 in the paper).
+        transition_kimg: thousands of real images per fade-in (600 or 800); 0 = no fade-in.
         batch_sizes: the batch at each side: an int for all sides, a mapping side -> batch (every
             side from s to R), or None for the paper's (16 up to 128 px, then 14, 6, 3).
         n_critic: discriminator updates per generator step, each on its own real batch.
-        reset_optimizers: mark the stage boundaries in ``Phase.reset_optimizers`` (the paper's
+        reset_optimizers: mark the segment boundaries in ``Phase.reset_optimizers`` (the paper's
             code: True).
 
     Attributes:
         resolutions: the sides s, 2s, ..., R.
-        stages: the stages in order; the last is unbounded.
+        segments: the segments in order; the last is unbounded.
     """
 
     def __init__(self, resolution: int, start_resolution: int | None = None, training_kimg: float = 600.0,
@@ -125,8 +114,8 @@ class ProgressiveSchedule:
         self.n_critic, self.reset = int(n_critic), bool(reset_optimizers)
         self.resolutions = [self.start_resolution * 2**i for i in range(ratio.bit_length())]
         self.batch_sizes = {r: self._batch(batch_sizes, r) for r in self.resolutions}
-        self.stages = self._build_stages()
-        self._starts = [stage.start_step for stage in self.stages]
+        self.segments = self._build_segments()
+        self._starts = [segment.start_step for segment in self.segments]
 
     @staticmethod
     def _batch(batch_sizes: int | Mapping[int, int] | None, r: int) -> int:
@@ -144,30 +133,30 @@ class ProgressiveSchedule:
                              f"got {b!r}")
         return b
 
-    def _build_stages(self) -> list[Stage]:
+    def _build_segments(self) -> list[Segment]:
         kinds = [(0, False)]
         for level in range(1, len(self.resolutions)):
             if self.transition_kimg > 0:
                 kinds.append((level, True))
             kinds.append((level, False))
-        stages, step, nimg = [], 0, 0
+        segments, step, nimg = [], 0, 0
         for i, (level, transition) in enumerate(kinds):
             r = self.resolutions[level]
             per_step = self.batch_sizes[r] * self.n_critic
             last = i == len(kinds) - 1
             kimg = self.transition_kimg if transition else self.training_kimg
             steps = None if last else math.ceil(1000.0 * kimg / per_step)
-            stages.append(Stage(level, r, transition, self.batch_sizes[r], step, nimg, steps))
+            segments.append(Segment(level, r, transition, self.batch_sizes[r], step, nimg, steps))
             if not last:
                 step += steps
                 nimg += steps * per_step
-        return stages
+        return segments
 
-    def stage_at(self, step: int) -> Stage:
-        """The stage that generator step ``step`` (0-based) belongs to."""
+    def segment_at(self, step: int) -> Segment:
+        """The segment that generator step ``step`` (0-based) belongs to."""
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
-        return self.stages[bisect.bisect_right(self._starts, step) - 1]
+        return self.segments[bisect.bisect_right(self._starts, step) - 1]
 
     def phase(self, step: int) -> Phase:
         """The phase of generator step ``step`` (0-based, the number of steps done before it).
@@ -175,13 +164,13 @@ class ProgressiveSchedule:
         A pure function of ``step``: a run resumed at any step gets the same resolution, alpha
         and batch as the uninterrupted run.
         """
-        stage = self.stage_at(step)
-        local = step - stage.start_step
-        per_step = stage.batch_size * self.n_critic
-        alpha = min(1.0, local * per_step / (1000.0 * self.transition_kimg)) if stage.transition else 1.0
-        reset = self.reset and local == 0 and stage.start_step > 0
-        nimg = stage.start_nimg + local * per_step
-        return Phase(stage.level, stage.resolution, alpha, stage.batch_size, reset, nimg / 1000.0)
+        seg = self.segment_at(step)
+        local = step - seg.start_step
+        per_step = seg.batch_size * self.n_critic
+        alpha = min(1.0, local * per_step / (1000.0 * self.transition_kimg)) if seg.transition else 1.0
+        reset = self.reset and local == 0 and seg.start_step > 0
+        nimg = seg.start_nimg + local * per_step
+        return Phase(seg.level, seg.resolution, alpha, seg.batch_size, reset, nimg / 1000.0)
 
     def transform_real(self, x: Tensor, phase: Phase) -> Tensor:
         """Real images as D sees them in ``phase``: pooled to its side, faded as G's output.

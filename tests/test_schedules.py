@@ -1,6 +1,6 @@
 """ProGAN's progressive schedule (gan_cli/schedules.py): phase boundaries, alpha, kimg, real images.
 
-Every expected phase is worked out by hand in the comments from the stage lengths.
+Every expected phase is worked out by hand in the comments from the segment lengths.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from gan_cli.schedules import Phase, ProgressiveSchedule
 
 # 16 px from 4 px; 1 kimg training, 0.5 kimg transition; batch 100 / 50 / 25 at 4 / 8 / 16 px.
-# Stages (steps = ceil(1000 kimg / batch)):
+# Segments (steps = ceil(1000 kimg / batch)):
 #   train 4:   1000 / 100 = 10 steps, steps  0-9,  images    0-1000
 #   fade 8:     500 / 50  = 10 steps, steps 10-19, images 1000-1500
 #   train 8:   1000 / 50  = 20 steps, steps 20-39, images 1500-2500
@@ -46,8 +46,8 @@ def test_phases_by_hand(step, expected):
     assert phase.fading == (expected.alpha < 1)
 
 
-def test_stage_table():
-    got = [(s.resolution, s.transition, s.start_step, s.start_nimg, s.steps) for s in HAND.stages]
+def test_segment_table():
+    got = [(s.resolution, s.transition, s.start_step, s.start_nimg, s.steps) for s in HAND.segments]
     assert got == [(4, False, 0, 0, 10), (8, True, 10, 1000, 10), (8, False, 20, 1500, 20),
                    (16, True, 40, 2500, 20), (16, False, 60, 3000, None)]
 
@@ -65,7 +65,7 @@ def test_n_critic_counts_every_discriminator_batch():
     assert (phase.resolution, phase.alpha, phase.kimg) == (8, pytest.approx(0.4), pytest.approx(1.2))
 
 
-def test_stage_lengths_round_up_to_whole_steps():
+def test_segment_lengths_round_up_to_whole_steps():
     # 0.25 kimg at batch 64: ceil(250 / 64) = 4 steps = 256 images
     s = ProgressiveSchedule(8, training_kimg=0.25, transition_kimg=0.25, batch_sizes=64)
     assert s.phase(3).resolution == 4 and s.phase(4).resolution == 8
@@ -94,7 +94,7 @@ def test_phase_is_a_pure_function_of_the_step():
 def test_paper_batch_sizes_and_single_resolution():
     s = ProgressiveSchedule(1024)
     assert s.batch_sizes == {4: 16, 8: 16, 16: 16, 32: 16, 64: 16, 128: 16, 256: 14, 512: 6, 1024: 3}
-    assert s.stages[0].steps == 37500  # 600 kimg at batch 16
+    assert s.segments[0].steps == 37500  # 600 kimg at batch 16
     only = ProgressiveSchedule(4, batch_sizes=8)
     assert only.phase(10**6) == Phase(0, 4, 1.0, 8, False, 8000.0)
 

@@ -6,7 +6,7 @@ for the style generators, with their figures); a DataLoader-backed source refuse
 batches with a configuration error.
 
 The CLI runs shrink the presets the way a user would on the command line (TINY below): widths of
-16, 8, 4 feature maps at 7, 14, 28 px, z and w of 16, 256 real images, and stages of 2 steps of 16
+16, 8, 4 feature maps at 7, 14, 28 px, z and w of 16, 256 real images, and segments of 2 steps of 16
 images (7 px: steps 0-1, fade-in to 14 px: 2-3, 14 px: 4-5, fade-in to 28 px: 6-7, 28 px: 8-).
 """
 
@@ -38,12 +38,12 @@ from tests.test_training_extensions import assert_same_checkpoint, compose_train
 WIDTHS = ["model.generator.channel_base=112", "model.generator.channel_max=16",
           "model.discriminator.channel_base=112", "model.discriminator.channel_max=16", "model.z_dim=16"]
 STYLE = ["model.generator.w_dim=16", "model.generator.mapping_layers=2"]
-STAGES = ["model.schedule.training_kimg=0.032", "model.schedule.transition_kimg=0.032"]
+SEGMENTS = ["model.schedule.training_kimg=0.032", "model.schedule.transition_kimg=0.032"]
 RUN = ["logger=none", "hardware.num_threads=1", "dataset.limit=256", "train.batch_size=16",
        "train.log_every_steps=1", "metrics.every_steps=0"]
 TINY = {
-    "progan_fashion_cpu": [*RUN, *WIDTHS, *STAGES],
-    "stylegan_fashion_cpu": [*RUN, *WIDTHS, *STYLE, *STAGES],
+    "progan_fashion_cpu": [*RUN, *WIDTHS, *SEGMENTS],
+    "stylegan_fashion_cpu": [*RUN, *WIDTHS, *STYLE, *SEGMENTS],
     "stylegan2_fashion_cpu": [*RUN, *WIDTHS, *STYLE],
 }
 
@@ -155,14 +155,14 @@ def test_progan_preset_trains_through_every_phase_with_its_terms(tmp_path):
     assert {"gp", "drift", "wasserstein"} <= records[0].keys()
     # kimg counts 16 real images per step (one critic step)
     assert [r["kimg"] for r in records] == pytest.approx([0.016 * s for s in range(1, 11)])
-    # the figure after the 7 px stage (steps 0-1) is 7 px upsampled: 4 x 4 blocks; after the
-    # 14 px stage (steps 4-5) 2 x 2 blocks; at 28 px the images have detail finer than 2 x 2
+    # the figure after the 7 px segment (steps 0-1) is 7 px upsampled: 4 x 4 blocks; after the
+    # 14 px segment (steps 4-5) 2 x 2 blocks; at 28 px the images have detail finer than 2 x 2
     assert all(block_constant(t, 4) for t in tiles(run / "samples" / "step_00000002.png"))
     fourteen = tiles(run / "samples" / "step_00000006.png")
     assert all(block_constant(t, 2) for t in fourteen) and not all(block_constant(t, 4) for t in fourteen)
     assert not all(block_constant(t, 2) for t in tiles(run / "samples" / "step_00000010.png"))
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
-    # Adam was reset when the 28 px stage began at step 8: 2 updates since
+    # Adam was reset when the 28 px segment began at step 8: 2 updates since
     assert {s["step"].item() for s in ckpt["opt_d"]["state"].values()} == {2}
     assert ckpt["opt_d"]["param_groups"][0]["lr"] == 1e-3  # no lazy regulariser: lr as given
 
@@ -343,7 +343,7 @@ def test_the_sampler_gives_psi_to_a_style_generator():
 
 
 def test_restore_phase_puts_a_growing_generator_into_its_last_trained_phase():
-    cfg = compose_train("experiment=progan_fashion_cpu", *WIDTHS, *STAGES, "train.batch_size=16")
+    cfg = compose_train("experiment=progan_fashion_cpu", *WIDTHS, *SEGMENTS, "train.batch_size=16")
     G = build_generator(cfg.model, DataInfo((1, 28, 28), 0, True))
     schedule = build_schedule(cfg.model)
     for step, (side, alpha) in {1: (7, 1.0), 3: (14, 0.0), 4: (14, 0.5), 8: (28, 0.5), 9: (28, 1.0)}.items():
