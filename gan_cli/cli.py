@@ -24,6 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from gan_cli.conf import CONF_DIR
 from gan_cli.config import GROUPS, register_configs, validate, validate_eval, validate_sample
 from gan_cli.errors import (
     EXIT_CONFIG,
@@ -37,7 +38,6 @@ from gan_cli.errors import (
 from gan_cli.rundir import first_rank, lock_run_dir, unlock_run_dir
 from gan_cli.training.resume import expand_resume_dir
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 log = logging.getLogger("gan_cli")
 
 

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from gan_cli.models.style_layers import default_start_resolution
 
+
 @dataclass(frozen=True)
 class Phase:
     """Where progressive growing stands at one generator step.

@@ -66,9 +66,9 @@ from gan_cli.data.images import image_folder
 from gan_cli.data.sources import LoaderImageSource, TensorImageSource
 from gan_cli.latents import Noise
 from gan_cli.stats import Collector
+from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.state import build_pair
-from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.step import Autocast, GANStep
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

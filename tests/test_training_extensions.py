@@ -25,10 +25,10 @@ from gan_cli.losses import NonSaturating
 from gan_cli.models import mlp
 from gan_cli.regularizers import RegContext
 from gan_cli.stats import Collector
+from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.loop import train
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.state import Pair
-from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.step import Autocast, GANStep
 from tests.conftest import read_metrics, run_cli
 

@@ -9,7 +9,11 @@ the same on every rank (not seed + rank), or the shares overlap.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from gan_cli.errors import ConfigError
 
 
 def epoch_permutation(num_samples: int, seed: int, epoch: int) -> torch.Tensor:
@@ -26,6 +30,53 @@ def rank_share(num_samples: int, seed: int, epoch: int, rank: int, world_size: i
     perm = epoch_permutation(num_samples, seed, epoch)
     usable = (num_samples // world_size) * world_size
     return perm[:usable][rank::world_size]
+
+
+class ShareOrder:
+    """A source that gathers its own batches: consecutive slices of this rank's share of the
+    epoch's permutation; an incomplete rest starts the next epoch. The source sets
+    ``num_samples``, ``name``, ``seed``, ``rank``, ``world_size``, ``batch_size``, ``epoch = 0``,
+    ``position = 0`` (indices of the share consumed in this epoch) and ``_share = None``."""
+
+    share_device: torch.device | None = None  # where the indices go (None: the CPU)
+
+    def _current_share(self) -> torch.Tensor:
+        if self._share is None:
+            share = rank_share(self.num_samples, self.seed, self.epoch, self.rank, self.world_size)
+            self._share = share if self.share_device is None else share.to(self.share_device)
+        return self._share
+
+    def next_indices(self) -> torch.Tensor:
+        """Indices of the next batch; advances the position."""
+        share = self._current_share()
+        if self.position + self.batch_size > share.numel():
+            self.epoch += 1
+            self.position = 0
+            self._share = None
+            share = self._current_share()
+        idx = share[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return idx
+
+    def load_position(self, state: dict[str, Any]) -> None:
+        """Continue from a saved position (rescaled when the number of ranks differs)."""
+        check_resume(state, self.num_samples, self.name)
+        self.epoch = int(state["epoch"])
+        old_ws = int(state.get("world_size", self.world_size))
+        self.position = int(state["position"]) * old_ws // self.world_size
+        if "seed" in state:
+            self.seed = int(state["seed"])
+        self._share = None
+
+
+def check_resume(state: dict[str, Any], num_samples: int, name: str) -> None:
+    saved = state.get("num_samples")
+    if saved is not None and int(saved) != num_samples:
+        raise ConfigError(
+            f"the checkpoint's data position is for {saved} images of {name}, this run has "
+            f"{num_samples}: the data order cannot continue. Use the same dataset settings "
+            f"(root, split, limit) as the checkpointed run."
+        )
 
 class ShareSampler(torch.utils.data.Sampler):
     """This rank's share of the epoch's permutation, from `start` on (cheap skipping on resume).

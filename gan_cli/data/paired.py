@@ -59,8 +59,8 @@ import torch.nn.functional as F
 
 from gan_cli.data.base import Batch, DataInfo
 from gan_cli.data.files import IMAGE_EXTENSIONS, list_images, path_key
-from gan_cli.data.order import rank_share
-from gan_cli.data.sources import check_enough, check_resume, check_run_facts, to_unit_range
+from gan_cli.data.order import ShareOrder
+from gan_cli.data.sources import check_enough, check_run_facts, to_unit_range
 from gan_cli.errors import ConfigError, DataNotFoundError, RuntimeFailure
 
 __all__ = [
@@ -168,7 +168,7 @@ class _FilePairs:
 # the data source
 
 
-class PairedImageSource:
+class PairedImageSource(ShareOrder):
     """Batches of (target, input) image pairs in the image sources' exact-resume order.
 
     Args:
@@ -230,23 +230,6 @@ class PairedImageSource:
     def batches_per_epoch(self) -> int:
         return (self.num_samples // self.world_size) // self.batch_size
 
-    def _current_share(self) -> torch.Tensor:
-        if self._share is None:
-            self._share = rank_share(self.num_samples, self.seed, self.epoch, self.rank, self.world_size)
-        return self._share
-
-    def next_indices(self) -> torch.Tensor:
-        """Indices (CPU int64) of the next batch; advances the position."""
-        share = self._current_share()
-        if self.position + self.batch_size > share.numel():
-            self.epoch += 1
-            self.position = 0
-            self._share = None
-            share = self._current_share()
-        idx = share[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        return idx
-
     def next(self) -> Batch:
         """The next batch: ``Batch(x=targets, y=inputs)``, float32 in [-1, 1] on the device."""
         targets, inputs = self.pairs.take(self.next_indices())
@@ -263,14 +246,7 @@ class PairedImageSource:
                 "batch_size": self.batch_size}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a saved position (the number of ranks may differ: it is rescaled)."""
-        check_resume(state, self.num_samples, self.name)
-        self.epoch = int(state["epoch"])
-        old_ws = int(state.get("world_size", self.world_size))
-        self.position = int(state["position"]) * old_ws // self.world_size
-        if "seed" in state:
-            self.seed = int(state["seed"])
-        self._share = None
+        self.load_position(state)
 
     def real_pairs(self, num: int, batch_size: int = 500) -> Iterator[Batch]:
         """The first ``num`` pairs of the dataset in index order, as Batches (for metrics)."""

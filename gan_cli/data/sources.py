@@ -29,7 +29,7 @@ from gan_cli.data.base import DataInfo
 from gan_cli.data.figures import save_image_grid
 from gan_cli.data.file_datasets import BadImageFile, reraise_bad_file
 from gan_cli.data.files import path_key
-from gan_cli.data.order import ShareSampler, rank_share
+from gan_cli.data.order import ShareOrder, ShareSampler, check_resume
 from gan_cli.errors import ConfigError
 from gan_cli.seeding import derive_seed
 
@@ -101,7 +101,7 @@ class ImageSource:
         raise NotImplementedError
 
 
-class TensorImageSource(ImageSource):
+class TensorImageSource(ShareOrder, ImageSource):
     """A whole image dataset as one uint8 tensor (N, C, H, W) on the training device."""
 
     def __init__(
@@ -127,30 +127,13 @@ class TensorImageSource(ImageSource):
                             default_metrics=default_metrics, metric_options=metric_options or {})
         self.images = images.contiguous().to(self.device)
         self.labels = None if labels is None else labels.to(torch.int64).to(self.device)
-        self.position = 0  # indices of this rank's share already consumed in this epoch
+        self.position = 0
         self._share: torch.Tensor | None = None
+        self.share_device = self.device  # indices gathered on the device
 
     @property
     def num_samples(self) -> int:
         return int(self.images.shape[0])
-
-    def _current_share(self) -> torch.Tensor:
-        if self._share is None:
-            share = rank_share(self.num_samples, self.seed, self.epoch, self.rank, self.world_size)
-            self._share = share.to(self.device)
-        return self._share
-
-    def next_indices(self) -> torch.Tensor:
-        """Indices (on the device) of the next batch; advances the position."""
-        share = self._current_share()
-        if self.position + self.batch_size > share.numel():
-            self.epoch += 1
-            self.position = 0
-            self._share = None
-            share = self._current_share()
-        idx = share[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        return idx
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         idx = self.next_indices()
@@ -162,14 +145,7 @@ class TensorImageSource(ImageSource):
         return self._state("tensor", position=self.position)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_resume(state, self.num_samples, self.name)
-        self.epoch = int(state["epoch"])
-        # position counts this rank's indices; rescale if the number of ranks changed
-        old_ws = int(state.get("world_size", self.world_size))
-        self.position = int(state["position"]) * old_ws // self.world_size
-        if "seed" in state:
-            self.seed = int(state["seed"])
-        self._share = None
+        self.load_position(state)
 
     def fingerprint(self, num: int) -> str:
         """sha256 of the first ``num`` images' uint8 bytes (and shape)."""
@@ -193,16 +169,6 @@ class TensorImageSource(ImageSource):
         for start in range(skip, stop, batch_size):
             end = min(start + batch_size, stop)
             yield to_unit_range(self.images[start:end]), self.labels[start:end]
-
-
-def check_resume(state: dict[str, Any], num_samples: int, name: str) -> None:
-    saved = state.get("num_samples")
-    if saved is not None and int(saved) != num_samples:
-        raise ConfigError(
-            f"the checkpoint's data position is for {saved} images of {name}, this run has "
-            f"{num_samples}: the data order cannot continue. Use the same dataset settings "
-            f"(root, split, limit) as the checkpointed run."
-        )
 
 
 class LoaderImageSource(ImageSource):

@@ -62,10 +62,6 @@ class ReferenceStats:
     stats: FeatureStats  # over all samples actually used (stats.n of them)
     features: Tensor  # the first key["keep_features"] (or fewer) feature rows, float32
 
-    @property
-    def num_used(self) -> int:
-        return self.stats.n
-
     def describe(self) -> dict:
         """What a metric computed against this reference was computed against."""
         return {**self.key, "num_samples_used": self.stats.n, "num_features_kept": len(self.features)}
