@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from gan_cli.conf import CONF_DIR
+from gan_cli.config.checks import CONF_DIR
 from gan_cli.errors import RuntimeFailure, cut, shown
 
 
