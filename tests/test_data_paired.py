@@ -11,8 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
+from gan_cli.config import CONF_DIR, register_configs, validate
 from gan_cli.data.base import Batch
 from gan_cli.data.idx import DEBIAN_FASHION_MNIST
 from gan_cli.data.order import rank_share
@@ -150,12 +153,18 @@ def test_fashion_pairs_from_idx_files(tmp_path, task):
     torch.testing.assert_close(pairs.y[0, 0], expected * 2 - 1)
 
 
+def _validated(*overrides: str) -> None:
+    """conf/train.yaml with ``overrides``, checked by the schemas as gan-train checks it."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        validate(compose(config_name="train", overrides=list(overrides)))
+
+
 def test_fashion_pairs_bad_options(tmp_path):
-    tiny_fashion(tmp_path)
-    kw = dict(split="test", root=str(tmp_path), batch_size=2)
-    for bad in (dict(task="canny"), dict(split="valid"), dict(resolution=16), dict(limit=0)):
-        with pytest.raises(ConfigError):
-            fashion_pairs(**(kw | bad))
+    for key, bad in (("task", "canny"), ("split", "valid"), ("resolution", 16), ("limit", 0)):
+        with pytest.raises(ConfigError, match=f"dataset.{key}"):
+            _validated("dataset=fashion_edges", f"dataset.{key}={bad}")
     with pytest.raises(DataNotFoundError, match="fashion-mnist"):
         fashion_pairs(split="train", root=str(tmp_path / "none"), batch_size=2)
 
@@ -247,9 +256,10 @@ def test_folder_errors(tmp_path):
         paired_folder(str(tmp_path), resolution=4, batch_size=1)
     with pytest.raises(DataNotFoundError, match="A/"):
         paired_folder(str(tmp_path), resolution=4, layout="two_folders", batch_size=1)
-    for bad in (dict(direction="AB"), dict(layout="stacked"), dict(channels=2), dict(limit=0)):
-        with pytest.raises(ConfigError):
-            paired_folder(str(tmp_path), **(dict(resolution=4, batch_size=1) | bad))
+    for key, bad in (("direction", "AB"), ("layout", "stacked"), ("channels", 2), ("limit", 0),
+                     ("input_channels", 2), ("resolution", 0)):
+        with pytest.raises(ConfigError, match=f"dataset.{key}"):
+            _validated("dataset=paired_folder", f"dataset.path={tmp_path}", f"dataset.{key}={bad}")
 
 
 # ---------------------------------------------------------------- order and exact resume

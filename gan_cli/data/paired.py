@@ -1,47 +1,14 @@
 """Paired image data for image-to-image translation (pix2pix, Isola et al. 2017).
 
-A paired source's ``next()`` returns ``Batch(x=target, y=input)``: ``x`` is what D judges and
-G must reproduce, ``y`` the condition both receive; both are float tensors in [-1, 1] on the
-training device. ``info`` describes the TARGET (``shape``, ``num_classes=0``, ``bounded=True``)
-and adds ``input_shape``, the shape of one input image (:class:`PairedDataInfo`).
-
-Two builders (Hydra ``_target_``s; they take their YAML keys plus the run's facts
-``batch_size, device, seed, rank, world_size``, like the image builders):
-
-* :func:`paired_folder`: the pix2pix datasets. ``layout="side_by_side"``: each file holds A | B
-  side by side (facades, maps, edges2shoes, ... as the authors ship them), split at half the
-  width; ``layout="two_folders"``: ``A/`` and ``B/`` with files of matching names (extensions
-  may differ). ``direction="AtoB"``: input A, target B; ``"BtoA"`` the reverse. Each half is
-  resized on its shorter side and centre-cropped to ``resolution``, once per read. The
-  paper's random jitter (resize to 286, random 256 crop, mirroring) is not applied.
-* :func:`fashion_pairs`: built offline from the installed Fashion-MNIST (Debian's
-  dataset-fashion-mnist): the target is the item, the input a deterministic function of it:
-  ``task="edges"`` (the Sobel edge map, thresholded: white lines on black) or
-  ``task="silhouette"`` (the item's mask with its holes filled, white on black). The 28x28
-  images are zero-padded (centred) to ``resolution`` (32 by default, so that the U-Net can halve
-  down to 1x1), not resized: pixels stay exact and the padding is background. ``split="test"``
-  is the held-out split (10,000 pairs).
-
-Data order (exact resume): the image sources' (gan_cli/data/order.py): epoch e
-visits ``rank_share(N, seed, e, rank, world_size)``, batches are consecutive slices of that share,
-and an incomplete last batch starts the next epoch. ``state_dict()`` is the position; after
-``load_state_dict`` the next batches are those the saved source would have given.
-
-Figures: ``save_figure(fake, path, inputs=..., targets=...)`` draws one triple
-input | output | target per example, several triples per row (``figure_batch(n)`` gives the
-fixed inputs and targets to generate them from). Metrics: ``real_batches(num)`` yields targets
-(for distances between image distributions), ``real_pairs(num)`` yields Batches of inputs and
-targets (for ``gan_cli.metrics.paired.paired_metrics``).
-
-Held-out pairs. ``held_out()`` is the source the image-to-image metrics judge G on
-(gan_cli/metrics/defs/paired.py: ``paired``, ``paired_fd``), built on first use: the test split
-(10,000 pairs) for the Fashion-MNIST pairs, ``dataset.held_out_split`` (a sub-folder of
-``dataset.path``, e.g. ``val``) for a folder, or the training pairs themselves when a folder
-has none (``held_out_split`` then names the training split, and the metrics' records say so).
-``conditions(n, generator)`` gives the metric sampler (gan_cli/metrics/tracker.py make_sampler)
-the inputs of ``n`` held-out pairs drawn uniformly, with replacement, with the sampler's own
-torch generator: reproducible for a fixed seed, and the training RNG streams are untouched. So
-sample-based metrics (fd_fashion, ...) see G's outputs on inputs it was not trained on.
+``next()`` returns ``Batch(x=target, y=input)`` in [-1, 1] on the training device; ``info`` is
+the target's DataInfo plus ``input_shape`` (:class:`PairedDataInfo`). Two builders:
+:func:`paired_folder` (the pix2pix datasets: A|B side by side or ``A/`` and ``B/``; each half
+resized on its shorter side and centre-cropped, without the paper's random jitter) and
+:func:`fashion_pairs` (Fashion-MNIST items with their Sobel edge map or filled silhouette as
+input, zero-padded to ``resolution``). The data order is the image sources' (data/order.py).
+Metrics judge G on ``held_out()`` pairs (the test split, ``dataset.held_out_split``, or the
+training pairs when a folder has none); ``conditions(n, generator)`` draws their inputs with the
+metric sampler's own generator, so the training RNG streams are untouched.
 """
 
 from __future__ import annotations
@@ -74,7 +41,6 @@ __all__ = [
     "pad_to",
 ]
 
-FASHION_SIDE = 28
 #: Default thresholds: of the Sobel magnitude (1 = a unit step between neighbours; 0.25 keeps
 #: steps of a quarter of the range) and of the intensity (in [0, 1]) inside the silhouette.
 EDGE_THRESHOLD = 0.25
@@ -83,12 +49,7 @@ SILHOUETTE_THRESHOLD = 0.05
 
 @dataclass(frozen=True)
 class PairedDataInfo(DataInfo):
-    """DataInfo of the target, plus the shape of one input image.
-
-    Args:
-        input_shape: (C_in, H, W) of the condition ``y``; the models take ``input_channels``
-            from it (``input_shape[0]``).
-    """
+    """DataInfo of the target, plus ``input_shape``: (C_in, H, W) of the condition ``y``."""
 
     input_shape: tuple[int, ...] = ()
 
@@ -169,24 +130,9 @@ class _FilePairs:
 
 
 class PairedImageSource(ShareOrder):
-    """Batches of (target, input) image pairs in the image sources' exact-resume order.
-
-    Args:
-        pairs: where the pairs are (``_TensorPairs`` or ``_FilePairs``).
-        batch_size, device, seed, rank, world_size: the run's facts; ``seed`` is the run's seed,
-            the same on every rank.
-        name: for messages.
-
-        split: the name of these pairs' split (``train``, ``test``, a folder's sub-folder).
-        held_out: builds the held-out source (another split), or None: these pairs are their own.
-        held_out_split: the held-out split's name (``split`` when ``held_out`` is None).
-        default_metrics: what gan-eval and the in-training tracker compute by default.
-        metric_options: per-metric options (``paired_fd``'s feature network).
-
-    Attributes:
-        info: :class:`PairedDataInfo` of the target, with ``input_shape``.
-        epoch, position: the current epoch and the indices of this rank's share consumed in it.
-    """
+    """Batches of (target, input) pairs (``_TensorPairs`` or ``_FilePairs``) in the image sources'
+    order. ``held_out`` builds the held-out source (another split), or None: these pairs serve;
+    ``default_metrics`` and ``metric_options`` as for the image sources."""
 
     figure_samples = 24  # examples in a figure: 8 rows of 3 input | output | target triples
 
@@ -265,16 +211,8 @@ class PairedImageSource(ShareOrder):
         return self._held_out
 
     def conditions(self, num: int, generator: torch.Generator) -> torch.Tensor:
-        """Inputs of ``num`` held-out pairs drawn uniformly with replacement with ``generator``
-        (the metric sampler's; no other RNG is touched), in [-1, 1] on this source's device.
-
-        Args:
-            num: how many inputs.
-            generator: a torch generator (any device).
-
-        Returns:
-            (num, C_in, H, W) float32.
-        """
+        """(num, C_in, H, W) inputs in [-1, 1] of held-out pairs drawn uniformly with replacement
+        with ``generator`` (the metric sampler's; no other RNG is touched)."""
         source = self.held_out()
         idx = torch.randint(source.num_samples, (int(num),), generator=generator,
                             device=generator.device).cpu()
@@ -299,15 +237,8 @@ class PairedImageSource(ShareOrder):
 
     def save_figure(self, fake: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None,
                     inputs: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> Path:
-        """Write the figure: triples input | output | target (just the outputs without inputs).
-
-        Args:
-            fake: G's outputs (N, C, H, W) in [-1, 1].
-            path: the PNG to write.
-            labels: ignored (paired data have none).
-            inputs: the inputs the outputs were generated from (N, C_in, H, W), or None.
-            targets: the matching targets (N, C, H, W), or None (then the triples are pairs).
-        """
+        """Write triples input | output | target (pairs without ``targets``; just the outputs
+        without ``inputs``); ``labels`` are ignored."""
         from gan_cli.data.figures import save_image_grid
 
         del labels
@@ -319,11 +250,8 @@ class PairedImageSource(ShareOrder):
 
 
 def _triples(columns: Sequence[torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Interleave (N, C_k, H, W) tensors example by example -> (N * K, C, H, W) and images per row.
-
-    One-channel images are repeated to three channels when the others have three. Rows hold
-    ``ceil(sqrt(N / K))`` examples, so the grid is about as wide as it is tall.
-    """
+    """Interleave (N, C_k, H, W) tensors example by example -> (N * K, C, H, W) and images per row
+    (``ceil(sqrt(N / K))`` examples: about square); gray images repeated to RGB beside RGB."""
     n = columns[0].shape[0]
     if any(c.shape[0] != n or c.shape[2:] != columns[0].shape[2:] for c in columns):
         raise ValueError(f"figure columns differ in count or size: {[tuple(c.shape) for c in columns]}")
@@ -349,19 +277,10 @@ _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
 
 def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
-    """The Sobel gradient magnitude of gray images in [0, 1], scaled so a unit step gives 1.
+    """(N, 1, H, W) gray images in [0, 1] -> their Sobel magnitude, in [0, sqrt(2)].
 
-        G_x = K * I,  G_y = K^T * I,  K = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
-        M   = sqrt(G_x^2 + G_y^2) / 4
-
-    (``*`` the cross-correlation, zero padding: outside the image is background). A vertical
-    step from 0 to 1 gives |G_x| = 1 + 2 + 1 = 4 beside it, hence the 1/4.
-
-    Args:
-        images: (N, 1, H, W) float, values in [0, 1].
-
-    Returns:
-        (N, 1, H, W), values in [0, sqrt(2)].
+    M = sqrt(G_x^2 + G_y^2) / 4, G_x = K * I, G_y = K^T * I, K = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    zero padding; a unit step gives |G_x| = 4 beside it, hence the 1/4.
     """
     k = _SOBEL_X.to(images.dtype).to(images.device)
     kernels = torch.stack([k, k.t()]).unsqueeze(1)  # (2, 1, 3, 3): G_x, G_y
@@ -370,29 +289,13 @@ def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
 
 
 def edge_map(images: torch.Tensor, threshold: float = EDGE_THRESHOLD) -> torch.Tensor:
-    """Binary edges: 1 where the Sobel magnitude exceeds ``threshold``, else 0.
-
-    Args:
-        images: (N, 1, H, W) float in [0, 1].
-        threshold: of the magnitude (1 = a unit step between neighbours).
-
-    Returns:
-        (N, 1, H, W) float, 0 or 1.
-    """
+    """(N, 1, H, W) in [0, 1] -> 1 where the Sobel magnitude exceeds ``threshold``, else 0."""
     return (sobel_magnitude(images) > threshold).to(images.dtype)
 
 
 def silhouette(images: torch.Tensor, threshold: float = SILHOUETTE_THRESHOLD) -> torch.Tensor:
-    """The item's mask with its holes filled: 1 where the intensity exceeds ``threshold`` or
-    where the background cannot reach the image border (4-connected), else 0.
-
-    Args:
-        images: (N, 1, H, W) float in [0, 1].
-        threshold: intensity above which a pixel belongs to the item.
-
-    Returns:
-        (N, 1, H, W) float, 0 or 1.
-    """
+    """(N, 1, H, W) in [0, 1] -> the item's mask with its holes filled: 1 where the intensity
+    exceeds ``threshold`` or the background cannot reach the border (4-connected), else 0."""
     import numpy as np
     from scipy import ndimage
 
@@ -413,9 +316,6 @@ def pad_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
     return F.pad(images, (left, resolution - w - left, top, resolution - h - top))
 
 
-_FASHION_TASKS = ("edges", "silhouette")
-
-
 def fashion_pairs(
     task: str = "edges",
     split: str = "train",
@@ -430,32 +330,10 @@ def fashion_pairs(
     rank: int = 0,
     world_size: int = 1,
 ) -> PairedImageSource:
-    """Fashion-MNIST items paired with their edge map or silhouette (built offline, in memory).
-
-    Args:
-        task: ``"edges"`` (input = ``edge_map`` of the item) or ``"silhouette"`` (input =
-            ``silhouette`` of the item); the target is the item.
-        split: ``"train"`` (60,000) or ``"test"`` (10,000, the held-out split).
-        limit: use only the first N items; None = all.
-        resolution: side (px) after zero-padding the 28x28 images, centred; >= 28.
-        threshold: the task's threshold; None = ``EDGE_THRESHOLD`` or ``SILHOUETTE_THRESHOLD``.
-        root: the folder holding the IDX files (Debian's dataset-fashion-mnist by default).
-        batch_size, device, seed, rank, world_size: the run's facts.
-
-    Returns:
-        A :class:`PairedImageSource` of 1-channel targets and inputs.
-    """
+    """Fashion-MNIST items (targets) with their ``edge_map`` or ``silhouette`` (inputs), 1-channel,
+    in memory; the keys are FashionPairsConfig's (gan_cli/config/data.py)."""
     from gan_cli.data.idx import load_mnist_like
 
-    if task not in _FASHION_TASKS:
-        raise ConfigError(f"dataset.task must be one of {', '.join(_FASHION_TASKS)}, got {task!r}")
-    if split not in ("train", "test"):
-        raise ConfigError(f"dataset.split must be train or test for Fashion-MNIST, got {split!r}")
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < FASHION_SIDE:
-        raise ConfigError(f"dataset.resolution must be an integer >= {FASHION_SIDE} (the images are "
-                          f"zero-padded, not resized), got {resolution!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ConfigError(f"dataset.limit must be a positive integer or null, got {limit!r}")
     if threshold is None:
         threshold = EDGE_THRESHOLD if task == "edges" else SILHOUETTE_THRESHOLD
     images, _ = load_mnist_like(split, Path(os.path.expanduser(root)))
@@ -481,10 +359,6 @@ def fashion_pairs(
 
 # --------------------------------------------------------------------------------------------
 # folders of pairs (the pix2pix datasets)
-
-
-_DIRECTIONS = ("AtoB", "BtoA")
-_LAYOUTS = ("side_by_side", "two_folders")
 
 
 class _PairReader:
@@ -572,40 +446,9 @@ def paired_folder(
     rank: int = 0,
     world_size: int = 1,
 ) -> PairedImageSource:
-    """A folder of image pairs: ``path[/split]`` holds A|B side-by-side files or ``A/`` and ``B/``.
-
-    Args:
-        path: the dataset folder.
-        resolution: side (px) of both images after resizing the shorter side and centre-cropping.
-        direction: ``"AtoB"`` (input A, target B) or ``"BtoA"``.
-        layout: ``"side_by_side"`` (each file is A | B, split at half its width) or
-            ``"two_folders"`` (``A/`` and ``B/``, matched by file name without extension).
-        split: a sub-folder of ``path`` (the pix2pix datasets ship train/, val/, test/); None =
-            ``path`` itself.
-        channels: of the target, 1 or 3.
-        input_channels: of the input, 1 or 3; None = ``channels``.
-        limit: use only the first N pairs (sorted by path); None = all.
-        in_memory: decode every pair once at build time; False: read each batch's files.
-        held_out_split: the sub-folder of ``path`` holding the held-out pairs the metrics use
-            (``val`` or ``test`` in the pix2pix datasets), read with the same settings and no
-            ``limit``; None = the metrics use the training pairs.
-        batch_size, device, seed, rank, world_size: the run's facts.
-
-    Returns:
-        A :class:`PairedImageSource`.
-    """
-    if direction not in _DIRECTIONS:
-        raise ConfigError(f"dataset.direction must be one of {', '.join(_DIRECTIONS)}, got {direction!r}")
-    if layout not in _LAYOUTS:
-        raise ConfigError(f"dataset.layout must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
+    """A folder of image pairs: ``path[/split]`` holds A|B side-by-side files or ``A/`` and ``B/``
+    (matched by name without extension); the keys are PairedFolderConfig's (config/data.py)."""
     input_channels = channels if input_channels is None else input_channels
-    for key, value in (("channels", channels), ("input_channels", input_channels)):
-        if value not in (1, 3):
-            raise ConfigError(f"dataset.{key} must be 1 or 3, got {value!r}")
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
-        raise ConfigError(f"dataset.resolution must be a positive integer, got {resolution!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ConfigError(f"dataset.limit must be a positive integer or null, got {limit!r}")
     root = Path(os.path.expanduser(str(path))).absolute()
     base = root if split is None else root / split
     held_out = None
