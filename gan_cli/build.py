@@ -1,29 +1,11 @@
 """Building a run's objects from its config: one place for every constructor.
 
-The training loop, gan-eval and the launcher receive built objects from here; none of them calls
-``instantiate`` itself. Every part is picked by the ``_target_`` of its config node and receives
-the facts it needs at construction (shape facts from the data, the run's batch, device and rank),
-never by a branch on a name.
-
-    select_device, configure_torch      the device and the process's torch settings
-    batch_per_device                    this process's share of the global batch
-    build_data                          the DataSource (cfg.dataset)
-    build_split                         another split of it, for in-training metrics (metrics.split)
-    build_loss                          the adversarial loss object (cfg.loss)
-    build_generator, build_discriminator, build_network
-                                        networks shaped by the data, spectral norm and packing
-                                        applied from outside the model classes
-    build_regularizers                  extra loss terms with their own interval (R1, ...)
-    build_optimizers                    one optimizer class for G and D, lazy-regularisation
-                                        corrections included
-    lr_factor                           the learning-rate schedule, a pure function of the step
-    build_logger                        W&B or none (cfg.logger)
-
-A checkpoint's config is data: gan_cli/config/trust.py ``validate_saved_config`` refuses any
-``_target_`` that is not one of the project's own builders (the schemas' targets) or torch's
-optimizers, and any interpolation, before anything is built. :func:`build`, the one place that
-calls Hydra's ``instantiate``, checks the same again on the resolved node it is about to hand to
-Hydra (defence in depth): a route that escaped validation still cannot call anything else.
+The loop, gan-eval and the launcher receive built objects from here. Every part is picked by the
+``_target_`` of its config node and receives the facts it needs at construction (the data's
+shape, the batch, device and rank), never by a branch on a name. :func:`build`, the one call of
+Hydra's ``instantiate``, checks the resolved node right before (only gan-cli's builders and the
+run's own targets, no interpolation), as ``validate_saved_config`` did for a saved config:
+defence in depth.
 """
 
 from __future__ import annotations
@@ -51,16 +33,14 @@ from gan_cli.regularizers import lazy_factor
 # Instantiating config nodes.
 
 
-#: ``_target_``s of the configuration this process trains with (its own option files, as its
-#: command line composed them; gan-train adds them with :func:`allow_own_targets`). gan-eval and
-#: gan-sample build only from checkpoints and shipped options: for them this stays empty.
+#: ``_target_``s of the config this process trains with (gan-train: :func:`allow_own_targets`);
+#: empty for gan-eval and gan-sample, which build only from checkpoints and shipped options.
 _OWN_TARGETS: set[str] = set()
 
 
 def allow_own_targets(cfg: DictConfig | Mapping) -> None:
-    """Let :func:`build` call the ``_target_``s written literally in ``cfg`` (the run's own
-    composed config: a loss of your own added through ``hydra.searchpath``); a target that only an
-    interpolation would produce is not one of them."""
+    """Let :func:`build` call the ``_target_``s written literally in ``cfg`` (the run's composed
+    config: a loss of your own through ``hydra.searchpath``), not those an interpolation makes."""
     stack = [OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg]
     while stack:
         node = stack.pop()
@@ -81,10 +61,8 @@ def allowed_targets() -> frozenset[str]:
 
 
 def guarded(node: DictConfig | Mapping, key: str) -> dict:
-    """``node`` resolved to plain data and checked right before Hydra sees it: every ``_target_``
-    (nested ones too) one of gan-cli's own builders (config.trusted_targets, plus this run's own:
-    allow_own_targets), no other Hydra instantiation key, no string that OmegaConf would read as an
-    interpolation. UntrustedConfigError (exit 1) otherwise; nothing is located or called."""
+    """``node`` resolved to plain data, every (nested) ``_target_`` one of :func:`allowed_targets`,
+    no other Hydra key, no interpolation; else UntrustedConfigError (exit 1), nothing called."""
     from gan_cli.config import refuse_untrusted
     from gan_cli.errors import UntrustedConfigError, cut
 
@@ -98,8 +76,8 @@ def guarded(node: DictConfig | Mapping, key: str) -> dict:
 
 
 def build(node: DictConfig | Mapping, key: str, **runtime: Any) -> Any:
-    """``instantiate(node, **runtime)`` of the checked node (:func:`guarded`): the only call of
-    Hydra's instantiate in gan-cli. A constructor's ValueError becomes a ConfigError on ``key``."""
+    """``instantiate(node, **runtime)`` of the :func:`guarded` node; a constructor's ValueError
+    becomes a ConfigError on ``key``."""
     spec = guarded(node, key)
     try:
         return instantiate(OmegaConf.create(spec), **runtime, _convert_="all")
@@ -113,8 +91,7 @@ def build(node: DictConfig | Mapping, key: str, **runtime: Any) -> Any:
 
 
 def _spec(node: DictConfig, *pop: str) -> tuple[dict, dict]:
-    """``node`` as a resolved dict without the keys ``pop`` (returned apart): options the builder
-    applies from outside the class (spectral norm, packing)."""
+    """``node`` as a resolved dict without the keys ``pop``, returned apart."""
     spec = OmegaConf.to_container(node, resolve=True)
     taken = {k: spec.pop(k) for k in pop if k in spec}
     return spec, taken
@@ -137,17 +114,14 @@ def select_device(hw: DictConfig | Mapping) -> torch.device:
 def configure_torch(hw: DictConfig, device: torch.device) -> None:
     """This process's torch settings from ``hardware``: threads, determinism, the bf16 CPU path."""
     if device.type == "cpu" and hw.precision == "bf16" and "ONEDNN_MAX_CPU_ISA" not in os.environ:
-        # oneDNN picks AMX for bf16 convolutions on CPUs that list it; on virtual machines that
-        # list AMX without enabling it the process dies of SIGILL (seen on this project's CI
-        # machines). AVX512-BF16 is the fastest path that is safe everywhere; set the variable
-        # yourself to override. It is read when oneDNN first runs, which is later in this process.
+        # oneDNN picks AMX for bf16 convolutions where the CPU lists it; virtual machines that
+        # list AMX without enabling it die of SIGILL (this project's CI). Read at oneDNN's first run.
         os.environ["ONEDNN_MAX_CPU_ISA"] = "AVX512_CORE_BF16"
     if hw.num_threads:
         torch.set_num_threads(hw.num_threads)
     if hw.deterministic:
         if device.type == "cuda":
-            # cuBLAS is deterministic only with a fixed workspace (CUDA's documentation); torch
-            # raises at the first matmul without it. Read when cuBLAS first runs, later on.
+            # cuBLAS is deterministic only with a fixed workspace (CUDA's documentation)
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
 
@@ -178,9 +152,8 @@ def build_data(node: DictConfig, *, batch_size: int, device: torch.device | str,
 
 
 def build_split(node: DictConfig, split: str | None, seed: int) -> Any:
-    """The dataset ``node`` describes with its ``split`` set to ``split``, one sample per batch on
-    the CPU: the real data of ``metrics.split`` that in-training metrics compare with (its
-    ``real_batches``). None when ``split`` is None (the training data serve)."""
+    """The real data of ``metrics.split`` for in-training metrics: ``node`` with that ``split``, on
+    the CPU; None when ``split`` is None (the training data serve)."""
     if split is None:
         return None
     if "split" not in node:
@@ -201,16 +174,10 @@ def build_loss(node: DictConfig) -> Any:
 
 
 def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
-    """A generator or discriminator from its config, with what is applied from outside the model
-    classes, so that every model gets it without knowing about it:
-
-    * ``spectral_norm: true`` normalises every weight (gan_cli/models/layers.apply_spectral_norm);
-    * ``pack: m`` > 1 (a discriminator's PacGAN packing) builds the network for m samples
-      concatenated along channels (or features) and wraps it so that it judges each group of m
-      consecutive samples at once (gan_cli/models/pack.py);
-    * ``penalty_norm`` (a discriminator's) is what ``norm: auto`` becomes under a gradient
-      penalty, read by ``resolve_norm`` (gan_cli/training/state.py) before the network is built.
-    """
+    """A generator or discriminator from its config, with what every model gets from outside its
+    class: ``spectral_norm`` (models/layers.py), PacGAN's ``pack: m`` (the network built for m
+    samples concatenated, judging each group of m; models/pack.py); ``penalty_norm`` is read
+    by ``resolve_norm`` (training/state.py) before the network is built."""
     spec, taken = _spec(node, "spectral_norm", "pack", "penalty_norm")
     pack = int(taken.get("pack", 1))
     if pack > 1:
@@ -227,9 +194,8 @@ def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
 
 
 def _input_facts(info: Any) -> dict[str, Any]:
-    """The condition image's channels when the data pair each sample with an input image
-    (``info.input_shape``, gan_cli/data/paired.py: pix2pix's U-Net and PatchGAN take
-    ``input_channels``); nothing for every other dataset, so other models never see the key."""
+    """``input_channels`` when the data pair each sample with an input image (data/paired.py);
+    nothing for other datasets, so other models never see the key."""
     shape = getattr(info, "input_shape", None)
     return {"input_channels": shape[0]} if shape else {}
 
@@ -240,10 +206,9 @@ NETWORKS: tuple[str, str] = ("generator", "discriminator")
 
 def build_generator(model: DictConfig, info: Any, *, networks: tuple[str, str] = NETWORKS,
                     **facts: Any) -> nn.Module:
-    """The generator ``model`` (cfg.model) describes, shaped by the data's ``info`` (and a stage's
-    extra ``facts``). ``networks`` names the (generator, discriminator) nodes of ``model`` to build
-    from: a multi-stage model's ``network_kwargs`` may name others for some stages (LAPGAN's levels
-    above the coarsest: ``level_generator``, ``level_discriminator``)."""
+    """The generator ``cfg.model`` describes, shaped by the data's ``info`` and a stage's ``facts``;
+    ``networks``: the (generator, discriminator) nodes to build from (LAPGAN's upper levels name
+    ``level_generator``, ``level_discriminator``)."""
     facts = {**_input_facts(info), **facts}
     node = networks[0]
     return build_network(model[node], f"model.{node}", z_dim=model.z_dim,
@@ -253,8 +218,8 @@ def build_generator(model: DictConfig, info: Any, *, networks: tuple[str, str] =
 
 def build_discriminator(model: DictConfig, info: Any, output: str, *,
                         networks: tuple[str, str] = NETWORKS, **facts: Any) -> nn.Module:
-    """The discriminator ``model`` (cfg.model) describes; ``output`` is what the loss needs of it
-    (``loss.d_output``: scores, a reconstruction, features); ``networks`` as for the generator."""
+    """The discriminator ``cfg.model`` describes; ``output`` is ``loss.d_output`` (scores, a
+    reconstruction, features); ``networks`` as for the generator."""
     facts = {**_input_facts(info), **facts}
     node = networks[1]
     return build_network(model[node], f"model.{node}", data_shape=info.shape,
@@ -275,11 +240,7 @@ def build_schedule(model: DictConfig) -> Any:
 
 def restore_phase(G: nn.Module, model_cfg: Any, step: int) -> None:
     """Put a growing generator rebuilt from a checkpoint of ``step`` steps into the phase of its
-    last trained step (the phase its sample figure at that step was drawn in).
-
-    Nothing happens for a generator without ``set_phase`` or a model without ``model.schedule``;
-    the schedule is rebuilt from the checkpoint's own (resolved) model config.
-    """
+    last trained step, by the schedule of ``model_cfg`` (the checkpoint's)."""
     if not hasattr(G, "set_phase") or model_cfg.get("schedule") is None:
         return
     phase = build_schedule(model_cfg).phase(max(step - 1, 0))
@@ -294,9 +255,8 @@ REGULARIZER_KEYS: tuple[str, ...] = ("r1_gamma", "r2_gamma", "r_interval")
 
 
 def build_regularizers(loss: DictConfig, model: DictConfig) -> list:
-    """The regularisers a run trains with (gan_cli/regularizers.py), in a fixed order: R1 and R2
-    from the loss's ``r1_gamma`` / ``r2_gamma`` (every ``r_interval`` D updates), then the model's
-    own ``regularizers`` by name."""
+    """The run's regularisers in a fixed order: R1, R2 from ``loss.r1_gamma`` / ``r2_gamma`` (every
+    ``r_interval`` D updates), then ``model.regularizers`` by name."""
     from gan_cli.regularizers import R1, R2
 
     regs: list = []
@@ -321,11 +281,8 @@ def _lazy_interval(regularizers: Iterable, net: str) -> int:
 
 def build_optimizers(node: DictConfig, G: nn.Module, D: nn.Module,
                      regularizers: Sequence = ()) -> tuple[torch.optim.Optimizer, ...]:
-    """One optimizer class from the config, built for G with lr_g and for D with lr_d.
-
-    A network with a lazy regulariser (interval k > 1) gets lr * k/(k+1) and, for Adam's betas,
-    beta ** (k/(k+1)) (StyleGAN2's correction, so that the main loss keeps its settings).
-    """
+    """The configured optimizer for G (lr_g) and D (lr_d); a network with a lazy regulariser of
+    interval k gets lr * k/(k+1) and betas ** (k/(k+1)) (StyleGAN2)."""
     kwargs = OmegaConf.to_container(node, resolve=True)
     # the rates (optimizer_lr) and the loop's schedule (lr_factor), not optimizer arguments
     for key in ("lr_g", "lr_d", "lr_decay", "lr_decay_steps", "lr_decay_start"):
@@ -344,9 +301,8 @@ def build_optimizers(node: DictConfig, G: nn.Module, D: nn.Module,
 
 
 def optimizer_lr(node: DictConfig, net: str, regularizers: Sequence = ()) -> float:
-    """The base learning rate of ``net`` ("G" or "D"): ``lr_g`` / ``lr_d`` times the lazy
-    regularisation's k/(k+1) where ``net`` has one (interval k > 1). The loop's schedule
-    (``lr_factor``) scales this, not the config's rate, so a decay keeps the correction."""
+    """The base learning rate of ``net`` ("G" or "D"): ``lr_g`` / ``lr_d`` times the lazy k/(k+1);
+    the loop's ``lr_factor`` scales this, so a decay keeps the correction."""
     lr = float(node.lr_g if net == "G" else node.lr_d)
     return lr * _lazy_ratio(regularizers, net)
 
@@ -357,10 +313,8 @@ def _lazy_ratio(regularizers: Iterable, net: str) -> float:
 
 
 def update_kernel(target: str, implementation: str, params: Sequence[torch.Tensor]) -> dict:
-    """The optimizer's keyword for ``optimizer.implementation``: ``fused`` (one kernel over every
-    parameter), ``foreach`` (one op per kind over the tensor list) or ``single`` (a Python loop
-    over tensors, torch's default on a CPU). ``auto`` is fused where the class has a fused kernel
-    for the parameters' devices (torch's Adam, AdamW and SGD on CPU and GPU), else foreach."""
+    """The optimizer's keyword for ``optimizer.implementation`` (fused, foreach, single); ``auto`` is
+    fused where the class has a fused kernel for the parameters' devices, else foreach."""
     if implementation == "single":
         return {"foreach": False}
     if implementation == "foreach":
@@ -379,13 +333,9 @@ def update_kernel(target: str, implementation: str, params: Sequence[torch.Tenso
 
 
 def lr_factor(schedule: str, step: int, steps: int, start: int = 0) -> float:
-    """The learning rates' multiplier for the update after ``step`` generator steps.
-
-    ``none``: 1. ``linear``: 1 until ``start``, then down linearly to 0 at ``steps`` (from
-    ``start`` = 0: Chainer's LinearShift, used by the WGAN-GP and SNGAN CIFAR-10 settings). A pure
-    function of the step, so a resumed run follows the same schedule; torch's chainable LR
-    schedulers would instead scale whatever learning rate a resume restores from the config.
-    """
+    """The learning rates' multiplier for the update after ``step`` generator steps: ``none`` 1;
+    ``linear`` 1 until ``start``, then down to 0 at ``steps`` (Chainer's LinearShift, the WGAN-GP
+    and SNGAN settings). A pure function of the step, so a resume follows the same schedule."""
     if schedule == "linear":
         return min(1.0, max(0.0, (steps - step) / (steps - start)))
     return 1.0
@@ -402,16 +352,8 @@ def build_logger(node: DictConfig) -> Any:
 
 @dataclass
 class Rebuilt:
-    """A checkpoint's generator rebuilt from the config saved inside it.
-
-    Attributes:
-        G: the generator in eval mode on the asked device (the EMA weights when ``which`` is G_ema;
-            a multi-stage model's cascade).
-        which: "G_ema" or "G".
-        config: the run's saved config.
-        data: the DataSource rebuilt from that config (shape facts, real samples, figures).
-        step: the checkpoint's generator step.
-    """
+    """A checkpoint's generator (in eval mode; a multi-stage model's cascade), which weights
+    ("G_ema" or "G"), its saved config, the data rebuilt from it, and its step."""
 
     G: nn.Module
     which: str
@@ -421,13 +363,10 @@ class Rebuilt:
 
 
 def local_dataset(node: DictConfig, *, data_root: str | None, download: bool) -> DictConfig:
-    """A checkpoint's dataset node with the reader's own settings in place of the saved keys that
-    make a builder write or fetch (docs/reliability.md, "A checkpoint's paths are data"): ``root``
-    of the torchvision-style datasets (the ImageDataConfig schemas: MNIST, Fashion-MNIST,
-    MNIST-5k, CIFAR-10, CelebA, LSUN), where they un-gzip and download into, becomes ``data_root``
-    (None: $GAN_CLI_DATA, else ~/.cache/gan-cli/data); ``download`` becomes ``download``. Keys
-    naming files that are only read (an image folder's ``path``, fashion_pairs' ``root``) and
-    every other key stay the checkpoint's. ``node`` itself is left unchanged."""
+    """A copy of a checkpoint's dataset node with the reader's settings in place of the keys that
+    make a builder write or fetch (docs/reliability.md): an ImageDataConfig's ``root`` becomes
+    ``data_root`` (None: $GAN_CLI_DATA, else ~/.cache/gan-cli/data), ``download`` ``download``;
+    keys naming files that are only read stay the checkpoint's."""
     from gan_cli.config import SCHEMAS, default_data_root
     from gan_cli.config.data import ImageDataConfig
 
@@ -442,9 +381,8 @@ def local_dataset(node: DictConfig, *, data_root: str | None, download: bool) ->
 
 
 def use_local_data(config: DictConfig, *, data_root: str | None, download: bool) -> None:
-    """:func:`local_dataset` in place on a checked saved config: its ``dataset`` and the copy of
-    it that a SinGAN's stages read (``model.stages.dataset``, checked equal to it by
-    validate_saved_config)."""
+    """:func:`local_dataset` in place on a checked saved config, for ``dataset`` and SinGAN's copy
+    of it (``model.stages.dataset``)."""
     config.dataset = local_dataset(config.dataset, data_root=data_root, download=download)
     stages = config.model.get("stages")
     if isinstance(stages, DictConfig) and "dataset" in stages:
@@ -454,17 +392,10 @@ def use_local_data(config: DictConfig, *, data_root: str | None, download: bool)
 def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
                               use_ema: bool = True, split: str | None = None,
                               data_root: str | None = None, download: bool = False) -> Rebuilt:
-    """Load ``path`` safely (weights only), check its saved config (only gan-cli's own builders,
-    every group fitting its schema: otherwise UntrustedConfigError, exit 1, before anything is
-    built), rebuild its data and generator from it, and load the weights (G_ema when present and
-    ``use_ema``).
-
-    A multi-stage model (``model.stages``) gets one generator per stage, and G is their cascade
-    over the stages trained so far (the checkpoint's ``stage`` and those before it), as the
-    training run's figures and metrics sample it.
-
-    The data are rebuilt from the reader's ``data_root`` and ``download`` setting, never from the
-    directory or download switch the checkpoint names (:func:`local_dataset`)."""
+    """Load ``path`` (weights only), check its saved config (else UntrustedConfigError, exit 1,
+    before anything is built), rebuild its data (:func:`local_dataset`) and generator, and load
+    the weights (G_ema when present and ``use_ema``); a multi-stage model's G is the cascade of
+    the stages trained so far, as the run's figures sample it."""
     from gan_cli.checkpoint import CheckpointError, generator_state, load_checkpoint
     from gan_cli.config import validate_saved_config
 

@@ -24,9 +24,8 @@ from torch import Tensor
 class FeatureStats:
     """Running count, mean and covariance of feature vectors, in float64.
 
-    ``update`` takes (N, D) batches; ``merge`` combines two accumulators (e.g. from different
-    ranks) exactly as if all samples had been seen by one; ``all_reduce_`` does that across
-    torch.distributed ranks when a process group is initialised (a no-op otherwise).
+    ``update`` takes (N, D) batches; ``merge`` combines two accumulators exactly as if one had
+    seen all the samples.
     """
 
     def __init__(self, dim: int) -> None:
@@ -62,20 +61,6 @@ class FeatureStats:
         self.mean_ = self.mean_ + delta * (other.n / n)
         self.m2 = self.m2 + other.m2 + torch.outer(delta, delta) * (self.n * other.n / n)
         self.n = n
-        return self
-
-    def all_reduce_(self) -> FeatureStats:
-        """Merge the statistics of all ranks into every rank (no-op without torch.distributed)."""
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-            return self
-        parts = [None] * dist.get_world_size()
-        dist.all_gather_object(parts, self.state_dict())
-        merged = FeatureStats(self.dim)
-        for part in parts:
-            merged.merge(FeatureStats.from_state_dict(part))
-        self.n, self.mean_, self.m2 = merged.n, merged.mean_, merged.m2
         return self
 
     @property
