@@ -50,12 +50,8 @@ def _check_metric_names(names: list[str] | None, key: str) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def _train_task(cfg: DictConfig) -> float:
-    """One Hydra job: train, then return ``optimized_metric`` (what a sweeper optimises).
-
-    In a multirun a failed job raises its error, so that Hydra records it as failed and the
-    sweep goes on (the basic sweeper re-raises the first failure once the jobs are done; Optuna
-    counts it against ``hydra.sweeper.max_failure_rate``); a single run exits at once.
-    """
+    """One Hydra job: train, then return ``optimized_metric``. In a multirun a failed job raises,
+    so Hydra records it and the sweep goes on; a single run exits at once."""
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -86,14 +82,9 @@ def _train_task(cfg: DictConfig) -> float:
 
 
 def optimized_metric(last: dict[str, float], key: str) -> float:
-    """The value a sweep optimises: ``key`` of the run's last logged statistics.
-
-    The metrics computed during training (``metrics.every_steps``, always at the last step)
-    are part of ``last``, so ``optimized_metric`` can name them (fd_fashion, reverse_kl, ...).
-    A finished run started again whose metrics.jsonl holds no records (``last`` is empty) has
-    nothing to report: a RuntimeFailure, so that in a sweep the job counts as failed (a NaN
-    would stop Hydra's Optuna sweeper); a single run ends with status 0 (``_train_task``).
-    """
+    """The value a sweep optimises: ``key`` of the run's last logged statistics (metrics too).
+    Nothing logged (a finished run started again) is a RuntimeFailure, so a sweep counts the job
+    as failed (a NaN would stop Optuna)."""
     if not last:
         raise RuntimeFailure(f"optimized_metric={key!r}: the run has no statistics to report "
                              f"(its metrics.jsonl holds no records)")

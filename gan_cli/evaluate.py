@@ -1,14 +1,6 @@
-"""Judging a generator: the metrics behind ``gan-eval`` and the in-training evaluations.
-
-Both paths rebuild nothing from code: ``gan-eval`` reads a checkpoint with weights_only loading,
-rebuilds G from the config saved inside it, and calls :func:`compute_metrics` from
-``gan_cli.metrics``; the training loop calls :class:`TrainingMetrics` at its own interval.
-Which metrics run by default is a fact of the data (``DataSource.default_metrics``): mode
-coverage for 2D mixtures, the offline Fashion-MNIST feature network for MNIST-like images,
-Inception (FID / IS / KID) for other images.
-
-``probe=linear`` adds a linear probe of the checkpoint's discriminator beside a random one
-(:func:`linear_probe`, gan_cli/metrics/probe.py); ``metrics=[]`` runs it alone.
+"""gan-eval: a checkpoint's generator, rebuilt from the config saved inside it, judged by
+:func:`compute_metrics` (the data's ``default_metrics`` unless ``metrics=`` names others);
+``probe=linear`` adds a linear probe of its discriminator beside a random one (metrics/probe.py).
 """
 
 from __future__ import annotations
@@ -170,13 +162,8 @@ def checkpoint_discriminator(state: dict[str, Any], config: DictConfig, info: An
 @torch.no_grad()
 def truncation_sweep(G: nn.Module, z_dim: int, device: torch.device, seed: int,
                      thresholds: list[float], columns: int, method: str, path: Path) -> Path:
-    """A figure with one row per truncation threshold, after a first row without truncation.
-
-    Every row draws its codes from the same seed, so with ``resample`` (inverse-CDF sampling)
-    column j holds the same latent direction at every threshold, pulled towards 0 as the
-    threshold shrinks: the rows show variety traded for typicality. A conditional G gets the
-    classes 0, 1, 2, ... along the columns.
-    """
+    """A figure with one row per truncation threshold after a row without; every row from the same
+    seed, so a column keeps its latent direction (``resample``); classes 0, 1, ... along columns."""
     from gan_cli.data.figures import save_image_grid
 
     y = (torch.arange(columns, device=device) % G.num_classes) if G.num_classes else None

@@ -2,27 +2,16 @@
 
 Three ways a run gets its processes (docs/scaling.md):
 
-1. ``hardware.devices=N`` (N > 1) with no launcher around: the Hydra process (the *parent*)
-   composes and validates the config and owns the run directory; it then starts N workers
-   through torch.distributed's elastic launch API (what torchrun uses) and waits for them. Every
-   worker receives the parent's *resolved* config and its run directory as arguments, so all
-   ranks train the same configuration into the same directory; none of them runs Hydra.
-2. ``torchrun ... -m gan_cli.cli ...`` or ``srun gan-train ...``: every process is a rank
-   (RANK/WORLD_SIZE/LOCAL_RANK, or SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID with
-   MASTER_ADDR/MASTER_PORT, derived from the node list when absent). The process group starts
-   before Hydra; rank 0 alone runs Hydra (the *leader*) and broadcasts each job's resolved config
-   and run directory to the other ranks (the *followers*), which never compose a config of their
-   own, so the ranks cannot disagree on a timestamped run directory.
-3. Hydra's submitit launcher (``-m hydra/launcher=submitit_slurm``): SLURM starts one task per
-   GPU and submitit calls the task function in each, with the same pickled config (Hydra copies
-   the resolver cache, so the timestamps agree); each task joins the process group from SLURM's
-   environment and trains.
+1. ``hardware.devices=N`` with no launcher: the Hydra process (the *parent*) validates the config,
+   owns the run directory and starts N workers through torch's elastic launch API, each given
+   the resolved config and the run directory; no worker runs Hydra.
+2. ``torchrun ... -m gan_cli.cli`` or ``srun gan-train``: every process is a rank (torchrun's or
+   SLURM's environment); rank 0 alone runs Hydra (the *leader*) and broadcasts each job's
+   resolved config and run directory to the *followers*.
+3. Hydra's submitit launcher: one task per GPU, each joining the group from SLURM's environment.
 
-Only rank 0 writes (checkpoints, samples, metrics.jsonl, W&B); the others log warnings only.
-Shutdown is barrier -> destroy_process_group -> flush -> exit, so no rank aborts at exit.
-A rank that fails exits with its documented status (2 config, 1 runtime); the elastic agent
-(torchrun or gan-train's parent) then stops the other ranks, and the parent exits with the
-failed rank's status.
+Only rank 0 writes. Shutdown is barrier -> destroy_process_group -> flush -> exit. A failing rank
+exits with its documented status, the elastic agent stops the others, and the parent exits with it.
 """
 
 from __future__ import annotations
@@ -234,11 +223,8 @@ def shutdown_group() -> None:
 
 
 def _die(e: GanCliError, rank: int) -> None:
-    """A rank's user-facing failure: its message, then exit at once with its status (the launcher
-    stops the other ranks; no barrier, since they may be blocked in a collective).
-
-    A clean stop (Interrupted: every rank took part in the checkpoint and waited for rank 0 to
-    write it) is reported once, by rank 0, as a warning; every rank exits 3."""
+    """A rank's user-facing failure: its message, then exit at once with its status (no barrier:
+    the others may be blocked in a collective). A clean stop is reported by rank 0 alone."""
     if isinstance(e, Interrupted):
         if rank == 0:
             log.warning("%s", e)
@@ -331,11 +317,8 @@ def spawn(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float]
 
 
 def _start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker (which the workers share) with SIGHUP ignored.
-
-    It ignores SIGINT and SIGTERM itself, but not SIGHUP: when the terminal closes, the shell's
-    SIGHUP to the job's process group killed it, and the workers, stopping cleanly, printed its
-    tracebacks ("resource_tracker: process died unexpectedly")."""
+    """Start multiprocessing's resource tracker (shared by the workers) with SIGHUP ignored, so a
+    closing terminal does not kill it under the cleanly stopping workers."""
     from multiprocessing import resource_tracker
 
     if threading.current_thread() is not threading.main_thread():
@@ -349,12 +332,9 @@ def _start_resource_tracker() -> None:
 
 
 class StopRelay:
-    """The DDP parent's stop signals (SIGTERM, SIGINT, SIGUSR1, SIGHUP): each is relayed to the
-    worker processes as SIGUSR2 (their stop request) and remembered, so that the parent can
-    requeue on SIGUSR1 and report how the run stopped. A second SIGINT more than a second after
-    the first is Ctrl-C twice: relayed to the workers as SIGINT; a worker interrupted in a step
-    exits 130, and so does the parent. A third (a run that did not end on the second): the parent
-    exits 130 at once and the workers are terminated."""
+    """The DDP parent's stop signals (SIGTERM, SIGINT, SIGUSR1, SIGHUP), relayed to the workers as
+    SIGUSR2 and remembered (requeue on SIGUSR1). A second Ctrl-C reaches the workers as SIGINT
+    (exit 130); a third makes the parent exit 130 at once, terminating the workers."""
 
     SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1", "SIGHUP")
 

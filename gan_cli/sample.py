@@ -1,49 +1,25 @@
 """gan-sample: what a checkpoint's generator makes, without writing Python.
 
-The generator is rebuilt with :func:`gan_cli.build.generator_from_checkpoint` (the checkpoint is
-loaded weights-only and its saved config checked before anything is built) and runs in eval mode
-under ``torch.no_grad``. One mode per call (``mode=``), each writing into the run directory
-(``outputs/sample/<date>/<time>/``) with ``sample.json`` listing what was written:
+The generator is rebuilt by :func:`gan_cli.build.generator_from_checkpoint` and runs in eval mode
+under ``torch.no_grad``; one ``mode=`` per call writes into the run directory, with
+``sample.json`` listing what was written (every option: SampleConfig, config/commands.py):
 
-* ``export``: ``n`` samples as files. Images: a folder ``samples/`` of PNGs (``format=png``, with
-  ``labels.csv`` for a conditional G) or one ``samples.npz`` (``format=npz``: ``images`` uint8
-  (N, H, W, C), ``z`` float32 (N, z_dim), ``labels`` int64 for a conditional G, ``inputs`` uint8
-  for an image-conditioned one). 2D points: ``samples.npz`` (``points`` (N, 2)) or
-  ``samples.csv``.
-* ``grid``: ``n`` samples in the data's own figure (an image grid, one row per class; a scatter
-  for 2D points): ``grid.png``.
-* ``interp``: latent walks (White 2016, "Sampling generative networks"): one row per walk, through
-  the latents of ``seeds`` in order, or between two random latents per row, ``steps`` images per
-  segment, both ends included: ``interp.png`` (the rows), ``interp.gif`` (frame j = the j-th image
-  of every row) and ``interp.mp4`` where imageio-ffmpeg is installed. The latent of seed s is the
-  first draw of a CPU generator seeded with s, so a seed names the same latent in every mode.
+* ``export``: ``n`` samples as PNGs (``labels.csv`` for a conditional G) or one ``samples.npz``
+  (``images`` uint8 NHWC, ``z``, ``labels``, ``inputs``); 2D points as ``samples.npz`` or ``.csv``.
+* ``grid``: ``n`` samples in the data's own figure: ``grid.png``.
+* ``interp``: latent walks (White 2016), one row per walk through the latents of ``seeds`` or
+  between two random latents, ``steps`` images per segment: ``interp.png``, ``.gif``, ``.mp4``.
+  The latent of seed s is the first draw of a CPU generator seeded with s. lerp(a, b, t) =
+  (1 - t) a + t b; slerp walks the great circle between the directions while the norm moves
+  linearly (lerp's midpoints are atypically short under a Gaussian prior).
+* ``arithmetic``: DCGAN's vector arithmetic (Radford et al. 2016, figure 7): ``candidates.png`` to
+  pick from, then with ``select=[[A], [B], [C]]`` Y = mean(A) - mean(B) + mean(C), drawn at the
+  centre of a 3 x 3 block of G(Y + u), u uniform in [-perturb, perturb]: ``arithmetic.png``.
+* ``classes``: one row per class, one fixed z per column: ``classes.png``.
+* ``mixing`` / ``psi``: StyleGAN's style-mixing and truncation-psi figures (style_figures.py).
 
-      lerp(a, b, t)  = (1 - t) a + t b
-      slerp(a, b, t) = ((1 - t) |a| + t |b|) (sin((1 - t) W) a/|a| + sin(t W) b/|b|) / sin W,
-                       cos W = (a/|a|) . (b/|b|)
-
-  slerp walks the great circle between the directions while the norm moves linearly between
-  |a| and |b| (constant for equal norms); lerp's midpoints have norms below both ends (for
-  orthogonal a, b of equal norm r: r / sqrt(2)), atypical under a Gaussian prior in many
-  dimensions, where nearly all mass lies near the sphere of radius sqrt(z_dim).
-* ``arithmetic``: DCGAN's vector arithmetic (Radford et al. 2016, section 6.3.2, figure 7).
-  Without ``select`` it writes ``candidates.png``, ``candidates`` numbered samples of ``seed`` to
-  pick from; with ``select=[[A...], [B...], [C...]]`` (indices into that grid, same seed) it
-  averages each group's latents, forms ``Y = mean(A) - mean(B) + mean(C)`` and draws
-  ``arithmetic.png``: each group's samples and the image of its mean latent, then G(Y) at the
-  centre of a 3 x 3 block whose 8 other images are G(Y + u), u uniform in [-perturb, perturb]
-  per component (the paper: 0.25).
-* ``classes``: one row per class, one fixed z per column (``columns``): ``classes.png``.
-* ``mixing`` / ``psi``: StyleGAN's style-mixing and truncation-psi figures
-  (gan_cli/style_figures.py), for any generator with ``mapping`` and ``synthesize`` (StyleGAN,
-  StyleGAN2): ``style_mixing.png`` (``rows`` sources A, ``columns`` sources B) and
-  ``psi_sweep.png`` (``rows`` latents, one column per value of ``psis``).
-
-Conditions: a conditional G (``G.num_classes`` > 0) gets ``label`` for every sample, or the
-classes in turn (sample i: class i mod num_classes); ``classes`` and ``grid`` put one class per
-row. An image-conditioned G (``takes_condition = True``, e.g. pix2pix) translates inputs of the
-data: ``data.conditions(n, generator)`` where the data source has it, else its first inputs in
-order (``figure_batch``); ``split=test`` picks held-out inputs, and exports keep the inputs.
+A conditional G gets ``label`` or the classes in turn; an image-conditioned G (pix2pix)
+translates inputs of the data (``split=test``: held-out ones), and exports keep the inputs.
 """
 
 from __future__ import annotations
@@ -92,14 +68,11 @@ def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
-    """Spherical interpolation of the directions, linear interpolation of the norms (module
-    docstring): (T,) -> (T, *a.shape). Endpoints are a and b exactly; for (anti)parallel a and b
-    it falls back to lerp of the directions, renormalised.
+    """Spherical interpolation of the directions, linear of the norms, at fractions t (T,) ->
+    (T, *a.shape); a and b exactly at the ends; lerp of the directions where sin(W) < eps.
 
-    Args:
-        a, b: vectors of one shape (flattened for the angle).
-        t: the fractions, 0 = a, 1 = b.
-        eps: below this sin(W) the directions count as parallel.
+    slerp(a, b, t) = ((1 - t) |a| + t |b|) (sin((1 - t) W) a/|a| + sin(t W) b/|b|) / sin W,
+    cos W = (a/|a|) . (b/|b|)
     """
     shape = a.shape
     a64, b64 = a.reshape(-1).double(), b.reshape(-1).double()
@@ -150,16 +123,8 @@ def generate(G: nn.Module, z: Tensor, y: Tensor | None, batch_size: int = 250) -
 
 def conditions(G: nn.Module, data: Any, n: int, *, label: int | None = None,
                generator: torch.Generator | None = None, by_row: int | None = None) -> Tensor | None:
-    """What G is conditioned on for ``n`` samples: labels, input images, or None.
-
-    Args:
-        G: the generator (``num_classes``, ``takes_condition``).
-        data: the DataSource rebuilt from the checkpoint (inputs of an image-conditioned G).
-        n: samples.
-        label: one class for all (conditional G); None = classes in turn.
-        generator: the stream ``data.conditions`` draws inputs with.
-        by_row: labels sorted in blocks of ``by_row`` (one class per figure row) instead of in turn.
-    """
+    """What G is conditioned on for ``n`` samples: ``label`` (None: classes in turn, or in blocks
+    of ``by_row``), input images of ``data`` drawn with ``generator``, or None."""
     if G.num_classes:
         if label is not None:
             if not 0 <= label < G.num_classes:
@@ -182,14 +147,8 @@ def conditions(G: nn.Module, data: Any, n: int, *, label: int | None = None,
 
 @dataclass
 class Arithmetic:
-    """DCGAN's vector arithmetic, as images (see the module docstring).
-
-    Attributes:
-        groups: per group (A, B, C), its selected samples (k_i, C, H, W).
-        means: G of each group's mean latent, (3, C, H, W).
-        result: 9 images, row-major 3 x 3; index 4 (the centre) is G(Y), the others G(Y + u).
-        z_result: their latents, (9, z_dim).
-    """
+    """Each group's samples (k_i, C, H, W), G of each group's mean latent (3, C, H, W), and the
+    3 x 3 result (9, C, H, W; G(Y) at index 4) with its latents (9, z_dim)."""
 
     groups: list[Tensor]
     means: Tensor
@@ -200,16 +159,9 @@ class Arithmetic:
 @torch.no_grad()
 def vector_arithmetic(G: nn.Module, z: Tensor, select: Sequence[Sequence[int]], *, perturb: float,
                       generator: torch.Generator, y: Tensor | None = None) -> Arithmetic:
-    """``Y = mean(z[A]) - mean(z[B]) + mean(z[C])`` and G's images around it.
-
-    Args:
-        G: the generator (eval mode).
-        z: the candidates' latents (N, z_dim); ``select`` indexes them.
-        select: three lists of indices, A, B and C.
-        perturb: half-width of the uniform noise added per component for the 8 neighbours.
-        generator: the noise's stream.
-        y: one condition for every image (a conditional G), shape (1,) or None.
-    """
+    """``Y = mean(z[A]) - mean(z[B]) + mean(z[C])`` over the candidates' latents ``z`` (N, z_dim)
+    and G's images around it, u uniform in [-perturb, perturb] from ``generator``; ``y``: one
+    condition (1,) for every image, or None."""
     if len(select) != 3:
         raise ConfigError(f"select needs three groups (A - B + C), got {len(select)}")
     for group in select:

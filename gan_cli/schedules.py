@@ -2,9 +2,9 @@
 
 :class:`ProgressiveSchedule` is ProGAN's progressive growing (Karras et al. 2018, section 2 and
 appendix A.1). Training starts at side ``start_resolution`` for ``training_kimg`` thousand real
-images; then, for every doubling up to the data's side, a transition (fade-in) segment of ``transition_kimg``
-(alpha rises linearly from 0 to 1 with the images shown) and a training segment of
-``training_kimg`` at alpha 1; the last segment never ends. Real images are average-pooled to the
+images; then, for every doubling up to the data's side, a transition (fade-in) segment of
+``transition_kimg`` (alpha rises linearly from 0 to 1 with the images shown) and a training
+segment of ``training_kimg`` at alpha 1; the last segment never ends. Real images are average-pooled to the
 phase's side and, during a fade-in, blended as G's output (``transform_real``). The paper's code
 resets the Adam moments when the resolution changes (a fade-in begins or ends):
 ``Phase.reset_optimizers`` marks the first step of every segment after the first.
@@ -30,17 +30,10 @@ from gan_cli.models.style_layers import default_start_resolution
 
 @dataclass(frozen=True)
 class Phase:
-    """Where progressive growing stands at one generator step.
-
-    Args:
-        index: the resolution level: 0 at ``start_resolution``, 1 at twice that, ...
-        resolution: the side (px) G makes and D sees during this step.
-        alpha: the newest block's fade-in weight in [0, 1]; below 1 only during a transition.
-        batch_size: the global batch of this step (per D and per G update).
-        reset_optimizers: this step is the first of a new segment (a fade-in or a training
-            segment): reset both optimizers' state (Adam moments) before it.
-        kimg: thousands of real images shown to D before this step.
-    """
+    """Where progressive growing stands at one generator step: the level ``index`` (0 at
+    ``start_resolution``), the ``resolution`` (px) G makes and D sees, the newest block's fade-in
+    ``alpha``, the global batch, whether to reset the optimizers first (a new segment begins),
+    and the ``kimg`` shown to D before the step."""
 
     index: int
     resolution: int
@@ -75,23 +68,9 @@ def paper_batch_sizes(resolution: int) -> int:
 
 
 class ProgressiveSchedule:
-    """ProGAN's schedule, ``phase(step)`` a pure function of the generator step.
-
-    Args:
-        resolution: the data's side R = start_resolution * 2**k.
-        start_resolution: the first side s; None = the models' default (4 for 4 * 2**k, 7 for 28).
-        training_kimg: thousands of real images per training segment (600 or 800 in the paper).
-        transition_kimg: thousands of real images per fade-in (600 or 800); 0 = no fade-in.
-        batch_sizes: the batch at each side: an int for all sides, a mapping side -> batch (every
-            side from s to R), or None for the paper's (16 up to 128 px, then 14, 6, 3).
-        n_critic: discriminator updates per generator step, each on its own real batch.
-        reset_optimizers: mark the segment boundaries in ``Phase.reset_optimizers`` (the paper's
-            code: True).
-
-    Attributes:
-        resolutions: the sides s, 2s, ..., R.
-        segments: the segments in order; the last is unbounded.
-    """
+    """ProGAN's schedule from side ``start_resolution`` (None: the models' default) to the data's
+    ``resolution``; the keys are ProgressiveScheduleConfig's (config/model.py). ``resolutions``:
+    the sides s, 2s, ..., R; ``segments``: in order, the last unbounded."""
 
     def __init__(self, resolution: int, start_resolution: int | None = None, training_kimg: float = 600.0,
                  transition_kimg: float = 600.0, batch_sizes: int | Mapping[int, int] | None = None,
@@ -105,11 +84,6 @@ class ProgressiveSchedule:
         if ratio & (ratio - 1):
             raise ValueError(f"progressive schedule: resolution {resolution} must be start_resolution "
                              f"({start_resolution}) times a power of two")
-        if training_kimg <= 0 or transition_kimg < 0:
-            raise ValueError("progressive schedule: training_kimg must be > 0 and transition_kimg >= 0, "
-                             f"got {training_kimg} and {transition_kimg}")
-        if n_critic < 1:
-            raise ValueError(f"progressive schedule: n_critic must be >= 1, got {n_critic}")
         self.resolution, self.start_resolution = int(resolution), int(start_resolution)
         self.training_kimg, self.transition_kimg = float(training_kimg), float(transition_kimg)
         self.n_critic, self.reset = int(n_critic), bool(reset_optimizers)
@@ -160,11 +134,7 @@ class ProgressiveSchedule:
         return self.segments[bisect.bisect_right(self._starts, step) - 1]
 
     def phase(self, step: int) -> Phase:
-        """The phase of generator step ``step`` (0-based, the number of steps done before it).
-
-        A pure function of ``step``: a run resumed at any step gets the same resolution, alpha
-        and batch as the uninterrupted run.
-        """
+        """The phase of generator step ``step`` (0-based), a pure function of it (exact resume)."""
         seg = self.segment_at(step)
         local = step - seg.start_step
         per_step = seg.batch_size * self.n_critic
@@ -174,16 +144,8 @@ class ProgressiveSchedule:
         return Phase(seg.level, seg.resolution, alpha, seg.batch_size, reset, nimg / 1000.0)
 
     def transform_real(self, x: Tensor, phase: Phase) -> Tensor:
-        """Real images as D sees them in ``phase``: pooled to its side, faded as G's output.
-
-        Args:
-            x: real images at the data's side (N, C, R, R).
-            phase: from :meth:`phase`.
-
-        Returns:
-            (N, C, r, r), r = ``phase.resolution``: the 2x2-block averages of x (box filter),
-            and during a transition ``(1 - alpha) * upsample_nearest(avgpool2(x_r)) + alpha * x_r``.
-        """
+        """Real images (N, C, R, R) as D sees them in ``phase``: (N, C, r, r) box-filtered to its
+        side r, during a fade-in ``(1 - alpha) * upsample_nearest(avgpool2(x_r)) + alpha * x_r``."""
         if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
             raise ValueError(f"transform_real: images must be {self.resolution}x{self.resolution}, "
                              f"got {tuple(x.shape)}")

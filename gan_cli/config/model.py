@@ -477,16 +477,16 @@ class StyleGAN2ModelConfig(ModelConfig):
 @dataclass
 class ProgressiveScheduleConfig:
     """ProGAN's progressive growing (gan_cli/schedules.py, ProgressiveSchedule; Karras et al. 2018,
-    appendix A.1): a training stage at each side from start_resolution, a fade-in transition before
-    each doubling, both measured in real images shown to D; Adam's moments reset at every stage."""
+    appendix A.1): a training segment at each side from start_resolution, a fade-in transition before
+    each doubling, both measured in real images shown to D; Adam's moments reset at every segment."""
 
     _target_: str = "gan_cli.schedules.ProgressiveSchedule"
-    # the data's side (px): the dataset's, so the last stage trains at full resolution
+    # the data's side (px): the dataset's, so the last segment trains at full resolution
     resolution: int = II("dataset.resolution")
     # the first side (px): the networks' (null = 4 for 4 * 2**k px, 7 for 28 px)
     start_resolution: Optional[int] = II("model.generator.start_resolution")
-    # thousands of real images per training stage and per fade-in (the official code's 600; the
-    # paper's CelebA and CelebA-HQ runs 800); the last training stage lasts until train.steps
+    # thousands of real images per training segment and per fade-in (the official code's 600; the
+    # paper's CelebA and CelebA-HQ runs 800); the last training segment lasts until train.steps
     training_kimg: float = 600.0
     transition_kimg: float = 600.0  # 0 = no fade-in (new blocks appear at once)
     # the global batch at each side: one integer for every side (train.batch_size by default), a
@@ -494,7 +494,7 @@ class ProgressiveScheduleConfig:
     # 128 px, then 14, 6, 3). Changing batches need dataset.in_memory=true.
     batch_sizes: Any = II("train.batch_size")
     n_critic: int = II("loss.n_critic")  # D updates per G step: the kimg a step shows is batch * n_critic
-    reset_optimizers: bool = True  # reset Adam's moments at each new stage (the official code)
+    reset_optimizers: bool = True  # reset Adam's moments at each new segment (the official code)
 
     def __post_init__(self) -> None:
         # the run's facts are interpolations until the config is resolved (validate resolves them)

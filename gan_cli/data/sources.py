@@ -7,13 +7,9 @@
                         any folder of images).
 
 Both walk the data in the order of gan_cli/data/order.py and checkpoint their position in it.
-Neither draws from the global torch RNG: a DataLoader iterator draws its workers' base seed
-from the loader's ``generator`` (the global stream when there is none), and an iterator
-created at a resume would then shift every later global draw (WGAN-GP's interpolation,
-dropout) against the run that never stopped. Each loader here has its own generator, seeded
-from (run seed, rank, epoch) before each epoch's iterator is created.
-A source also carries the data's metric settings (which metrics gan-eval and the in-training
-tracker compute by default, and per-metric options), given at construction.
+Neither draws from the global torch RNG (a DataLoader iterator created at a resume would shift
+every later draw): each loader has its own generator, seeded from (seed, rank, epoch). A source
+also carries the data's default metrics and per-metric options.
 """
 
 from __future__ import annotations

@@ -65,15 +65,8 @@ class SingleStage:
 
 
 def even_steps(total_steps: int, num_stages: int) -> list[int]:
-    """``total_steps`` split over ``num_stages``: ``total // n`` each, the remainder to the last.
-
-    Args:
-        total_steps: ``train.steps``, generator steps of the whole run.
-        num_stages: stages (>= 1).
-
-    Returns:
-        ``num_stages`` counts summing to ``total_steps`` (e.g. 10 over 3: [3, 3, 4]).
-    """
+    """``total_steps`` split over ``num_stages`` (>= 1): ``total // n`` each, the remainder to the
+    last (10 over 3: [3, 3, 4])."""
     if num_stages < 1:
         raise ValueError(f"num_stages must be >= 1, got {num_stages}")
     base = total_steps // num_stages
@@ -81,16 +74,8 @@ def even_steps(total_steps: int, num_stages: int) -> list[int]:
 
 
 class LAPGANStages:
-    """LAPGAN's pyramid levels as stages, coarsest first (see the module docstring).
-
-    Args:
-        levels: pyramid levels, the coarsest included (``model.levels``).
-        z_dim: every level's own latent size (``model.z_dim``); the cascade's latent is
-            ``[z_0, ..., z_K]``, finest first, ``levels * z_dim`` entries.
-
-    Attributes:
-        num_stages: ``levels``.
-    """
+    """LAPGAN's ``levels`` pyramid levels as stages, coarsest first; each level's latent has
+    ``z_dim`` entries, the cascade's ``[z_0, ..., z_K]`` (finest first) ``levels * z_dim``."""
 
     def __init__(self, levels: int = 3, z_dim: int = 100) -> None:
         if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
@@ -144,18 +129,9 @@ class LAPGANStages:
 
 
 class SinGANStages:
-    """SinGAN's scales as stages, coarsest first (see the module docstring).
-
-    Args:
-        dataset: the run's ``dataset`` node (a ``single_image`` one): its image and scale keys give
-            the number of scales and their sizes, and with them the networks' shapes.
-        noise_amp_init: the 0.1 of sigma_n = 0.1 * RMSE(up(x_rec_{n-1}), x_n) (the paper's code).
-        copy_previous: scale n starts from scale n-1's weights when their widths agree.
-
-    Attributes:
-        sizes: every scale's (H, W), coarsest first; ``num_stages``: their count.
-        channels: the image's channels.
-    """
+    """SinGAN's scales as stages, coarsest first; their ``sizes`` (H, W) follow from the run's
+    ``dataset`` node (a ``single_image`` one). ``noise_amp_init``: the 0.1 of sigma_n = 0.1 *
+    RMSE(up(x_rec_{n-1}), x_n); ``copy_previous``: start scale n from scale n-1's weights."""
 
     def __init__(self, dataset: Mapping[str, Any], noise_amp_init: float = 0.1,
                  copy_previous: bool = True) -> None:
@@ -193,13 +169,9 @@ class SinGANStages:
         return even_steps(total_steps, self.num_stages)
 
     def begin(self, k: int, state: Any, fresh: bool) -> None:
-        """Scale k starts (``fresh``) or is re-entered by a resumed run.
-
-        Always: the data delivers the image at scale k, the latent stream draws noise maps of its
-        size, and the coarser generators are frozen in eval mode. Fresh only (a resumed run has
-        these in its checkpoint): copy scale k-1's weights, set sigma_k and the reconstruction
-        term's inputs (``SinGANCascade.begin_scale``).
-        """
+        """Scale k starts (``fresh``) or is re-entered by a resume: the data, the noise and the
+        frozen coarser generators at scale k; fresh only (else in the checkpoint): scale k-1's
+        weights, sigma_k and the reconstruction term's inputs."""
         data, pair = state.data, state.pairs[k]
         if [tuple(s) for s in getattr(data, "sizes", [])] != self.sizes:
             raise ConfigError(f"SinGAN's scales {self.sizes} differ from the data's "

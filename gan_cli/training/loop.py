@@ -57,11 +57,7 @@ log = logging.getLogger("gan_cli")
 
 def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str, float]:
     """Train the GAN ``cfg`` describes, writing into ``run_dir``; return the last logged stats.
-
-    Memory that cannot be allocated (an absurd ``train.batch_size`` on this machine) ends the run
-    with one message, a RuntimeFailure (exit status 1): whether a batch fits is known only when
-    it is allocated, on the machine that runs it.
-    """
+    Out of memory is a RuntimeFailure (exit 1) naming the batch."""
     try:
         return _train(cfg, run_dir, group)
     except (RuntimeError, MemoryError) as e:
@@ -76,9 +72,7 @@ def train(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict[str,
 
 
 def out_of_memory(e: BaseException) -> bool:
-    """Whether ``e`` is torch (or Python) failing to allocate memory: CUDA's OutOfMemoryError,
-    or the CPU allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory", "not
-    enough memory")."""
+    """Whether ``e`` is torch (or Python) failing to allocate memory, on the GPU or the CPU."""
     if isinstance(e, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     text = str(e)

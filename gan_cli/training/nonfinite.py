@@ -1,14 +1,10 @@
 """Non-finite values (NaN, inf): one policy, checked in one place.
 
-``train.nonfinite=stop`` (default): losses are watched on the device (no host sync per step);
-at every logging step and before every checkpoint the policy reads the watch, and any non-finite
-loss, statistic mean or weight stops the run with exit 1, before a checkpoint could be
-overwritten. ``train.nonfinite=skip``: each update whose loss or gradients are not finite is not
-applied (one host sync per update) and counted; non-finite weights still stop the run, and so
-does a logging interval in which every update was skipped.
-
-Under DDP the ranks agree on every skip (one all-reduce of the flag), so every rank applies or
-skips the same update and the collectives stay matched.
+``train.nonfinite=stop``: losses are watched on the device; at logging steps and before every
+checkpoint a non-finite loss, statistic or weight stops the run (exit 1) before a checkpoint is
+overwritten. ``skip``: an update whose loss or gradients are not finite is skipped and counted
+(one host sync per update; under DDP the ranks agree on it); non-finite weights, or an interval
+of nothing but skips, still stop the run.
 """
 
 from __future__ import annotations
@@ -25,12 +21,8 @@ from gan_cli.errors import RuntimeFailure
 
 
 class NonFiniteWatch:
-    """Remembers, on the device, the first step at which each watched statistic was not finite.
-
-    ``add`` costs a handful of tiny device operations and no host synchronisation; ``first``
-    reads the result (one transfer per group of statistics) and is called only where the loop
-    synchronises anyway: at logging steps and before a checkpoint is written.
-    """
+    """The first step at which each watched statistic was not finite, kept on the device: ``add``
+    never syncs; ``first`` reads it where the loop syncs anyway."""
 
     def __init__(self) -> None:
         self._first: dict[tuple[str, ...], torch.Tensor] = {}
@@ -75,11 +67,8 @@ def nonfinite_weights(modules: Mapping[str, nn.Module]) -> str | None:
 
 
 def update_is_finite(loss: torch.Tensor, params: Iterable[nn.Parameter], check_grads: bool) -> bool:
-    """Whether a loss (and, when asked, the gradients it left) are finite: one host sync.
-
-    With an fp16 grad scaler the gradients are not checked here: the scaler itself skips steps
-    with inf/NaN gradients.
-    """
+    """Whether a loss (and the gradients it left, unless an fp16 scaler skips those itself) are
+    finite: one host sync."""
     values = [loss.detach().float().reshape(1)]
     if check_grads:
         grads = [p.grad for p in params if p.grad is not None]
@@ -89,13 +78,8 @@ def update_is_finite(loss: torch.Tensor, params: Iterable[nn.Parameter], check_g
 
 
 class NonFinitePolicy:
-    """``train.nonfinite``: what a non-finite loss, gradient or weight does to the run.
-
-    Args:
-        mode: "stop" or "skip".
-        device: where the flags of a DDP agreement are reduced.
-        ckpt_dir: named in the messages (the last good checkpoint is kept there).
-    """
+    """``train.nonfinite`` ("stop" or "skip"); ``device`` reduces the ranks' flags, ``ckpt_dir``
+    is named in the messages."""
 
     def __init__(self, mode: str, device: torch.device, ckpt_dir: Path) -> None:
         self.mode = mode

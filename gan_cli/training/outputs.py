@@ -1,13 +1,6 @@
-"""What a run writes at its intervals, on rank 0: sample figures and checkpoints.
-
-With every sample figure the run's curves are redrawn (``curves.png`` from ``metrics.jsonl``,
-gan_cli/curves.py); a data source that asks for them (``figure_networks``: the 2D training view)
-gets D and G with the generated points, and one that asks for an animation (``animate_figures``)
-gets ``samples/training.gif`` of all its figures at the last step, also logged as a W&B video.
-
-Both may need G_ema's own BatchNorm statistics (``ema.bn_batches``): :class:`StandingStats`
-recomputes them at most once per step, before whichever of figure, metrics and checkpoint comes
-first.
+"""What a run writes at its intervals, on rank 0: sample figures (with ``curves.png``, the 2D
+view's D and G, the last step's ``training.gif``) and checkpoints; G_ema's standing BatchNorm
+statistics recomputed at most once per step, before whichever needs them first.
 """
 
 from __future__ import annotations
@@ -35,16 +28,8 @@ log = logging.getLogger("gan_cli")
 
 
 class StandingStats:
-    """G_ema's own BatchNorm statistics, once per step that needs them (BigGAN's standing stats).
-
-    Args:
-        state: the run (its pair's EMA, its step).
-        ema_cfg: the ``ema`` config node (``bn_batches``).
-        z_dim: the latent size.
-        batch_size: latents per batch of the recomputation.
-        seed: the run's seed (each step's latents are derived from it).
-        device: where G_ema runs.
-    """
+    """G_ema's own BatchNorm statistics (BigGAN's standing stats) over ``ema.bn_batches`` batches
+    of latents derived from ``seed`` and the step, once per step that needs them."""
 
     def __init__(self, state: TrainState, ema_cfg: Any, z_dim: int, batch_size: int, seed: int,
                  device: torch.device) -> None:
@@ -65,27 +50,11 @@ class StandingStats:
 
 
 class SampleFigures:
-    """The sample figure of a fixed batch of latents (one row per class for a conditional G).
-
-    A growing generator draws at its current phase's side; its images are upsampled (nearest
-    neighbour, each pixel a block) to the data's side, so every figure of a run has one size and
-    shows the phase's resolution as it is. ``truncation`` is psi in W for a generator that
-    truncates there (``truncates_in_w``), else a bound on z. A generator that draws noise of its
-    own (StyleGAN's noise inputs) draws it from torch's global generator seeded for figures and
-    then restored, so a figure leaves the training's random stream untouched (a run resumed from
-    a step with a figure goes on as the run that drew none) and every figure shows the same noise.
-
-    Args:
-        state: the run.
-        sampler: the generator to draw from (G, G_ema, or a multi-stage model's cascade).
-        samples_dir: where ``step_<step>.png`` goes.
-        count: samples in a figure.
-        z_dim, seed, device: the fixed latents' size, seed and device.
-        truncation, method: the truncation trick for the figures (``train.figure_truncation``).
-        autocast: the precision's context manager factory.
-        standing: G_ema's standing statistics.
-        runlog: where the figure is logged (W&B image).
-    """
+    """``samples_dir/step_<step>.png``: ``count`` samples of ``sampler()`` from fixed latents (one
+    row per class for a conditional G). A growing G's images are upsampled (nearest) to the
+    data's side; ``truncation`` is psi in W where G ``truncates_in_w``, else a bound on z. Noise
+    G draws itself comes from the global generator seeded for figures and then restored, so a
+    figure leaves the training's stream untouched."""
 
     def __init__(self, state: TrainState, sampler: Callable[[], nn.Module], samples_dir: Path, *,
                  count: int, z_dim: int, seed: int, device: torch.device,
@@ -153,14 +122,8 @@ class SampleFigures:
 
 
 class Checkpoints:
-    """Checkpoints of the run: never of non-finite weights, written atomically by rank 0.
-
-    Args:
-        state: the run.
-        ckpt_dir: the checkpoints folder.
-        keep: numbered checkpoints kept besides last.pt (``train.keep_ckpts``).
-        standing: G_ema's standing statistics (recomputed before saving).
-    """
+    """Checkpoints of the run, never of non-finite weights, written atomically by rank 0; ``keep``
+    numbered ones besides last.pt."""
 
     def __init__(self, state: TrainState, ckpt_dir: Path, keep: int, standing: StandingStats,
                  resumed_from: Path | None = None) -> None:

@@ -20,18 +20,9 @@ from gan_cli.errors import RuntimeFailure, cut, shown
 
 
 def expand_resume_dir(argv: list[str]) -> list[str]:
-    """``resume=RUN_DIR`` (a directory): continue that run in that directory, with its options.
-
-    Adds ``hydra.run.dir=RUN_DIR`` (unless the command line sets it) and puts the run's own
-    overrides (``RUN_DIR/.hydra/overrides.yaml``) before the command line's, so that
-    ``gan-train resume=RUN_DIR`` alone continues the run, and ``gan-train resume=RUN_DIR
-    train.steps=20000`` extends it. Keys given on the command line win. Multirun (-m) is left
-    alone. The loop then loads the latest checkpoint in RUN_DIR/checkpoints.
-
-    The stored overrides are data, never a command line: each is read by :func:`stored_overrides`
-    and written out again only when it is a shipped group option or a schema key set to a literal;
-    anything else is an UntrustedConfigError (exit 1) and nothing runs.
-    """
+    """``resume=RUN_DIR``: continue that run in place with its options. Adds
+    ``hydra.run.dir=RUN_DIR`` (unless given) and puts the run's stored overrides, read as data
+    (:func:`stored_overrides`), before the command line's, whose keys win; multirun is left alone."""
     if any(a in ("-m", "--multirun") for a in argv):
         return argv
     resume = [a.partition("=")[2] for a in argv if a.partition("=")[0] == "resume"]
@@ -57,23 +48,12 @@ _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")  # a dot
 
 
 def stored_overrides(path: Path, skip: set[str] = frozenset()) -> list[str]:
-    """The overrides a run directory stored (``path``: its .hydra/overrides.yaml), read as data
-    and written out again in Hydra's syntax, for the keys not in ``skip`` (the command line's).
-
-    Accepted, and nothing else (UntrustedConfigError, exit 1, naming the entry):
-
-    * ``group=option``, ``+group=option``, ``~group``: a group shipped in gan_cli/conf/ and the
-      name of one of its option files (no path, no ``..``), or null;
-    * ``key=value``, ``++key=value``, ``~key``: a dotted key that exists in the train config
-      composed with those group options, and a literal value: a number, a boolean, null, a string
-      without ``${``, or a flat list of those; never a ``_target_`` (a builder is chosen by a
-      group option, or by your own command line);
-
-    never an entry that starts with ``-`` (Hydra's flags: ``--experimental-rerun`` unpickles a
-    file, ``--config-dir`` adds configs), an interpolation (``${``) anywhere, ``hydra.*``, a
-    package (``group@pkg``), a sweep, a function call or a dict. The file is parsed with Hydra's
-    own override parser (no value is resolved), and each accepted value is rendered anew.
-    """
+    """A run directory's .hydra/overrides.yaml (``path``), parsed by Hydra's override parser as
+    data and rendered anew, for the keys not in ``skip``. Accepted, and nothing else
+    (UntrustedConfigError, exit 1): ``[+]group=option`` / ``~group`` naming a shipped option file
+    (or null); ``[++]key=value`` / ``~key`` for a key of the composed train config, never a
+    ``_target_``, with a literal value (number, boolean, null, string without ``${``, flat list).
+    Never a ``-`` flag, an interpolation, ``hydra.*``, a package, a sweep, a call or a dict."""
     from gan_cli.errors import UntrustedConfigError
 
     def refuse(entry: object, why: str) -> UntrustedConfigError:
@@ -249,11 +229,8 @@ def _key(override: str) -> str:
 
 
 def resume_path(resume: str | None, ckpt_dir: Path) -> Path | None:
-    """The checkpoint to start from: None (fresh), the run's latest (auto), or the named one.
-
-    A directory names a run: its latest checkpoint (the command line already made that directory
-    the run directory, so the run continues in place).
-    """
+    """The checkpoint to start from: None (fresh), the run's latest (auto, or a run directory),
+    or the named one."""
     from gan_cli.checkpoint import CheckpointError, latest_checkpoint
 
     if resume in (None, "", "never"):

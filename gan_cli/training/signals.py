@@ -45,14 +45,9 @@ def ignore_stop_signals() -> None:
 
 
 class Console:
-    """The terminal that standard output and error were written to when the run began.
-
-    When the terminal (or the ssh session holding it) closes, the shell sends SIGHUP and every
-    later write to the terminal fails with EIO: the stop's last message, a log line or Python's
-    final flush then turned a clean stop into exit 1. :meth:`detach_if_hung_up`, called on each
-    stop signal, points those descriptors at /dev/null once their terminal has hung up (a hung-up
-    terminal no longer answers ``isatty``); the run directory's train.log keeps every log line.
-    """
+    """The terminal of standard output and error. Once it hangs up (SIGHUP), every write fails
+    with EIO and would turn a clean stop into exit 1: :meth:`detach_if_hung_up` points them at
+    /dev/null (train.log keeps every line)."""
 
     def __init__(self) -> None:
         self.fds = [fd for fd in (1, 2) if _isatty(fd)]
@@ -78,18 +73,10 @@ def _isatty(fd: int) -> bool:
 
 
 class StopSignals:
-    """Turns SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 into a flag that the loop reads once
-    per step.
-
-    The handler only records the signal; the loop finishes the step it is in, writes a
-    checkpoint and exits. A second SIGINT during a training step (Ctrl-C twice, more than
-    ``SAME_CTRL_C_S`` apart) stops at once with KeyboardInterrupt; the last checkpoint is safe,
-    since checkpoints are written atomically. Once the loop has called :meth:`finish` (it is at the
-    step boundary, about to write the stop's checkpoint), every further signal is ignored: the
-    stop that began completes, and :meth:`restore` leaves these handlers in place until the process
-    exits. A console whose terminal closed is detached (:class:`Console`). Handlers can only be
-    installed from the main thread; elsewhere this is a no-op.
-    """
+    """SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 as a flag the loop reads once per step; it
+    then checkpoints and exits. A second Ctrl-C during a step (more than ``SAME_CTRL_C_S`` apart)
+    raises KeyboardInterrupt; after :meth:`finish` (the stop's checkpoint) every signal is ignored
+    until the process exits. Main thread only; elsewhere a no-op."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -142,11 +129,8 @@ class StopSignals:
 
 
 def slurm_requeue(env: Mapping[str, str] | None = None) -> str | None:
-    """``scontrol requeue <job>`` for the SLURM job this process runs in; the job id or None.
-
-    Array jobs are requeued as ``<array job>_<task>``. A failure is logged, never raised: the
-    checkpoint is already written, and the user can requeue by hand.
-    """
+    """``scontrol requeue <job>`` (``<array job>_<task>`` for an array) for this SLURM job; the job
+    id, or None with the failure logged."""
     env = os.environ if env is None else env
     job = env.get("SLURM_JOB_ID")
     if not job:
@@ -166,14 +150,9 @@ def slurm_requeue(env: Mapping[str, str] | None = None) -> str | None:
 
 
 class StopAgreement:
-    """Whether every rank stops now: the same answer on every rank, at every step.
-
-    Without DDP it is the signal flag itself. Under DDP each rank starts, at every step, an
-    asynchronous all-reduce (MAX) of its flag on the control group (gloo, CPU tensors: no GPU
-    synchronisation) and reads the previous step's result: all ranks learn of a stop signal that
-    reached any of them one step later, and stop after the same step, long before a launcher's
-    kill timeout (torch elastic SIGKILLs 30 s after SIGTERM).
-    """
+    """Whether every rank stops now, the same answer on every rank: the flag itself without DDP;
+    under DDP an asynchronous all-reduce (MAX) of it on the gloo control group each step, whose
+    result is read one step later, so all ranks stop after the same step."""
 
     def __init__(self, signals: StopSignals, group: object | None = None) -> None:
         self.signals = signals

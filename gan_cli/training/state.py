@@ -1,15 +1,9 @@
-"""Everything a run carries from one step to the next, and the checkpoint format, in one place.
+"""Everything a run carries from one step to the next: ``TrainState.state_dict()`` is the checkpoint.
 
-:class:`Pair` holds one generator/discriminator pair with what trains it (loss, optimizers, grad
-scalers, regularisers, the EMA of G); :class:`TrainState` holds the pairs (one for most GANs; one
-per level or scale for multi-stage models) with the data position, the latent stream, the step
-counter, the non-finite skip counts and the metrics' best values. ``state_dict()`` is the
-checkpoint; resuming is ``load_state_dict(checkpoint)``. The loop never lists checkpoint keys.
-
-Checkpoint layout (format ``gan-cli/1``; docs/reliability.md has the table): a single pair's
-state is stored at the top level (``G``, ``D``, ``G_ema``, ``opt_g``, ``opt_d``, ``scaler_g``,
-``scaler_d``, ``loss``, ``regularizers``); a multi-stage model stores one such dict per stage
-under ``stages`` and the stage being trained under ``stage``.
+:class:`Pair` is one G/D pair with what trains it; :class:`TrainState` the pairs (one per stage)
+with the data position, latent stream, counters and best metrics. A single pair's state is stored
+at the top level (``G``, ``D``, ``G_ema``, ``opt_g``, ...; docs/reliability.md), several under
+``stages`` with the stage in training under ``stage``.
 """
 
 from __future__ import annotations
@@ -121,17 +115,8 @@ class Pair:
 
 @dataclass
 class TrainState:
-    """The whole run: its pairs, data position, latent stream, counters and best metrics.
-
-    Args:
-        pairs: one Pair, or one per stage of a multi-stage model.
-        data: the DataSource (its position is checkpointed).
-        noise: the training latent stream.
-        nonfinite: the non-finite policy (its skip counts are checkpointed).
-        config: the run's resolved config, saved with every checkpoint.
-        real_nimg: real images shown to D before a step (the curriculum's).
-        metrics: the in-training metrics tracker (rank 0), or None.
-    """
+    """The whole run: its pairs (one per stage), data, latent stream, non-finite policy, resolved
+    config, the curriculum's ``real_nimg(step)``, the metrics tracker (rank 0) and counters."""
 
     pairs: list[Pair]
     data: Any
@@ -177,11 +162,8 @@ class TrainState:
         return state
 
     def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
-        """Resume: load every piece of a checkpoint into the built objects.
-
-        A checkpoint that does not fit the configured objects is a CheckpointMismatchError naming
-        the options that differ; options that differ but still fit are logged as a warning.
-        """
+        """Resume: load a checkpoint into the built objects; CheckpointMismatchError naming the
+        options that differ when it does not fit, a warning when they differ but fit."""
         diffs = config_differences(state.get("config") or {}, self.config,
                                    ("model", "loss", "dataset", "optimizer"))
         try:
