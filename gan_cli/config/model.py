@@ -34,10 +34,10 @@ class ModelConfig:
     # length, ProGAN's drift. Empty for the classic GANs; R1/R2 are options of every loss.
     regularizers: dict[str, Any] = field(default_factory=dict)
     # Several (G, D) pairs trained one after another (LAPGAN levels, SinGAN scales): a node with a
-    # _target_ (gan_cli/training/curriculum.py); null = one pair
+    # _target_ (gan_cli/models/stages.py); null = one pair
     stages: Optional[Any] = None
     # Networks that grow while they train (progressive growing): a phase schedule with a _target_
-    # (gan_cli/training/curriculum.py); null = fixed networks
+    # (gan_cli/schedules.py); null = fixed networks
     schedule: Optional[Any] = None
 
 
