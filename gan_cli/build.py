@@ -199,7 +199,7 @@ def build_loss(node: DictConfig) -> Any:
 # Networks.
 
 
-def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
+def build_network(node: DictConfig, key: str, *, per_sample: bool = False, **runtime: Any) -> nn.Module:
     """A generator or discriminator from its config, with what is applied from outside the model
     classes, so that every model gets it without knowing about it:
 
@@ -207,10 +207,14 @@ def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
     * ``pack: m`` > 1 (a discriminator's PacGAN packing) builds the network for m samples
       concatenated along channels (or features) and wraps it so that it judges each group of m
       consecutive samples at once (gan_cli/models/pack.py);
-    * ``penalty_norm`` (a discriminator's) is what ``norm: auto`` becomes under a gradient
-      penalty, read by ``resolve_norm`` (gan_cli/training/state.py) before the network is built.
+    * ``norm: auto`` (a discriminator's) is resolved here and only here, the config keeping
+      ``auto``: when D's input gradients are penalised (``per_sample``: WGAN-GP, DRAGAN, R1/R2) it
+      becomes the node's ``penalty_norm`` where it has one (``model=infogan``: none, as Lucic et
+      al. 2018), else layer norm (Gulrajani et al. 2017); batch otherwise.
     """
     spec, taken = _spec(node, "spectral_norm", "pack", "penalty_norm")
+    if spec.get("norm") == "auto":
+        spec["norm"] = (taken.get("penalty_norm") or "layer") if per_sample else "batch"
     pack = int(taken.get("pack", 1))
     if pack > 1:
         from gan_cli.models.pack import Packed, packed_shape
@@ -250,13 +254,14 @@ def build_generator(model: DictConfig, info: Any, *, networks: tuple[str, str] =
                          **facts)
 
 
-def build_discriminator(model: DictConfig, info: Any, output: str, *,
+def build_discriminator(model: DictConfig, info: Any, output: str, *, per_sample: bool = False,
                         networks: tuple[str, str] = NETWORKS, **facts: Any) -> nn.Module:
     """The discriminator ``model`` (cfg.model) describes; ``output`` is what the loss needs of it
-    (``loss.d_output``: scores, a reconstruction, features); ``networks`` as for the generator."""
+    (``loss.d_output``: scores, a reconstruction, features); ``per_sample``: the loss or a
+    regulariser penalises D's input gradients (``norm: auto``); ``networks`` as for the generator."""
     facts = {**_input_facts(info), **facts}
     node = networks[1]
-    return build_network(model[node], f"model.{node}", data_shape=info.shape,
+    return build_network(model[node], f"model.{node}", per_sample=per_sample, data_shape=info.shape,
                          num_classes=info.num_classes, output=output, **facts)
 
 
