@@ -299,6 +299,9 @@ def test_other_configuration_errors():
     ("model.generator.width=0", r"model\.generator\.width.*must be > 0"),
     ("model.discriminator.width=0", r"model\.discriminator\.width.*must be > 0"),
     ("model.z_dim=0", r"model\.z_dim.*must be > 0"),
+    ("model.generator.embed_dim=0", r"model\.generator\.embed_dim.*must be > 0 or null"),
+    ("model.discriminator.bottleneck_dim=0", r"model\.discriminator\.bottleneck_dim.*must be > 0 or null"),
+    ("model.discriminator.feature_dim=0", r"model\.discriminator\.feature_dim.*must be > 0 or null"),
 ])
 def test_the_schema_refuses_bad_options(override, match):
     assert_refused(["model=dcgan", override], match)

@@ -255,7 +255,7 @@ def test_patchgan_bad_arguments(kwargs):
 @pytest.mark.parametrize("override", [
     "model.generator.norm=layer", "model.generator.dropout=1.0", "model.generator.dropout_blocks=-1",
     "model.generator.width=0", "model.generator.num_downs=1", "model.discriminator.norm=group",
-    "model.discriminator.width=0", "model.discriminator.receptive_field=64"])
+    "model.discriminator.width=0", "model.discriminator.receptive_field=64", "model.z_dim=0"])
 def test_the_schema_refuses_bad_options(override):
     key = override.split("=")[0]
     assert_refused(["model=pix2pix", "dataset=fashion_edges", override], key.replace(".", r"\."))

@@ -118,6 +118,8 @@ class DCGANGeneratorConfig(NetworkConfig):
 
     def __post_init__(self) -> None:
         _positive(self, "width")
+        _require(self.embed_dim is None or self.embed_dim > 0, "embed_dim",
+                 f"must be > 0 or null, got {self.embed_dim}")
 
 
 @dataclass
@@ -132,6 +134,7 @@ class DCGANDiscriminatorConfig(DiscriminatorConfig):
     # normalisation after D's strided convolutions: batch (DCGAN) | layer (per sample: what a
     # gradient penalty needs, Gulrajani et al. 2017) | none | auto: layer when the loss or a
     # regulariser differentiates D's input gradients (wgan_gp, dragan, R1, R2), else batch
+    # (resolved by gan_cli.build.build_network; the saved config keeps auto)
     norm: str = "auto"
 
     def __post_init__(self) -> None:
@@ -139,8 +142,9 @@ class DCGANDiscriminatorConfig(DiscriminatorConfig):
         _positive(self, "width")
         _one_of(self, "conditioning", ("none", "concat", "projection"))
         _one_of(self, "norm", ("auto", "batch", "layer", "none"))
-        _require(self.feature_dim is None or self.feature_dim > 0, "feature_dim",
-                 f"must be > 0 or null, got {self.feature_dim}")
+        for key in ("bottleneck_dim", "feature_dim"):
+            value = getattr(self, key)
+            _require(value is None or value > 0, key, f"must be > 0 or null, got {value}")
 
 
 @dataclass
@@ -183,7 +187,8 @@ class InfoGANDiscriminatorConfig(DiscriminatorConfig):
     hidden: int = 1024  # units of the fully connected layer before the score (1024)
     # normalisation after the second convolution and the fully connected layer: batch (InfoGAN's)
     # | layer (per sample) | none | auto: penalty_norm when the loss or a regulariser
-    # differentiates D's input gradients (wgan_gp, dragan, R1, R2), else batch
+    # differentiates D's input gradients (wgan_gp, dragan, R1, R2), else batch (resolved by
+    # gan_cli.build.build_network; the saved config keeps auto)
     norm: str = "auto"
     # what norm=auto becomes under such a penalty: none, as Lucic et al. 2018 ran WGAN-GP and
     # DRAGAN (google/compare_gan v1, src/params.py) | layer (Gulrajani et al. 2017's choice)
@@ -329,6 +334,9 @@ class Pix2PixModelConfig(ModelConfig):
     generator: UNetGeneratorConfig = field(default_factory=UNetGeneratorConfig)
     discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
     regularizers: dict[str, Any] = field(default_factory=lambda: {"l1": L1ReconstructionConfig()})
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim")
 # ProGAN, StyleGAN, StyleGAN2 (gan_cli/models/progan.py, stylegan.py, stylegan2.py). Feature maps
 # at side r are min(channel_base // r, channel_max); the data's side must be start_resolution * 2**k.
 
