@@ -2,7 +2,7 @@
 
 Names follow the loop's contract: ``y`` is the condition (the input image), ``x`` the image D
 judges, so G is ``G(z, y)`` and D ``D(x, y)``; G ignores z (its noise is dropout, kept on at eval:
-paper sec. 2.1). The L1 term is ``gan_cli.regularizers.L1Reconstruction``.
+paper sec. 2.1). The L1 term is ``gan_cli.losses.L1Reconstruction``.
 
 U-Net (paper 6.1.1): n stride-2 4x4 halvings (default: while the side is even; 256 px -> 1x1,
 28 -> 7x7), channels ``width * min(2**i, 8)``, LeakyReLU(0.2) down, ReLU up, skips from level i to

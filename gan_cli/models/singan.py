@@ -26,14 +26,14 @@ and width, without padding, so each of its (H - 10) x (W - 10) outputs judges on
 the score of an image is the mean over its patches (for the WGAN loss, the same as the paper's mean
 over the patch map). The paper trains each scale with WGAN-GP plus the reconstruction loss below;
 its code penalises, at every pixel, the norm over channels of the gradient of the *sum* of the
-patch scores (``patch_gradient_penalty``, lambda = 0.1): loss ``SinGANWGANGP``. The repo's
-``losses.WGANGP`` instead pulls the whole-image gradient of the mean score to norm 1, which lets the
+patch scores (``gan_cli.losses.patch_gradient_penalty``, lambda = 0.1): loss ``SinGANWGANGP``. The
+repo's ``WGANGP`` instead pulls the whole-image gradient of the mean score to norm 1, which lets the
 critic be about sqrt(H W) times steeper and its scores outweigh the reconstruction term.
 
 Reconstruction. A noise map ``z*`` is drawn once at the coarsest scale (buffer ``z_rec`` of G_0;
 the finer generators hold zeros there), and ``x^rec_n = G_n(z_rec_n, up(x^rec_{n-1}))`` must
 reproduce the image: ``L_rec = alpha ||x^rec_n - x_n||^2`` (mean squared error, alpha = 10), the
-regulariser ``gan_cli.regularizers.SinGANReconstruction``. Noise amplitude (``noise_amplitude``):
+regulariser ``gan_cli.losses.SinGANReconstruction``. Noise amplitude (``noise_amplitude``):
 ``sigma_0 = 1`` and ``sigma_n = 0.1 * RMSE(up(x^rec_{n-1}), x_n)`` for n > 0, set when scale n starts
 (``SinGANCascade.begin_scale``), so the noise is as strong as the detail the coarser scales miss.
 
@@ -56,13 +56,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_cli.data.base import Batch
-from gan_cli.losses import WGANGP, interpolate
 from gan_cli.models.layers import image_shape, positive_int
 
 __all__ = [
-    "ScaleDiscriminator", "ScaleGenerator", "SinGANCascade", "SinGANWGANGP", "image_pyramid",
-    "init_from_previous", "noise_amplitude", "patch_gradient_penalty", "prepare", "resize_image",
-    "scale_sizes", "scale_width",
+    "ScaleDiscriminator", "ScaleGenerator", "SinGANCascade", "image_pyramid", "init_from_previous",
+    "noise_amplitude", "prepare", "resize_image", "scale_sizes", "scale_width",
 ]
 
 
@@ -297,60 +295,6 @@ class ScaleDiscriminator(nn.Module):
     def forward(self, x: Tensor, y: Any = None) -> Tensor:
         """Raw scores (N,): the mean of each image's patch scores; ``y`` is ignored."""
         return self.patch_scores(x).mean(dim=(1, 2, 3))
-
-
-def _unwrap(net: nn.Module) -> nn.Module:
-    """The model inside DistributedDataParallel (``module``) or torch.compile (``_orig_mod``)."""
-    while True:
-        inner = getattr(net, "module", None) or getattr(net, "_orig_mod", None)
-        if not isinstance(inner, nn.Module):
-            return net
-        net = inner
-
-
-def patch_gradient_penalty(D: nn.Module, points: Tensor, y: Any = None) -> Tensor:
-    """SinGAN's gradient penalty (the paper's code): per pixel, over channels, on the summed patch scores.
-
-        GP = mean over images and pixels (i, j) of ( || d S(x) / d x[:, i, j] ||_2 - 1 )^2
-
-    with ``S(x)`` the sum of the image's patch scores. ``D(x)`` returns the mean patch score, so the
-    gradient of S is ``patch_count`` times the gradient of ``D(x)``.
-
-    Args:
-        D: a ``ScaleDiscriminator``, possibly wrapped (DDP, torch.compile), called as ``D(x, y)``.
-        points: where to evaluate it, (N, C, H, W); detached and made a leaf here.
-        y: passed through to D.
-
-    Returns:
-        The 0-dim penalty (before any lambda), differentiable into D's parameters.
-    """
-    x = points.detach().requires_grad_(True)
-    count = _unwrap(D).patch_count(x.shape[-2], x.shape[-1])
-    (grad,) = torch.autograd.grad(D(x, y).sum(), x, create_graph=True)
-    return ((grad * count).norm(2, dim=1) - 1.0).square().mean()
-
-
-class SinGANWGANGP(WGANGP):
-    """WGAN-GP with SinGAN's penalty: ``mean(D(fake)) - mean(D(real)) + gp_lambda * patch GP``.
-
-    The critic terms and statistics are ``losses.WGANGP``'s; the penalty is
-    ``patch_gradient_penalty`` on interpolates between real and generated images.
-
-    Args:
-        gp_lambda: the penalty weight (the paper's code: 0.1).
-        n_critic: critic steps per generator step (the paper's code: 3).
-    """
-
-    def __init__(self, gp_lambda: float = 0.1, n_critic: int = 3) -> None:
-        super().__init__(gp_lambda=gp_lambda, n_critic=n_critic)
-
-    def d_loss(self, D, real, fake, y=None):
-        loss, stats = self._critic(D, real, fake, y)
-        if self.gp_lambda > 0:
-            gp = patch_gradient_penalty(D, interpolate(real, fake), y)
-            loss = loss + self.gp_lambda * gp
-            stats["gp"] = gp.detach()
-        return loss, {"loss_d": loss.detach(), **stats}
 
 
 def init_from_previous(current: nn.Module, previous: nn.Module) -> bool:
