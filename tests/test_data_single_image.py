@@ -7,9 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
+from gan_cli.data.pyramids import scale_sizes
 from gan_cli.data.single_image import SKIMAGE_IMAGES, load_image, single_image
 from gan_cli.errors import ConfigError, RuntimeFailure
-from gan_cli.models.singan import scale_sizes
+from tests.test_training_extensions import compose_train
 
 
 @pytest.fixture
@@ -101,5 +102,5 @@ def test_errors(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(RuntimeFailure, match="not a readable image"):
         single_image(str(tmp_path / "bad.png"))
-    with pytest.raises(ConfigError, match="factor"):
-        single_image(scale_factor=1.5)
+    with pytest.raises(ConfigError, match="factor"):  # the schema's
+        compose_train("dataset=single_image", "dataset.scale_factor=1.5")

@@ -36,7 +36,8 @@ def _stream(ctx: EvalContext, opts: dict, name: str) -> tuple[torch.Generator, t
 
 @torch.no_grad()
 def lapgan_levels(ctx: EvalContext, opts: dict) -> dict[str, float]:
-    from gan_cli.models.lapgan import LAPGANCascade, sampling_figure, save_sampling_figure
+    from gan_cli.data.figures import save_sampling_figure
+    from gan_cli.models.lapgan import LAPGANCascade
 
     G = ctx.generator
     if not isinstance(G, LAPGANCascade):
@@ -46,7 +47,7 @@ def lapgan_levels(ctx: EvalContext, opts: dict) -> dict[str, float]:
     n = G.num_classes or int(opts.get("num_rows", 8))
     z = sample_latents(n, G.z_dim, generator=g, device=device)
     path = Path(opts.get("figure_dir", ".")) / "lapgan_levels.png"
-    save_sampling_figure(sampling_figure(G, z, y), path)
+    save_sampling_figure(G.levels(z, y), path)
     ctx.record("lapgan_levels", figure=str(path), num_samples=n, levels=G.num_levels)
     return {}
 
