@@ -19,7 +19,7 @@ never by a branch on a name.
     lr_factor                           the learning-rate schedule, a pure function of the step
     build_logger                        W&B or none (cfg.logger)
 
-A checkpoint's config is data: gan_cli/config.py ``validate_saved_config`` refuses any
+A checkpoint's config is data: gan_cli/config/trust.py ``validate_saved_config`` refuses any
 ``_target_`` that is not one of the project's own builders (the schemas' targets) or torch's
 optimizers, and any interpolation, before anything is built. :func:`build`, the one place that
 calls Hydra's ``instantiate``, checks the same again on the resolved node it is about to hand to
@@ -429,7 +429,8 @@ def local_dataset(node: DictConfig, *, data_root: str | None, download: bool) ->
     (None: $GAN_CLI_DATA, else ~/.cache/gan-cli/data); ``download`` becomes ``download``. Keys
     naming files that are only read (an image folder's ``path``, fashion_pairs' ``root``) and
     every other key stay the checkpoint's. ``node`` itself is left unchanged."""
-    from gan_cli.config import SCHEMAS, ImageDataConfig, default_data_root
+    from gan_cli.config import SCHEMAS, default_data_root
+    from gan_cli.config.data import ImageDataConfig
 
     node = copy.deepcopy(node)
     writes_under_root = {schema._target_ for schema in SCHEMAS["dataset"].values()

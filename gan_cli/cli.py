@@ -24,7 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from gan_cli.config import GROUPS, register_configs, validate, validate_eval, validate_sample
+from gan_cli.config import CONF_DIR, GROUPS, register_configs, validate, validate_eval, validate_sample
 from gan_cli.errors import (
     EXIT_CONFIG,
     EXIT_INTERRUPTED,
@@ -37,8 +37,15 @@ from gan_cli.errors import (
 from gan_cli.rundir import first_rank, lock_run_dir, unlock_run_dir
 from gan_cli.training.resume import expand_resume_dir
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 log = logging.getLogger("gan_cli")
+
+
+def _check_metric_names(names: list[str] | None, key: str) -> None:
+    """Named metrics exist (the registry imports torch: only when names are given)."""
+    if names is not None:
+        from gan_cli.metrics.registry import check_names
+
+        check_names(names, key)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -59,6 +66,7 @@ def _train_task(cfg: DictConfig) -> float:
         if locks:
             lock_run_dir(run_dir)
         validate(cfg)
+        _check_metric_names(cfg.metrics.names, "metrics.names")
         from gan_cli import launch  # torch is imported once the config is known to be good
 
         last = launch.train(cfg, run_dir, group)
@@ -100,6 +108,7 @@ def _eval_task(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         validate_eval(cfg)
+        _check_metric_names(cfg.metrics, "metrics")
         from gan_cli.evaluate import evaluate
 
         evaluate(cfg, run_dir)

@@ -18,7 +18,7 @@ are copied to the device and converted there. This script trains gan-cli's real 
 
 DCGAN: width 64, z 100, the non-saturating loss, Adam, batch 64 (the default experiment's step).
 DataLoader workers: each dataset schema's default (``num_workers``: 0 for a tensor dataset out of
-memory, 2 for an image folder; gan_cli/config.py), or ``--workers``. The generated images are
+memory, 2 for an image folder; gan_cli/config/data.py), or ``--workers``. The generated images are
 smooth random colour fields (8 x 8 noise upsampled bilinearly), so PNG decoding costs about what
 it costs on photographs of that size; their content does not matter to the timing.
 
@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gan_cli.build import configure_torch
-from gan_cli.config import CIFAR10Config, ImageFolderConfig
+from gan_cli.config.data import CIFAR10Config, ImageFolderConfig
 from gan_cli.data.file_datasets import TensorDataset
 from gan_cli.data.images import image_folder
 from gan_cli.data.sources import LoaderImageSource, TensorImageSource

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gan_cli.metrics.feature_net import WEIGHTS_DIR, FashionCNN
 from gan_cli.data.idx import DEBIAN_FASHION_MNIST, load_mnist_like
+from gan_cli.metrics.feature_net import WEIGHTS_DIR, FashionCNN
 
 
 @torch.no_grad()

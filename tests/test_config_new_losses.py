@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 import gan_cli
 from gan_cli import losses as L
 from gan_cli.build import REGULARIZER_KEYS, build_loss
-from gan_cli.config import SCHEMAS, FGANConfig, MMDConfig, register_configs, validate
+from gan_cli.config import SCHEMAS, register_configs, validate
+from gan_cli.config.loss import FGANConfig, MMDConfig
 from gan_cli.errors import ConfigError
 
 CONF_DIR = Path(gan_cli.__file__).parent / "conf"

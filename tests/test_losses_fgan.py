@@ -15,7 +15,7 @@ from scipy import integrate
 from scipy.stats import norm
 
 from gan_cli import losses as L
-from gan_cli.config import F_DIVERGENCE_NAMES
+from gan_cli.config.loss import F_DIVERGENCE_NAMES
 
 DT = torch.float64
 E = math.e

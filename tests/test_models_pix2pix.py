@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_cli.config import PATCH_RECEPTIVE_FIELDS
+from gan_cli.config.model import PATCH_RECEPTIVE_FIELDS
 from gan_cli.models.layers import apply_spectral_norm, spectral_norm_layers
 from gan_cli.models.pix2pix import (
     PatchDiscriminator,

@@ -243,7 +243,7 @@ def test_stylegan_grows_like_progan():
 
 
 def test_stylegan_discriminator_is_progans():
-    from gan_cli.config import StyleGANModelConfig
+    from gan_cli.config.model import StyleGANModelConfig
 
     assert StyleGANModelConfig().discriminator._target_ == "gan_cli.models.progan.Discriminator"
     D = progan.Discriminator(data_shape=(3, 16, 16), channel_base=64, channel_max=16)

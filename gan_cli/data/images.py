@@ -4,7 +4,7 @@ Every builder takes its dataset's own keys (``root``, ``split``, ``download``, .
 every image dataset shares (:class:`ImageOptions`: resolution, limit, channels, in_memory,
 num_workers) and the run's facts (:class:`RunFacts`: batch_size, device, seed, rank,
 world_size) as one keyword bundle, and returns a DataSource (gan_cli/data/sources.py). The
-defaults are the schemas' (gan_cli/config.py), so a builder called from Python behaves as the
+defaults are the schemas' (gan_cli/config/data.py), so a builder called from Python behaves as the
 config file does. Finding the files is gan_cli/data/files.py's job; the data order is
 gan_cli/data/order.py's.
 """
@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from gan_cli.config import (
+from gan_cli.config import default_data_root
+from gan_cli.config.data import (
     CelebAConfig,
     CIFAR10Config,
     FashionMNISTConfig,
@@ -26,7 +27,6 @@ from gan_cli.config import (
     LSUNConfig,
     MNIST5kConfig,
     MNISTConfig,
-    default_data_root,
 )
 from gan_cli.data.base import DataInfo  # noqa: F401 - re-exported: the shape facts of a source
 from gan_cli.data.file_datasets import ImageFileDataset, PILDataset, TensorDataset, load_all
@@ -52,7 +52,7 @@ from gan_cli.errors import ConfigError
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """The options every image dataset shares (documented in gan_cli/config.py)."""
+    """The options every image dataset shares (documented in gan_cli/config/data.py)."""
 
     resolution: int
     limit: int | None

@@ -147,7 +147,7 @@ def figure_defaults() -> dict:
     """The layers of a 2D figure when the config names none: ToyFigureConfig's defaults."""
     from dataclasses import asdict
 
-    from gan_cli.config import ToyFigureConfig
+    from gan_cli.config.data import ToyFigureConfig
 
     return asdict(ToyFigureConfig())
 

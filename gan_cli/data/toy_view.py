@@ -19,7 +19,7 @@ generative models using interactive visual experimentation", IEEE TVCG), whose l
   through the manifold, labelled so);
 * the real points (orange) and the generated ones (blue), as in every 2D figure.
 
-Each layer is switched off by ``dataset.figure.*`` (gan_cli/config.py, ToyFigureConfig). D and G
+Each layer is switched off by ``dataset.figure.*`` (gan_cli/config/data.py, ToyFigureConfig). D and G
 run in eval mode without touching their weights, buffers or any random stream, so figures never
 change training (a resumed run stays bitwise identical). D's layers need a D that scores single
 points (``output`` "score", no PacGAN packing, no labels); other discriminators get the points

@@ -89,9 +89,11 @@ def shown_keys() -> tuple[str, ...]:
     return tuple(k.name for m in METRICS.values() for k in m.keys if k.shown)
 
 
-def check_names(names: Iterable[str]) -> None:
-    """Raise ConfigError for names that are not registered metrics."""
+def check_names(names: Iterable[str], key: str | None = None) -> None:
+    """Raise ConfigError for names that are not registered metrics; ``key``: the config key named."""
     unknown = [n for n in names if n not in METRICS]
+    if unknown and key:
+        raise ConfigError(f"{key}: unknown metric(s) {unknown}; known: {', '.join(sorted(METRICS))}")
     if unknown:
         raise ConfigError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
 

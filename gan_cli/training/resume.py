@@ -15,9 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from gan_cli.config.checks import CONF_DIR
 from gan_cli.errors import RuntimeFailure, cut, shown
-
-_CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def expand_resume_dir(argv: list[str]) -> list[str]:
@@ -149,7 +148,7 @@ def _check_group_choice(o, refuse) -> None:
     option = o.value()
     if not isinstance(option, str) or not _NAME.fullmatch(option):
         raise refuse(entry, "is not the name of one of the group's option files (no paths)")
-    if not (_CONF_DIR / o.key_or_group / f"{option}.yaml").is_file():
+    if not (CONF_DIR / o.key_or_group / f"{option}.yaml").is_file():
         raise refuse(entry, f"names no option of gan-cli's group {o.key_or_group}")
 
 
@@ -215,7 +214,7 @@ def _checked_setting(entry: str, o, refuse) -> str:
 @functools.lru_cache(maxsize=1)
 def shipped_groups() -> frozenset[str]:
     """The config groups gan-cli ships: the folders of gan_cli/conf/ (``hydra`` aside)."""
-    return frozenset(p.name for p in _CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"
+    return frozenset(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"
                      and not p.name.startswith("_"))
 
 
@@ -231,7 +230,7 @@ def schema_keys(choices: tuple[str, ...]) -> frozenset[str]:
 
     register_configs()
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(_CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=list(choices))
     keys: set[str] = set()
     stack = [("", OmegaConf.to_container(cfg, resolve=False))]
