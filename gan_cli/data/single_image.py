@@ -19,14 +19,9 @@ from gan_cli.data.figures import save_image_grid
 from gan_cli.data.pyramids import image_pyramid, scale_sizes
 from gan_cli.errors import ConfigError, RuntimeFailure
 
-# Photographs shipped inside scikit-image's package (skimage.data loads them without a download).
-SKIMAGE_IMAGES = ("astronaut", "camera", "chelsea", "coffee", "rocket")
-
 
 def _skimage_image(name: str) -> np.ndarray:
-    if name not in SKIMAGE_IMAGES:
-        raise ConfigError(f"dataset.name={name!r} is not one of the images scikit-image ships: "
-                          f"{', '.join(SKIMAGE_IMAGES)}; or set dataset.path to an image file")
+    """A photograph scikit-image ships (gan_cli.config.data.SKIMAGE_IMAGES: the schema checks the name)."""
     try:
         import skimage.data
     except ImportError as exc:
