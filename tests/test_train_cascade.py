@@ -95,8 +95,8 @@ def test_a_lapgan_cascade_in_training_keeps_each_levels_latent_and_its_frozen_le
     torch.testing.assert_close(one(z, y), coarse)
     levels = two.levels(z, y)
     torch.testing.assert_close(levels[0][0], coarse)
-    torch.testing.assert_close(levels[1][0], upsample(coarse) + G1(z[:, 4:8],
-                                                                   lapgan.LevelCondition(upsample(coarse), y)))
+    low = upsample(coarse)
+    torch.testing.assert_close(levels[1][0], low + G1(z[:, 4:8], lapgan.LevelCondition(low, y)))
     assert full(z, y).shape == (5, 1, 28, 28)
     # train(True), as figures and metrics restore it, trains only the newest (finest) level
     two.train()
