@@ -230,10 +230,14 @@ class NoiseInjection(nn.Module):
 
 
 def layer_noise(noise_mode: str, noise_const: Tensor) -> Tensor | None:
-    """The noise image of a synthesis layer: None (random: draw a fresh one), its fixed draw, or zeros."""
+    """The noise image of a synthesis layer: None (draw a fresh one), its fixed draw, or zeros."""
     if noise_mode == "random":
         return None
-    return noise_const if noise_mode == "const" else torch.zeros_like(noise_const)
+    if noise_mode == "const":
+        return noise_const
+    if noise_mode == "none":
+        return torch.zeros_like(noise_const)
+    raise ValueError(f"noise_mode must be random, const or none, got {noise_mode!r}")
 
 
 class ConstantInput(nn.Module):
