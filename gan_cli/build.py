@@ -43,8 +43,8 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from gan_cli.errors import ConfigError, GanCliError
+from gan_cli.losses.regularizers import lazy_factor
 from gan_cli.models.layers import apply_spectral_norm
-from gan_cli.regularizers import lazy_factor
 
 # ---------------------------------------------------------------------------------------------
 # Instantiating config nodes.
@@ -295,10 +295,10 @@ REGULARIZER_KEYS: tuple[str, ...] = ("r1_gamma", "r2_gamma", "r_interval")
 
 
 def build_regularizers(loss: DictConfig, model: DictConfig) -> list:
-    """The regularisers a run trains with (gan_cli/regularizers.py), in a fixed order: R1 and R2
+    """The regularisers a run trains with (gan_cli/losses/regularizers.py), in a fixed order: R1 and R2
     from the loss's ``r1_gamma`` / ``r2_gamma`` (every ``r_interval`` D updates), then the model's
     own ``regularizers`` by name."""
-    from gan_cli.regularizers import R1, R2
+    from gan_cli.losses.regularizers import R1, R2
 
     regs: list = []
     interval = int(loss.get("r_interval", 1))

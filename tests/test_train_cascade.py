@@ -27,11 +27,11 @@ from gan_cli.data.pyramids import resize_image, upsample
 from gan_cli.data.single_image import single_image
 from gan_cli.errors import ConfigError
 from gan_cli.latents import Noise
+from gan_cli.losses import SinGANReconstruction
 from gan_cli.metrics.registry import compute_metrics
 from gan_cli.metrics.sifid import FashionLowFeatures
 from gan_cli.models import lapgan, singan
 from gan_cli.models.stages import LAPGANStages, SinGANStages, even_steps
-from gan_cli.regularizers import SinGANReconstruction
 from tests.conftest import read_metrics, run_cli
 from tests.test_eval_cli import HAS_FASHION, run_eval
 from tests.test_training_extensions import assert_same_checkpoint, compose_train

@@ -12,7 +12,7 @@ The objective (paper, eqs. 1-4) is a conditional GAN plus an L1 term:
 with the paper's x the input image and y the target. In this repository the names follow the
 loop's contract instead: ``y`` is the condition (the INPUT image) and ``x`` the sample D judges
 (the target or G's output), so G is called ``G(z, y)`` and D ``D(x, y)``. The L1 term is
-``gan_cli.regularizers.L1Reconstruction``; the adversarial part is any loss of
+``gan_cli.losses.L1Reconstruction``; the adversarial part is any loss of
 ``gan_cli.losses`` (the paper uses the non-saturating loss; LSGAN is its CycleGAN successor's).
 
 Noise. The paper found that a noise vector z was ignored by the generator and gives G its

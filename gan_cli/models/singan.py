@@ -6,7 +6,8 @@ Scale n (0 = coarsest; sizes from gan_cli/data/pyramids.py ``scale_sizes``): G_n
 zero-padded by ``depth * (kernel_size // 2)``; D_n is a patch discriminator of the same shape, no
 padding, scoring the mean over its 11x11 patches. Widths: ``scale_width``. Reconstruction:
 ``x^rec_n = G_n(z_rec_n, up(x^rec_{n-1}))`` with ``z*`` fixed at scale 0 and zeros above, and
-``sigma_n = 0.1 * RMSE(up(x^rec_{n-1}), x_n)`` (``begin_scale``). Training: gan_cli/models/stages.py.
+``sigma_n = 0.1 * RMSE(up(x^rec_{n-1}), x_n)`` (``begin_scale``). Training: gan_cli/models/stages.py;
+its loss and patch penalty: gan_cli/losses (``SinGANWGANGP``, ``patch_gradient_penalty``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from torch import Tensor, nn
 
 from gan_cli.data.base import Batch
 from gan_cli.data.pyramids import resize_image
-from gan_cli.losses import WGANGP, interpolate
 from gan_cli.models.layers import image_shape
 
 __all__ = [
-    "ScaleDiscriminator", "ScaleGenerator", "SinGANCascade", "SinGANWGANGP", "init_from_previous",
-    "noise_amplitude", "patch_gradient_penalty", "prepare", "scale_width",
+    "ScaleDiscriminator", "ScaleGenerator", "SinGANCascade", "init_from_previous", "noise_amplitude",
+    "prepare", "scale_width",
 ]
 
 
@@ -144,60 +144,6 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, y: Any = None) -> Tensor:
         return self.patch_scores(x).mean(dim=(1, 2, 3))
-
-
-def _unwrap(net: nn.Module) -> nn.Module:
-    """The model inside DistributedDataParallel (``module``) or torch.compile (``_orig_mod``)."""
-    while True:
-        inner = getattr(net, "module", None) or getattr(net, "_orig_mod", None)
-        if not isinstance(inner, nn.Module):
-            return net
-        net = inner
-
-
-def patch_gradient_penalty(D: nn.Module, points: Tensor, y: Any = None) -> Tensor:
-    """SinGAN's gradient penalty (the paper's code): per pixel, over channels, on the summed patch scores.
-
-        GP = mean over images and pixels (i, j) of ( || d S(x) / d x[:, i, j] ||_2 - 1 )^2
-
-    with ``S(x)`` the sum of the image's patch scores. ``D(x)`` returns the mean patch score, so the
-    gradient of S is ``patch_count`` times the gradient of ``D(x)``.
-
-    Args:
-        D: a ``ScaleDiscriminator``, possibly wrapped (DDP, torch.compile), called as ``D(x, y)``.
-        points: where to evaluate it, (N, C, H, W); detached and made a leaf here.
-        y: passed through to D.
-
-    Returns:
-        The 0-dim penalty (before any lambda), differentiable into D's parameters.
-    """
-    x = points.detach().requires_grad_(True)
-    count = _unwrap(D).patch_count(x.shape[-2], x.shape[-1])
-    (grad,) = torch.autograd.grad(D(x, y).sum(), x, create_graph=True)
-    return ((grad * count).norm(2, dim=1) - 1.0).square().mean()
-
-
-class SinGANWGANGP(WGANGP):
-    """WGAN-GP with SinGAN's penalty: ``mean(D(fake)) - mean(D(real)) + gp_lambda * patch GP``.
-
-    The critic terms and statistics are ``losses.WGANGP``'s; the penalty is
-    ``patch_gradient_penalty`` on interpolates between real and generated images.
-
-    Args:
-        gp_lambda: the penalty weight (the paper's code: 0.1).
-        n_critic: critic steps per generator step (the paper's code: 3).
-    """
-
-    def __init__(self, gp_lambda: float = 0.1, n_critic: int = 3) -> None:
-        super().__init__(gp_lambda=gp_lambda, n_critic=n_critic)
-
-    def d_loss(self, D, real, fake, y=None):
-        loss, stats = self._critic(D, real, fake, y)
-        if self.gp_lambda > 0:
-            gp = patch_gradient_penalty(D, interpolate(real, fake), y)
-            loss = loss + self.gp_lambda * gp
-            stats["gp"] = gp.detach()
-        return loss, {"loss_d": loss.detach(), **stats}
 
 
 def init_from_previous(current: nn.Module, previous: nn.Module) -> bool:

@@ -9,7 +9,7 @@ the non-finite policy. It never branches on a loss, model or dataset name. Its e
   coarse condition). Identity by default.
 * the batch's condition ``y``: class labels, or an image (pix2pix's input, LAPGAN's coarse
   image), given to G and D alike whenever G takes a condition (``takes_condition(G)``).
-* regularisers (gan_cli/regularizers.py): each with its network and interval; interval 1 adds
+* regularisers (gan_cli/losses/regularizers.py): each with its network and interval; interval 1 adds
   the term to that network's loss, a longer interval runs it lazily (its own backward and
   optimizer step, the term multiplied by the interval). A G regulariser sees the real batch, so
   a reconstruction term (pix2pix's L1) is one too. Under DDP a lazy update stays outside DDP's
@@ -35,8 +35,8 @@ from torch import nn
 from gan_cli.data.base import Batch
 from gan_cli.distributed import all_reduce_grads, reduce_stats
 from gan_cli.ema import ema_beta
+from gan_cli.losses.regularizers import RegContext
 from gan_cli.models import takes_condition
-from gan_cli.regularizers import RegContext
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.state import Pair
 
