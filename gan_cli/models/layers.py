@@ -112,13 +112,6 @@ class SelfAttention2d(nn.Module):
         return x + self.gamma * self.out(o)  # x + gamma * W_o (V softmax(Q^T K))
 
 
-def positive_int(value: object, name: str, who: str) -> int:
-    """``value`` when it is an int >= 1 (not a bool); else ValueError naming ``who`` and ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
-    return value
-
-
 def image_shape(data_shape: Sequence[int], who: str) -> tuple[int, int, int]:
     """``data_shape`` as a (C, H, W) tuple of positive ints; else ValueError naming ``who``."""
     shape = tuple(data_shape)
