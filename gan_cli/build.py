@@ -25,9 +25,9 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from gan_cli.errors import ConfigError, GanCliError
+from gan_cli.losses.regularizers import lazy_factor
 from gan_cli.models.layers import apply_spectral_norm
 from gan_cli.models.stages import SingleStage
-from gan_cli.regularizers import lazy_factor
 
 # ---------------------------------------------------------------------------------------------
 # Instantiating config nodes.
@@ -173,12 +173,15 @@ def build_loss(node: DictConfig) -> Any:
 # Networks.
 
 
-def build_network(node: DictConfig, key: str, **runtime: Any) -> nn.Module:
+def build_network(node: DictConfig, key: str, *, per_sample: bool = False, **runtime: Any) -> nn.Module:
     """A generator or discriminator from its config, with what every model gets from outside its
     class: ``spectral_norm`` (models/layers.py), PacGAN's ``pack: m`` (the network built for m
-    samples concatenated, judging each group of m; models/pack.py); ``penalty_norm`` is read
-    by ``resolve_norm`` (training/state.py) before the network is built."""
+    samples concatenated, judging each group of m; models/pack.py), and ``norm: auto`` resolved
+    here only: under a penalty on D's input gradients (``per_sample``) the node's
+    ``penalty_norm`` where it has one, else layer norm (Gulrajani et al. 2017); batch otherwise."""
     spec, taken = _spec(node, "spectral_norm", "pack", "penalty_norm")
+    if spec.get("norm") == "auto":
+        spec["norm"] = (taken.get("penalty_norm") or "layer") if per_sample else "batch"
     pack = int(taken.get("pack", 1))
     if pack > 1:
         from gan_cli.models.pack import Packed, packed_shape
@@ -216,13 +219,14 @@ def build_generator(model: DictConfig, info: Any, *, networks: tuple[str, str] =
                          **facts)
 
 
-def build_discriminator(model: DictConfig, info: Any, output: str, *,
+def build_discriminator(model: DictConfig, info: Any, output: str, *, per_sample: bool = False,
                         networks: tuple[str, str] = NETWORKS, **facts: Any) -> nn.Module:
     """The discriminator ``cfg.model`` describes; ``output`` is ``loss.d_output`` (scores, a
-    reconstruction, features); ``networks`` as for the generator."""
+    reconstruction, features); ``per_sample``: D's input gradients are penalised (``norm: auto``);
+    ``networks`` as for the generator."""
     facts = {**_input_facts(info), **facts}
     node = networks[1]
-    return build_network(model[node], f"model.{node}", data_shape=info.shape,
+    return build_network(model[node], f"model.{node}", per_sample=per_sample, data_shape=info.shape,
                          num_classes=info.num_classes, output=output, **facts)
 
 
@@ -257,7 +261,7 @@ REGULARIZER_KEYS: tuple[str, ...] = ("r1_gamma", "r2_gamma", "r_interval")
 def build_regularizers(loss: DictConfig, model: DictConfig) -> list:
     """The run's regularisers in a fixed order: R1, R2 from ``loss.r1_gamma`` / ``r2_gamma`` (every
     ``r_interval`` D updates), then ``model.regularizers`` by name."""
-    from gan_cli.regularizers import R1, R2
+    from gan_cli.losses.regularizers import R1, R2
 
     regs: list = []
     interval = int(loss.get("r_interval", 1))

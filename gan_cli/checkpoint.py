@@ -24,6 +24,17 @@ FORMAT = "gan-cli/1"
 PAIR_KEYS = ("G", "D", "G_ema", "opt_g", "opt_d", "scaler_g", "scaler_d", "loss", "regularizers")
 _NUMBERED = re.compile(r"^step_(\d+)\.pt$")
 _TEMP = re.compile(r"^\..+\.tmp-(\d+)$")  # save_atomic's temporary files: .<name>.tmp-<pid>
+#: Builders renamed since checkpoints were first written (old ``_target_`` -> new), as data: a
+#: saved config's old name is read as the new one when the checkpoint is loaded, before its
+#: config is checked (the old module is never imported).
+RENAMED_TARGETS = {
+    "gan_cli.regularizers.R1": "gan_cli.losses.R1",
+    "gan_cli.regularizers.Drift": "gan_cli.losses.Drift",
+    "gan_cli.regularizers.PathLength": "gan_cli.losses.PathLength",
+    "gan_cli.regularizers.L1Reconstruction": "gan_cli.losses.L1Reconstruction",
+    "gan_cli.regularizers.SinGANReconstruction": "gan_cli.losses.SinGANReconstruction",
+    "gan_cli.models.singan.SinGANWGANGP": "gan_cli.losses.SinGANWGANGP",
+}
 
 
 class CheckpointError(RuntimeFailure):
@@ -173,7 +184,26 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                               f"({type(e).__name__}: {cut(first, 300)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a gan-cli checkpoint (no '{FORMAT}' format tag)")
+    rename_targets(state.get("config"))
     return state
+
+
+def rename_targets(config: Any) -> None:
+    """Replace, in place, every ``_target_`` of ``config`` (a saved config: plain data, however
+    nested) that RENAMED_TARGETS lists by its new name; anything else is left to the checks."""
+    stack, seen = [config], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            target = node.get("_target_")
+            if isinstance(target, str) and target in RENAMED_TARGETS:
+                node["_target_"] = RENAMED_TARGETS[target]
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:

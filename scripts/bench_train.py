@@ -87,7 +87,6 @@ from gan_cli.cli import CONF_DIR
 from gan_cli.config import register_configs, validate
 from gan_cli.data.base import DataInfo
 from gan_cli.training.loop import train as gan_cli_train
-from gan_cli.training.state import resolve_norm
 
 DRY_STEPS = 2  # --dry: timed steps per run (a run is twice as long) and one repeat
 
@@ -350,9 +349,9 @@ def reference_step(case: Case, cfg: DictConfig, device: torch.device
         real = EpochBatches(images, batch)
     # The networks gan-cli builds from this config (same classes, widths, norms, spectral norm);
     # only the loop around them differs.
-    model = resolve_norm(cfg.model, build_loss(cfg.loss).double_backward)
-    G = build_generator(model, info).to(device)
-    D = build_discriminator(model, info, "score").to(device)
+    G = build_generator(cfg.model, info).to(device)
+    D = build_discriminator(cfg.model, info, "score",
+                            per_sample=build_loss(cfg.loss).double_backward).to(device)
     opt_g = adam(G.parameters(), cfg.optimizer, cfg.optimizer.lr_g)
     opt_d = adam(D.parameters(), cfg.optimizer, cfg.optimizer.lr_d)
     z_dim = int(cfg.model.z_dim)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -40,6 +41,13 @@ def compose_cfg(overrides: list[str]):
     if "path" in cfg.dataset.keys() and OmegaConf.is_missing(cfg.dataset, "path"):  # image_folder
         cfg.dataset.path = "/nonexistent/images"
     return cfg
+
+
+def assert_refused(overrides: list[str], match: str) -> None:
+    """The config composed with ``overrides`` is refused, by composition (a value of the wrong type)
+    or by ``validate``, with a message matching ``match``."""
+    with pytest.raises((ConfigError, ConfigCompositionException), match=match):
+        validate(compose_cfg(overrides))
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:

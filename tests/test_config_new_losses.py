@@ -105,3 +105,70 @@ def test_impossible_values_are_config_errors_naming_the_key(override, key):
 def test_feature_dim_defaults_to_null_on_both_discriminators():
     assert compose_cfg(["model=mlp"]).model.discriminator.feature_dim is None
     assert compose_cfg(["model=dcgan"]).model.discriminator.feature_dim is None
+
+
+# The losses' and regularisers' values are checked once, by their schemas (issue 27): what their
+# constructors refused before is refused when the config is composed, naming the key.
+@pytest.mark.parametrize("override, key", [
+    (["loss=wgan", "loss.clip_value=0"], "loss.clip_value"),
+    (["loss=wgan", "loss.clip_value=-0.01"], "loss.clip_value"),
+    (["loss=wgan", "loss.clip_value=nan"], "loss.clip_value"),
+    (["loss=wgan_gp", "loss.gp_lambda=-1"], "loss.gp_lambda"),
+    (["loss=wgan_gp", "loss.gp_lambda=inf"], "loss.gp_lambda"),
+    (["loss=singan_wgan_gp", "loss.gp_lambda=-1"], "loss.gp_lambda"),
+    (["loss=dragan", "loss.dragan_lambda=-1"], "loss.dragan_lambda"),
+    (["loss=dragan", "loss.perturb_scale=-0.5"], "loss.perturb_scale"),
+    (["loss=began", "loss.gamma=0"], "loss.gamma"),
+    (["loss=began", "loss.gamma=1.5"], "loss.gamma"),
+    (["loss=began", "loss.lambda_k=-0.001"], "loss.lambda_k"),
+    (["loss=began", "loss.k_init=1.5"], "loss.k_init"),
+    (["loss=began", "loss.k_init=-0.1"], "loss.k_init"),
+    (["loss=lsgan", "loss.a=1", "loss.b=1"], "loss.b"),
+    (["loss=lsgan", "loss.c=inf"], "loss.c"),
+    (["loss=minimax", "loss.n_critic=0"], "loss.n_critic"),
+    (["loss=ns", "loss.n_critic=-1"], "loss.n_critic"),
+    (["loss=hinge", "loss.n_critic=0"], "loss.n_critic"),
+    (["loss=fgan", "loss.divergence=KL"], "loss.divergence"),
+    (["loss=mmd", "loss.sigmas=[1,0]"], "loss.sigmas"),
+    (["loss=mmd", "loss.clip_value=nan"], "loss.clip_value"),
+    (["loss=mmd", "loss.n_critic=0"], "loss.n_critic"),
+    (["loss=ns", "loss.r1_gamma=-1"], "loss.r1_gamma"),
+    (["loss=ns", "loss.r2_gamma=inf"], "loss.r2_gamma"),
+    (["loss=ns", "loss.r_interval=0"], "loss.r_interval"),
+    (["model=stylegan2", "model.regularizers.r1.gamma=-1"], "model.regularizers.r1.gamma"),
+    (["model=stylegan2", "model.regularizers.r1.gamma=inf"], "model.regularizers.r1.gamma"),
+    (["model=stylegan2", "model.regularizers.r1.interval=0"], "model.regularizers.r1.interval"),
+    (["model=progan", "model.regularizers.drift.epsilon=-1"], "model.regularizers.drift.epsilon"),
+    (["model=stylegan2", "model.regularizers.path_length.weight=-1"],
+     "model.regularizers.path_length.weight"),
+    (["model=stylegan2", "model.regularizers.path_length.decay=2"], "model.regularizers.path_length.decay"),
+    (["model=stylegan2", "model.regularizers.path_length.interval=0"],
+     "model.regularizers.path_length.interval"),
+    (["model=stylegan2", "model.regularizers.path_length.batch_shrink=0"],
+     "model.regularizers.path_length.batch_shrink"),
+    (["model=pix2pix", "dataset=paired_folder", "dataset.path=/x", "model.regularizers.l1.weight=-1"],
+     "model.regularizers.l1.weight"),
+    (["model=pix2pix", "dataset=paired_folder", "dataset.path=/x", "model.regularizers.l1.weight=nan"],
+     "model.regularizers.l1.weight"),
+    (["model=pix2pix", "dataset=paired_folder", "dataset.path=/x", "model.regularizers.l1.weight=inf"],
+     "model.regularizers.l1.weight"),
+    (["model=singan", "dataset=single_image", "model.regularizers.rec.alpha=-1"],
+     "model.regularizers.rec.alpha"),
+])
+def test_loss_and_regulariser_values_are_checked_by_their_schemas(override, key):
+    cfg = compose_cfg(override)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate(cfg)
+
+
+@pytest.mark.parametrize("override", [
+    ["loss=wgan", "loss.n_critic=2.5"], ["loss=wgan_gp", "loss.n_critic=true"], ["loss=lsgan", "loss.c=one"],
+    ["loss=mmd", "loss.biased=maybe"], ["loss=ns", "loss.r1_gamma=true"], ["loss=ns", "loss.r_interval=2.5"],
+    ["model=stylegan2", "model.regularizers.r1.interval=2.5"],
+    ["model=pix2pix", "model.regularizers.l1.weight=true"],
+])
+def test_values_of_the_wrong_type_are_refused_when_composed(override):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match=override[-1].split("=")[0].replace(".", r"\.")):
+        compose_cfg(override)

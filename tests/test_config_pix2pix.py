@@ -16,8 +16,8 @@ import gan_cli
 from gan_cli.config import register_configs, validate
 from gan_cli.data.idx import DEBIAN_FASHION_MNIST
 from gan_cli.errors import ConfigError
+from gan_cli.losses import L1Reconstruction
 from gan_cli.models.pix2pix import PatchDiscriminator, UNetGenerator
-from gan_cli.regularizers import L1Reconstruction
 
 CONF_DIR = Path(gan_cli.__file__).parent / "conf"
 

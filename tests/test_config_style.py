@@ -34,6 +34,8 @@ def test_paper_settings():
 
 @pytest.mark.parametrize("override,key", [
     (["model=stylegan2", "model.generator.mixing_prob=1.5"], "model.generator.mixing_prob"),
+    (["model=stylegan", "model.generator.mixing_prob=1.5"], "model.generator.mixing_prob"),
+    (["model=stylegan2", "model.discriminator.architecture=skip"], "model.discriminator.architecture"),
     (["model=stylegan", "model.generator.w_avg_beta=1.0"], "model.generator.w_avg_beta"),
     (["model=progan", "model.discriminator.mbstd_group_size=-1"], "model.discriminator.mbstd_group_size"),
     (["model=progan", "model.generator.start_resolution=1"], "model.generator.start_resolution"),

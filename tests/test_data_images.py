@@ -13,6 +13,7 @@ from gan_cli.data import files as F
 from gan_cli.data import images as I
 from gan_cli.data.order import epoch_permutation
 from gan_cli.errors import ConfigError, DataNotFoundError
+from tests.test_config import assert_refused
 
 DEBIAN_OK = all(
     (I.DEBIAN_FASHION_MNIST_DIR / f"{name}.gz").is_file() for name in I.IDX_FILES
@@ -153,8 +154,13 @@ def test_config_mistakes_are_config_errors(tmp_path):
         I.TensorImageSource(images, None, 0, batch_size=32)
     with pytest.raises(ConfigError, match="split"):
         I.fashion_mnist(root=str(tmp_path), split="validation", batch_size=8)
-    with pytest.raises(ConfigError, match="resolution"):
-        I.mnist(root=str(tmp_path), resolution=0, batch_size=8)
+
+
+@pytest.mark.parametrize("override", ["dataset.resolution=0", "dataset.channels=2", "dataset.limit=0"])
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10", "celeba"])
+def test_the_schema_refuses_bad_image_options(dataset, override):
+    key = override.split("=")[0]
+    assert_refused([f"dataset={dataset}", override], key.replace(".", r"\."))
 
 
 # ---------------------------------------------------------------------------------- MNIST-5k

@@ -7,9 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_cli.data.single_image import SKIMAGE_IMAGES, load_image, single_image
+from gan_cli.config.data import SKIMAGE_IMAGES
+from gan_cli.data.pyramids import scale_sizes
+from gan_cli.data.single_image import load_image, single_image
 from gan_cli.errors import ConfigError, RuntimeFailure
-from gan_cli.models.singan import scale_sizes
+from tests.test_training_extensions import compose_train
 
 
 @pytest.fixture
@@ -94,12 +96,12 @@ def test_save_figure_puts_the_real_image_first(png, tmp_path):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(ConfigError, match="scikit-image ships"):
-        single_image(name="eagle")  # downloaded by skimage on first use: not offline
+    with pytest.raises(ConfigError, match="scikit-image ships"):  # the schema's
+        compose_train("dataset=single_image", "dataset.name=eagle")  # skimage downloads it: not offline
     with pytest.raises(RuntimeFailure, match="no such image file"):
         single_image(str(tmp_path / "missing.png"))
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(RuntimeFailure, match="not a readable image"):
         single_image(str(tmp_path / "bad.png"))
-    with pytest.raises(ConfigError, match="factor"):
-        single_image(scale_factor=1.5)
+    with pytest.raises(ConfigError, match="factor"):  # the schema's
+        compose_train("dataset=single_image", "dataset.scale_factor=1.5")

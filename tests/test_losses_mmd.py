@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from gan_cli import losses as L
+from gan_cli.losses.mmd import _rbf_mixture_minus_count
 
 DT = torch.float64
 PAPER_SIGMAS = [1.0, 2.0, 4.0, 8.0, 16.0]
@@ -173,7 +174,7 @@ def test_kernel_minus_its_constant_is_exact_for_tiny_distances():
     a = torch.tensor([[0.5, 0.5]], dtype=torch.float32)
     b = torch.tensor([[0.5, 0.5 + 1e-6]], dtype=torch.float32)
     d2 = (b[0, 1] - a[0, 1]).item() ** 2  # what float32 holds of 1e-6, squared
-    got = L._rbf_mixture_minus_count(a, b, [1.0]).item()
+    got = _rbf_mixture_minus_count(a, b, [1.0]).item()
     assert got == pytest.approx(-d2 / 2, rel=1e-3)
     assert L.rbf_mixture_kernel(a, b, [1.0]).item() == 1.0  # the kernel itself rounds to 1
 
@@ -344,21 +345,6 @@ def test_mmd_after_d_step_clips_every_parameter_or_nothing():
     D = LinearFeatures([[0.5, -7.0], [0.0, 1.0]])
     L.MMD(clip_value=None).after_d_step(D, {})
     assert D.w.flatten().tolist() == [0.5, -7.0, 0.0, 1.0]
-
-
-@pytest.mark.parametrize("kwargs, name", [
-    ({"sigmas": []}, "sigmas"),
-    ({"sigmas": [1.0, 0.0]}, "sigmas"),
-    ({"sigmas": [-2.0]}, "sigmas"),
-    ({"clip_value": 0.0}, "clip_value"),
-    ({"clip_value": float("nan")}, "clip_value"),
-    ({"n_critic": 0}, "n_critic"),
-    ({"biased": "yes"}, "biased"),
-    ({"bandwidth": "mean"}, "bandwidth"),
-])
-def test_mmd_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        L.MMD(**kwargs)
 
 
 # --------------------------------------------------------------------------------------------

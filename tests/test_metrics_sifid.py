@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from gan_cli.data.pyramids import resize_image
 from gan_cli.data.single_image import load_image
 from gan_cli.metrics.sifid import (
     FashionLowFeatures,
@@ -16,7 +17,6 @@ from gan_cli.metrics.sifid import (
     sifid_samples,
     spatial_features,
 )
-from gan_cli.models.singan import resize_image
 
 
 @pytest.fixture(scope="module")

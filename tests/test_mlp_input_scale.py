@@ -3,10 +3,10 @@ tuned MLP (conf/tuned/grid25_mlp.yaml): D sees x / s, and its reconstruction is 
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from gan_cli.models.mlp import Discriminator
+from tests.test_config import assert_refused
 
 
 def test_d_judges_x_divided_by_the_scale():
@@ -35,5 +35,4 @@ def test_scale_1_is_the_identity_and_a_bad_scale_is_refused():
     D = Discriminator(data_shape=(2,), hidden=[8])
     x = torch.randn(5, 2)
     assert torch.equal(D(x), D.net(x).squeeze(1))
-    with pytest.raises(ValueError, match="input_scale"):
-        Discriminator(data_shape=(2,), hidden=[8], input_scale=0.0)
+    assert_refused(["model=mlp", "model.discriminator.input_scale=0"], r"model\.discriminator\.input_scale")

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from gan_cli.models.dcgan import Discriminator, Generator, init_dcgan_weights, start_size
+from tests.test_config import assert_refused
 
 Z = 8
 W = 8  # small widths keep the file fast on a shared CPU
@@ -284,14 +285,26 @@ def test_other_configuration_errors():
         Generator(z_dim=Z, data_shape=(1, 16, 16), width=W, conditional=True)
     with pytest.raises(ValueError, match="num_classes > 0"):
         Discriminator(data_shape=(1, 16, 16), width=W, conditioning="concat")
-    with pytest.raises(ValueError, match="conditioning must be one of"):
-        Discriminator(data_shape=(1, 16, 16), num_classes=2, width=W, conditioning="onehot")
     with pytest.raises(ValueError, match="output must be one of"):
         Discriminator(data_shape=(1, 16, 16), width=W, output="energy")
     with pytest.raises(ValueError, match="projection"):
         Discriminator(data_shape=(1, 16, 16), num_classes=2, width=W, output="reconstruction", conditioning="projection")
     with pytest.raises(ValueError, match="channel count"):
         Generator(z_dim=Z, data_shape=(0, 16, 16), width=W)
+
+
+@pytest.mark.parametrize("override, match", [
+    ("model.discriminator.conditioning=onehot", r"model\.discriminator\.conditioning.*must be one of"),
+    ("model.discriminator.norm=instance", r"model\.discriminator\.norm.*must be one of"),
+    ("model.generator.width=0", r"model\.generator\.width.*must be > 0"),
+    ("model.discriminator.width=0", r"model\.discriminator\.width.*must be > 0"),
+    ("model.z_dim=0", r"model\.z_dim.*must be > 0"),
+    ("model.generator.embed_dim=0", r"model\.generator\.embed_dim.*must be > 0 or null"),
+    ("model.discriminator.bottleneck_dim=0", r"model\.discriminator\.bottleneck_dim.*must be > 0 or null"),
+    ("model.discriminator.feature_dim=0", r"model\.discriminator\.feature_dim.*must be > 0 or null"),
+])
+def test_the_schema_refuses_bad_options(override, match):
+    assert_refused(["model=dcgan", override], match)
 
 
 # ---------------------------------------------------------------- memory format, autocast, no host sync

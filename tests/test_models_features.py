@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from gan_cli.models import dcgan, mlp
+from tests.test_config import assert_refused
 
 N = 3
 
@@ -55,9 +56,14 @@ def test_mlp_features_with_a_linear_head_and_labels():
     assert all(p.grad is not None for p in d.parameters())
 
 
+@pytest.mark.parametrize("model", ["mlp", "dcgan", "infogan"])
+@pytest.mark.parametrize("value", ["0", "2.5"])
+def test_the_schema_refuses_bad_feature_dims(model, value):
+    assert_refused([f"model={model}", "loss=mmd", f"model.discriminator.feature_dim={value}"],
+                   r"model\.discriminator\.feature_dim")
+
+
 @pytest.mark.parametrize("kwargs, text", [
-    ({"output": "features", "feature_dim": 0}, "feature_dim"),
-    ({"output": "features", "feature_dim": 2.5}, "feature_dim"),
     ({"output": "score", "feature_dim": 4}, "output='features' only"),
     ({"output": "embedding"}, "features"),
 ])
@@ -109,7 +115,6 @@ def test_dcgan_features_with_concat_labels():
 @pytest.mark.parametrize("kwargs, text", [
     ({"output": "features", "conditioning": "projection", "num_classes": 3}, "projection"),
     ({"output": "score", "feature_dim": 4}, "output='features' only"),
-    ({"output": "features", "feature_dim": 0}, "feature_dim"),
 ])
 def test_dcgan_feature_errors(kwargs, text):
     with pytest.raises(ValueError, match=text):

@@ -12,7 +12,7 @@ from gan_cli.data.base import DataInfo
 from gan_cli.models.infogan import Discriminator, Generator
 from gan_cli.models.layers import spectral_norm_layers
 from gan_cli.training.state import build_pair
-from tests.test_config import compose_cfg
+from tests.test_config import assert_refused, compose_cfg
 
 torch.set_num_threads(1)
 SHAPES = [(1, 28, 28), (3, 28, 28), (3, 32, 32)]
@@ -72,8 +72,9 @@ def test_shapes_it_cannot_build_are_refused_with_what_it_supports(shape):
 
 
 def test_bad_options_are_refused():
-    with pytest.raises(ValueError, match="norm"):
-        Discriminator(data_shape=(1, 28, 28), norm="instance")
+    assert_refused(["model=infogan", "model.discriminator.norm=instance"], r"model\.discriminator\.norm")
+    assert_refused(["model=infogan", "model.discriminator.penalty_norm=batch"],
+                   r"model\.discriminator\.penalty_norm")
     with pytest.raises(ValueError, match="output"):
         Discriminator(data_shape=(1, 28, 28), output="logits")
     with pytest.raises(ValueError, match="feature_dim"):

@@ -7,6 +7,16 @@ import torch
 
 from gan_cli import losses
 from gan_cli.data.base import Batch
+from gan_cli.data.figures import save_sampling_figure
+from gan_cli.data.pyramids import (
+    downsample,
+    gaussian_pyramid,
+    laplacian_pyramid,
+    level_shapes,
+    reconstruct,
+    upsample,
+)
+from gan_cli.errors import ConfigError
 from gan_cli.models.lapgan import (
     CoarseDiscriminator,
     CoarseGenerator,
@@ -14,17 +24,10 @@ from gan_cli.models.lapgan import (
     LevelCondition,
     LevelDiscriminator,
     LevelGenerator,
-    downsample,
-    gaussian_pyramid,
-    laplacian_pyramid,
-    level_shapes,
     prepare,
-    reconstruct,
-    sampling_figure,
-    save_sampling_figure,
-    upsample,
 )
 from gan_cli.models.layers import apply_spectral_norm, spectral_norm_layers
+from tests.test_training_extensions import compose_train
 
 Z = 6
 N = 3
@@ -241,12 +244,12 @@ def test_discriminator_layout_halves_to_eight_or_less():
 def test_configuration_errors():
     with pytest.raises(ValueError, match="num_classes > 0"):
         LevelGenerator(z_dim=Z, data_shape=(1, 14, 14), conditional=True)
-    with pytest.raises(ValueError, match="combine"):
-        LevelDiscriminator(data_shape=(1, 14, 14), combine="multiply")
+    with pytest.raises(ConfigError, match="combine"):  # the schema's
+        compose_train("model=lapgan", "model.level_discriminator.combine=multiply")
     with pytest.raises(ValueError, match="output='score'"):
         LevelDiscriminator(data_shape=(1, 14, 14), output="reconstruction")
-    with pytest.raises(ValueError, match="odd"):
-        LevelGenerator(z_dim=Z, data_shape=(1, 14, 14), kernel_size=4)
+    with pytest.raises(ConfigError, match="odd"):
+        compose_train("model=lapgan", "model.level_generator.kernel_size=4")
     with pytest.raises(ValueError, match="num_classes > 0"):
         CoarseGenerator(z_dim=Z, data_shape=(1, 7, 7), conditional=True)
 
@@ -317,7 +320,8 @@ def test_cascade_checks_shapes():
 def test_sampling_figure(tmp_path):
     gens, _ = build_levels((1, 28, 28))
     cascade = LAPGANCascade(gens).eval()
-    levels = sampling_figure(cascade, torch.randn(2, cascade.z_dim))
+    with torch.no_grad():
+        levels = cascade.levels(torch.randn(2, cascade.z_dim))
     assert len(levels) == 3 and not levels[-1][0].requires_grad
     cells = save_sampling_figure(levels, tmp_path / "cascade.png")
     assert (tmp_path / "cascade.png").stat().st_size > 0

@@ -17,6 +17,7 @@ from gan_cli.models.pix2pix import (
     receptive_field_of_layers,
     unet_depth,
 )
+from tests.test_config import assert_refused
 
 W = 4  # small widths keep the file fast on a shared CPU
 N = 2
@@ -151,8 +152,7 @@ def test_unet_unbounded_output_is_linear():
     assert not any(isinstance(m, nn.Tanh) for m in g.modules())
 
 
-@pytest.mark.parametrize("kwargs", [dict(num_classes=10), dict(norm="layer"), dict(dropout=1.0),
-                                    dict(data_shape=(1, 32, 16)), dict(num_downs=9)])
+@pytest.mark.parametrize("kwargs", [dict(num_classes=10), dict(data_shape=(1, 32, 16)), dict(num_downs=9)])
 def test_unet_bad_arguments(kwargs):
     args = dict(z_dim=1, data_shape=(1, 32, 32), width=W) | kwargs
     with pytest.raises(ValueError):
@@ -245,11 +245,20 @@ def test_patchgan_judges_the_pair():
 
 
 @pytest.mark.parametrize("kwargs", [dict(num_classes=10), dict(output="reconstruction"),
-                                    dict(receptive_field=64), dict(receptive_field=286), dict(norm="group")])
+                                    dict(receptive_field=64), dict(receptive_field=286)])
 def test_patchgan_bad_arguments(kwargs):
     args = dict(data_shape=(1, 32, 32), width=W) | kwargs  # 286 leaves no patch of 32 px
     with pytest.raises(ValueError):
         PatchDiscriminator(**args)
+
+
+@pytest.mark.parametrize("override", [
+    "model.generator.norm=layer", "model.generator.dropout=1.0", "model.generator.dropout_blocks=-1",
+    "model.generator.width=0", "model.generator.num_downs=1", "model.discriminator.norm=group",
+    "model.discriminator.width=0", "model.discriminator.receptive_field=64", "model.z_dim=0"])
+def test_the_schema_refuses_bad_options(override):
+    key = override.split("=")[0]
+    assert_refused(["model=pix2pix", "dataset=fashion_edges", override], key.replace(".", r"\."))
 
 
 def test_backward_reaches_all_parameters_and_spectral_norm_applies():

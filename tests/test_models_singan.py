@@ -11,21 +11,19 @@ import torch
 
 from gan_cli import losses
 from gan_cli.data.base import Batch
+from gan_cli.data.pyramids import image_pyramid, resize_image, scale_sizes
+from gan_cli.errors import ConfigError
+from gan_cli.losses import RegContext, SinGANReconstruction, SinGANWGANGP, patch_gradient_penalty
 from gan_cli.models.singan import (
     ScaleDiscriminator,
     ScaleGenerator,
     SinGANCascade,
-    SinGANWGANGP,
-    image_pyramid,
     init_from_previous,
     noise_amplitude,
-    patch_gradient_penalty,
     prepare,
-    resize_image,
-    scale_sizes,
     scale_width,
 )
-from gan_cli.regularizers import RegContext, SinGANReconstruction
+from tests.test_training_extensions import compose_train
 
 W = 8  # narrow networks keep the file fast
 
@@ -86,10 +84,11 @@ def test_scale_sizes_small_images():
     # 40 px: N = ceil(log(25/40) / log(0.75)) = ceil(1.63) = 2, r = 0.625 ** 0.5 = 0.7906:
     # 40 r = 31.62, 60 r = 47.43, 60 r^2 = 37.5 (rounded: 37 or 38 by float rounding; not checked)
     assert scale_sizes(40, 60)[0][0] == 25 and scale_sizes(40, 60)[1] == (32, 47)
-    with pytest.raises(ValueError, match="factor"):
-        scale_sizes(100, 100, factor=1.0)
-    with pytest.raises(ValueError, match="min_size"):
-        scale_sizes(100, 100, min_size=300, max_size=250)
+    # factor outside (0, 1) and min_size > max_size: the schema's
+    with pytest.raises(ConfigError, match="factor"):
+        compose_train("dataset=single_image", "dataset.scale_factor=1.0")
+    with pytest.raises(ConfigError, match="min_size"):
+        compose_train("dataset=single_image", "dataset.min_size=300", "dataset.max_size=250")
 
 
 def test_scale_width_doubles_every_four_scales_up_to_128():
@@ -180,10 +179,11 @@ def test_discriminator_judges_11x11_patches():
 
 
 def test_configuration_errors():
-    with pytest.raises(ValueError, match="z_dim"):
-        ScaleGenerator(data_shape=(3, 25, 25), z_dim=100)
-    with pytest.raises(ValueError, match="odd"):
-        ScaleGenerator(data_shape=(3, 25, 25), kernel_size=4)
+    singan = ("model=singan", "loss=singan_wgan_gp", "dataset=single_image")
+    with pytest.raises(ConfigError, match="z_dim"):  # the schema's
+        compose_train(*singan, "model.z_dim=100")
+    with pytest.raises(ConfigError, match="odd"):
+        compose_train(*singan, "model.generator.kernel_size=4")
     with pytest.raises(ValueError, match="output='score'"):
         ScaleDiscriminator(data_shape=(3, 25, 25), output="reconstruction")
 
@@ -372,8 +372,6 @@ def test_reconstruction_state_and_errors():
     other = SinGANReconstruction()
     other.load_state_dict(reg.state_dict())
     assert torch.equal(other.z, reg.z) and torch.equal(other.y, reg.y)
-    with pytest.raises(ValueError, match="alpha"):
-        SinGANReconstruction(alpha=-1.0)
 
 
 # ---------------------------------------------------------------- the pieces together

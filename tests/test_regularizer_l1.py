@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_cli.regularizers import L1Reconstruction, RegContext
+from gan_cli.losses import L1Reconstruction, RegContext
 
 DT = torch.float64
 
@@ -42,12 +42,6 @@ def test_l1_mean_is_over_the_whole_batch():
 def test_l1_is_a_generator_term_every_update():
     term = L1Reconstruction()
     assert term.net == "G" and term.interval == 1 and term.weight == 100.0  # the paper's lambda
-
-
-@pytest.mark.parametrize("weight", [-1.0, float("nan"), float("inf"), True, "100"])
-def test_l1_bad_weight(weight):
-    with pytest.raises(ValueError, match="weight"):
-        L1Reconstruction(weight=weight)
 
 
 def test_l1_shape_mismatch_is_an_error():

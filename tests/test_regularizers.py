@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_cli.regularizers import R1, R2, RegContext, grad_sq_norm, lazy_factor
+from gan_cli.losses import R1, R2, RegContext, grad_sq_norm, lazy_factor
 
 DT = torch.float64
 
@@ -134,19 +134,6 @@ def test_a_discriminator_without_one_score_per_sample_is_refused():
     features = lambda x, y=None: torch.cat([x, x], dim=1)  # (N, 4): MMD-style features
     with pytest.raises(ValueError, match="one score per sample"):
         R1()(ctx(features))
-
-
-@pytest.mark.parametrize("kwargs, name", [
-    ({"gamma": -1.0}, "gamma"),
-    ({"gamma": float("inf")}, "gamma"),
-    ({"gamma": True}, "gamma"),
-    ({"interval": 0}, "interval"),
-    ({"interval": 2.5}, "interval"),
-])
-@pytest.mark.parametrize("cls", [R1, R2])
-def test_invalid_arguments(cls, kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        cls(**kwargs)
 
 
 def test_gamma_zero_is_allowed_and_gives_zero():

@@ -23,14 +23,15 @@ from scipy import linalg
 from gan_cli.build import build_stages, generator_from_checkpoint
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.data.base import Batch, DataInfo
+from gan_cli.data.pyramids import resize_image, upsample
 from gan_cli.data.single_image import single_image
 from gan_cli.errors import ConfigError
 from gan_cli.latents import Noise
+from gan_cli.losses import SinGANReconstruction
 from gan_cli.metrics.registry import compute_metrics
 from gan_cli.metrics.sifid import FashionLowFeatures
 from gan_cli.models import lapgan, singan
 from gan_cli.models.stages import LAPGANStages, SinGANStages, even_steps
-from gan_cli.regularizers import SinGANReconstruction
 from tests.conftest import read_metrics, run_cli
 from tests.test_eval_cli import HAS_FASHION, run_eval
 from tests.test_training_extensions import assert_same_checkpoint, compose_train
@@ -94,9 +95,8 @@ def test_a_lapgan_cascade_in_training_keeps_each_levels_latent_and_its_frozen_le
     torch.testing.assert_close(one(z, y), coarse)
     levels = two.levels(z, y)
     torch.testing.assert_close(levels[0][0], coarse)
-    torch.testing.assert_close(levels[1][0], lapgan.upsample(coarse) + G1(z[:, 4:8],
-                                                                          lapgan.LevelCondition(
-                                                                              lapgan.upsample(coarse), y)))
+    low = upsample(coarse)
+    torch.testing.assert_close(levels[1][0], low + G1(z[:, 4:8], lapgan.LevelCondition(low, y)))
     assert full(z, y).shape == (5, 1, 28, 28)
     # train(True), as figures and metrics restore it, trains only the newest (finest) level
     two.train()
@@ -162,7 +162,7 @@ def test_singan_begin_copies_the_coarser_scale_and_sets_sigma_from_its_reconstru
     # sigma_1 = 0.1 * RMSE(up(x_rec_0), x_1), x_rec_0 = G_0(z*, 0) in eval mode
     with torch.no_grad():
         rec0 = p0.G(p0.G.z_rec, torch.zeros_like(p0.G.z_rec))
-    up = singan.resize_image(rec0, (33, 49))  # the pyramid's resize (tests/test_models_singan.py)
+    up = resize_image(rec0, (33, 49))  # the pyramid's resize (tests/test_models_singan.py)
     x1 = state.data.image(1)
     expected = 0.1 * math.sqrt(float((up - x1).square().mean()))
     assert float(p1.G.noise_amp) == pytest.approx(expected, rel=1e-5)
@@ -374,7 +374,7 @@ def test_singan_trains_scale_by_scale_through_the_cli(singan_runs):
     assert amps[0] == 1.0
     for k in (1, 2):
         with torch.no_grad():
-            up = singan.resize_image(cascade.reconstruct(k - 1), ROCKET_64[k])
+            up = resize_image(cascade.reconstruct(k - 1), ROCKET_64[k])
         expected = 0.1 * math.sqrt(float((up - data.image(k)).square().mean()))
         assert amps[k] == pytest.approx(expected, rel=1e-5)
     records = read_metrics(run)

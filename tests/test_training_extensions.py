@@ -21,9 +21,8 @@ from gan_cli.checkpoint import load_checkpoint
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import register_configs, validate
 from gan_cli.data.base import Batch, DataInfo
-from gan_cli.losses import NonSaturating
+from gan_cli.losses import NonSaturating, RegContext
 from gan_cli.models import mlp
-from gan_cli.regularizers import RegContext
 from gan_cli.stats import Collector
 from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.loop import train

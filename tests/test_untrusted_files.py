@@ -641,3 +641,48 @@ def test_numeric_keys_are_data(tmp_path: Path):
     assert saved["model"]["schedule"]["batch_sizes"] == {4: 16, 8: 16, 16: 8}
     validate_saved_config(saved, "checkpoint last.pt")
     assert guarded(cfg.model.schedule, "model.schedule")["batch_sizes"][4] == 16
+
+
+@pytest.mark.parametrize("experiment, where, old", [
+    ("stylegan2_fashion_cpu", "model.regularizers.r1", "gan_cli.regularizers.R1"),
+    ("stylegan2_fashion_cpu", "model.regularizers.path_length", "gan_cli.regularizers.PathLength"),
+    ("progan_fashion_cpu", "model.regularizers.drift", "gan_cli.regularizers.Drift"),
+    ("pix2pix_fashion", "model.regularizers.l1", "gan_cli.regularizers.L1Reconstruction"),
+    ("singan_cpu", "model.regularizers.rec", "gan_cli.regularizers.SinGANReconstruction"),
+    ("singan_cpu", "loss", "gan_cli.models.singan.SinGANWGANGP"),
+])
+def test_a_checkpoint_naming_a_renamed_builder_loads_and_rebuilds_the_same(tmp_path: Path, experiment,
+                                                                            where, old):
+    """Checkpoints written before the losses/ package name the regularisers gan_cli.regularizers.X
+    and SinGAN's loss gan_cli.models.singan.SinGANWGANGP: read as their new names (as data, the
+    table checkpoint.RENAMED_TARGETS), they pass the checks and build the same objects."""
+    from omegaconf import OmegaConf
+
+    from gan_cli.build import build_loss, build_regularizers
+    from gan_cli.checkpoint import FORMAT, RENAMED_TARGETS
+    from gan_cli.config import validate_saved_config
+    from gan_cli.errors import UntrustedConfigError
+    from tests.test_training_extensions import compose_train
+
+    saved = OmegaConf.to_container(compose_train(f"experiment={experiment}"), resolve=True)
+    old_config = copy.deepcopy(saved)
+    node = old_config
+    for key in where.split("."):
+        node = node[key]
+    assert RENAMED_TARGETS[old] == node["_target_"]
+    node["_target_"] = old
+    with pytest.raises(UntrustedConfigError, match="is not"):  # not a builder anywhere now
+        validate_saved_config(copy.deepcopy(old_config), "checkpoint old.pt")
+    torch.save({"format": FORMAT, "step": 0, "config": old_config}, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")["config"]
+    assert loaded == saved
+    checked, fresh = validate_saved_config(loaded, "checkpoint old.pt"), OmegaConf.create(saved)
+
+    def built(cfg) -> list:
+        return [build_loss(cfg.loss), *build_regularizers(cfg.loss, cfg.model)]
+
+    for a, b in zip(built(checked), built(fresh), strict=True):
+        assert type(a) is type(b) and vars(a).keys() == vars(b).keys()
+        for key, value in vars(a).items():
+            other = vars(b)[key]
+            assert torch.equal(value, other) if isinstance(value, torch.Tensor) else value == other, key

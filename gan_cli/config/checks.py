@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,13 @@ def _non_negative(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         _require(value >= 0, name, f"must be >= 0, got {value}")
+
+
+def _finite(obj: Any, *names: str) -> None:
+    """Each of ``names`` a finite number (or null): no inf or nan."""
+    for name in names:
+        value = getattr(obj, name)
+        _require(value is None or math.isfinite(value), name, f"must be a finite number, got {value}")
 
 
 def _jacobian_threshold(obj: Any) -> None:

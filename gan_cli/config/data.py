@@ -233,6 +233,10 @@ class PairedFolderConfig:
         _require(self.limit is None or self.limit > 0, "limit", f"must be > 0 or null, got {self.limit}")
 
 
+# Photographs shipped inside scikit-image's package (skimage.data loads them without a download).
+SKIMAGE_IMAGES = ("astronaut", "camera", "chelsea", "coffee", "rocket")
+
+
 @dataclass
 class SingleImageConfig:
     """One image at SinGAN's scales (gan_cli/data/single_image.py); batches are copies of it."""
@@ -248,6 +252,9 @@ class SingleImageConfig:
     channels: int = 3  # 3 (RGB) or 1 (grey: the mean of R, G, B)
 
     def __post_init__(self) -> None:
+        _require(self.path is not None or self.name in SKIMAGE_IMAGES, "name",
+                 f"is not one of the images scikit-image ships: {', '.join(SKIMAGE_IMAGES)}; "
+                 "or set dataset.path to an image file")
         _positive(self, "max_size", "min_size")
         _require(self.min_size <= self.max_size, "min_size",
                  f"must be <= max_size ({self.max_size}), got {self.min_size}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
 from omegaconf import MISSING
 
 from gan_cli.config.checks import (
+    _finite,
     _non_negative,
     _one_of,
     _positive,
@@ -29,6 +31,7 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "n_critic", "r_interval")
+        _finite(self, "r1_gamma", "r2_gamma")
         _non_negative(self, "r1_gamma", "r2_gamma")
 
 
@@ -50,6 +53,7 @@ class WGANConfig(LossConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _finite(self, "clip_value")
         _positive(self, "clip_value")
 
 
@@ -61,6 +65,7 @@ class WGANGPConfig(LossConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _finite(self, "gp_lambda")
         _non_negative(self, "gp_lambda")
 
 
@@ -68,7 +73,7 @@ class WGANGPConfig(LossConfig):
 class SinGANWGANGPConfig(WGANGPConfig):
     """WGAN-GP with SinGAN's penalty: per pixel, on the gradient of the summed patch scores."""
 
-    _target_: str = "gan_cli.models.singan.SinGANWGANGP"
+    _target_: str = "gan_cli.losses.SinGANWGANGP"
     gp_lambda: float = 0.1  # the SinGAN code's weight
     n_critic: int = 3  # the SinGAN code's discriminator steps per iteration
 
@@ -80,6 +85,12 @@ class LSGANConfig(LossConfig):
     b: float = 1.0  # D's target for real samples
     c: float = 1.0  # G's target for its samples
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _finite(self, "a", "b", "c")
+        _require(self.a != self.b, "b", f"a (target for fake) and b (target for real) must differ, "
+                                        f"both are {self.a:g}")
+
 
 @dataclass
 class DRAGANConfig(LossConfig):
@@ -89,6 +100,7 @@ class DRAGANConfig(LossConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _finite(self, "dragan_lambda", "perturb_scale")
         _non_negative(self, "dragan_lambda")
         _positive(self, "perturb_scale")
 
@@ -103,6 +115,7 @@ class BEGANConfig(LossConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _require(0 < self.gamma <= 1, "gamma", f"must be in (0, 1], got {self.gamma}")
+        _finite(self, "lambda_k")
         _non_negative(self, "lambda_k")
         _require(0 <= self.k_init <= 1, "k_init", f"must be in [0, 1], got {self.k_init}")
 
@@ -159,8 +172,9 @@ class MMDConfig(LossConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(len(self.sigmas) > 0 and all(s > 0 for s in self.sigmas), "sigmas",
+        _require(len(self.sigmas) > 0 and all(0 < s < math.inf for s in self.sigmas), "sigmas",
                  f"must be a non-empty list of positive bandwidths, got {list(self.sigmas)}")
+        _finite(self, "clip_value")
         _require(self.clip_value is None or self.clip_value > 0, "clip_value",
                  f"must be > 0 or null, got {self.clip_value}")
         _one_of(self, "bandwidth", ("fixed", "median"))

@@ -8,6 +8,7 @@ from typing import Any, Optional
 from omegaconf import II, MISSING
 
 from gan_cli.config.checks import (
+    _finite,
     _non_negative,
     _one_of,
     _positive,
@@ -30,7 +31,7 @@ class ModelConfig:
     """What every model config has besides its networks."""
 
     # Extra loss terms the model trains with, name -> a regulariser config with a _target_ in
-    # gan_cli/regularizers.py (its net, interval and weights): pix2pix's L1 term, StyleGAN2's path
+    # gan_cli/losses/regularizers.py (its net, interval, weights): pix2pix's L1 term, StyleGAN2's path
     # length, ProGAN's drift. Empty for the classic GANs; R1/R2 are options of every loss.
     regularizers: dict[str, Any] = field(default_factory=dict)
     # Several (G, D) pairs trained one after another (LAPGAN levels, SinGAN scales): a node with a
@@ -118,6 +119,8 @@ class DCGANGeneratorConfig(NetworkConfig):
 
     def __post_init__(self) -> None:
         _positive(self, "width")
+        _require(self.embed_dim is None or self.embed_dim > 0, "embed_dim",
+                 f"must be > 0 or null, got {self.embed_dim}")
 
 
 @dataclass
@@ -132,6 +135,7 @@ class DCGANDiscriminatorConfig(DiscriminatorConfig):
     # normalisation after D's strided convolutions: batch (DCGAN) | layer (per sample: what a
     # gradient penalty needs, Gulrajani et al. 2017) | none | auto: layer when the loss or a
     # regulariser differentiates D's input gradients (wgan_gp, dragan, R1, R2), else batch
+    # (resolved by gan_cli.build.build_network; the saved config keeps auto)
     norm: str = "auto"
 
     def __post_init__(self) -> None:
@@ -139,8 +143,9 @@ class DCGANDiscriminatorConfig(DiscriminatorConfig):
         _positive(self, "width")
         _one_of(self, "conditioning", ("none", "concat", "projection"))
         _one_of(self, "norm", ("auto", "batch", "layer", "none"))
-        _require(self.feature_dim is None or self.feature_dim > 0, "feature_dim",
-                 f"must be > 0 or null, got {self.feature_dim}")
+        for key in ("bottleneck_dim", "feature_dim"):
+            value = getattr(self, key)
+            _require(value is None or value > 0, key, f"must be > 0 or null, got {value}")
 
 
 @dataclass
@@ -183,7 +188,8 @@ class InfoGANDiscriminatorConfig(DiscriminatorConfig):
     hidden: int = 1024  # units of the fully connected layer before the score (1024)
     # normalisation after the second convolution and the fully connected layer: batch (InfoGAN's)
     # | layer (per sample) | none | auto: penalty_norm when the loss or a regulariser
-    # differentiates D's input gradients (wgan_gp, dragan, R1, R2), else batch
+    # differentiates D's input gradients (wgan_gp, dragan, R1, R2), else batch (resolved by
+    # gan_cli.build.build_network; the saved config keeps auto)
     norm: str = "auto"
     # what norm=auto becomes under such a penalty: none, as Lucic et al. 2018 ran WGAN-GP and
     # DRAGAN (google/compare_gan v1, src/params.py) | layer (Gulrajani et al. 2017's choice)
@@ -311,12 +317,13 @@ class PatchDiscriminatorConfig(NetworkConfig):
 
 @dataclass
 class L1ReconstructionConfig:
-    """pix2pix's L1 term weight * mean |G(z, y) - x| (gan_cli.regularizers.L1Reconstruction)."""
+    """pix2pix's L1 term weight * mean |G(z, y) - x| (gan_cli.losses.L1Reconstruction)."""
 
-    _target_: str = "gan_cli.regularizers.L1Reconstruction"
+    _target_: str = "gan_cli.losses.L1Reconstruction"
     weight: float = 100.0  # lambda (100 in the paper); 0 = adversarial loss alone
 
     def __post_init__(self) -> None:
+        _finite(self, "weight")
         _non_negative(self, "weight")
 
 
@@ -329,6 +336,9 @@ class Pix2PixModelConfig(ModelConfig):
     generator: UNetGeneratorConfig = field(default_factory=UNetGeneratorConfig)
     discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
     regularizers: dict[str, Any] = field(default_factory=lambda: {"l1": L1ReconstructionConfig()})
+
+    def __post_init__(self) -> None:
+        _positive(self, "z_dim")
 # ProGAN, StyleGAN, StyleGAN2 (gan_cli/models/progan.py, stylegan.py, stylegan2.py). Feature maps
 # at side r are min(channel_base // r, channel_max); the data's side must be start_resolution * 2**k.
 
@@ -505,23 +515,24 @@ class ProgressiveScheduleConfig:
 
 @dataclass
 class R1RegularizerConfig:
-    """R1, gamma / 2 E||grad_x D(x)||^2 at real data (gan_cli.regularizers.R1; Mescheder et al. 2018),
+    """R1, gamma / 2 E||grad_x D(x)||^2 at real data (gan_cli.losses.R1; Mescheder et al. 2018),
     as a model's own term; every loss also has it as loss.r1_gamma / loss.r_interval."""
 
-    _target_: str = "gan_cli.regularizers.R1"
+    _target_: str = "gan_cli.losses.R1"
     gamma: float = 10.0  # StyleGAN (FFHQ) and StyleGAN2 config F: 10
     interval: int = 1  # every `interval` D updates; > 1 = lazy (StyleGAN2: 16), D's lr and betas corrected
 
     def __post_init__(self) -> None:
+        _finite(self, "gamma")
         _non_negative(self, "gamma")
         _positive(self, "interval")
 
 
 @dataclass
 class DriftConfig:
-    """ProGAN's drift term epsilon * E[D(x)^2] on real data (gan_cli.regularizers.Drift)."""
+    """ProGAN's drift term epsilon * E[D(x)^2] on real data (gan_cli.losses.Drift)."""
 
-    _target_: str = "gan_cli.regularizers.Drift"
+    _target_: str = "gan_cli.losses.Drift"
     epsilon: float = 0.001  # epsilon_drift (Karras et al. 2018, appendix A.1)
 
     def __post_init__(self) -> None:
@@ -530,10 +541,10 @@ class DriftConfig:
 
 @dataclass
 class PathLengthConfig:
-    """StyleGAN2's path-length regulariser on G (gan_cli.regularizers.PathLength; Karras et al. 2020,
+    """StyleGAN2's path-length regulariser on G (gan_cli.losses.PathLength; Karras et al. 2020,
     section 3.2): weight * (||J_w^T y|| - a)^2, a a moving average of the lengths."""
 
-    _target_: str = "gan_cli.regularizers.PathLength"
+    _target_: str = "gan_cli.losses.PathLength"
     weight: float = 2.0  # pl_weight (config F: 2)
     interval: int = 4  # every `interval` G updates (lazy), G's lr and betas corrected by k / (k + 1)
     decay: float = 0.01  # of the moving average a (pl_decay)
@@ -681,9 +692,9 @@ class SinGANDiscriminatorConfig(SinGANGeneratorConfig):
 @dataclass
 class SinGANReconstructionConfig:
     """SinGAN's reconstruction term alpha * mean((G_n(z_rec, up(x_rec_{n-1})) - x_n)^2) on G's
-    loss at every update (gan_cli.regularizers.SinGANReconstruction)."""
+    loss at every update (gan_cli.losses.SinGANReconstruction)."""
 
-    _target_: str = "gan_cli.regularizers.SinGANReconstruction"
+    _target_: str = "gan_cli.losses.SinGANReconstruction"
     alpha: float = 10.0  # its weight (the paper's code: 10); 0 = adversarial loss alone
 
     def __post_init__(self) -> None:

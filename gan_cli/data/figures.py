@@ -1,11 +1,13 @@
-"""Image-grid figures for image datasets (the `save_figure` of the image data sources)."""
+"""Image-grid figures: the image data sources' ``save_figure`` and the cascades' figures."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 
 def grid_layout(num_images: int, labels: torch.Tensor | None = None) -> int:
@@ -72,3 +74,26 @@ def save_image_rows(rows: list[torch.Tensor], path: str | Path, padding: int = 2
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(canvas, path, format="png")
     return path
+
+
+def save_sampling_figure(levels: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                         path: str | Path) -> torch.Tensor:
+    """LAPGAN's sampling figure (Denton et al. 2015, fig. 1) as one PNG from ``LAPGANCascade.levels``:
+    a row per sample, columns ``I~_K | h~_{K-1} | I~_{K-1} | ... | h~_0 | I~_0``, cells enlarged
+    (nearest) to full size, each high-pass column stretched by its largest magnitude (mid-grey = 0).
+
+    Returns:
+        The drawn cells (N * (2K + 1), C, H, W) in [-1, 1], row by row.
+    """
+    size = tuple(levels[-1][0].shape[-2:])
+
+    def column(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x.detach().float().cpu(), size=size, mode="nearest")
+
+    columns = [column(levels[0][0])]
+    for image, high in levels[1:]:
+        h = column(high)
+        columns += [h / h.abs().max().clamp_min(1e-8), column(image)]
+    cells = torch.stack(columns, dim=1).flatten(0, 1)
+    save_image_grid(cells, path, nrow=len(columns))
+    return cells

@@ -46,7 +46,7 @@ from gan_cli.data.files import (
 )
 from gan_cli.data.idx import DEBIAN_FASHION_MNIST_DIR, IDX_FILES  # noqa: F401 - re-exported
 from gan_cli.data.sources import ImageSource, LoaderImageSource, TensorImageSource
-from gan_cli.data.transforms import check_image_args, check_split, convert_channels, resize_uint8
+from gan_cli.data.transforms import check_split, convert_channels, resize_uint8
 from gan_cli.errors import ConfigError
 
 
@@ -133,7 +133,6 @@ def fashion_mnist(
 ) -> ImageSource:
     """Fashion-MNIST (10 classes, 28x28 gray): root, then Debian's package, then download."""
     opts, run = bundle(options, FashionMNISTConfig)
-    check_image_args(opts.resolution, opts.channels, opts.limit)
     check_split(split, ("train", "test"), "Fashion-MNIST")
     r, train = expand_root(root or default_data_root()), split == "train"
     images, labels = try_sources(
@@ -162,7 +161,6 @@ def mnist(
 ) -> ImageSource:
     """MNIST (10 classes, 28x28 gray): root in torchvision's layout, then download."""
     opts, run = bundle(options, MNISTConfig)
-    check_image_args(opts.resolution, opts.channels, opts.limit)
     check_split(split, ("train", "test"), "MNIST")
     r, train = expand_root(root or default_data_root()), split == "train"
     images, labels = try_sources(
@@ -191,7 +189,6 @@ def mnist_5k(
 
     There is nothing to download (`download` is accepted for a uniform config and ignored)."""
     opts, run = bundle(options, MNIST5kConfig)
-    check_image_args(opts.resolution, opts.channels, opts.limit)
     check_split(split, ("train",), "MNIST-5k")
     r = expand_root(root or default_data_root())
 
@@ -221,7 +218,6 @@ def cifar10(
 ) -> ImageSource:
     """CIFAR-10 (10 classes, 32x32 RGB): root in torchvision's layout, then download."""
     opts, run = bundle(options, CIFAR10Config)
-    check_image_args(opts.resolution, opts.channels, opts.limit)
     check_split(split, ("train", "test"), "CIFAR-10")
     r, train = expand_root(root or default_data_root()), split == "train"
 
@@ -260,7 +256,6 @@ def celeba(
     The split comes from ROOT/celeba/list_eval_partition.txt; without that file only
     split=all works (every image in the folder)."""
     opts, run = bundle(options, CelebAConfig)
-    check_image_args(opts.resolution, opts.channels, opts.limit)
     check_split(split, ("train", "valid", "test", "all"), "CelebA")
     r = expand_root(root or default_data_root())
     base = r / "celeba"
@@ -317,7 +312,6 @@ def lsun(root: str | None = None, category: str = "bedroom", download: bool = Fa
 
     torchvision cannot download LSUN; `download` only changes the advice in the error."""
     opts, run = bundle(options, LSUNConfig)
-    check_image_args(opts.resolution, opts.channels, opts.limit)
     check_split(split, ("train", "val"), "LSUN")
     r = expand_root(root or default_data_root())
     key = f"{category}_{split}"
@@ -362,7 +356,6 @@ def image_folder(path: str, **options: Any) -> ImageSource:
     """Any folder of images, searched recursively (sorted paths), unlabelled; each image is
     resized on its shorter side and center-cropped to resolution x resolution."""
     opts, run = bundle(options, ImageFolderConfig)
-    check_image_args(opts.resolution, opts.channels, opts.limit)
     if opts.channels is None:
         raise ConfigError("dataset.channels must be 1 or 3 for an image folder")
     folder = expand_root(path)

@@ -1,18 +1,7 @@
-"""One image as a dataset, at SinGAN's scales (Shaham et al. 2019).
-
-``single_image(path=None, name="rocket", max_size=250, min_size=25, scale_factor=0.75, ...)`` loads
-an image file, or with ``path`` null one of the photographs that scikit-image ships inside its
-package (``skimage.data``: no download), and builds its pyramid with
-``gan_cli.models.singan.scale_sizes`` and ``image_pyramid``. The source has a current scale (the
-finest until ``set_stage(n)`` is called); ``next()`` returns the image at that scale, ``batch_size``
-copies of it, in [-1, 1], with no labels. The pyramid is fixed, so the data position is only the
-scale (``state_dict``).
-
-Shape facts: ``info.shape`` is the finest scale's (C, H, W); ``scale_shapes`` holds every scale's,
-coarsest first, for building each scale's networks; ``image_scale_sizes`` gives the same sizes
-without building the source (SinGAN's stages are built from the config alone).
-
-Metrics: SiFID (gan_cli/metrics/defs/sifid.py) of generated samples against this image, by default.
+"""One image as a dataset at SinGAN's scales (Shaham et al. 2019): a file, or a photograph that
+scikit-image ships (no download). ``next()`` gives ``batch_size`` copies of the image at the current
+scale (``set_stage``; the finest by default) in [-1, 1]; ``scale_shapes`` are every scale's (C, H, W)
+coarsest first; SiFID is its default metric.
 """
 
 from __future__ import annotations
@@ -27,17 +16,12 @@ import torch
 
 from gan_cli.data.base import DataInfo
 from gan_cli.data.figures import save_image_grid
+from gan_cli.data.pyramids import image_pyramid, scale_sizes
 from gan_cli.errors import ConfigError, RuntimeFailure
-from gan_cli.models.singan import image_pyramid, scale_sizes
-
-# Photographs shipped inside scikit-image's package (skimage.data loads them without a download).
-SKIMAGE_IMAGES = ("astronaut", "camera", "chelsea", "coffee", "rocket")
 
 
 def _skimage_image(name: str) -> np.ndarray:
-    if name not in SKIMAGE_IMAGES:
-        raise ConfigError(f"dataset.name={name!r} is not one of the images scikit-image ships: "
-                          f"{', '.join(SKIMAGE_IMAGES)}; or set dataset.path to an image file")
+    """A photograph scikit-image ships (gan_cli.config.data.SKIMAGE_IMAGES: the schema checks the name)."""
     try:
         import skimage.data
     except ImportError as exc:
@@ -46,7 +30,8 @@ def _skimage_image(name: str) -> np.ndarray:
     return getattr(skimage.data, name)()
 
 
-def _file_image(path: str | Path) -> np.ndarray:
+def _read_file(path: str | Path, read: Any) -> Any:
+    """``read(image)`` of the PIL image at ``path``; RuntimeFailure when missing or unreadable."""
     from PIL import Image
 
     file = Path(path).expanduser()
@@ -54,7 +39,7 @@ def _file_image(path: str | Path) -> np.ndarray:
         raise RuntimeFailure(f"dataset.path={file}: no such image file")
     try:
         with Image.open(file) as im:
-            return np.array(im.convert("RGB"))  # a writable copy
+            return read(im)
     except OSError as exc:
         raise RuntimeFailure(f"dataset.path={file}: not a readable image ({exc})") from exc
 
@@ -63,41 +48,20 @@ def image_size(path: str | Path | None = None, name: str = "rocket") -> tuple[in
     """The (H, W) of the image ``load_image(path, name)`` loads (a file's header only is read)."""
     if path is None:
         return tuple(_skimage_image(name).shape[:2])  # type: ignore[return-value]
-    from PIL import Image
-
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise RuntimeFailure(f"dataset.path={file}: no such image file")
-    try:
-        with Image.open(file) as im:
-            width, height = im.size
-    except OSError as exc:
-        raise RuntimeFailure(f"dataset.path={file}: not a readable image ({exc})") from exc
+    width, height = _read_file(path, lambda im: im.size)
     return height, width
 
 
 def image_scale_sizes(path: str | Path | None = None, name: str = "rocket", max_size: int = 250,
                       min_size: int = 25, scale_factor: float = 0.75) -> list[tuple[int, int]]:
-    """Every scale's (H, W) of that image, coarsest first (``scale_sizes``; what ``single_image``
-    builds its pyramid at, and what SinGAN's stages build their networks for)."""
-    height, width = image_size(path, name)
-    try:
-        return scale_sizes(height, width, min_size, max_size, scale_factor)
-    except ValueError as exc:
-        raise ConfigError(f"dataset: {exc}") from None
+    """Every scale's (H, W) of that image, coarsest first (what SinGAN's stages build networks for)."""
+    return scale_sizes(*image_size(path, name), min_size, max_size, scale_factor)
 
 
 def load_image(path: str | Path | None = None, name: str = "rocket", channels: int = 3) -> torch.Tensor:
-    """The image as float32 (1, channels, H, W) in [-1, 1].
-
-    Args:
-        path: an image file (any format PIL reads); None = scikit-image's ``name``.
-        name: one of ``SKIMAGE_IMAGES`` (used when ``path`` is None).
-        channels: 3 (RGB; a grey image is repeated) or 1 (the mean of R, G and B).
-    """
-    if channels not in (1, 3):
-        raise ConfigError(f"dataset.channels must be 1 or 3, got {channels}")
-    array = _file_image(path) if path is not None else _skimage_image(name)
+    """The image file ``path`` (None: scikit-image's ``name``) as float32 (1, channels, H, W) in [-1, 1];
+    channels 3 (grey repeated) or 1 (the mean of R, G and B)."""
+    array = _skimage_image(name) if path is None else _read_file(path, lambda im: np.array(im.convert("RGB")))
     x = torch.from_numpy(np.ascontiguousarray(array)).float()
     x = x[None, None] if x.dim() == 2 else x[None].permute(0, 3, 1, 2)[:, :3]
     x = x / 127.5 - 1.0
@@ -109,21 +73,8 @@ def load_image(path: str | Path | None = None, name: str = "rocket", channels: i
 
 
 class SingleImageSource:
-    """A DataSource of one image at SinGAN's scales.
-
-    Args:
-        image: (1, C, H, W) in [-1, 1], at its original size.
-        sizes: every scale's (H, W), coarsest first.
-        batch_size: copies of the image per batch.
-        device: where batches are delivered.
-        name: what the image is (figure titles, logs).
-
-    Attributes:
-        info: ``DataInfo(shape=finest (C, H, W), num_classes=0, bounded=True)``.
-        pyramid: the image at every scale, coarsest first, on ``device``.
-        scale_shapes: every scale's (C, H, W), coarsest first.
-        scale: the current scale (``next()``'s), initially the finest.
-    """
+    """A DataSource of ``image`` (1, C, H, W) in [-1, 1] at ``sizes`` (coarsest first): ``pyramid``
+    on ``device``, ``scale`` the current one (``next()``'s), ``info`` the finest scale's shape."""
 
     figure_samples = 8  # samples in a figure unless train.figure_samples says otherwise
     default_metrics: tuple[str, ...] = ("sifid",)  # the single-image FID of samples (metrics/defs/sifid.py)
@@ -132,8 +83,6 @@ class SingleImageSource:
 
     def __init__(self, image: torch.Tensor, sizes: Sequence[tuple[int, int]], *, batch_size: int,
                  device: str | torch.device = "cpu", name: str = "image") -> None:
-        if batch_size < 1:
-            raise ConfigError(f"train.batch_size must be >= 1, got {batch_size}")
         self.device = torch.device(device)
         self.name = name
         self.batch_size = int(batch_size)
@@ -196,22 +145,7 @@ def single_image(path: str | None = None, name: str = "rocket", max_size: int = 
                  scale_factor: float = 0.75, channels: int = 3, *, batch_size: int = 1,
                  device: str | torch.device = "cpu", seed: int = 0, rank: int = 0,
                  world_size: int = 1) -> SingleImageSource:
-    """One image at SinGAN's scales (see the module docstring).
-
-    Args:
-        path: an image file; None = scikit-image's ``name``.
-        name: a photograph scikit-image ships (``SKIMAGE_IMAGES``).
-        max_size: the finest scale's longer side at most (px).
-        min_size: the coarsest scale's shorter side (px).
-        scale_factor: the nominal ratio between scales (adjusted, see ``scale_sizes``).
-        channels: 3 or 1.
-        batch_size: copies of the image per batch (this rank's share).
-        device: where batches are delivered.
-        seed, rank, world_size: the run's facts; every rank sees the same image.
-
-    Returns:
-        A ``SingleImageSource``.
-    """
+    """A ``SingleImageSource`` of the image (keys: conf/dataset/single_image.yaml); every rank sees it."""
     del seed, rank, world_size  # one deterministic image: nothing to shuffle or share
     image = load_image(path, name, channels)
     sizes = image_scale_sizes(path, name, max_size, min_size, scale_factor)

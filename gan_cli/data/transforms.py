@@ -1,10 +1,9 @@
 """uint8 image tensor helpers applied once at load time: resizing and channel conversion, and the
-checks of the image options."""
+check of a dataset's split."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,15 +43,6 @@ def convert_channels(images: torch.Tensor, channels: int | None) -> torch.Tensor
         gray = (images.to(torch.float32) * weights).sum(1, keepdim=True)
         return gray.round_().clamp_(0, 255).to(torch.uint8)
     raise ConfigError(f"cannot convert {images.shape[1]}-channel images to {channels} channels")
-
-
-def check_image_args(resolution: Any, channels: Any, limit: Any) -> None:
-    if not isinstance(resolution, int) or resolution < 1:
-        raise ConfigError(f"dataset.resolution must be a positive integer, got {resolution!r}")
-    if channels is not None and channels not in (1, 3):
-        raise ConfigError(f"dataset.channels must be 1 or 3, got {channels!r}")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise ConfigError(f"dataset.limit must be a positive integer or null, got {limit!r}")
 
 
 def check_split(split: str, allowed: Sequence[str], name: str) -> None:

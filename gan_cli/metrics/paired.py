@@ -4,7 +4,7 @@ For each pair (input y, target x) of a paired source (``gan_cli.data.paired``), 
 [-1, 1] and ``u = (v + 1) / 2`` the same image in [0, 1]:
 
     l1      = mean over all pixels of | G(z, y) - x |                 ([-1, 1] units, as the
-              training term gan_cli.regularizers.L1Reconstruction reports it)
+              training term gan_cli.losses.L1Reconstruction reports it)
     psnr_db = mean over images of 10 log10(1 / MSE(u_G, u_x))          (data range 1; dB)
     ssim    = mean over images of SSIM(u_G, u_x)                      (Wang et al. 2004: 11x11
               Gaussian window, sigma 1.5, k1 = 0.01, k2 = 0.03, data range 1)

@@ -13,11 +13,6 @@ def takes_condition(G: Any) -> bool:
 
 
 def truncates_in_w(G: Any) -> bool:
-    """Whether G's truncation trick is StyleGAN's psi in W rather than a truncated z.
-
-    A generator that says ``truncation_in_w = True`` (StyleGAN and StyleGAN2) is called as
-    ``G(z, y, psi=t)`` with an untruncated z, ``w' = w_avg + t (w - w_avg)``; any other generator
-    gets z drawn with every component within [-t, t] (``gan_cli.latents``). ``gan-eval
-    truncation=t`` and ``train.figure_truncation=t`` mean whichever the generator says.
-    """
+    """Whether G truncates in W (``truncation_in_w = True``: StyleGAN's ``G(z, y, psi=t)``,
+    w' = w_avg + t (w - w_avg)) rather than by drawing z within [-t, t] (``gan_cli.latents``)."""
     return bool(getattr(G, "truncation_in_w", False))

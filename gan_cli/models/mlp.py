@@ -1,10 +1,6 @@
-"""Fully connected generator and discriminator (Goodfellow et al. 2014).
-
-For 2D toy data and for flattened images alike: the data's shape is injected by the dataset, the
-generator ends in tanh when the data is bounded to [-1, 1] (images) and is linear otherwise.
-With ``conditional: true`` both networks take the dataset's labels through a learned embedding
-concatenated to their input (Mirza & Osindero 2014).
-"""
+"""Fully connected generator and discriminator (Goodfellow et al. 2014), for 2D toy data and
+flattened images; with ``conditional`` a label embedding is concatenated to the input (Mirza &
+Osindero 2014)."""
 
 from __future__ import annotations
 
@@ -33,19 +29,9 @@ def _mlp(sizes: list[int], activation: str, *, batch_norm: bool = False,
 
 
 class Generator(nn.Module):
-    """MLP generator: z (N, z_dim) [+ label embedding] -> sample (N, *data_shape).
+    """z (N, z_dim) [+ label embedding] -> samples (N, *data_shape); tanh when ``bounded``.
 
-    Args:
-        z_dim: latent size.
-        data_shape: shape of one sample, from the dataset.
-        num_classes: the dataset's label count (used only when ``conditional``).
-        bounded: the data lies in [-1, 1], so the output goes through tanh.
-        hidden: widths of the hidden layers.
-        activation: relu | leaky_relu | tanh.
-        batch_norm: BatchNorm1d after each hidden layer.
-        conditional: use labels (needs num_classes > 0).
-        latent: "normal" (the first layer sees z) or "uniform" (it sees 2 Phi(z) - 1, uniform on
-            (-1, 1) per component).
+    ``latent``: the first layer sees z (``normal``) or 2 Phi(z) - 1, uniform on (-1, 1) (``uniform``).
     """
 
     def __init__(self, *, z_dim: int, data_shape: tuple[int, ...], num_classes: int = 0,
@@ -53,8 +39,6 @@ class Generator(nn.Module):
                  activation: str = "relu", batch_norm: bool = False, conditional: bool = False,
                  latent: str = "normal"):
         super().__init__()
-        if latent not in ("normal", "uniform"):
-            raise ValueError(f"latent must be 'normal' or 'uniform', got {latent!r}")
         self.uniform_latent = latent == "uniform"
         if conditional and num_classes <= 0:
             raise ValueError("a conditional model needs a dataset with labels (num_classes > 0)")
@@ -78,26 +62,11 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """MLP discriminator: sample [+ label embedding] -> one raw score per sample.
+    """Samples (N, *data_shape) [+ label embedding] -> raw scores (N,) (``output="score"``); BEGAN's
+    autoencoder (hidden layers, then their mirror) -> a reconstruction of x's shape; or MMD-GAN's
+    features: the last hidden layer (N, hidden[-1]), or with ``feature_dim`` a linear map of it.
 
-    With ``output="reconstruction"`` (BEGAN) it is an autoencoder instead: the hidden layers form
-    the encoder, their mirror the decoder, and it returns a reconstruction of the input's shape.
-    With ``output="features"`` (MMD-GAN) it returns the last hidden layer's output, the input the
-    score layer would have, shape (N, hidden[-1]); or, with ``feature_dim``, a linear map of it to
-    (N, feature_dim).
-
-    Args:
-        data_shape: shape of one sample, from the dataset.
-        num_classes: the dataset's label count (used only when ``conditional``).
-        output: "score", "reconstruction" or "features" (what the loss needs).
-        hidden: widths of the hidden layers.
-        activation: relu | leaky_relu | tanh.
-        dropout: dropout probability after each hidden layer.
-        conditional: use labels (needs num_classes > 0).
-        feature_dim: with ``output="features"``: the size of a linear head on the last hidden
-            layer; None = no head, the features are the last hidden layer's output.
-        input_scale: D's first layer sees ``x / input_scale`` (a fixed rescaling, not learned); a
-            reconstruction is scaled back to x's units.
+    The first layer sees ``x / input_scale`` (fixed); a reconstruction is scaled back to x's units.
     """
 
     def __init__(self, *, data_shape: tuple[int, ...], num_classes: int = 0, output: str = "score",
@@ -105,16 +74,11 @@ class Discriminator(nn.Module):
                  dropout: float = 0.0, conditional: bool = False, feature_dim: int | None = None,
                  input_scale: float = 1.0):
         super().__init__()
-        if not input_scale > 0:
-            raise ValueError(f"input_scale must be > 0, got {input_scale!r}")
         self.input_scale = float(input_scale)
         if output not in ("score", "reconstruction", "features"):
             raise ValueError(f"output must be 'score', 'reconstruction' or 'features', got {output!r}")
-        if feature_dim is not None:
-            if output != "features":
-                raise ValueError(f"feature_dim applies to output='features' only, got output={output!r}")
-            if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
-                raise ValueError(f"feature_dim must be a positive integer or None, got {feature_dim!r}")
+        if feature_dim is not None and output != "features":
+            raise ValueError(f"feature_dim applies to output='features' only, got output={output!r}")
         if conditional and num_classes <= 0:
             raise ValueError("a conditional model needs a dataset with labels (num_classes > 0)")
         self.data_shape = tuple(data_shape)

@@ -1,37 +1,12 @@
-"""ProGAN: progressively grown generator and discriminator (Karras et al. 2018).
+"""ProGAN: progressively grown generator and discriminator (Karras et al. 2018, section 2, table 2).
 
-Karras, Aila, Laine, Lehtinen 2018, "Progressive Growing of GANs for Improved Quality,
-Stability, and Variation" (ICLR), section 2 and appendix A (table 2).
-
-G and D mirror each other, one block per resolution from ``s = start_resolution`` (4 in the
-paper) up to the data's side ``R = s * 2**k``; the feature maps at side r are
-``min(channel_base // r, channel_max)`` (the paper: 512 up to 32 px, then 256, 128, 64, 32, 16).
-Every weight uses the equalised learning rate; activations are LeakyReLU(0.2).
-
-* Generator: z -> pixel norm -> a dense layer to (C_s, s, s) (the paper's 4x4 convolution on the
-  1x1 latent; gain sqrt(2)/s, the same He constant) -> conv 3x3; then per doubling: nearest
-  upsampling, conv 3x3, conv 3x3. Pixel norm follows every convolution's activation. toRGB is a
-  1x1 convolution (gain 1, linear) at every resolution.
-* Discriminator: fromRGB (1x1 conv + LeakyReLU) at every resolution; per halving: conv 3x3,
-  conv 3x3, 2x2 average pooling; at side s: minibatch stddev (group 4), conv 3x3, a dense
-  layer (the paper's 4x4 convolution), a linear output (gain 1).
-
-Progressive growing (section 2): every block is built at construction, so the state dict has
-the same shape in every phase, and ``set_phase(resolution, alpha)`` selects what runs:
-
-* G at side r makes (N, C, r, r) images: ``(1 - alpha) * upsample(toRGB_{r/2}(h_{r/2})) +
-  alpha * toRGB_r(block_r(h_{r/2}))``: at alpha 0 the lower-resolution output upsampled
-  (nearest), at alpha 1 the new block's;
-* D at side r takes (N, C, r, r): ``(1 - alpha) * fromRGB_{r/2}(avgpool(x)) +
-  alpha * block_r(fromRGB_r(x))`` feeds the blocks below.
-
-The real images are faded the same way by ``gan_cli.schedules.ProgressiveSchedule.transform_real``.
-The default phase is the data's resolution with alpha 1 (a fully grown network).
-
-Output range: the paper's toRGB is linear (data in [-1, 1] are not squashed). ``tanh_output=True``
-ends in tanh when the data are bounded.
-
-Labels are not used (``num_classes`` is accepted and the attribute is 0).
+One block per side from ``start_resolution`` to the data's, ``channels_at`` feature maps, equalised
+learning rate, LeakyReLU(0.2). G: pixel norm, a dense layer to (C, s, s) (the paper's 4x4 conv on
+the 1x1 latent, gain sqrt(2)/s), conv 3x3, then per doubling nearest upsampling and two convs, pixel
+norm after each; linear 1x1 toRGB per side. D mirrors it with 2x2 average pooling, minibatch stddev,
+conv, dense and a linear score. Every block is built at once; ``set_phase(r, alpha)`` fades the
+newest block in: ``lerp(up(toRGB_{r/2}), toRGB_r(block_r), alpha)`` in G, the mirror in D.
+Labels are not used.
 """
 
 from __future__ import annotations
@@ -57,10 +32,7 @@ __all__ = ["Generator", "Discriminator", "GrowingMixin"]
 
 
 class GrowingMixin:
-    """``set_phase(resolution, alpha)`` and the checks every growing network shares.
-
-    Needs ``self.resolutions`` (the sides, start to full) and ``self.growing`` (bool).
-    """
+    """``set_phase(resolution, alpha)`` for networks with ``resolutions`` (start to full) and ``growing``."""
 
     resolutions: list[int]
     growing: bool
@@ -71,21 +43,10 @@ class GrowingMixin:
 
     @property
     def phase_level(self) -> int:
-        """Index of the current side in ``resolutions`` (0 at the start resolution)."""
         return self.resolutions.index(self.phase_resolution)
 
     def set_phase(self, resolution: int, alpha: float = 1.0) -> None:
-        """Run at side ``resolution`` from now on, with the newest block faded in by ``alpha``.
-
-        Args:
-            resolution: one of ``self.resolutions``.
-            alpha: in [0, 1]; ignored (treated as 1) at the start resolution, where no older
-                path exists.
-
-        Raises:
-            ValueError: an unknown resolution, alpha outside [0, 1], or a lower resolution on a
-                network built with ``progressive=False``.
-        """
+        """Run at side ``resolution``, the newest block faded in by ``alpha`` in [0, 1] (1 at the start)."""
         if resolution not in self.resolutions:
             raise ValueError(f"set_phase: resolution {resolution} is not one of {self.resolutions}")
         if not 0.0 <= alpha <= 1.0:
@@ -119,26 +80,7 @@ class GBlock(nn.Module):
 
 
 class Generator(GrowingMixin, nn.Module):
-    """ProGAN's generator.
-
-    Args:
-        z_dim: size of z (512 in the paper).
-        data_shape: (C, R, R), R = start_resolution * 2**k.
-        num_classes: accepted and ignored (unconditional).
-        bounded: the data lie in [-1, 1]; with ``tanh_output`` the output is squashed to it.
-        channel_base, channel_max: feature maps at side r: ``min(channel_base // r, channel_max)``.
-        start_resolution: the first block's side; None = 4 for 4 * 2**k px (the paper's), 7 for 28 px
-            (``style_layers.default_start_resolution``).
-        use_pixel_norm: pixel norm on z and after every convolution (the paper: True).
-        tanh_output: end in tanh when ``bounded`` (the paper: False, a linear toRGB).
-        progressive: build the lower-resolution toRGB layers and allow ``set_phase``; False gives
-            a fixed network at the data's resolution.
-
-    Attributes:
-        num_classes: 0.
-        resolutions: the sides s, 2s, ..., R.
-        phase_resolution, alpha: the current phase (``set_phase``).
-    """
+    """ProGAN's generator: (N, z_dim) -> (N, C, r, r) at the phase's side r (conf/model/progan.yaml)."""
 
     def __init__(self, *, z_dim: int, data_shape: Sequence[int], num_classes: int = 0, bounded: bool = True,
                  channel_base: int = 16384, channel_max: int = 512, start_resolution: int | None = None,
@@ -165,16 +107,6 @@ class Generator(GrowingMixin, nn.Module):
         return pixel_norm(x) if self.use_pixel_norm else x
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        """Images at the current phase's side.
-
-        Args:
-            z: latents (N, z_dim).
-            y: ignored.
-
-        Returns:
-            (N, C, r, r) with r the phase's resolution (the data's, unless ``set_phase`` said
-            otherwise).
-        """
         s, level = self.resolutions[0], self.phase_level
         x = self._norm(z)
         x = self._norm(_lrelu(self.dense(x).reshape(z.shape[0], -1, s, s)))
@@ -202,23 +134,7 @@ class DBlock(nn.Module):
 
 
 class Discriminator(GrowingMixin, nn.Module):
-    """ProGAN's discriminator (also StyleGAN's).
-
-    Args:
-        data_shape: (C, R, R), R = start_resolution * 2**k.
-        num_classes: accepted and ignored (unconditional).
-        output: ``"score"`` only.
-        channel_base, channel_max, start_resolution, progressive: as the generator's.
-        mbstd_group_size: G of the minibatch stddev before the last block (4); 0 = no such layer.
-        mbstd_channels: its statistics (1).
-
-    Attributes:
-        num_classes: 0.
-        resolutions, phase_resolution, alpha: as the generator's.
-
-    Forward: ``(x, y=None)`` with x (N, C, r, r) at the phase's side r -> raw scores (N,).
-    With the minibatch stddev, N must be divisible by min(4, N).
-    """
+    """ProGAN's (and StyleGAN's) discriminator: (N, C, r, r) at the phase's side -> raw scores (N,)."""
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
                  channel_base: int = 16384, channel_max: int = 512, start_resolution: int | None = None,

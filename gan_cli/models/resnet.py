@@ -1,34 +1,13 @@
-"""The ResNet GANs: WGAN-GP's and SNGAN's ResNets, SAGAN and a small BigGAN, in one implementation.
+"""The ResNet GANs in one implementation: ``resnet`` (Gulrajani et al. 2017), ``sngan`` (Miyato et
+al. 2018; conditional BN in G and a projection D with labels, Miyato & Koyama 2018), ``sagan``
+(self-attention, Zhang et al. 2019) and a small ``biggan`` (shared class embedding and hierarchical z
+into every block's conditional BN, Brock et al. 2019). Spectral norm is applied by the builder.
 
-One generator and one discriminator class serve four model configs (conf/model/):
-
-* ``resnet``: the ResNet of Gulrajani et al. 2017 (WGAN-GP), no normalisation in D;
-* ``sngan``: the same with spectral norm in D (Miyato et al. 2018), conditional BN in G and a
-  projection D when the data have labels (Miyato & Koyama 2018);
-* ``sagan``: spectral norm in G and D and a self-attention block in each (Zhang et al. 2019);
-* ``biggan``: a shared class embedding and a hierarchical latent feeding conditional BN in
-  every generator block, a projection D, orthogonal initialisation, spectral norm in both and
-  self-attention (Brock et al. 2019).
-
-Spectral norm is not part of these classes: it is the ``spectral_norm`` key of any generator or
-discriminator config, applied by ``gan_cli.models.build_network``.
-
-Layout. The side ``R`` of the square images is ``s * 2**k`` with ``s`` odd or at most 7 (see
-``dcgan.start_size``): 32 = 4 * 2**3, 64 = 4 * 2**4, 128 = 4 * 2**5, 28 = 7 * 2**2.
-
-* Generator: ``Linear(z) -> (C_0, s, s)``, then ``k`` up-blocks
-  ``[BN, ReLU, upsample x2, conv3x3, BN, ReLU, conv3x3] + [upsample x2, conv1x1]`` (the second
-  bracket is the shortcut), then ``BN, ReLU, conv3x3`` to the image channels (tanh when the
-  data are bounded). The BNs inside the blocks are conditional when the model is.
-* Discriminator: an "optimised" first block ``[conv3x3, ReLU, conv3x3, avgpool] +
-  [avgpool, conv1x1]``, then pre-activation blocks ``[ReLU, conv3x3, ReLU, conv3x3, avgpool] +
-  [conv1x1, avgpool]`` that halve the side until it is at most 8 (32 -> 16 -> 8;
-  28 -> 14 -> 7), then ``extra_blocks`` blocks that keep it (SNGAN and BigGAN use two on
-  CIFAR-10), then ReLU, a sum over positions, and ``Linear(C, 1)``; with projection,
-  ``+ <embed(y), h>`` (Miyato & Koyama 2018).
-
-Channel counts are ``width * channel_multipliers[i]`` per stage (null multipliers: ``width``
-everywhere, as SNGAN and WGAN-GP use on CIFAR-10).
+Square images of side R = s * 2**k (``dcgan.start_size``). G: Linear(z) -> (C_0, s, s), k up-blocks
+[BN, ReLU, up x2, conv3x3, BN, ReLU, conv3x3] + [up x2, conv1x1], then BN, ReLU, conv3x3 (tanh when
+bounded). D: SNGAN's optimised first block, pre-activation down-blocks halving the side to <= 8,
+``extra_blocks`` at that side, ReLU, sum over positions, Linear(C, 1) [+ <embed(y), h>]. Channels:
+``width * channel_multipliers[i]`` (null: ``width`` everywhere).
 """
 
 from __future__ import annotations
@@ -40,13 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_cli.models.dcgan import _image_plan
-from gan_cli.models.layers import (
-    ConditionalBatchNorm2d,
-    SelfAttention2d,
-    init_weights,
-    num_classes_arg,
-    positive_int,
-)
+from gan_cli.models.layers import ConditionalBatchNorm2d, SelfAttention2d, init_weights
 
 __all__ = ["Generator", "Discriminator"]
 
@@ -55,7 +28,7 @@ def _multipliers(value: Sequence[int] | None, count: int, who: str, what: str) -
     if value is None:
         return [1] * count
     mults = list(value)
-    if len(mults) != count or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in mults):
+    if len(mults) != count:
         raise ValueError(f"{who}: channel_multipliers must be {count} positive integers for this "
                          f"resolution ({what}), got {mults}; or null for the same width everywhere")
     return mults
@@ -63,10 +36,7 @@ def _multipliers(value: Sequence[int] | None, count: int, who: str, what: str) -
 
 def _attention_side(value: int | None, enabled: bool, sides: list[int], res: int,
                     who: str) -> int | None:
-    """The feature-map side that gets self-attention (default: half the image side).
-
-    Checked against the sides the model's blocks produce.
-    """
+    """The feature-map side, one of ``sides``, that gets self-attention (null: half the image side)."""
     if not enabled:
         return None
     side = value
@@ -121,29 +91,12 @@ class DBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """ResNet generator (SNGAN, WGAN-GP, SAGAN, BigGAN).
+    """z (N, z_dim) [+ labels y (N,)] -> images (N, C, H, W).
 
-    Args:
-        z_dim: latent size.
-        data_shape: (C, H, W) from the dataset; H == W, an even integer >= 8.
-        num_classes: the dataset's label count (0: unlabelled).
-        bounded: end in tanh (the data lie in [-1, 1]).
-        width: base channel count.
-        channel_multipliers: ``k + 1`` multipliers, from the s x s stage up to the R x R stage;
-            null = 1 everywhere.
-        conditional: use the labels; null = when the dataset has them.
-        shared_embedding_dim: BigGAN's shared class embedding size (0 = none): its output, with
-            the latent chunk when ``hierarchical_z``, drives every block's conditional BN
-            through a linear map. 0 with a conditional model: a gain and bias table per class.
-        hierarchical_z: split z into ``k + 1`` chunks: the first feeds the input layer, one
-            goes to each block's conditional BN (BigGAN).
-        attention: add a self-attention block (SAGAN, BigGAN).
-        attention_resolution: the feature-map side after which it sits; null = half the image
-            side (16 for 32 px images).
-        init: ``xavier``, ``orthogonal`` or ``normal`` (see ``layers.init_weights``).
-
-    Raises:
-        ValueError: unsupported shape or option, with what is supported.
+    ``channel_multipliers``: k + 1, from the s x s stage to R x R; ``conditional`` null: when
+    labelled; ``shared_embedding_dim`` > 0: BigGAN's shared embedding (with z's chunk when
+    ``hierarchical_z``) drives each block's conditional BN linearly, 0: a gain and bias per class;
+    ``attention_resolution``: the side after which self-attention sits (null: R / 2).
     """
 
     def __init__(self, *, z_dim: int, data_shape: Sequence[int], num_classes: int = 0,
@@ -154,9 +107,7 @@ class Generator(nn.Module):
         super().__init__()
         who = "ResNet generator"
         c, res, s, k = _image_plan(data_shape, who)
-        self.z_dim = positive_int(z_dim, "z_dim", who)
-        width = positive_int(width, "width", who)
-        num_classes = num_classes_arg(num_classes, who)
+        self.z_dim = z_dim
         if conditional and num_classes == 0:
             raise ValueError(f"{who}: conditional=true needs a labelled dataset (num_classes > 0); "
                              "use conditional=false or null (null: when the data have labels)")
@@ -222,20 +173,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """ResNet discriminator with an optional projection head and self-attention.
-
-    Args:
-        data_shape: (C, H, W) from the dataset.
-        num_classes: the dataset's label count.
-        output: must be ``"score"`` (BEGAN's autoencoder D is ``model=dcgan`` or ``mlp``).
-        width: base channel count.
-        channel_multipliers: one per block (down-sampling blocks, then ``extra_blocks``);
-            null = 1 everywhere.
-        extra_blocks: blocks after the last down-sampling one, at the same side.
-        conditioning: ``none``, ``projection`` or ``auto`` (projection when the data have labels).
-        attention: add a self-attention block.
-        attention_resolution: the feature-map side after which it sits; null = half the image side.
-        init: ``xavier``, ``orthogonal`` or ``normal``.
+    """Images (N, C, H, W) [+ labels] -> raw scores (N,), with a projection head (``conditioning``
+    auto: when labelled) and optional self-attention; ``channel_multipliers``: one per block.
     """
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
@@ -245,19 +184,13 @@ class Discriminator(nn.Module):
         super().__init__()
         who = "ResNet discriminator"
         c, res, _, _ = _image_plan(data_shape, who)
-        width = positive_int(width, "width", who)
-        num_classes = num_classes_arg(num_classes, who)
         if output != "score":
             raise ValueError(f"{who}: output={output!r} is not supported: the ResNet discriminator "
                              "returns scores; BEGAN's autoencoder discriminator is in model=dcgan "
                              "and model=mlp")
-        if conditioning not in ("none", "projection", "auto"):
-            raise ValueError(f"{who}: conditioning must be none, projection or auto, got {conditioning!r}")
         if conditioning == "projection" and num_classes == 0:
             raise ValueError(f"{who}: conditioning=projection needs a labelled dataset "
                              "(num_classes > 0); use none or auto")
-        if isinstance(extra_blocks, bool) or not isinstance(extra_blocks, int) or extra_blocks < 0:
-            raise ValueError(f"{who}: extra_blocks must be an integer >= 0, got {extra_blocks!r}")
         self.conditioning = ("projection" if num_classes else "none") if conditioning == "auto" \
             else conditioning
         self.num_classes = num_classes if self.conditioning == "projection" else 0

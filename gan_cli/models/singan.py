@@ -1,53 +1,17 @@
-"""SinGAN: a pyramid of patch GANs learned from one image (Shaham et al. 2019, "SinGAN: Learning a
-Generative Model from a Single Natural Image", ICCV).
+"""SinGAN: a pyramid of patch GANs learned from one image (Shaham et al. 2019, ICCV).
 
-Scales. The image is first shrunk so that its longer side is at most ``max_size`` (never enlarged),
-giving the finest size (H, W). With ``N = ceil(log(min_size / min(H, W)) / log(factor))``
-downscalings, the factor is then adjusted to ``r = (min_size / min(H, W)) ** (1 / N)`` so that the
-coarsest shorter side is exactly ``min_size``, and scale n (0 = coarsest, N = finest, the order of
-training) has size ``(round(H r^(N-n)), round(W r^(N-n)))`` (``scale_sizes``; the paper: min 25,
-max 250, r ~ 0.75; an image with shorter side <= min_size has one scale). Real images at every scale
-come from ``resize_image`` (bicubic, antialiased when shrinking), clamped to [-1, 1].
-
-Generator of scale n (``ScaleGenerator``), residual:
-
-    x~_n = y + g_n(sigma_n z_n + y),    y = up(x~_{n-1}) (0 at the coarsest scale)
-
-``g_n``: ``depth`` (5) convolutions 3x3, each but the last followed by BatchNorm and
-LeakyReLU(0.2), the last by tanh on bounded data; the input is zero-padded once by
-``depth * (kernel_size // 2)`` pixels (5) so that the output has the input's size (the official
-code's padding). Channels: ``width`` (32)
-doubled every ``grow_every`` (4) scales, at most ``max_width`` (128): ``scale_width``. ``up`` is
-``resize_image`` to the next scale's size. ``z_n`` ~ N(0, I) is a noise map of the image's shape;
-``sigma_n`` is the buffer ``noise_amp``.
-
-Discriminator of scale n (``ScaleDiscriminator``): a Markovian patch discriminator of the same depth
-and width, without padding, so each of its (H - 10) x (W - 10) outputs judges one 11 x 11 patch;
-the score of an image is the mean over its patches (for the WGAN loss, the same as the paper's mean
-over the patch map). The paper trains each scale with WGAN-GP plus the reconstruction loss below;
-its code penalises, at every pixel, the norm over channels of the gradient of the *sum* of the
-patch scores (``patch_gradient_penalty``, lambda = 0.1): loss ``SinGANWGANGP``. The repo's
-``losses.WGANGP`` instead pulls the whole-image gradient of the mean score to norm 1, which lets the
-critic be about sqrt(H W) times steeper and its scores outweigh the reconstruction term.
-
-Reconstruction. A noise map ``z*`` is drawn once at the coarsest scale (buffer ``z_rec`` of G_0;
-the finer generators hold zeros there), and ``x^rec_n = G_n(z_rec_n, up(x^rec_{n-1}))`` must
-reproduce the image: ``L_rec = alpha ||x^rec_n - x_n||^2`` (mean squared error, alpha = 10), the
-regulariser ``gan_cli.regularizers.SinGANReconstruction``. Noise amplitude (``noise_amplitude``):
-``sigma_0 = 1`` and ``sigma_n = 0.1 * RMSE(up(x^rec_{n-1}), x_n)`` for n > 0, set when scale n starts
-(``SinGANCascade.begin_scale``), so the noise is as strong as the detail the coarser scales miss.
-
-Sampling (``SinGANCascade``): noise maps of the training sizes (``forward``, from a flat latent
-``(N, z_dim)`` that is their concatenation) or of other sizes and aspect ratios (``sample(n,
-scale_h, scale_w)``: every scale's size scaled, starting at the coarsest with noise of that shape).
-
-Training: gan_cli/models/stages.py (``SinGANStages``) makes the scales the training loop's stages,
-coarse to fine (``model=singan dataset=single_image``), and calls ``begin_scale`` as each starts.
+Scale n (0 = coarsest; sizes from gan_cli/data/pyramids.py ``scale_sizes``): G_n is residual,
+``x~_n = y + g_n(sigma_n z_n + y)`` with ``y = up(x~_{n-1})`` (0 at scale 0), ``g_n`` ``depth``
+3x3 convolutions (BatchNorm + LeakyReLU(0.2) between, tanh last on bounded data) on an input
+zero-padded by ``depth * (kernel_size // 2)``; D_n is a patch discriminator of the same shape, no
+padding, scoring the mean over its 11x11 patches. Widths: ``scale_width``. Reconstruction:
+``x^rec_n = G_n(z_rec_n, up(x^rec_{n-1}))`` with ``z*`` fixed at scale 0 and zeros above, and
+``sigma_n = 0.1 * RMSE(up(x^rec_{n-1}), x_n)`` (``begin_scale``). Training: gan_cli/models/stages.py;
+its loss and patch penalty: gan_cli/losses (``SinGANWGANGP``, ``patch_gradient_penalty``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,52 +20,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_cli.data.base import Batch
-from gan_cli.losses import WGANGP, interpolate
-from gan_cli.models.layers import image_shape, positive_int
+from gan_cli.data.pyramids import resize_image
+from gan_cli.models.layers import image_shape
 
 __all__ = [
-    "ScaleDiscriminator", "ScaleGenerator", "SinGANCascade", "SinGANWGANGP", "image_pyramid",
-    "init_from_previous", "noise_amplitude", "patch_gradient_penalty", "prepare", "resize_image",
-    "scale_sizes", "scale_width",
+    "ScaleDiscriminator", "ScaleGenerator", "SinGANCascade", "init_from_previous", "noise_amplitude",
+    "prepare", "scale_width",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# Scales and resizing
-
-
-def scale_sizes(height: int, width: int, min_size: int = 25, max_size: int = 250,
-                factor: float = 0.75) -> list[tuple[int, int]]:
-    """The (H, W) of every scale, coarsest first (see the module docstring for the rule).
-
-    Args:
-        height, width: the image's size (px).
-        min_size: the coarsest scale's shorter side (px).
-        max_size: the finest scale's longer side at most (px); smaller images are not enlarged.
-        factor: the nominal ratio between neighbouring scales, in (0, 1); the one used is adjusted
-            so that the coarsest shorter side is ``min_size`` exactly.
-
-    Returns:
-        ``[(H_0, W_0), ..., (H_N, W_N)]``; the last is the finest.
-
-    Raises:
-        ValueError: non-positive sizes, ``min_size > max_size`` or ``factor`` outside (0, 1).
-    """
-    if min(height, width, min_size, max_size) < 1:
-        raise ValueError(f"sizes must be positive, got image {height}x{width}, min_size {min_size}, "
-                         f"max_size {max_size}")
-    if min_size > max_size:
-        raise ValueError(f"min_size ({min_size}) must be <= max_size ({max_size})")
-    if not 0 < factor < 1:
-        raise ValueError(f"factor must be in (0, 1), got {factor}")
-    shrink = min(max_size / max(height, width), 1.0)
-    fine_h, fine_w = round(height * shrink), round(width * shrink)
-    shorter = min(fine_h, fine_w)
-    if shorter <= min_size:
-        return [(fine_h, fine_w)]
-    steps = math.ceil(math.log(min_size / shorter) / math.log(factor))
-    r = (min_size / shorter) ** (1.0 / steps)
-    return [(round(fine_h * r ** (steps - n)), round(fine_w * r ** (steps - n))) for n in range(steps + 1)]
 
 
 def scale_width(scale: int, width: int = 32, grow_every: int = 4, max_width: int = 128) -> int:
@@ -109,32 +34,9 @@ def scale_width(scale: int, width: int = 32, grow_every: int = 4, max_width: int
     return min(width * 2 ** (scale // grow_every), max_width)
 
 
-def resize_image(x: Tensor, size: Sequence[int]) -> Tensor:
-    """Bicubic resize of (N, C, H, W) to ``size`` = (H', W') (antialiased when shrinking); same size: x."""
-    size = (int(size[0]), int(size[1]))
-    if tuple(x.shape[-2:]) == size:
-        return x
-    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
-
-
-def image_pyramid(x: Tensor, sizes: Sequence[Sequence[int]]) -> list[Tensor]:
-    """The real image at every scale: ``resize_image(x, size)`` clamped to [-1, 1], in ``sizes``' order."""
-    return [resize_image(x, s).clamp(-1.0, 1.0) for s in sizes]
-
-
 def noise_amplitude(rec_up: Tensor, real: Tensor, init: float = 0.1) -> Tensor:
-    """``sigma_n = init * sqrt(mean((up(x^rec_{n-1}) - x_n)^2))``, a 0-dim tensor.
-
-    Args:
-        rec_up: the coarser scale's reconstruction resized to this scale, (1 or N, C, H, W).
-        real: the real image at this scale, broadcastable with ``rec_up``.
-        init: the paper's 0.1.
-    """
+    """``sigma_n = init * sqrt(mean((up(x^rec_{n-1}) - x_n)^2))``, a 0-dim tensor."""
     return init * (rec_up - real).square().mean().sqrt()
-
-
-# --------------------------------------------------------------------------------------------
-# Networks
 
 
 def _conv_stack(c_in: int, ch: int, c_out: int, depth: int, kernel_size: int,
@@ -161,35 +63,11 @@ def _init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _check_common(data_shape: Sequence[int], depth: int, kernel_size: int, who: str) -> tuple[int, int, int]:
-    shape = image_shape(data_shape, who)
-    if positive_int(depth, "depth", who) < 2:
-        raise ValueError(f"{who}: depth must be >= 2, got {depth}")
-    if positive_int(kernel_size, "kernel_size", who) % 2 == 0:
-        raise ValueError(f"{who}: kernel_size must be odd, got {kernel_size}")
-    return shape
-
-
 class ScaleGenerator(nn.Module):
-    """G_n: ``(z_n, y = up(x~_{n-1})) -> y + g_n(noise_amp * z_n + y)``.
+    """G_n: ``(z_n, y = up(x~_{n-1})) -> y + g_n(noise_amp * z_n + y)``, (N, C, H, W).
 
-    Args:
-        data_shape: this scale's (C, H_n, W_n).
-        z_dim: None or C * H_n * W_n (the flat size of a training-size noise map).
-        num_classes: accepted for the common contract; SinGAN is unconditional (``num_classes`` 0).
-        bounded: tanh at the end of ``g_n`` (the residual added to y).
-        scale: n, 0 = coarsest: sets the channels (``scale_width``) and, at 0, draws ``z*``.
-        width, grow_every, max_width: the channel schedule (paper: 32, every 4 scales, 128).
-        depth: convolutions (paper: 5); kernel_size: their odd side (paper: 3).
-        batch_norm: BatchNorm after every hidden convolution (the paper's code).
-
-    Buffers (in the state dict):
-        noise_amp: sigma_n, 0-dim; 1 until ``SinGANCascade.begin_scale`` sets it.
-        z_rec: (1, C, H_n, W_n), the reconstruction noise: ``z*`` ~ N(0, I) at scale 0, zeros above.
-
-    Attributes:
-        takes_condition: True: the training step passes the batch's condition ``y`` (the upsampled
-            coarser sample; zeros at scale 0).
+    ``z_dim`` is always C * H_n * W_n (the flat noise map); ``scale`` sets the width and, at 0,
+    draws ``z*``. Buffers: ``noise_amp`` (sigma_n, 1 until ``begin_scale``), ``z_rec`` (1, C, H_n, W_n).
     """
 
     takes_condition = True
@@ -198,21 +76,13 @@ class ScaleGenerator(nn.Module):
                  bounded: bool = True, scale: int = 0, width: int = 32, grow_every: int = 4,
                  max_width: int = 128, depth: int = 5, kernel_size: int = 3, batch_norm: bool = True) -> None:
         super().__init__()
-        who = "SinGAN generator"
-        c, h, w = _check_common(data_shape, depth, kernel_size, who)
-        if z_dim is not None and z_dim != c * h * w:
-            raise ValueError(f"{who}: z_dim is the flat size of this scale's noise map, {c}*{h}*{w} = "
-                             f"{c * h * w}; got {z_dim} (leave it unset)")
-        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 0:
-            raise ValueError(f"{who}: scale must be an integer >= 0, got {scale!r}")
+        c, h, w = image_shape(data_shape, "SinGAN generator")
         self.data_shape = (c, h, w)
         self.z_dim = c * h * w
         self.num_classes = 0
         self.bounded = bool(bounded)
         self.scale = scale
-        self.channels = scale_width(scale, positive_int(width, "width", who),
-                                    positive_int(grow_every, "grow_every", who),
-                                    positive_int(max_width, "max_width", who))
+        self.channels = scale_width(scale, width, grow_every, max_width)
         self.pad = depth * (kernel_size // 2)
         layers = _conv_stack(c, self.channels, c, depth, kernel_size, batch_norm)
         if self.bounded:
@@ -233,15 +103,7 @@ class ScaleGenerator(nn.Module):
                          f"got {tuple(z.shape)}")
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        """One scale's image.
-
-        Args:
-            z: a noise map (N, C or 1, H, W) of any size, or (N, z_dim) for the training size.
-            y: the upsampled coarser image (N, C, H, W) of the noise map's size; None = zeros.
-
-        Returns:
-            (N, C, H, W).
-        """
+        """``z``: a noise map of any size or (N, z_dim); ``y``: up(x~_{n-1}) of its size, None = zeros."""
         z = self.noise_map(z)
         if y is None:
             y = z.new_zeros(z.shape[0], self.data_shape[0], *z.shape[2:])
@@ -250,18 +112,7 @@ class ScaleGenerator(nn.Module):
 
 
 class ScaleDiscriminator(nn.Module):
-    """D_n: a patch discriminator; ``forward`` gives the mean patch score per image.
-
-    Args:
-        data_shape: this scale's (C, H_n, W_n); both sides must be at least the patch side.
-        num_classes: accepted for the common contract; labels are ignored.
-        output: only ``"score"``.
-        scale, width, grow_every, max_width, depth, kernel_size, batch_norm: as ``ScaleGenerator``.
-
-    Attributes:
-        patch_size: the side of the patch each output judges, ``depth * (kernel_size - 1) + 1`` (11).
-        takes_condition: True: the step calls ``D(x, y)`` with G's condition, which D ignores.
-    """
+    """D_n: raw scores (N,), the mean of the patch scores; ``patch_size`` = depth * (k - 1) + 1."""
 
     takes_condition = True
 
@@ -270,7 +121,7 @@ class ScaleDiscriminator(nn.Module):
                  kernel_size: int = 3, batch_norm: bool = True) -> None:
         super().__init__()
         who = "SinGAN discriminator"
-        c, h, w = _check_common(data_shape, depth, kernel_size, who)
+        c, h, w = image_shape(data_shape, who)
         if output != "score":
             raise ValueError(f"{who}: only output='score' is supported, got {output!r}")
         self.patch_size = depth * (kernel_size - 1) + 1
@@ -280,14 +131,11 @@ class ScaleDiscriminator(nn.Module):
                              "or lower depth")
         self.data_shape = (c, h, w)
         self.num_classes = 0
-        self.channels = scale_width(scale, positive_int(width, "width", who),
-                                    positive_int(grow_every, "grow_every", who),
-                                    positive_int(max_width, "max_width", who))
+        self.channels = scale_width(scale, width, grow_every, max_width)
         self.body = nn.Sequential(*_conv_stack(c, self.channels, 1, depth, kernel_size, batch_norm))
         self.apply(_init)
 
     def patch_count(self, height: int, width: int) -> int:
-        """How many patches (outputs) an image of ``height`` x ``width`` has."""
         return (height - self.patch_size + 1) * (width - self.patch_size + 1)
 
     def patch_scores(self, x: Tensor) -> Tensor:
@@ -295,72 +143,12 @@ class ScaleDiscriminator(nn.Module):
         return self.body(x)
 
     def forward(self, x: Tensor, y: Any = None) -> Tensor:
-        """Raw scores (N,): the mean of each image's patch scores; ``y`` is ignored."""
         return self.patch_scores(x).mean(dim=(1, 2, 3))
 
 
-def _unwrap(net: nn.Module) -> nn.Module:
-    """The model inside DistributedDataParallel (``module``) or torch.compile (``_orig_mod``)."""
-    while True:
-        inner = getattr(net, "module", None) or getattr(net, "_orig_mod", None)
-        if not isinstance(inner, nn.Module):
-            return net
-        net = inner
-
-
-def patch_gradient_penalty(D: nn.Module, points: Tensor, y: Any = None) -> Tensor:
-    """SinGAN's gradient penalty (the paper's code): per pixel, over channels, on the summed patch scores.
-
-        GP = mean over images and pixels (i, j) of ( || d S(x) / d x[:, i, j] ||_2 - 1 )^2
-
-    with ``S(x)`` the sum of the image's patch scores. ``D(x)`` returns the mean patch score, so the
-    gradient of S is ``patch_count`` times the gradient of ``D(x)``.
-
-    Args:
-        D: a ``ScaleDiscriminator``, possibly wrapped (DDP, torch.compile), called as ``D(x, y)``.
-        points: where to evaluate it, (N, C, H, W); detached and made a leaf here.
-        y: passed through to D.
-
-    Returns:
-        The 0-dim penalty (before any lambda), differentiable into D's parameters.
-    """
-    x = points.detach().requires_grad_(True)
-    count = _unwrap(D).patch_count(x.shape[-2], x.shape[-1])
-    (grad,) = torch.autograd.grad(D(x, y).sum(), x, create_graph=True)
-    return ((grad * count).norm(2, dim=1) - 1.0).square().mean()
-
-
-class SinGANWGANGP(WGANGP):
-    """WGAN-GP with SinGAN's penalty: ``mean(D(fake)) - mean(D(real)) + gp_lambda * patch GP``.
-
-    The critic terms and statistics are ``losses.WGANGP``'s; the penalty is
-    ``patch_gradient_penalty`` on interpolates between real and generated images.
-
-    Args:
-        gp_lambda: the penalty weight (the paper's code: 0.1).
-        n_critic: critic steps per generator step (the paper's code: 3).
-    """
-
-    def __init__(self, gp_lambda: float = 0.1, n_critic: int = 3) -> None:
-        super().__init__(gp_lambda=gp_lambda, n_critic=n_critic)
-
-    def d_loss(self, D, real, fake, y=None):
-        loss, stats = self._critic(D, real, fake, y)
-        if self.gp_lambda > 0:
-            gp = patch_gradient_penalty(D, interpolate(real, fake), y)
-            loss = loss + self.gp_lambda * gp
-            stats["gp"] = gp.detach()
-        return loss, {"loss_d": loss.detach(), **stats}
-
-
 def init_from_previous(current: nn.Module, previous: nn.Module) -> bool:
-    """Start scale n's network from scale n-1's weights when their shapes agree (the paper's code).
-
-    Parameters and BatchNorm statistics are copied; ``noise_amp`` and ``z_rec`` are not.
-
-    Returns:
-        True when copied, False when the widths (or anything else) differ and nothing was copied.
-    """
+    """Copy scale n-1's weights and BatchNorm statistics into scale n when every shape agrees (the
+    paper's code; ``noise_amp`` and ``z_rec`` stay); returns whether it copied."""
     skip = ("noise_amp", "z_rec")
     src = {k: v for k, v in previous.state_dict().items() if k not in skip}
     dst = {k: v for k, v in current.state_dict().items() if k not in skip}
@@ -370,10 +158,6 @@ def init_from_previous(current: nn.Module, previous: nn.Module) -> bool:
         for k, v in dst.items():
             v.copy_(src[k])
     return True
-
-
-# --------------------------------------------------------------------------------------------
-# The multi-scale model
 
 
 def _sample_chain(generators: Sequence[nn.Module], noise: Sequence[Tensor]) -> list[Tensor]:
@@ -387,20 +171,8 @@ def _sample_chain(generators: Sequence[nn.Module], noise: Sequence[Tensor]) -> l
 
 def prepare(k: int, batch: Batch, frozen_generators: Sequence[nn.Module], *,
             sizes: Sequence[Sequence[int]]) -> Batch:
-    """Scale k's training batch: the real image at scale k and the condition y = up(x~_{k-1}).
-
-    Args:
-        k: the scale, 0 = coarsest.
-        batch: ``Batch(x)``, the real image at scale k (from ``single_image``) or at any size (it is
-            then resized to ``sizes[k]``).
-        frozen_generators: G_0 .. G_{k-1} (at least k of them; put them in eval mode), which sample
-            ``x~_{k-1}`` from fresh N(0, I) noise maps (torch's random stream on x's device).
-        sizes: every scale's (H, W), coarsest first.
-
-    Returns:
-        ``Batch(x_k, y)`` with y (N, C, H_k, W_k): zeros at k = 0, else one random sample of the
-        coarser scales per real image, resized to scale k.
-    """
+    """Scale k's ``Batch(x_k, y)``: the real image resized to ``sizes[k]`` and y = zeros at k = 0,
+    else one sample per image of the frozen G_0 .. G_{k-1} (fresh N(0, I) noise) resized to scale k."""
     x = batch.x
     if tuple(x.shape[-2:]) != tuple(sizes[k]):
         x = resize_image(x, sizes[k]).clamp(-1.0, 1.0)
@@ -417,24 +189,11 @@ def prepare(k: int, batch: Batch, frozen_generators: Sequence[nn.Module], *,
 
 
 class SinGANCascade(nn.Module):
-    """All scales' generators as one generator, plus the reconstruction path and each scale's start.
+    """``[G_0, ..., G_N]`` (coarsest first) as one generator, plus the reconstruction path.
 
-    Args:
-        generators: ``[G_0, ..., G_N]``, coarsest first (``ScaleGenerator``s). During training the
-            cascade holds the scales trained so far, so its samples are at the finest of those.
-        skip_z_dim: latent entries at the end of ``z`` that belong to finer scales not in this
-            cascade (not trained yet); they are ignored, so that one latent gives the same coarse
-            samples before and after the finer scales join.
-        frozen_coarse: the scales below the finest one here are frozen (a cascade in training):
-            ``train(True)`` puts only the finest generator in training mode, the others stay in
-            eval mode (their BatchNorm statistics must not move while they only sample).
-
-    Attributes:
-        sizes: every scale's training (H, W), coarsest first.
-        z_dims: every scale's flat noise size; ``z_dim``: their sum plus ``skip_z_dim``
-            (``forward``'s latent size).
-        data_shape: the finest scale's (C, H, W); ``num_classes``: 0.
-        default_metrics: what gan-eval adds to the data's metrics: the sample figures.
+    ``z`` (N, z_dim) is every scale's flat noise map, then ``skip_z_dim`` ignored entries of the
+    finer scales not trained yet. ``frozen_coarse``: ``train(True)`` leaves the coarser scales in
+    eval mode. ``sizes``: every scale's (H, W).
     """
 
     default_metrics = ("singan_figures",)
@@ -442,10 +201,6 @@ class SinGANCascade(nn.Module):
     def __init__(self, generators: Sequence[ScaleGenerator], skip_z_dim: int = 0,
                  frozen_coarse: bool = False) -> None:
         super().__init__()
-        if len(generators) == 0:
-            raise ValueError("SinGANCascade needs at least one generator")
-        if isinstance(skip_z_dim, bool) or not isinstance(skip_z_dim, int) or skip_z_dim < 0:
-            raise ValueError(f"SinGANCascade: skip_z_dim must be an integer >= 0, got {skip_z_dim!r}")
         self.generators = nn.ModuleList(generators)
         self.sizes = [tuple(g.data_shape[1:]) for g in generators]
         self.z_dims = [int(g.z_dim) for g in generators]
@@ -460,8 +215,6 @@ class SinGANCascade(nn.Module):
         return len(self.generators)
 
     def train(self, mode: bool = True) -> SinGANCascade:
-        """As ``nn.Module.train``; with ``frozen_coarse``, ``train(True)`` leaves the coarser scales
-        in eval mode (only the finest scale here is being trained)."""
         super().train(mode)
         if mode and self.frozen_coarse:
             for g in self.generators[:-1]:
@@ -469,8 +222,7 @@ class SinGANCascade(nn.Module):
         return self
 
     def split_latents(self, z: Tensor) -> list[Tensor]:
-        """A flat ``(N, z_dim)`` latent -> every scale's noise map at its training size (the last
-        ``skip_z_dim`` entries ignored)."""
+        """A flat ``(N, z_dim)`` latent -> every scale's noise map at its training size."""
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"SinGANCascade: z must be (N, {self.z_dim}), got {tuple(z.shape)}")
         parts = torch.split(z[:, : z.shape[1] - self.skip_z_dim], self.z_dims, dim=1)
@@ -483,25 +235,12 @@ class SinGANCascade(nn.Module):
         return _sample_chain(self.generators, noise)
 
     def forward(self, z: Tensor, y: Any = None) -> Tensor:
-        """Samples at the finest training size (N, *data_shape) from a flat latent; ``y`` is ignored."""
         return self.run(self.split_latents(z))[-1]
 
     def sample(self, num: int, scale_h: float = 1.0, scale_w: float = 1.0, *, upto: int | None = None,
                generator: torch.Generator | None = None) -> Tensor:
-        """Random samples at another size or aspect ratio (the paper's figure of retargeted samples).
-
-        Every scale's noise map is that scale's training size times (scale_h, scale_w), rounded, so
-        sampling starts at the coarsest scale with noise of the scaled shape.
-
-        Args:
-            num: samples.
-            scale_h, scale_w: size factors (> 0), e.g. (1, 2) for twice as wide.
-            upto: last scale to run (default: the finest).
-            generator: random stream for the noise (on the models' device); None = torch's global one.
-
-        Returns:
-            (num, C, round(H * scale_h), round(W * scale_w)) at scale ``upto``'s size times the factors.
-        """
+        """``num`` samples at scale ``upto``'s (default finest) size times (scale_h, scale_w): every
+        scale's noise map scaled so (the paper's retargeting figure); ``generator`` None = global."""
         if not (scale_h > 0 and scale_w > 0):
             raise ValueError(f"scale factors must be > 0, got {scale_h}, {scale_w}")
         last = self.num_scales - 1 if upto is None else upto
@@ -523,28 +262,15 @@ class SinGANCascade(nn.Module):
         return resize_image(self.reconstruct(k - 1), self.sizes[k])
 
     def prepare(self, k: int, batch: Batch, frozen_generators: Sequence[nn.Module] | None = None) -> Batch:
-        """``prepare(k, batch, frozen_generators or G_0..G_{k-1}, sizes=self.sizes)``."""
         frozen = list(self.generators[:k]) if frozen_generators is None else frozen_generators
         return prepare(k, batch, frozen, sizes=self.sizes)
 
     @torch.no_grad()
     def begin_scale(self, k: int, real: Tensor, reconstruction: Any = None,
                     noise_amp_init: float = 0.1) -> float:
-        """What the loop does when scale k starts (call with G_0 .. G_{k-1} trained and in eval mode).
-
-        Sets ``G_k.noise_amp``: 1 at k = 0, else ``noise_amplitude(up(x^rec_{k-1}), x_k, noise_amp_init)``;
-        hands the reconstruction regulariser (``SinGANReconstruction``, if given) its inputs
-        ``(G_k.z_rec, up(x^rec_{k-1}))``.
-
-        Args:
-            k: the scale about to be trained.
-            real: the real image at scale k, (1 or N, C, H_k, W_k).
-            reconstruction: an object with ``set_inputs(z, y)``, or None.
-            noise_amp_init: the 0.1 of sigma_n's rule.
-
-        Returns:
-            sigma_k as a float.
-        """
+        """Scale k starts (G_0 .. G_{k-1} trained, in eval mode): set ``G_k.noise_amp`` (1 at k = 0,
+        else ``noise_amplitude(up(x^rec_{k-1}), real, noise_amp_init)``), hand ``reconstruction``
+        (``set_inputs(z, y)``, or None) ``(G_k.z_rec, up(x^rec_{k-1}))``; returns sigma_k."""
         g = self.generators[k]
         rec_y = self.reconstruction_input(k)
         sigma = torch.ones(()) if k == 0 else noise_amplitude(rec_y, real, noise_amp_init)

@@ -1,60 +1,10 @@
-"""Layers of the NVIDIA GANs: ProGAN, StyleGAN and StyleGAN2 (Karras et al. 2018, 2019, 2020).
+"""Layers of ProGAN, StyleGAN and StyleGAN2 (Karras et al. 2018, 2019, 2020).
 
-References:
-    Karras, Aila, Laine, Lehtinen 2018, "Progressive Growing of GANs for Improved Quality,
-    Stability, and Variation" (ProGAN): equalised learning rate, pixel norm, minibatch stddev.
-    Karras, Laine, Aila 2019, "A Style-Based Generator Architecture for Generative Adversarial
-    Networks" (StyleGAN): mapping network, AdaIN, noise inputs, constant input, style mixing.
-    Karras, Laine, Aittala, Hellsten, Lehtinen, Aila 2020, "Analyzing and Improving the Image
-    Quality of StyleGAN" (StyleGAN2): modulated and demodulated convolution.
-
-The formulas, in the papers' notation:
-
-* Equalised learning rate (ProGAN, section 4.1): a weight is stored as ``w ~ N(0, 1)`` and used
-  as ``w_hat = w * c`` with He's constant ``c = gain / sqrt(fan_in)`` (``gain = sqrt(2)`` before
-  a (leaky) ReLU, so ``c = sqrt(2 / fan_in)``). Adam's update of ``w`` is then scale-free, so every
-  layer learns at the same speed. StyleGAN's mapping network adds a learning-rate multiplier
-  ``lr_mul`` (0.01): ``w ~ N(0, 1 / lr_mul^2)``, ``c = gain * lr_mul / sqrt(fan_in)`` and the bias
-  is used as ``b * lr_mul``: the effective weight still has std ``gain / sqrt(fan_in)`` at
-  initialisation, and its updates are ``lr_mul`` times smaller.
-* Pixel norm (ProGAN, section 4.2): ``b_xy = a_xy / sqrt(1/C sum_j (a_xy^j)^2 + eps)``,
-  ``eps = 1e-8``: at every pixel, the mean of the squared features over the C channels becomes 1,
-  so the feature vector's Euclidean norm becomes ``sqrt(C)`` (this module's convention, the
-  paper's: the root mean square is 1, not the norm).
-* Minibatch standard deviation (ProGAN, section 3; StyleGAN2's code with ``num_channels``): the
-  batch of N is split into N/G groups of G = min(group_size, N) samples, sample ``n`` in group
-  ``n mod (N/G)`` (the samples ``m, m + N/G, m + 2N/G, ...``: NVIDIA's reshape to (G, N/G, ...));
-  the channels are split into ``num_channels`` groups; for each group of samples, the standard
-  deviation over its G samples of every feature at every pixel, ``sqrt(mean((x - mean)^2) + 1e-8)``
-  (the population std), is averaged over that channel group's features and all pixels; the
-  result is one value per (sample group, channel group), appended to each sample of the group as
-  ``num_channels`` constant feature maps.
-* AdaIN (StyleGAN, eq. 1): ``AdaIN(x_i, y) = y_s,i (x_i - mu(x_i)) / sigma(x_i) + y_b,i`` with
-  ``mu``, ``sigma`` the mean and (population) standard deviation of feature map ``x_i`` over its
-  pixels, per sample, and no learned gain or bias in the normalisation itself; the style
-  ``y = (y_s, y_b)`` comes from ``w`` by a learned affine map (``y_s = 1 + A_s w``, ``y_b = A_b w``).
-* Modulated convolution (StyleGAN2, eqs. 1 and 3): ``w'_ijk = s_i w_ijk`` (s: the style of input
-  channel i, from ``w`` by an affine map initialised to give s = 1), then demodulation
-  ``w''_ijk = w'_ijk / sqrt(sum_{i,k} w'_ijk^2 + eps)``, so that outputs have unit standard
-  deviation when the inputs are i.i.d. with unit standard deviation. Each sample has its own
-  weights; it is computed as one grouped convolution with the batch folded into the channels.
-* Noise inputs (StyleGAN, section 3.2): ``x + B * noise`` with ``noise ~ N(0, 1)`` one
-  single-channel image per sample and layer, ``B`` a learned strength per channel (StyleGAN),
-  or one per layer (StyleGAN2's code), initialised to 0.
-* Learned constant input (StyleGAN, section 2): the synthesis network starts from a learned
-  (C, 4, 4) tensor instead of from the latent code.
-
-Resampling. ProGAN upsamples by nearest neighbour and downsamples by 2x2 average pooling.
-StyleGAN and StyleGAN2 filter with the separable [1, 3, 3, 1] kernel: ``upsample2x`` with
-``filtered=True`` is bilinear interpolation, which is exactly nearest-neighbour upsampling
-followed by that filter's polyphase components (0.25, 0.75), with the border replicated instead
-of zero-padded (StyleGAN's nearest upsampling + [1, 2, 1] blur is the same filter); ``downsample2x``
-with ``filtered=True`` blurs with [1, 3, 3, 1] / 8 along each axis (zero padding 1) and keeps
-every second pixel, and ``EqualizedConv2d(down=True)`` blurs, then convolves with stride 2
-(NVIDIA's order for StyleGAN2's discriminator).
-
-Every layer here works with ``channels_last`` tensors and under autocast, and nothing reads a
-tensor's value on the host.
+Equalised learning rate (ProGAN 4.1): ``w ~ N(0, 1 / lr_mul^2)`` used as
+``w * gain * lr_mul / sqrt(fan_in)``, bias as ``b * lr_mul``. Pixel norm (ProGAN 4.2), minibatch
+stddev (ProGAN 3, NVIDIA's grouping), AdaIN (StyleGAN eq. 1), modulated/demodulated convolution
+(StyleGAN2 eqs. 1, 3), noise inputs and the constant input (StyleGAN 2, 3.2). Resampling: ProGAN
+nearest / 2x2 average; StyleGAN(2) the [1, 3, 3, 1] filter (bilinear upsampling is exactly it).
 """
 
 from __future__ import annotations
@@ -66,31 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = [
-    "SQRT2",
-    "AdaIN",
-    "ConstantInput",
-    "EqualizedConv2d",
-    "EqualizedLinear",
-    "MappingNetwork",
-    "MinibatchStd",
-    "ModulatedConv2d",
-    "NoiseInjection",
-    "PixelNorm",
-    "ScaledLeakyReLU",
-    "adain",
-    "blur",
-    "channels_at",
-    "default_start_resolution",
-    "downsample2x",
-    "layer_noise",
-    "minibatch_std",
-    "mix_styles",
-    "modulated_conv2d",
-    "pixel_norm",
-    "progressive_plan",
-    "upsample2x",
-]
+__all__ = ["SQRT2", "AdaIN", "ConstantInput", "EqualizedConv2d", "EqualizedLinear", "MappingNetwork",
+           "ModulatedConv2d", "NoiseInjection", "ScaledLeakyReLU", "adain", "blur", "channels_at",
+           "default_start_resolution", "downsample2x", "layer_noise", "minibatch_std", "mix_styles",
+           "modulated_conv2d", "pixel_norm", "progressive_plan", "upsample2x"]
 
 SQRT2 = math.sqrt(2.0)
 _SUPPORTED = ("square images whose side is start_resolution * 2**k (k >= 0): with the default start, "
@@ -102,11 +31,7 @@ _SUPPORTED = ("square images whose side is start_resolution * 2**k (k >= 0): wit
 
 
 def default_start_resolution(side: int) -> int:
-    """The first block's side when none is given: halve ``side`` while it is even and stays >= 4.
-
-    4 for 4 * 2**k (the papers'), 7 for 28 (7 -> 14 -> 28), 6 for 48, 5 for 20; an odd side is
-    its own start (a network of one block).
-    """
+    """Halve ``side`` while it is even and stays >= 4: 4 for 4 * 2**k, 7 for 28, 6 for 48, 5 for 20."""
     s = side
     while s % 2 == 0 and s // 2 >= 4:
         s //= 2
@@ -115,38 +40,16 @@ def default_start_resolution(side: int) -> int:
 
 def progressive_plan(data_shape: Sequence[int], start_resolution: int | None,
                      who: str) -> tuple[int, list[int]]:
-    """Check an image shape and list the resolutions a progressive network goes through.
-
-    Args:
-        data_shape: one sample's shape (C, H, W).
-        start_resolution: the side of the first block (4 in the papers; 7 gives 7 -> 14 -> 28);
-            None = :func:`default_start_resolution` of the data's side.
-        who: the model's name, for error messages.
-
-    Returns:
-        ``(C, [s, 2s, 4s, ..., R])``, the channel count and the sides from the start to the data's.
-
-    Raises:
-        ValueError: not (C, H, W), not square, or the side is not ``start_resolution * 2**k``.
-    """
-    try:
-        shape = tuple(data_shape)
-    except TypeError:
-        shape = None
-    if shape is None or len(shape) != 3:
+    """``(C, [s, 2s, ..., R])`` for square (C, R, R) data with R = s * 2**k (s = start_resolution,
+    None = ``default_start_resolution(R)``); ValueError naming ``who`` otherwise."""
+    shape = tuple(data_shape)
+    if len(shape) != 3:
         raise ValueError(f"{who}: data_shape must be (C, H, W) for images, got {data_shape!r}; "
                          f"supported: {_SUPPORTED}")
     c, h, w = shape
-    if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-        raise ValueError(f"{who}: channel count must be a positive integer, got {c!r} in {shape}")
-    if start_resolution is None and isinstance(h, int) and not isinstance(h, bool) and h >= 2:
-        start_resolution = default_start_resolution(h)
-    s = start_resolution
-    if isinstance(s, bool) or not isinstance(s, int) or s < 2:
-        raise ValueError(f"{who}: start_resolution must be an integer >= 2, got {s!r}")
-    ok = isinstance(h, int) and not isinstance(h, bool) and h == w and h >= s and h % s == 0
-    ratio = h // s if ok else 0
-    if not ok or ratio & (ratio - 1):
+    s = default_start_resolution(h) if start_resolution is None else start_resolution
+    ratio = h // s
+    if h != w or h < s or h % s or ratio & (ratio - 1):
         raise ValueError(f"{who}: image resolution {h}x{w} is not supported with start_resolution={s}; "
                          f"supported: {_SUPPORTED}")
     sides = [s]
@@ -156,11 +59,7 @@ def progressive_plan(data_shape: Sequence[int], start_resolution: int | None,
 
 
 def channels_at(side: int, channel_base: int, channel_max: int) -> int:
-    """Feature maps of a block at side ``side``: ``min(channel_base // side, channel_max)``, at least 1.
-
-    The NVIDIA convention: ProGAN and StyleGAN use ``channel_base = 16384`` (512 channels up to
-    32 px, 16 at 1024 px), StyleGAN2 ``32768`` (32 at 1024 px); ``channel_max = 512``.
-    """
+    """Feature maps at side ``side``: ``min(channel_base // side, channel_max)``, at least 1."""
     return max(1, min(channel_base // side, channel_max))
 
 
@@ -169,23 +68,8 @@ def channels_at(side: int, channel_base: int, channel_max: int) -> int:
 
 
 class EqualizedLinear(nn.Linear):
-    """A fully connected layer with the equalised learning rate (see the module docstring).
-
-    A subclass of ``nn.Linear``, so ``apply_spectral_norm`` finds it; the stored weight is the
-    N(0, 1 / lr_multiplier^2) parameter, the layer uses ``weight * weight_gain``.
-
-    Args:
-        in_features: fan-in.
-        out_features: outputs.
-        bias: learn a bias.
-        gain: ``sqrt(2)`` (He, before a leaky ReLU) or 1 (linear outputs, style affines).
-        lr_multiplier: StyleGAN's mapping-network multiplier (0.01 there, 1 elsewhere).
-        bias_init: the effective bias at initialisation (StyleGAN2's style affines start at 1).
-
-    Attributes:
-        weight_gain: ``gain * lr_multiplier / sqrt(in_features)``.
-        bias_gain: ``lr_multiplier``.
-    """
+    """``nn.Linear`` with the equalised learning rate: uses ``weight * gain * lr_multiplier /
+    sqrt(in_features)`` and ``bias * lr_multiplier``; ``bias_init`` is the effective initial bias."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, gain: float = SQRT2,
                  lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
@@ -209,17 +93,8 @@ class EqualizedLinear(nn.Linear):
 
 
 class EqualizedConv2d(nn.Conv2d):
-    """A convolution with the equalised learning rate: "same" padding (k // 2), or halving.
-
-    Args:
-        in_channels, out_channels: channels.
-        kernel_size: odd side k of the square kernel; fan-in is ``in_channels * k * k``.
-        bias: learn a bias.
-        gain: ``sqrt(2)`` (He) or 1 (toRGB, StyleGAN2's convention with the gain after the
-            activation).
-        down: halve the side as StyleGAN2's discriminator does: blur with [1, 3, 3, 1] (zero
-            padding (k + 1) / 2), then convolve with stride 2 and no padding.
-    """
+    """``nn.Conv2d`` with the equalised learning rate, "same" padding; ``down``: blur [1, 3, 3, 1]
+    (padding (k + 1) / 2) then stride 2, as StyleGAN2's discriminator."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, *,
                  gain: float = SQRT2, down: bool = False) -> None:
@@ -259,40 +134,14 @@ class ScaledLeakyReLU(nn.Module):
 
 
 def pixel_norm(x: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """ProGAN's pixelwise feature normalisation: ``x / sqrt(mean(x^2 over dim) + eps)``.
-
-    Args:
-        x: features (N, C, H, W) or latents (N, C).
-        dim: the channel dimension.
-        eps: 1e-8 as in the paper.
-
-    Returns:
-        ``x`` rescaled so that the mean of squares over ``dim`` is 1 (norm ``sqrt(C)``).
-    """
+    """ProGAN's pixel norm: ``x / sqrt(mean(x^2 over dim) + eps)`` (mean of squares 1, norm sqrt(C))."""
     return x * torch.rsqrt(x.square().mean(dim=dim, keepdim=True) + eps)
 
 
-class PixelNorm(nn.Module):
-    """:func:`pixel_norm` as a module."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return pixel_norm(x)
-
-
 def minibatch_std(x: Tensor, group_size: int = 4, num_channels: int = 1) -> Tensor:
-    """Append the minibatch standard deviation as ``num_channels`` feature maps (see module docstring).
-
-    Args:
-        x: features (N, C, H, W); C must be divisible by ``num_channels``.
-        group_size: G; the group is ``min(G, N)`` samples, and N must be divisible by it.
-        num_channels: channel groups, each giving one statistic (1 in ProGAN and StyleGAN2).
-
-    Returns:
-        (N, C + num_channels, H, W).
-
-    Raises:
-        ValueError: N not divisible by the group, or C not divisible by ``num_channels``.
-    """
+    """(N, C, H, W) -> (N, C + num_channels, H, W): per group of G = min(group_size, N) samples
+    (sample n in group n mod N/G, NVIDIA's reshape) and channel group, the population std over the
+    group averaged over features and pixels, appended as constant maps (ProGAN section 3)."""
     n, c, h, w = x.shape
     g = min(group_size, n)
     if n % g or c % num_channels:
@@ -309,30 +158,9 @@ def minibatch_std(x: Tensor, group_size: int = 4, num_channels: int = 1) -> Tens
     return torch.cat([x, y], dim=1)
 
 
-class MinibatchStd(nn.Module):
-    """:func:`minibatch_std` as a module."""
-
-    def __init__(self, group_size: int = 4, num_channels: int = 1) -> None:
-        super().__init__()
-        self.group_size = group_size
-        self.num_channels = num_channels
-
-    def forward(self, x: Tensor) -> Tensor:
-        return minibatch_std(x, self.group_size, self.num_channels)
-
-
 def adain(x: Tensor, y_s: Tensor, y_b: Tensor, eps: float = 1e-8) -> Tensor:
-    """Adaptive instance normalisation, ``y_s (x - mu(x)) / sigma(x) + y_b`` per sample and channel.
-
-    Args:
-        x: features (N, C, H, W).
-        y_s: scales (N, C).
-        y_b: biases (N, C).
-        eps: added to the variance (1e-8, as StyleGAN's code).
-
-    Returns:
-        (N, C, H, W).
-    """
+    """AdaIN (StyleGAN eq. 1): ``y_s (x - mu(x)) / sigma(x) + y_b`` per sample and channel of
+    (N, C, H, W) x, y_s and y_b (N, C); sigma the population std, eps 1e-8 on the variance."""
     mu = x.mean(dim=(2, 3), keepdim=True)
     centred = x - mu
     sigma = (centred.square().mean(dim=(2, 3), keepdim=True) + eps).sqrt()
@@ -340,12 +168,7 @@ def adain(x: Tensor, y_s: Tensor, y_b: Tensor, eps: float = 1e-8) -> Tensor:
 
 
 class AdaIN(nn.Module):
-    """AdaIN with its style from ``w``: ``y_s = 1 + A_s w``, ``y_b = A_b w`` (A: equalised, gain 1).
-
-    Args:
-        channels: C, the feature maps styled.
-        w_dim: size of the intermediate latent w.
-    """
+    """AdaIN with its style from ``w``: ``y_s = 1 + A_s w``, ``y_b = A_b w`` (A: equalised, gain 1)."""
 
     def __init__(self, channels: int, w_dim: int) -> None:
         super().__init__()
@@ -363,18 +186,8 @@ class AdaIN(nn.Module):
 
 def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool = True,
                      eps: float = 1e-8) -> Tensor:
-    """StyleGAN2's modulated (and demodulated) convolution, stride 1, "same" padding.
-
-    Args:
-        x: inputs (N, C_in, H, W).
-        weight: the shared kernel (C_out, C_in, k, k), already scaled (equalised learning rate).
-        styles: the per-sample input-channel scales s, (N, C_in).
-        demodulate: divide each sample's output channel j by ``sqrt(sum_{i,k} w'_ijk^2 + eps)``.
-        eps: 1e-8.
-
-    Returns:
-        (N, C_out, H, W).
-    """
+    """StyleGAN2 eqs. 1, 3: ``w' = s_i w``, ``w'' = w' / sqrt(sum_{i,k} w'^2 + eps)``; x (N, C_in, H, W),
+    weight (C_out, C_in, k, k) already scaled, styles (N, C_in) -> (N, C_out, H, W), one grouped conv."""
     n, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     wts = weight[None] * styles[:, None, :, None, None].to(weight.dtype)  # (N, C_out, C_in, k, k)
@@ -386,18 +199,8 @@ def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool
 
 
 class ModulatedConv2d(nn.Module):
-    """A modulated convolution with its style affine (StyleGAN2).
-
-    The kernel is stored N(0, 1) and used times ``1 / sqrt(C_in k^2)`` (equalised learning rate,
-    gain 1); the style affine ``s = A w`` starts with bias 1, so ``s`` is about 1 at
-    initialisation. No bias here: the synthesis layer adds it after the noise.
-
-    Args:
-        in_channels, out_channels: channels.
-        kernel_size: odd k (3 for convolutions, 1 for toRGB).
-        w_dim: size of w.
-        demodulate: True for the convolutions, False for toRGB.
-    """
+    """A modulated convolution (equalised kernel, gain 1) with its style affine ``s = A w`` (bias 1);
+    no bias of its own."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, w_dim: int,
                  demodulate: bool = True) -> None:
@@ -412,14 +215,8 @@ class ModulatedConv2d(nn.Module):
 
 
 class NoiseInjection(nn.Module):
-    """``x + strength * noise``, noise one N(0, 1) image per sample shared by all channels.
-
-    Args:
-        channels: C (the strength has shape (C,) when ``per_channel``).
-        per_channel: a learned strength per channel (StyleGAN) or one per layer (StyleGAN2's code).
-
-    Forward: ``(x, noise)`` with ``noise`` (N or 1, 1, H, W), or None to draw a fresh one.
-    """
+    """``x + strength * noise``, noise (N or 1, 1, H, W) or None (a fresh N(0, 1) draw); the strength
+    is per channel (StyleGAN) or one per layer (StyleGAN2's code), initially 0."""
 
     def __init__(self, channels: int, per_channel: bool = True) -> None:
         super().__init__()
@@ -444,17 +241,10 @@ def layer_noise(noise_mode: str, noise_const: Tensor) -> Tensor | None:
 
 
 class ConstantInput(nn.Module):
-    """The learned constant the synthesis network starts from, repeated over the batch.
-
-    Args:
-        channels, size: the constant is (channels, size, size).
-        init: ``"ones"`` (StyleGAN) or ``"randn"`` (StyleGAN2's code).
-    """
+    """The learned (channels, size, size) constant, ones (StyleGAN) or randn (StyleGAN2's code)."""
 
     def __init__(self, channels: int, size: int, init: str = "ones") -> None:
         super().__init__()
-        if init not in ("ones", "randn"):
-            raise ValueError(f"constant input init must be 'ones' or 'randn', got {init!r}")
         make = torch.ones if init == "ones" else torch.randn
         self.const = nn.Parameter(make(channels, size, size))
 
@@ -474,10 +264,7 @@ def upsample2x(x: Tensor, filtered: bool = False) -> Tensor:
 
 
 def blur(x: Tensor, padding: int, stride: int = 1) -> Tensor:
-    """Filter every channel with the separable [1, 3, 3, 1] / 8 kernel (gain 1), zero padding.
-
-    A depthwise convolution with a fixed kernel, so gradient penalties can differentiate twice.
-    """
+    """Each channel filtered by the separable [1, 3, 3, 1] / 8 kernel, zero padding (differentiable twice)."""
     c = x.shape[1]
     taps = torch.tensor([1.0, 3.0, 3.0, 1.0], device=x.device, dtype=x.dtype) / 8.0
     kernel = (taps[:, None] * taps[None, :]).expand(c, 1, 4, 4)
@@ -494,25 +281,9 @@ def downsample2x(x: Tensor, filtered: bool = False) -> Tensor:
 
 
 class MappingNetwork(nn.Module):
-    """z -> w: pixel norm on z, then ``num_layers`` equalised fully connected layers (StyleGAN).
-
-    Layers use gain 1 with ``sqrt(2) * leaky_relu(0.2)`` after them (StyleGAN2's convention;
-    StyleGAN's puts the sqrt(2) into the weight, which differs only in the biases' effective
-    learning rate) and the learning-rate multiplier (0.01 in both papers).
-
-    Also keeps ``w_avg``, the moving average of w over training (updated on every training-mode
-    forward: ``w_avg <- beta w_avg + (1 - beta) mean_batch(w)``), for the truncation trick in W
-    (StyleGAN, section 3.3 / appendix B): ``w' = w_avg + psi (w - w_avg)``.
-
-    Args:
-        z_dim, w_dim: latent sizes.
-        num_layers: fully connected layers (8 in the papers, 2 in StyleGAN2's CIFAR-10 setting).
-        num_ws: the synthesis network's style inputs; forward returns w repeated this many times.
-        lr_multiplier: 0.01.
-        w_avg_beta: the moving average's decay per training forward (0.995).
-
-    Forward: ``(z, psi=1, truncation_cutoff=None)`` -> ws (N, num_ws, w_dim); psi applies to
-    the first ``truncation_cutoff`` styles (None: all).
+    """z -> ws (N, num_ws, w_dim): pixel norm, ``num_layers`` x (equalised linear, gain 1, then
+    sqrt(2) leaky_relu(0.2)). Training forwards update ``w_avg <- lerp(mean_batch(w), w_avg, beta)``;
+    ``psi`` truncates the first ``truncation_cutoff`` styles: ``w_avg + psi (w - w_avg)`` (StyleGAN 3.3).
     """
 
     def __init__(self, z_dim: int, w_dim: int, num_layers: int, num_ws: int, lr_multiplier: float = 0.01,
@@ -546,21 +317,8 @@ class MappingNetwork(nn.Module):
 
 
 def mix_styles(ws: Tensor, ws_other: Tensor, num_active: int, prob: float) -> Tensor:
-    """Style mixing regularisation (StyleGAN, section 3.1): with probability ``prob`` per batch,
-    the styles from a random crossover layer on come from the other latent.
-
-    The crossover is uniform in ``[1, num_active)`` (the layers the network uses in its current
-    phase), one per batch as in NVIDIA's code. Chosen on the device, so no host synchronisation.
-
-    Args:
-        ws: (N, num_ws, w_dim) from the first latents.
-        ws_other: the same from the second latents.
-        num_active: styles in use (all of them unless the network is growing).
-        prob: mixing probability (0.9).
-
-    Returns:
-        (N, num_ws, w_dim): ``ws`` before the crossover, ``ws_other`` from it on.
-    """
+    """Style mixing (StyleGAN 3.1): with probability ``prob`` per batch, ``ws_other`` from a crossover
+    uniform in [1, num_active) on (one per batch, drawn on the device), else ``ws``."""
     num_ws = ws.shape[1]
     if num_active < 2 or prob <= 0:
         return ws

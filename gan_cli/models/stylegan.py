@@ -1,39 +1,15 @@
-"""StyleGAN's style-based generator (Karras et al. 2019), optionally grown progressively.
+"""StyleGAN's style-based generator (Karras et al. 2019, section 2, fig. 1(b), appendix C).
 
-Karras, Laine, Aila 2019, "A Style-Based Generator Architecture for Generative Adversarial
-Networks" (CVPR), section 2, figure 1(b), and appendix C; the lecture notes' formula (Leclaire,
-"Large-scale GAN training"): ``AdaIN(x_i, y) = y_s,i (x_i - mu(x_i)) / sigma(x_i) + y_b,i``.
+Mapping z -> w (``MappingNetwork``) broadcast to ``2 (k + 1)`` styles; synthesis from a learned
+constant of ones, per side two layers ``[conv 3x3] -> + B noise -> + bias -> LeakyReLU(0.2) ->
+AdaIN(., A w)``, bilinear upsampling between sides, toRGB per side for ProGAN's fade-in
+(``set_phase``). Style mixing (3.1) with ``mixing_prob`` in training mode; truncation in W (3.3).
+Noise modes: random (fresh), const (one fixed draw per layer, in the state dict), none.
+Its discriminator is ProGAN's. Labels are not used.
 
-* Mapping network f: z -> pixel norm -> 8 equalised fully connected layers (learning rate x0.01)
-  -> w (512). w is broadcast to the synthesis network's ``2 * (k + 1)`` style inputs (k doublings
-  from the start side s to R), one per layer, so styles can differ per layer (style mixing,
-  truncation of some layers only).
-* Synthesis network g: a learned constant (C_s, s, s) of ones; per resolution two layers, each
-  ``[conv 3x3 (not on the constant)] -> + B * noise -> + bias -> LeakyReLU(0.2) -> AdaIN(., A w)``;
-  between resolutions bilinear upsampling (= nearest + the paper's [1, 2, 1] blur, see
-  ``style_layers``). toRGB: a 1x1 convolution (linear) at every resolution, used for the
-  progressive fade-in as in ProGAN (``set_phase``), or at the last one only when not growing.
-* Style mixing regularisation (section 3.1): in training mode, with probability ``mixing_prob``
-  (0.9) per batch, a second latent is drawn and its styles replace the first's from a random
-  crossover layer on (among the layers active in the current phase).
-* Truncation in W (section 3.3 / appendix B): ``w' = w_avg + psi (w - w_avg)``, ``w_avg`` a
-  moving average of w kept during training (``G.mapping.w_avg``); ``truncation_cutoff`` limits
-  it to the first styles (the paper: the coarse ones).
-* Noise: one N(0, 1) image per layer and sample, scaled by a learned per-channel strength
-  (initially 0). ``noise_mode``: ``"random"`` (fresh noise, training), ``"const"`` (one fixed draw
-  per layer made at construction and kept in the state dict: the same image for the same w),
-  ``"none"``.
-
-StyleGAN's discriminator is ProGAN's (``gan_cli.models.progan.Discriminator``).
-
-The generator interface the regularisers and figures use, shared with StyleGAN2's:
-``G(z, y=None, *, psi=1, truncation_cutoff=None, noise_mode="random", return_ws=False)`` returns
-the images, or ``(images, ws)`` with ``ws`` (N, num_ws, w_dim) the styles the synthesis network
-received (after mixing and truncation; path-length regularisation differentiates with respect to
-them); ``G.mapping(z, psi, truncation_cutoff)`` gives ws; ``G.synthesis(ws, noise_mode=...)`` the
-images; ``G.num_ws`` and ``G.layer_resolutions`` (the side each style acts at) locate the layers.
-
-Labels are not used (``num_classes`` is accepted and the attribute is 0).
+The generator interface shared with StyleGAN2's: ``G(z, y=None, *, psi, truncation_cutoff,
+noise_mode, return_ws)``, ``G.mapping``, ``G.synthesize(ws, noise_mode)``, ``G.num_ws``,
+``G.layer_resolutions`` (the side each style acts at).
 """
 
 from __future__ import annotations
@@ -64,54 +40,33 @@ NOISE_MODES = ("random", "const", "none")
 
 
 class StyleGenerator(nn.Module):
-    """What StyleGAN's and StyleGAN2's generators share: mapping, mixing, truncation, forward.
-
-    Subclasses set ``self.mapping`` (a :class:`MappingNetwork`), ``self.synthesis`` (a module
-    with ``forward(ws, noise_mode)``, ``num_ws``, ``layer_resolutions`` and ``num_active_ws``)
-    ``self.mixing_prob`` and ``self.squash`` (end in tanh).
-    """
+    """StyleGAN's and StyleGAN2's shared forward: subclasses set ``mapping``, ``synthesis`` (with
+    ``num_ws``, ``layer_resolutions``, ``num_active_ws``), ``mixing_prob`` and ``squash``."""
 
     mapping: MappingNetwork
     synthesis: nn.Module
     mixing_prob: float
     squash: bool
-    #: truncation means psi in W (``gan_cli.models.truncates_in_w``): gan-eval and the figures call
-    #: ``G(z, y, psi=t)`` with an untruncated z
+    #: truncation is psi in W (``gan_cli.models.truncates_in_w``): callers pass ``psi`` and a plain z
     truncation_in_w = True
 
     @property
     def num_ws(self) -> int:
-        """Style inputs of the synthesis network."""
         return self.synthesis.num_ws
 
     @property
     def layer_resolutions(self) -> list[int]:
-        """The side (px) of the layers each style input drives, one per style."""
         return list(self.synthesis.layer_resolutions)
 
     @property
     def w_avg(self) -> Tensor:
-        """The moving average of w (the truncation centre)."""
         return self.mapping.w_avg
 
     def forward(self, z: Tensor, y: Tensor | None = None, *, psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "random",
                 return_ws: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Generate images.
-
-        Args:
-            z: latents (N, z_dim).
-            y: ignored (unconditional).
-            psi: truncation in W; 1 = none.
-            truncation_cutoff: truncate only the first styles; None = all.
-            noise_mode: ``random``, ``const`` or ``none`` (see the module docstring).
-            return_ws: also return the styles the synthesis network received.
-
-        Returns:
-            Images (N, C, r, r), r the current phase's side; with ``return_ws``, ``(images, ws)``.
-            In training mode with ``mixing_prob > 0`` the styles are mixed with those of a
-            second latent drawn from torch's global generator.
-        """
+        """Images (N, C, r, r) at the phase's side r from z (N, z_dim); with ``return_ws`` also the
+        styles the synthesis received (after mixing, with a second latent from torch's global RNG)."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         ws = self.mapping(z, psi=psi, truncation_cutoff=truncation_cutoff)
@@ -148,15 +103,7 @@ class StyleLayer(nn.Module):
 
 
 class Synthesis(GrowingMixin, nn.Module):
-    """StyleGAN's synthesis network g: ws (N, num_ws, w_dim) -> images.
-
-    Args:
-        w_dim: size of w.
-        img_channels: C of the images.
-        resolutions: the sides s, 2s, ..., R.
-        channel_base, channel_max: feature maps per side, as ProGAN's.
-        progressive: build a toRGB per resolution and allow ``set_phase``.
-    """
+    """StyleGAN's synthesis network: ws (N, num_ws, w_dim) -> images at the phase's side."""
 
     def __init__(self, *, w_dim: int, img_channels: int, resolutions: list[int], channel_base: int,
                  channel_max: int, progressive: bool) -> None:
@@ -179,7 +126,6 @@ class Synthesis(GrowingMixin, nn.Module):
 
     @property
     def num_active_ws(self) -> int:
-        """Styles the current phase uses: two per resolution up to the phase's."""
         return 2 * (self.phase_level + 1)
 
     def forward(self, ws: Tensor, noise_mode: str = "random") -> Tensor:
@@ -199,30 +145,7 @@ class Synthesis(GrowingMixin, nn.Module):
 
 
 class Generator(StyleGenerator):
-    """StyleGAN's generator.
-
-    Args:
-        z_dim: size of z (512).
-        data_shape: (C, R, R), R = start_resolution * 2**k.
-        num_classes: accepted and ignored (unconditional).
-        bounded: the data lie in [-1, 1]; with ``tanh_output`` the output is squashed to it.
-        w_dim: size of w (512).
-        mapping_layers: fully connected layers of the mapping network (8).
-        mapping_lr_multiplier: their learning-rate multiplier (0.01).
-        channel_base, channel_max: feature maps at side r: ``min(channel_base // r, channel_max)``
-            (StyleGAN: 16384 and 512).
-        start_resolution: side of the constant input; None = 4 for 4 * 2**k px (the paper's), 7 for
-            28 px (``style_layers.default_start_resolution``).
-        mixing_prob: style-mixing probability per training batch (0.9; 0 = off).
-        w_avg_beta: decay of the w moving average per training forward (0.995).
-        tanh_output: end in tanh when ``bounded`` (the paper: False).
-        progressive: grow progressively (``set_phase``), as the paper does; False = fixed.
-
-    Attributes:
-        num_classes: 0.
-        mapping, synthesis: the two networks.
-        resolutions: the sides.
-    """
+    """StyleGAN's generator; keys as conf/model/stylegan.yaml (schema StyleGANGeneratorConfig)."""
 
     def __init__(self, *, z_dim: int, data_shape: Sequence[int], num_classes: int = 0, bounded: bool = True,
                  w_dim: int = 512, mapping_layers: int = 8, mapping_lr_multiplier: float = 0.01,
@@ -231,8 +154,6 @@ class Generator(StyleGenerator):
                  progressive: bool = True) -> None:
         super().__init__()
         c, resolutions = progressive_plan(data_shape, start_resolution, "StyleGAN generator")
-        if not 0.0 <= mixing_prob <= 1.0:
-            raise ValueError(f"StyleGAN generator: mixing_prob must be in [0, 1], got {mixing_prob}")
         self.z_dim, self.data_shape, self.num_classes = int(z_dim), tuple(data_shape), 0
         self.resolutions = resolutions
         self.mixing_prob = float(mixing_prob)
@@ -252,5 +173,4 @@ class Generator(StyleGenerator):
         return self.synthesis.alpha
 
     def set_phase(self, resolution: int, alpha: float = 1.0) -> None:
-        """Grow: see ``GrowingMixin.set_phase``; style mixing then picks among the active layers."""
         self.synthesis.set_phase(resolution, alpha)

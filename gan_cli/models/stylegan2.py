@@ -1,36 +1,13 @@
-"""StyleGAN2: modulated convolutions, skip generator, residual discriminator (Karras et al. 2020).
+"""StyleGAN2 (Karras et al. 2020, sections 2, 4, fig. 7, config F): skip generator, residual D.
 
-Karras, Laine, Aittala, Hellsten, Lehtinen, Aila 2020, "Analyzing and Improving the Image
-Quality of StyleGAN" (CVPR), sections 2 and 4, figures 2(d) and 7, appendix B (config F).
-
-Generator (the "skip" architecture of figure 7, no progressive growing):
-
-* mapping network as StyleGAN's (``style_layers.MappingNetwork``: pixel norm on z, 8 fully
-  connected layers, learning rate x0.01, ``w_avg`` for truncation in W);
-* synthesis: a learned constant (C_s, s, s); at the start side one layer, at every later side two
-  (the first after bilinear upsampling); each layer is ``modulated conv 3x3 (demodulated) ->
-  + strength * noise -> + bias -> sqrt(2) * LeakyReLU(0.2)``, with its own style input. Every side
-  has a toRGB (modulated 1x1 convolution, not demodulated, + bias, linear) and the image is the sum
-  of them, each upsampled (bilinear = the [1, 3, 3, 1] filter) to the next side:
-  ``img_r = upsample(img_{r/2}) + toRGB_r(x_r)``;
-* styles: ``num_ws = 2 * k + 2`` for k doublings (18 at 1024 px); as in NVIDIA's code, the toRGB
-  of a side shares its style input with the first layer of the next side;
-* style mixing regularisation with probability 0.9 in training mode; truncation
-  ``w' = w_avg + psi (w - w_avg)``.
-
-NVIDIA's code upsamples inside the first convolution of a side (a transposed convolution then the
-[1, 3, 3, 1] filter); here the input is upsampled bilinearly, then convolved: the same filter
-family, a different order of the linear operations.
-
-Discriminator (the "residual" architecture of figure 7): fromRGB (1x1) at the data's side, then
-one residual block per halving, ``(skip + main) / sqrt(2)`` with ``main = conv 3x3 -> conv 3x3
-halving`` and ``skip = halving -> 1x1`` (halving: [1, 3, 3, 1] blur then stride 2, as NVIDIA's),
-then at side s: minibatch stddev (group 4, one channel), conv 3x3, fully connected, linear output.
-Weights use gain 1 and every LeakyReLU(0.2) is followed by sqrt(2). ``architecture="orig"`` drops
-the skip branches (each block is ``main`` alone), as NVIDIA's CIFAR-10 configuration does.
-
-The generator interface shared with StyleGAN's is described in ``gan_cli.models.stylegan``.
-Labels are not used (``num_classes`` is accepted and the attribute is 0).
+Generator: StyleGAN's mapping; from a learned randn constant, one layer at the start side and two
+per later side (the first after bilinear upsampling), each ``modulated conv 3x3 (demodulated) ->
++ strength noise -> + bias -> sqrt(2) LeakyReLU(0.2)``; the image is the sum of every side's toRGB
+(modulated 1x1, not demodulated), upsampled; a side's toRGB shares its style with the next side's
+first layer (NVIDIA's code), so ``num_ws = 2k + 2``. NVIDIA upsamples inside the convolution; here
+the input is upsampled, then convolved. Discriminator: fromRGB, per halving a residual block
+``(skip + main) / sqrt(2)`` (``architecture="orig"``: main alone), then minibatch stddev, conv,
+fully connected, linear score; gain 1 weights, sqrt(2) after each LeakyReLU. Labels are not used.
 """
 
 from __future__ import annotations
@@ -97,14 +74,7 @@ class ToRGB(nn.Module):
 
 
 class Synthesis(nn.Module):
-    """StyleGAN2's skip synthesis network: ws (N, num_ws, w_dim) -> images (N, C, R, R).
-
-    Args:
-        w_dim: size of w.
-        img_channels: C.
-        resolutions: the sides s, 2s, ..., R.
-        channel_base, channel_max: feature maps per side.
-    """
+    """StyleGAN2's skip synthesis network: ws (N, num_ws, w_dim) -> images (N, C, R, R)."""
 
     def __init__(self, *, w_dim: int, img_channels: int, resolutions: list[int], channel_base: int,
                  channel_max: int) -> None:
@@ -136,28 +106,7 @@ class Synthesis(nn.Module):
 
 
 class Generator(StyleGenerator):
-    """StyleGAN2's generator (config F, skip architecture).
-
-    Args:
-        z_dim: size of z (512).
-        data_shape: (C, R, R), R = start_resolution * 2**k.
-        num_classes: accepted and ignored (unconditional).
-        bounded: the data lie in [-1, 1]; with ``tanh_output`` the output is squashed to it.
-        w_dim: size of w (512).
-        mapping_layers: 8 (2 in NVIDIA's CIFAR-10 setting).
-        mapping_lr_multiplier: 0.01.
-        channel_base, channel_max: feature maps at side r: ``min(channel_base // r, channel_max)``
-            (config F: 32768 and 512, i.e. 512 up to 64 px, 32 at 1024 px).
-        start_resolution: side of the constant input; None = 4 for 4 * 2**k px (the paper's), 7 for
-            28 px (``style_layers.default_start_resolution``).
-        mixing_prob: style-mixing probability per training batch (0.9; 0 = off).
-        w_avg_beta: decay of the w moving average per training forward (0.995).
-        tanh_output: end in tanh when ``bounded`` (the paper: False).
-
-    Attributes:
-        num_classes: 0.
-        mapping, synthesis: the two networks; ``num_ws``, ``layer_resolutions``, ``w_avg``.
-    """
+    """StyleGAN2's generator; keys as conf/model/stylegan2.yaml (schema StyleGAN2GeneratorConfig)."""
 
     def __init__(self, *, z_dim: int, data_shape: Sequence[int], num_classes: int = 0, bounded: bool = True,
                  w_dim: int = 512, mapping_layers: int = 8, mapping_lr_multiplier: float = 0.01,
@@ -165,8 +114,6 @@ class Generator(StyleGenerator):
                  mixing_prob: float = 0.9, w_avg_beta: float = 0.995, tanh_output: bool = False) -> None:
         super().__init__()
         c, resolutions = progressive_plan(data_shape, start_resolution, "StyleGAN2 generator")
-        if not 0.0 <= mixing_prob <= 1.0:
-            raise ValueError(f"StyleGAN2 generator: mixing_prob must be in [0, 1], got {mixing_prob}")
         self.z_dim, self.data_shape, self.num_classes = int(z_dim), tuple(data_shape), 0
         self.resolutions = resolutions
         self.mixing_prob = float(mixing_prob)
@@ -195,25 +142,7 @@ class DBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """StyleGAN2's residual discriminator.
-
-    Args:
-        data_shape: (C, R, R), R = start_resolution * 2**k.
-        num_classes: accepted and ignored (unconditional).
-        output: ``"score"`` only.
-        channel_base, channel_max: feature maps at side r (config F: 32768, 512).
-        start_resolution: the side of the last block; None = as the generator's default.
-        mbstd_group_size: G of the minibatch stddev (4; 0 = no such layer).
-        mbstd_channels: its statistics (1).
-        architecture: ``"resnet"`` (config F: residual blocks) or ``"orig"`` (no skip branches:
-            NVIDIA's CIFAR-10 configuration).
-
-    Attributes:
-        num_classes: 0.
-
-    Forward: ``(x, y=None)`` with x (N, C, R, R) -> raw scores (N,); with the minibatch stddev,
-    N must be divisible by min(group size, N).
-    """
+    """StyleGAN2's discriminator: (N, C, R, R) -> raw scores (N,); keys as conf/model/stylegan2.yaml."""
 
     def __init__(self, *, data_shape: Sequence[int], num_classes: int = 0, output: str = "score",
                  channel_base: int = 32768, channel_max: int = 512, start_resolution: int | None = None,
@@ -222,8 +151,6 @@ class Discriminator(nn.Module):
         who = "StyleGAN2 discriminator"
         if output != "score":
             raise ValueError(f"{who}: output must be 'score', got {output!r}")
-        if architecture not in ("resnet", "orig"):
-            raise ValueError(f"{who}: architecture must be 'resnet' or 'orig', got {architecture!r}")
         c, self.resolutions = progressive_plan(data_shape, start_resolution, who)
         self.data_shape, self.num_classes, self.output = tuple(data_shape), 0, output
         self.mbstd_group_size, self.mbstd_channels = int(mbstd_group_size), int(mbstd_channels)

@@ -256,11 +256,10 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     # a gradient penalty assumes each sample's score depends on that sample alone
     per_sample = getattr(loss, "double_backward", False) or any(
         getattr(r, "input_gradients", False) for r in regularizers if r.net == "D")
-    model = resolve_norm(cfg.model, per_sample)
-    G = build_generator(model, info, **facts).to(device)
-    D = build_discriminator(model, info, loss.d_output, **facts).to(device)
+    G = build_generator(cfg.model, info, **facts).to(device)
+    D = build_discriminator(cfg.model, info, loss.d_output, per_sample=per_sample, **facts).to(device)
     if per_sample and batch_per_device > 1:
-        check_no_batch_coupling(D, type(loss).__name__, chosen=model.discriminator.get("norm"))
+        check_no_batch_coupling(D, type(loss).__name__, chosen=cfg.model.discriminator.get("norm"))
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
@@ -292,19 +291,6 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     return Pair(G=G, D=D, loss=loss, opt_g=opt_g, opt_d=opt_d, scaler_g=scaler_g,
                 scaler_d=scaler_d, ema=ema, regularizers=regularizers, G_fwd=G_fwd, D_fwd=D_fwd,
                 ema_for_samples=bool(ema_cfg.for_samples) if ema is not None else True)
-
-
-def resolve_norm(model: DictConfig, per_sample: bool) -> DictConfig:
-    """``model.discriminator.norm: auto``: when D's input gradients are penalised (``per_sample``)
-    the discriminator's ``penalty_norm`` where its schema has one (``model=infogan``: none, as
-    Lucic et al. 2018 ran WGAN-GP and DRAGAN), else layer norm; BatchNorm otherwise. Other values
-    as given."""
-    if model.discriminator.get("norm") != "auto":
-        return model
-    model = model.copy()
-    model.discriminator.norm = (model.discriminator.get("penalty_norm") or "layer") if per_sample \
-        else "batch"
-    return model
 
 
 def check_no_batch_coupling(D: nn.Module, loss_name: str, chosen: str | None = None) -> None:

@@ -4,7 +4,7 @@ The step sees built objects only (a :class:`~gan_cli.training.state.Pair`, the d
 stream, the non-finite policy) and never branches on a loss, model or dataset name. Its extension
 points: the plan's ``prepare(batch)`` (a growth phase's faded images, a cascade level's target
 and condition); the batch's condition ``y`` (labels or an image), given to G and D whenever G
-takes one; regularisers (gan_cli/regularizers.py), added to their network's loss at interval 1,
+takes one; regularisers (gan_cli/losses/regularizers.py), added to their network's loss at interval 1,
 else run lazily with their own backward and step. A lazy update runs on the bare networks and
 takes its gradients with ``autograd.grad``, averaged over the ranks with one all-reduce: DDP's
 reducer would wait for the parameters the term does not reach (R1 never reaches D's last bias).
@@ -25,8 +25,8 @@ from torch import nn
 from gan_cli.data.base import Batch
 from gan_cli.distributed import all_reduce_grads, reduce_stats
 from gan_cli.ema import ema_beta
+from gan_cli.losses.regularizers import RegContext
 from gan_cli.models import takes_condition
-from gan_cli.regularizers import RegContext
 from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.state import Pair

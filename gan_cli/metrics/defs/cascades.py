@@ -1,18 +1,11 @@
-"""Figures of the multi-stage generators, drawn by gan-eval (training skips figure metrics); each
-cascade names its own in ``default_metrics``, so gan-eval draws it without being asked.
+"""The multi-stage generators' figures, drawn by gan-eval (each cascade names its own in
+``default_metrics``) from a stream seeded by ``figure_seed`` into ``figure_dir``.
 
-* ``lapgan_levels`` (Denton et al. 2015, figure 1, the sampling procedure): one row per sample,
-  columns ``I~_K | h~_{K-1} | I~_{K-1} | ... | h~_0 | I~_0``: the coarse image, then at each level
-  the generated high-pass image (stretched, mid-grey = 0) and the image it makes. One row per class
-  for a class-conditional cascade. ``lapgan_levels.png``; no number.
-* ``singan_figures`` (Shaham et al. 2019, figures 1 and 5): ``singan_samples.png``, rows: the real
-  image | its reconstruction through the fixed noise z*, random samples at the training size, then
-  random samples at other sizes and aspect ratios (``aspect_ratios``, (height, width) factors of
-  the training size: (1, 2) twice as wide, (1.5, 1) half again as tall). Reports
-  ``singan_rec_rmse`` = sqrt(mean((x_rec - x)^2)), the reconstruction's RMSE against the image
-  (pixel values in [-1, 1]), the number sigma_n's rule is built on.
-
-Both draw from a stream seeded by ``figure_seed`` (gan-eval's ``seed``) into ``figure_dir``.
+* ``lapgan_levels`` (Denton et al. 2015, fig. 1): ``lapgan_levels.png``, a row per sample (per class
+  when conditional): the coarse image, then per level the high-pass and the image it makes.
+* ``singan_figures`` (Shaham et al. 2019, figs. 1, 5): ``singan_samples.png``, the image and its
+  reconstruction through z*, samples, samples at other ``aspect_ratios`` ((height, width) factors);
+  reports ``singan_rec_rmse`` = sqrt(mean((x_rec - x)^2)) in [-1, 1] pixel units.
 """
 
 from __future__ import annotations
@@ -36,7 +29,8 @@ def _stream(ctx: EvalContext, opts: dict, name: str) -> tuple[torch.Generator, t
 
 @torch.no_grad()
 def lapgan_levels(ctx: EvalContext, opts: dict) -> dict[str, float]:
-    from gan_cli.models.lapgan import LAPGANCascade, sampling_figure, save_sampling_figure
+    from gan_cli.data.figures import save_sampling_figure
+    from gan_cli.models.lapgan import LAPGANCascade
 
     G = ctx.generator
     if not isinstance(G, LAPGANCascade):
@@ -46,7 +40,7 @@ def lapgan_levels(ctx: EvalContext, opts: dict) -> dict[str, float]:
     n = G.num_classes or int(opts.get("num_rows", 8))
     z = sample_latents(n, G.z_dim, generator=g, device=device)
     path = Path(opts.get("figure_dir", ".")) / "lapgan_levels.png"
-    save_sampling_figure(sampling_figure(G, z, y), path)
+    save_sampling_figure(G.levels(z, y), path)
     ctx.record("lapgan_levels", figure=str(path), num_samples=n, levels=G.num_levels)
     return {}
 
