@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import copy
 import inspect
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,10 +26,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
+from gan_cli.distributed import wrap_ddp
+from gan_cli.ema import EMA
 from gan_cli.errors import ConfigError, GanCliError
 from gan_cli.losses.regularizers import lazy_factor
 from gan_cli.models.layers import apply_spectral_norm
 from gan_cli.models.stages import SingleStage
+
+log = logging.getLogger("gan_cli")
 
 # ---------------------------------------------------------------------------------------------
 # Instantiating config nodes.
@@ -432,3 +438,156 @@ def generator_from_checkpoint(path: str | os.PathLike, *, device: torch.device,
     restore_phase(G, config.model, int(state["step"]))  # a growing G: its last trained phase
     return Rebuilt(G=G.to(device).eval(), which=which, config=config, data=data,
                    step=int(state["step"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# A G/D pair: what one stage trains (training/state.py holds the pairs; its state is the checkpoint).
+
+
+@dataclass
+class Pair:
+    """One generator/discriminator pair and everything that trains it.
+
+    ``G`` and ``D`` own the state dicts; ``G_fwd`` and ``D_fwd`` are what the step calls (the
+    same modules, or their DDP / compiled wrappers).
+    """
+
+    G: nn.Module
+    D: nn.Module
+    loss: Any
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
+    ema: EMA | None = None
+    regularizers: Sequence[Any] = ()
+    G_fwd: Any = None
+    D_fwd: Any = None
+    ema_for_samples: bool = True  # ema.for_samples: figures and metrics use G_ema
+
+    def __post_init__(self) -> None:
+        self.G_fwd = self.G if self.G_fwd is None else self.G_fwd
+        self.D_fwd = self.D if self.D_fwd is None else self.D_fwd
+
+    @property
+    def G_sample(self) -> nn.Module:
+        """The generator figures and metrics use: G_ema when there is one (``ema.for_samples``)."""
+        return self.ema.module if self.ema is not None and self.ema_for_samples else self.G
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"G": self.G.state_dict(), "D": self.D.state_dict()}
+        if self.ema is not None:
+            state["G_ema"] = self.ema.state_dict()
+        state.update({
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
+            "loss": self.loss.state_dict(),
+        })
+        regs = {type(r).__name__: r.state_dict() for r in self.regularizers
+                if hasattr(r, "state_dict")}
+        if regs:
+            state["regularizers"] = regs
+        return state
+
+    def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
+        """Load a pair's checkpointed state. The optimizers' state (moments, step counts) comes
+        from the checkpoint, their settings (learning rates, betas, weight decay) from the
+        configuration, so a resume can change them."""
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        if self.ema is not None and "G_ema" in state:
+            self.ema.load_state_dict(state["G_ema"])
+        elif self.ema is not None:  # EMA switched on at this resume: start the average from G
+            self.ema.load_state_dict(state["G"])
+            log.warning("%s has no G_ema (the EMA was off): the average starts from its G", path)
+        for name in ("opt_g", "opt_d"):
+            opt = getattr(self, name)
+            settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+            opt.load_state_dict(state[name])
+            for group, configured in zip(opt.param_groups, settings, strict=True):
+                group.update(configured)
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        self.loss.load_state_dict(state["loss"])
+        saved = state.get("regularizers") or {}
+        for r in self.regularizers:
+            if hasattr(r, "load_state_dict") and type(r).__name__ in saved:
+                r.load_state_dict(saved[type(r).__name__])
+
+    def reset_optimizers(self) -> None:
+        """Forget the optimizers' moments (progressive growing does at each new resolution)."""
+        for opt in (self.opt_g, self.opt_d):
+            opt.state.clear()
+
+
+def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_device: int,
+               **facts: Any) -> Pair:
+    """G, D, the loss, the regularisers, the optimizers, the grad scalers and the EMA of G that
+    ``cfg`` describes, placed on ``device`` and wrapped for the step (DDP, compile, NHWC).
+
+    The order of construction is part of the run's reproducibility: G's and D's initial weights
+    come from the global torch stream seeded by the loop.
+
+    ``facts`` are a stage's extra constructor facts (``stages.network_kwargs``), given to both
+    builders; among them ``networks`` may name the model's (generator, discriminator) config
+    nodes this pair is built from (default ``("generator", "discriminator")``).
+    """
+    hw = cfg.hardware
+    loss = build_loss(cfg.loss)
+    regularizers = build_regularizers(cfg.loss, cfg.model)
+    # a gradient penalty assumes each sample's score depends on that sample alone
+    per_sample = getattr(loss, "double_backward", False) or any(
+        getattr(r, "input_gradients", False) for r in regularizers if r.net == "D")
+    G = build_generator(cfg.model, info, **facts).to(device)
+    D = build_discriminator(cfg.model, info, loss.d_output, per_sample=per_sample, **facts).to(device)
+    if per_sample and batch_per_device > 1:
+        check_no_batch_coupling(D, type(loss).__name__, chosen=cfg.model.discriminator.get("norm"))
+    if G.num_classes != D.num_classes:
+        raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
+                          f"{D.num_classes}: make both conditional or neither")
+    d_node = facts.get("networks", NETWORKS)[1]
+    pack = int(cfg.model[d_node].get("pack", 1))
+    if batch_per_device % pack:
+        raise ConfigError(f"model.{d_node}.pack={pack} must divide the batch per device "
+                          f"({batch_per_device}): D judges groups of {pack} samples")
+    opt_g, opt_d = build_optimizers(cfg.optimizer, G, D, regularizers)
+    if hw.channels_last and len(info.shape) == 3:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    # The moving average of G (ema.half_life_kimg): figures and metrics use it when enabled.
+    ema_cfg = cfg.get("ema")
+    ema = EMA(G) if ema_cfg is not None and ema_cfg.half_life_kimg is not None else None
+    # What the step calls (DDP wrappers when distributed); G and D keep the state dicts.
+    G_fwd, D_fwd = wrap_ddp(G, D, hw, device,
+                            find_unused_parameters=cfg.model.get("schedule") is not None)
+    if hw.compile:
+        G_fwd = torch.compile(G_fwd)
+        if getattr(loss, "double_backward", False):
+            log.warning(
+                "hardware.compile: D is not compiled, since torch.compile does not support the "
+                "double backward of %s's gradient penalty", type(loss).__name__)
+        else:
+            D_fwd = torch.compile(D_fwd)
+    fp16 = hw.precision == "fp16"
+    scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)
+    scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
+    return Pair(G=G, D=D, loss=loss, opt_g=opt_g, opt_d=opt_d, scaler_g=scaler_g,
+                scaler_d=scaler_d, ema=ema, regularizers=regularizers, G_fwd=G_fwd, D_fwd=D_fwd,
+                ema_for_samples=bool(ema_cfg.for_samples) if ema is not None else True)
+
+
+def check_no_batch_coupling(D: nn.Module, loss_name: str, chosen: str | None = None) -> None:
+    """Refuse a discriminator with BatchNorm under a penalty on its input gradients: with it a
+    sample's score depends on the whole batch, and the penalty no longer constrains one sample's
+    gradient (Gulrajani et al. 2017 remove it from the critic). A user who set
+    ``model.discriminator.norm=batch`` explicitly gets it, with a warning."""
+    coupled = [name for name, m in D.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if coupled and chosen == "batch":
+        log.warning("model.discriminator.norm=batch under %s: BatchNorm makes a sample's score "
+                    "depend on its batch, so the penalty no longer constrains each sample's "
+                    "gradient (Gulrajani et al. 2017 use layer norm: norm=auto)", loss_name)
+    elif coupled:
+        raise ConfigError(
+            f"{loss_name} (or an R1/R2 term) penalises D's gradient at each sample, but "
+            f"model.discriminator uses BatchNorm ({coupled[0]}), which makes a sample's score depend "
+            f"on the rest of its batch; set model.discriminator.norm=layer (or none) where the model "
+            f"has that option, or use a discriminator without batch normalisation")

@@ -106,11 +106,10 @@ def linear_probe(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     training builds them (``build_pair``: loss-dependent normalisation, spectral norm, packing),
     probed on the labelled training split and scored on the test split, or on training images
     after the first ``probe_train`` where the data have no test split (gan_cli/metrics/probe.py)."""
-    from gan_cli.build import build_data, use_local_data
+    from gan_cli.build import build_data, build_pair, use_local_data
     from gan_cli.checkpoint import load_checkpoint
     from gan_cli.config import validate_saved_config
     from gan_cli.metrics.probe import run_probe
-    from gan_cli.training.state import build_pair
 
     state = load_checkpoint(cfg.ckpt)
     config = validate_saved_config(state.get("config"), f"checkpoint {cfg.ckpt}")
@@ -147,8 +146,8 @@ def checkpoint_discriminator(state: dict[str, Any], config: DictConfig, info: An
     """The D of a single-pair checkpoint ``state`` (read from ``path``), built from its validated
     ``config`` as training builds it (``build_pair``) and its weights loaded; CheckpointError when
     they do not fit."""
+    from gan_cli.build import build_pair
     from gan_cli.checkpoint import CheckpointError, pair_states_of
-    from gan_cli.training.state import build_pair
 
     D = build_pair(config, info, device, 1).D
     try:

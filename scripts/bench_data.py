@@ -5,7 +5,7 @@ dataset as one uint8 tensor on the training device, a batch gathered and convert
 on the device; and the *DataLoader path*, a torch DataLoader (with workers) whose uint8 batches
 are copied to the device and converted there. This script trains gan-cli's real step
 (``gan_cli.training.step.GANStep``, the networks, loss and optimizers built by
-``gan_cli.training.state.build_pair``) on four sources:
+``gan_cli.build.build_pair``) on four sources:
 
     source         data                                               path        step
     cifar_tensor   synthetic uint8 50,000 x 3 x 32 x 32 (CIFAR-10's   tensor      DCGAN 32 px
@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gan_cli.build import configure_torch
+from gan_cli.build import build_pair, configure_torch
 from gan_cli.config.data import CIFAR10Config, ImageFolderConfig
 from gan_cli.data.file_datasets import TensorDataset
 from gan_cli.data.images import image_folder
@@ -68,7 +68,6 @@ from gan_cli.latents import Noise
 from gan_cli.stats import Collector
 from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.nonfinite import NonFinitePolicy
-from gan_cli.training.state import build_pair
 from gan_cli.training.step import Autocast, GANStep
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -7,11 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from gan_cli.build import build_network
+from gan_cli.build import build_network, build_pair
 from gan_cli.data.base import DataInfo
 from gan_cli.models.infogan import Discriminator, Generator
 from gan_cli.models.layers import spectral_norm_layers
-from gan_cli.training.state import build_pair
 from tests.test_config import assert_refused, compose_cfg
 
 torch.set_num_threads(1)

@@ -334,8 +334,7 @@ def test_once_the_stop_has_begun_no_ctrl_c_interrupts_it():
 
 
 def _D_of(*overrides: str):
-    from gan_cli.build import build_data
-    from gan_cli.training.state import build_pair
+    from gan_cli.build import build_data, build_pair
 
     cfg = compose_train(*SMALL_IMAGES, *overrides)
     data = build_data(cfg.dataset, batch_size=8, device="cpu", seed=0)
@@ -359,7 +358,7 @@ def test_a_penalty_loss_gets_a_dcgan_critic_without_batch_coupling(loss: str):
 
 @pytest.mark.skipif(not HAVE_FASHION_MNIST, reason="needs Debian's dataset-fashion-mnist")
 def test_batchnorm_under_a_penalty_is_refused_with_what_to_set(caplog):
-    from gan_cli.training.state import check_no_batch_coupling
+    from gan_cli.build import check_no_batch_coupling
 
     bn_critic = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4))
     with pytest.raises(ConfigError, match="model.discriminator.norm=layer"):

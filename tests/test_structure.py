@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "loggers", "animation", "rundir"),
     ("data",),
     ("models",),
-    ("losses", "regularizers", "metrics", "schedules", "style_figures", "curves"),
+    ("losses", "metrics", "schedules", "style_figures", "curves"),
     ("build",),
     ("training",),
     ("cli", "launch", "evaluate", "sample", "report"),

@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from torch import nn
 
+from gan_cli.build import Pair
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import register_configs, validate
@@ -27,7 +28,6 @@ from gan_cli.stats import Collector
 from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.loop import train
 from gan_cli.training.nonfinite import NonFinitePolicy
-from gan_cli.training.state import Pair
 from gan_cli.training.step import Autocast, GANStep
 from tests.conftest import read_metrics, run_cli
 

@@ -21,6 +21,7 @@ from gan_cli.build import (
     batch_per_device,
     build_data,
     build_logger,
+    build_pair,
     build_schedule,
     build_split,
     build_stages,
@@ -49,7 +50,7 @@ from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
 from gan_cli.training.resume import last_record, resume_path, trim_metrics
 from gan_cli.training.signals import StopAgreement, StopSignals, slurm_requeue
-from gan_cli.training.state import TrainState, build_pair
+from gan_cli.training.state import TrainState
 from gan_cli.training.step import Autocast, GANStep
 
 log = logging.getLogger("gan_cli")

@@ -1,6 +1,6 @@
 """One generator step of a GAN: ``n_critic`` discriminator updates, then one generator update.
 
-The step sees built objects only (a :class:`~gan_cli.training.state.Pair`, the data, the latent
+The step sees built objects only (a :class:`~gan_cli.build.Pair`, the data, the latent
 stream, the non-finite policy) and never branches on a loss, model or dataset name. Its extension
 points: the plan's ``prepare(batch)`` (a growth phase's faded images, a cascade level's target
 and condition); the batch's condition ``y`` (labels or an image), given to G and D whenever G
@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gan_cli.build import Pair
 from gan_cli.data.base import Batch
 from gan_cli.distributed import all_reduce_grads, reduce_stats
 from gan_cli.ema import ema_beta
@@ -29,7 +30,6 @@ from gan_cli.losses.regularizers import RegContext
 from gan_cli.models import takes_condition
 from gan_cli.training.curriculum import StepPlan
 from gan_cli.training.nonfinite import NonFinitePolicy
-from gan_cli.training.state import Pair
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
