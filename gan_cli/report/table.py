@@ -247,14 +247,14 @@ def markdown(table: Table) -> str:
     cols.append(Column("note", [r.note for r in table.runs], [None] * len(table.runs)))
     if not any(cols[-1].texts):
         cols.pop()
-    widths = [max(len(c.title), *(len(t) for t in c.texts)) if c.texts else len(c.title) for c in cols]
+    cells = [[c.title.replace("|", "\\|"), *(t.replace("|", "\\|") for t in c.texts)] for c in cols]
+    widths = [max(len(t) for t in col) for col in cells]
 
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|").ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+    def line(i: int) -> str:
+        return "| " + " | ".join(col[i].ljust(w) for col, w in zip(cells, widths, strict=True)) + " |"
 
-    rows = [line([c.title for c in cols]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    for i in range(len(table.runs)):
-        rows.append(line([c.texts[i] for c in cols]))
+    rows = [line(0), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    rows += [line(i + 1) for i in range(len(table.runs))]
     return "\n".join(rows) + "\n"
 
 
