@@ -37,8 +37,8 @@ def swept_keys(command_line: list[str], sweeper_params: dict | None) -> list[str
             override = parser.parse_override(str(text))
         except Exception:  # noqa: BLE001 - not an override Hydra accepts: not a swept key
             continue
-        if override.is_sweep_override() and override.get_key_element() not in keys:
-            keys.append(override.get_key_element())
+        if override.is_sweep_override() and override.key_or_group not in keys:
+            keys.append(override.key_or_group)
     keys += [str(k) for k in (sweeper_params or {}) if str(k) not in keys]
     return keys
 
