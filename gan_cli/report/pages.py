@@ -54,7 +54,7 @@ def table_html(table: Table) -> str:
     cols = columns(table, split_best=True)
     text_cols = {"run", "status", *table.options}
     head = "".join(f'<th class="{"text" if c.title in text_cols else "num"}" scope="col">'
-                   f"{html.escape(c.title)}</th>" for c in cols)
+                   f"{html.escape(c.title).replace('_', '_<wbr>')}</th>" for c in cols)
     rows = []
     for i, run in enumerate(table.runs):
         cells = []
