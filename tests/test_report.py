@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gan_cli.report.callback import swept_keys, sweep_job_name
+from gan_cli.report.callback import sweep_job_name, swept_keys
 from gan_cli.report.command import main
 from gan_cli.report.pages import training_data, write_training_page
 from gan_cli.report.runs import read_run
