@@ -222,3 +222,25 @@ def test_training_page_holds_the_frames_and_curves_and_escapes_its_data(tmp_path
     assert page.count("</script>") == 2  # the data and the code; the key's own is escaped
     embedded = page.split('type="application/json">')[1].split("</script>")[0]
     assert json.loads(embedded) == data
+
+
+def test_a_full_disk_while_writing_the_training_page_names_it_and_leaves_no_temporary_file(
+        tmp_path, monkeypatch):
+    import errno
+    from pathlib import PosixPath
+
+    run = make_run(tmp_path / "run", [], records=[{"step": 6, "loss_d": 1.0}], samples=(6,))
+    write_training_page(run)
+    before = (run / "training.html").read_text()
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(PosixPath, "replace", full)
+    with pytest.raises(OSError) as caught:
+        write_training_page(run)
+    assert caught.value.filename == str(run / "training.html")
+    assert caught.value.strerror == "No space left on device"
+    assert sorted(p.name for p in run.iterdir() if p.is_file()) == ["metrics.jsonl", "train.log",
+                                                                     "training.html"]
+    assert (run / "training.html").read_text() == before  # the last good page stays

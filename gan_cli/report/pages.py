@@ -39,10 +39,18 @@ def fill(text: str, **parts: str) -> str:
 
 
 def write_atomic(path: Path, text: str) -> Path:
-    """Write ``path`` through a temporary file in the same folder (a reader never sees half)."""
+    """Write ``path`` through a temporary file in the same folder (a reader never sees half).
+
+    An OSError (a full disk) removes the temporary file and is raised again naming ``path``, for
+    the caller's one-line message (training/outputs.py: the figure step's, with the last good
+    checkpoint)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     return path
 
 
