@@ -244,3 +244,26 @@ def test_a_full_disk_while_writing_the_training_page_names_it_and_leaves_no_temp
     assert sorted(p.name for p in run.iterdir() if p.is_file()) == ["metrics.jsonl", "train.log",
                                                                      "training.html"]
     assert (run / "training.html").read_text() == before  # the last good page stays
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_sweep_callback_writes_the_report_and_prints_the_table_at_the_sweeps_end(
+        tmp_path, capsys, enabled):
+    from omegaconf import OmegaConf
+
+    from gan_cli.report.callback import SweepReport
+
+    three_runs(tmp_path / "sweep")
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
+    callback = SweepReport(enabled=enabled)
+    callback.on_multirun_start(config)
+    callback.on_multirun_end(config)
+    out = capsys.readouterr().out
+    if enabled:
+        assert f"sweep {tmp_path / 'sweep'}: 3 runs" in out
+        assert (tmp_path / "sweep" / "runs.md").read_text() in out
+        assert len((tmp_path / "sweep" / "runs.csv").read_text().splitlines()) == 1 + 3
+    else:
+        assert out == "" and not (tmp_path / "sweep" / "runs.csv").exists()
+    callback.on_multirun_end(config)  # once only (the exit handler is no second report)
+    assert capsys.readouterr().out == ""
