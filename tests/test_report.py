@@ -267,3 +267,15 @@ def test_the_sweep_callback_writes_the_report_and_prints_the_table_at_the_sweeps
         assert out == "" and not (tmp_path / "sweep" / "runs.csv").exists()
     callback.on_multirun_end(config)  # once only (the exit handler is no second report)
     assert capsys.readouterr().out == ""
+
+
+def test_runs_with_the_same_options_are_told_apart_by_their_directories(tmp_path):
+    records = [{"step": 4, "loss_d": 1.0, "loss_g": 1.0}]
+    runs = [read_run(make_run(tmp_path / sweep / "0", ["loss=ns"], records=records))
+            for sweep in ("a", "b")]
+    runs.append(read_run(make_run(tmp_path / "c" / "0", ["loss=hinge"], records=records)))
+    build_table(runs)
+    assert [r.label for r in runs] == ["loss=ns (a/0)", "loss=ns (b/0)", "loss=hinge"]
+    same = [read_run(make_run(tmp_path / s / "1", [], records=records)) for s in ("d", "e")]
+    build_table(same)
+    assert [r.label for r in same] == ["d/1", "e/1"]  # no option differs: the directories

@@ -71,8 +71,9 @@ def label_runs(runs: list[Run]) -> dict[str, list[str]]:
     for run in runs:
         seen[run.label] = seen.get(run.label, 0) + 1
     for run in runs:  # the same options twice (or none differ): the directory tells them apart
-        if seen[run.label] > 1 and run.label != run.name:
-            run.label = f"{run.label} ({run.name})"
+        if seen[run.label] > 1:
+            where = f"{run.path.parent.name}/{run.name}"
+            run.label = where if run.label == run.name else f"{run.label} ({where})"
     return options
 
 
