@@ -63,7 +63,8 @@ def three_runs(sweep: Path) -> list[Path]:
     a = make_run(sweep / "0", ["loss=ns", "model=mlp"], records=[
         {"step": 100, "loss_d": 1.3, "loss_g": 0.7, "modes_captured": 5, "reverse_kl": 0.9},
         {"step": 200, "loss_d": 1.2, "loss_g": 0.8, "modes_captured": 8, "reverse_kl": 0.2},
-        {"step": 300, "loss_d": 1.1, "loss_g": 0.9, "modes_captured": 7, "reverse_kl": 0.4}],
+        {"step": 300, "loss_d": 1.1, "loss_g": 0.9, "modes_captured": 7, "reverse_kl": 0.4,
+         "jacobian/reverse_kl": 0.05, "jacobian/num_modes": 8}],
         log=[("INFO", "done: 300 steps")], samples=(100, 300),
         sessions=[{"wall_s": 60.0, "cpu_s": 50.0}, {"wall_s": 30.5, "cpu_s": 20.0}])
     b = make_run(sweep / "1", ["loss=lsgan", "model=mlp"], loss="lsgan", records=[
@@ -92,7 +93,9 @@ def test_table_shows_the_differing_options_and_each_metrics_last_and_best_with_i
     assert [r.label for r in runs] == ["loss=ns optimizer.lr_d=0.0002",
                                        "loss=lsgan optimizer.lr_d=0.0002",
                                        "loss=lsgan optimizer.lr_d=1e-4"]
-    assert table.metrics == ["modes_captured", "reverse_kl"] and table.losses == ["loss_d", "loss_g"]
+    # num_modes has no direction: not a metric column
+    assert table.metrics == ["modes_captured", "reverse_kl", "jacobian/reverse_kl"]
+    assert table.losses == ["loss_d", "loss_g"] and table.directions["jacobian/reverse_kl"] is True
     rows = list(csv.DictReader(csv_text(table).splitlines()))
     assert len(rows) == 3
     first, second, third = rows
@@ -161,12 +164,12 @@ def test_gan_report_writes_its_files_into_out_and_prints_the_table(tmp_path, cap
     out = tmp_path / "sweep"
     names = {p.name for p in out.iterdir() if p.is_file()}
     assert {"runs.csv", "runs.md", "report.html", "samples.png", "curve_loss_d.png", "curve_loss_g.png",
-            "curve_modes_captured.png", "curve_reverse_kl.png"} <= names
+            "curve_modes_captured.png", "curve_reverse_kl.png", "curve_jacobian_reverse_kl.png"} <= names
     assert (out / "runs.md").read_text() in printed
     rows = list(csv.DictReader((out / "runs.csv").read_text().splitlines()))
     assert [r["dir"] for r in rows] == [str(out / n) for n in ("1", "0", "2")]
     page = (out / "report.html").read_text()
-    assert page.count("<tr data-dir=") == 3 and page.count('src="data:image/png;base64,') == 4 + 2
+    assert page.count("<tr data-dir=") == 3 and page.count('src="data:image/png;base64,') == 5 + 2
     assert "http://" not in page.replace('"http://www.w3.org/2000/svg"', "") and "https://" not in page
     # a glob of run directories, out= elsewhere: the same rows
     assert main([str(tmp_path / "sweep" / "[01]"), f"out={tmp_path / 'r'}"]) == 0

@@ -45,17 +45,20 @@ def test_report_page_rows_sorting_and_pictures(tmp_path: Path, capsys):
         shot = browser.screenshot(tmp_path / "report.png")
         assert browser.errors == []
         assert browser.evaluate("document.querySelectorAll('#runs tbody tr').length") == 3
-        # every embedded figure decoded: 4 curves and 2 runs' samples (the third has none)
+        # every embedded figure decoded: 5 curves and 2 runs' samples (the third has none)
         sizes = browser.evaluate("Array.from(document.images, i => i.naturalWidth)")
-        assert len(sizes) == 6 and min(sizes) > 0
-        col = column_of(browser, "reverse_kl best ↓")
+        assert len(sizes) == 7 and min(sizes) > 0
+        col = column_of(browser, "reverse_kl best ↓ (step)")
         run = column_of(browser, "run")
-        assert cells(browser, col) == ["0.2", "0.1", "1.5"]  # the runs' order: 0, 1, 2
+        assert cells(browser, col) == ["0.2 @ 200", "0.1 @ 200", "1.5 @ 100"]  # the runs' order
         browser.click(*browser.center_of(f"#runs thead th:nth-child({col + 1})"))
-        assert cells(browser, col) == ["0.1", "0.2", "1.5"]
+        assert cells(browser, col) == ["0.1 @ 200", "0.2 @ 200", "1.5 @ 100"]  # by the value
         assert cells(browser, run)[0] == "loss=lsgan optimizer.lr_d=0.0002"
         browser.click(*browser.center_of(f"#runs thead th:nth-child({col + 1})"))  # reversed
-        assert cells(browser, col) == ["1.5", "0.2", "0.1"]
+        assert cells(browser, col) == ["1.5 @ 100", "0.2 @ 200", "0.1 @ 200"]
+        modes = column_of(browser, "modes_captured best ↑ (step)")  # higher is better: first
+        browser.click(*browser.center_of(f"#runs thead th:nth-child({modes + 1})"))
+        assert cells(browser, modes) == ["8 @ 200", "6 @ 100", "3 @ 100"]
         # by the seconds under the text (as text "1m30s" < "1s"); the empty cell last
         wall = column_of(browser, "wall")
         browser.click(*browser.center_of(f"#runs thead th:nth-child({wall + 1})"))

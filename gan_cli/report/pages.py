@@ -59,9 +59,10 @@ def data_uri(path: Path) -> str:
 
 
 def table_html(table: Table) -> str:
-    cols = columns(table, split_best=True)
+    cols = columns(table)
     text_cols = {"run", "status", *table.options}
-    head = "".join(f'<th class="{"text" if c.title in text_cols else "num"}" scope="col">'
+    head = "".join(f'<th class="{"text" if c.title in text_cols else "num"}" scope="col"'
+                   f'{" data-first=descending" if c.higher_is_better else ""}>'
                    f"{html.escape(c.title).replace('_', '_<wbr>')}</th>" for c in cols)
     rows = []
     for i, run in enumerate(table.runs):

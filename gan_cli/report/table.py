@@ -5,7 +5,8 @@ and for each metric its last value and its best with the step it was reached at.
   the same in every run; a run that does not override a key shows its own value of it (the group's
   option from ``hydra.yaml``, a key's from ``config.yaml``). A run's *label* is those options,
   ``loss=lsgan optimizer.lr_d=0.0001``, or its directory's name when none differ.
-* Metrics: the keys of the metric registry (gan_cli/metrics/) that have a direction. The best
+* Metrics: the keys of the metric registry (gan_cli/metrics/) that have a direction, and their
+  ``jacobian/`` variants (metrics.jacobian_threshold). The best
   value is the lowest or the highest by that direction, non-finite values left out; the losses
   (``loss_d``, ``loss_g``) get their last value only.
 * ``sort=KEY`` orders the rows best first by KEY's direction (rows without a value last); a key
@@ -27,10 +28,13 @@ LOSSES = ("loss_d", "loss_g")
 
 
 def direction(key: str) -> bool | None:
-    """True: lower is better, False: higher is, None: no direction (the metric registry's)."""
+    """True: lower is better, False: higher is, None: no direction (the metric registry's; a
+    ``jacobian/`` key, the metric of the samples the Jacobian threshold keeps, has its metric's
+    direction, as the training's tracker keeps its best)."""
     from gan_cli.metrics.registry import lower_is_better
+    from gan_cli.metrics.tracker import JACOBIAN_PREFIX
 
-    return lower_is_better(key)
+    return lower_is_better(key.removeprefix(JACOBIAN_PREFIX))
 
 
 def differing_options(runs: list[Run]) -> dict[str, list[str]]:
@@ -201,11 +205,12 @@ class Column:
     title: str
     texts: list[str]
     values: list[float | None]
+    higher_is_better: bool = False  # report.html's first click sorts it highest first
 
 
-def columns(table: Table, *, split_best: bool) -> list[Column]:
-    """The table's columns. ``split_best``: best value and its step in two columns (CSV, HTML);
-    else one cell ``0.9375 @ 1200`` (runs.md, the console)."""
+def columns(table: Table) -> list[Column]:
+    """The table's columns (runs.md, the console, report.html); a metric's best value and its step
+    share one cell, ``0.9375 @ 1200``, sorted by the value (runs.csv has them apart)."""
     runs = table.runs
     cols = [Column("run", [r.label for r in runs], [None] * len(runs))]
     for key in table.options:
@@ -223,16 +228,10 @@ def columns(table: Table, *, split_best: bool) -> list[Column]:
         last = [last_value(r, key) for r in runs]
         best = [best_value(r, key, lower) for r in runs]
         arrow = "↓" if lower else "↑"
-        cols.append(Column(f"{key} last", [fmt(v) for v in last], last))
-        if split_best:
-            cols.append(Column(f"{key} best {arrow}", [fmt(b.value) if b else "" for b in best],
-                               [b.value if b else None for b in best]))
-            cols.append(Column(f"{key} best step", [str(b.step) if b else "" for b in best],
-                               [float(b.step) if b else None for b in best]))
-        else:
-            cols.append(Column(f"{key} best {arrow} (step)",
-                               [f"{fmt(b.value)} @ {b.step}" if b else "" for b in best],
-                               [b.value if b else None for b in best]))
+        cols.append(Column(f"{key} last", [fmt(v) for v in last], last, not lower))
+        cols.append(Column(f"{key} best {arrow} (step)",
+                           [f"{fmt(b.value)} @ {b.step}" if b else "" for b in best],
+                           [b.value if b else None for b in best], not lower))
     return cols
 
 
@@ -244,7 +243,7 @@ def _num(value: object) -> float | None:
 
 def markdown(table: Table) -> str:
     """The table as aligned Markdown (runs.md, and what the console shows)."""
-    cols = columns(table, split_best=False)
+    cols = columns(table)
     cols.append(Column("note", [r.note for r in table.runs], [None] * len(table.runs)))
     if not any(cols[-1].texts):
         cols.pop()
