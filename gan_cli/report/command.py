@@ -4,6 +4,7 @@ PATH is a sweep directory (its numbered run directories), a run directory, or a 
 (quoted, or expanded by the shell). Writes into ``out`` (default: the sweep directory when one
 PATH holds the runs, else the current directory) ``runs.csv``, ``runs.md``, one
 ``curve_<key>.png`` per metric, ``samples.png`` and ``report.html``, and prints the table.
+``sort=KEY`` orders the rows best first by the metric KEY's direction (a loss: lowest first).
 
 Exit statuses (gan_cli/errors.py): 0 written; 1 no run found at a PATH, or ``out`` cannot be
 written; 2 an unknown option or a ``sort`` key the runs do not have. Each ends with one line on
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     """The ``gan-report`` command."""
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
-        print(__doc__.split("\n\n", 1)[0].replace("``", "") + "\n" + USAGE)
+        print(USAGE + "\n\n" + __doc__.split("\n\n", 1)[1].replace("``", "").strip())
         return 0
     try:
         paths, options = parse_args(argv)
