@@ -8,13 +8,13 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 ARGS ?=
 THREADS ?= 0
 
-.PHONY: help install data train test test-fast lint bench clean
+.PHONY: help install data browser train test test-fast lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
-install: $(STAMP) data ## Virtual environment .venv with gan-cli, its dependencies and the offline data
+install: $(STAMP) data browser ## Virtual environment .venv with gan-cli, its dependencies, the offline data and Chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ data: ## Fashion-MNIST from Debian's dataset-fashion-mnist package (the default 
 	SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist
+
+browser: ## Headless Chromium from Debian's chromium package (the browser tests of gan-report's pages)
+	@if command -v chromium >/dev/null; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "Chromium: no apt-get here; the browser tests skip without it"; exit 0; fi; \
+	SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
 
 train: install ## Set up, then train the default experiment offline (ARGS="loss=hinge ..." to change it)
 	$(BIN)/gan-train $(ARGS)

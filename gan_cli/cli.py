@@ -63,6 +63,11 @@ def _train_task(cfg: DictConfig) -> float:
             lock_run_dir(run_dir)
         validate(cfg)
         _check_metric_names(cfg.metrics.names, "metrics.names")
+        if multirun and cfg.name is None:  # W&B's run name: the overrides the sweep varies
+            from gan_cli.report.callback import sweep_job_name
+
+            cfg.name = sweep_job_name(list(hc.overrides.task), Path(hc.sweep.dir),
+                                      hc.sweeper.get("params"))
         from gan_cli import launch  # torch is imported once the config is known to be good
 
         last = launch.train(cfg, run_dir, group)

@@ -21,6 +21,7 @@ import torch
 
 from gan_cli.distributed import all_reduce_mean
 from gan_cli.errors import RuntimeFailure
+from gan_cli.sessions import SessionClock
 
 log = logging.getLogger("gan_cli")
 
@@ -81,12 +82,14 @@ class RunLog:
         self._shown = (*_SHOWN, *shown)
         self._t0 = time.perf_counter()
         self._start_step = start_step
+        self._clock = SessionClock(run_dir, start_step) if enabled else None  # sessions.jsonl
 
     def write(self, record: dict[str, Any]) -> None:
         """One JSON line (must hold ``step``), the console line or bar, and the logger."""
         if not self.enabled:
             return
         step = record["step"]
+        self._clock.last_step = step
         try:
             self._file.write(json.dumps(record, allow_nan=True) + "\n")
             self._file.flush()
@@ -118,6 +121,7 @@ class RunLog:
             return
         if self._bar is not None:
             self._bar.close()
+        self._clock.close(exit_code)
         try:
             self._file.close()
         except OSError as e:  # the last records could not be flushed (a full disk)

@@ -15,13 +15,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gan_cli"
 # Within the parts, data < models < the rest (losses, metrics, schedules, figures drawn from models).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "conf", "errors", "checkpoint", "distributed", "seeding", "latents", "ema", "stats",
-     "loggers", "animation", "rundir"),
+     "loggers", "animation", "rundir", "sessions"),
     ("data",),
     ("models",),
-    ("losses", "metrics", "schedules", "style_figures", "curves"),
+    ("losses", "metrics", "schedules", "style_figures", "curves", "report"),
     ("build",),
     ("training",),
-    ("cli", "launch", "evaluate", "sample", "report"),
+    ("cli", "launch", "evaluate", "sample"),
 )
 MAX_LINES = 800
 

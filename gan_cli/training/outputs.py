@@ -21,6 +21,7 @@ from gan_cli.distributed import gather_objects, is_main
 from gan_cli.errors import RuntimeFailure
 from gan_cli.latents import fixed_latents
 from gan_cli.models import takes_condition, truncates_in_w
+from gan_cli.report.pages import write_training_page
 from gan_cli.seeding import derive_seed, rng_state
 from gan_cli.training.state import TrainState
 
@@ -112,6 +113,8 @@ class SampleFigures:
         self.runlog.image("samples", path, self.state.step)
         run_dir = self.samples_dir.parent
         save_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
+        if tuple(data.info.shape) == (2,):  # 2D data: the training view as a page (gan_cli/report)
+            write_training_page(run_dir)
         final = self.state.step >= int(self.state.config.get("train", {}).get("steps", 0) or 0)
         if final and getattr(data, "animate_figures", False):
             gif = gif_of_pngs(sorted(self.samples_dir.glob("step_*.png")),
