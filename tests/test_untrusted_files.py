@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -686,3 +687,40 @@ def test_a_checkpoint_naming_a_renamed_builder_loads_and_rebuilds_the_same(tmp_p
         for key, value in vars(a).items():
             other = vars(b)[key]
             assert torch.equal(value, other) if isinstance(value, torch.Tensor) else value == other, key
+
+
+@pytest.mark.parametrize("experiment, where, value, key", [
+    ("progan_celeba", ("model", "schedule"), -1, "training_kimg"),
+    ("progan_celeba", ("model", "regularizers", "drift"), -0.5, "epsilon"),
+    ("stylegan2_fashion_cpu", ("model", "regularizers", "path_length"), 0, "batch_shrink"),
+    ("stylegan2_fashion_cpu", ("model", "regularizers", "r1"), 0, "interval"),
+])
+def test_a_saved_schedule_or_regulariser_gets_its_schemas_checks(experiment, where, value, key):
+    """In a checkpoint these nodes are plain dicts (typed Any in the model schemas); since the
+    constructors trust their arguments, the schema that names the node's builder checks them."""
+    from omegaconf import OmegaConf
+
+    from gan_cli.config import validate_saved_config
+    from gan_cli.errors import UntrustedConfigError
+    from tests.test_training_extensions import compose_train
+
+    saved = OmegaConf.to_container(compose_train(f"experiment={experiment}"), resolve=True)
+    node = saved
+    for k in where:
+        node = node[k]
+    node[key] = value
+    dotted = re.escape(".".join((*where, key)))
+    with pytest.raises(UntrustedConfigError, match=rf"{dotted}={value}(\.0)?: must be"):
+        validate_saved_config(saved, "checkpoint last.pt")
+
+
+def test_a_regulariser_written_as_a_plain_dict_is_checked_at_composition():
+    """Your own YAML or command line may write a regulariser as a dict: the schema of the builder it
+    names checks it (the constructor no longer does)."""
+    from gan_cli.config import validate
+    from gan_cli.errors import ConfigError
+    from tests.test_training_extensions import compose_train
+
+    with pytest.raises(ConfigError, match=r"model.regularizers.r1.interval=-2: must be > 0"):
+        validate(compose_train("tiny=toy", "+model.regularizers={r1: {_target_: gan_cli.losses.R1, "
+                               "gamma: 1.0, interval: -2}}"))

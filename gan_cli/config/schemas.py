@@ -3,10 +3,13 @@ config: every schema's ``__post_init__`` checks its own values, once."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import fields
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.config.checks import FieldError
 from gan_cli.config.commands import EvalConfig, SampleConfig
@@ -101,9 +104,32 @@ def _check_node(node: DictConfig, path: str) -> None:
             raise ConfigError(f"{join(key)} is required: set it on the command line, "
                               f"e.g. {join(key)}=...")
     if OmegaConf.get_type(node) in (dict, None):
-        return  # no schema: nothing more to check here
+        # An untyped node naming a schema's builder (a schedule or regulariser written as a plain
+        # dict, or read back from a checkpoint, where these nodes are typed Any) gets that schema's
+        # checks: the constructors trust their arguments.
+        schema = _node_schemas_by_target().get(node.get("_target_")) if "_target_" in node else None
+        if schema is None:
+            return  # no schema: nothing more to check here
+        try:
+            typed = OmegaConf.merge(OmegaConf.structured(schema), node)
+            typed._set_parent(node._get_parent())  # its interpolations resolve in the whole config
+        except OmegaConfBaseException as e:
+            raise ConfigError(f"{path}: {cut(str(e).splitlines()[0])}") from None
+        node = typed
     try:
         OmegaConf.to_object(node)  # runs the schema's __post_init__
     except FieldError as e:
         value = OmegaConf.select(node, e.field)
         raise ConfigError(f"{join(e.field)}={cut(str(value))}: {e.message}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _node_schemas_by_target() -> dict[str, type]:
+    """NODE_SCHEMAS by the builder each names (its ``_target_`` default)."""
+    found = {}
+    for options in NODE_SCHEMAS.values():
+        for schema in options.values():
+            default = next((f.default for f in fields(schema) if f.name == "_target_"), None)
+            if isinstance(default, str):
+                found[default] = schema
+    return found
