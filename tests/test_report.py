@@ -282,3 +282,38 @@ def test_runs_with_the_same_options_are_told_apart_by_their_directories(tmp_path
     same = [read_run(make_run(tmp_path / s / "1", [], records=records)) for s in ("d", "e")]
     build_table(same)
     assert [r.label for r in same] == ["d/1", "e/1"]  # no option differs: the directories
+
+
+def test_hostile_run_directories_are_rows_never_a_traceback(tmp_path, capsys):
+    """What a run directory from someone else may hold (review of issue 29): steps that are NaN,
+    infinite, negative or fractional, digits that are not ASCII, YAML and JSON nested past the
+    parsers, a log stamp of no real date, config keys of mixed types, ``$`` (matplotlib's
+    mathematics) and HTML in option values and metric keys. Every run is a row; the page escapes."""
+    sweep = tmp_path / "sweep"
+    make_run(sweep / "0", ["loss=$\\frac{", "optimizer.lr_d=<b>&\"x\"</b>"], records=[
+        {"step": 10, "loss_d": 1.0, "loss_$\\frac{": 2.0}],
+        tail='{"step": NaN, "loss_d": 1}\n{"step": Infinity, "loss_d": 1}\n{"step": -3, "loss_d": 1}\n'
+             '{"step": 2.5, "loss_d": 1}\n' + "[" * 100_000 + "\n")
+    odd = make_run(sweep / "1", ["loss=ns"], records=[{"step": 20, "loss_d": 0.5}])
+    (odd / ".hydra" / "config.yaml").write_text(
+        "train: {steps: .nan}\noptimizer: {1: a, b: c}\n")
+    (odd / "checkpoints").mkdir()
+    (odd / "checkpoints" / "step_².pt").write_bytes(b"")
+    png(odd / "samples" / "step_².png")
+    (odd / "train.log").write_text(LOG.format(s=0, level="INFO", message="start").replace("12-07", "13-45")
+                                   + LOG.format(s=5, level="INFO", message="step 20/300"))
+    deep = make_run(sweep / "2", ["loss=lsgan"], records=[{"step": 30, "loss_d": 0.2}])
+    (deep / ".hydra" / "config.yaml").write_text("[" * 100_000)
+    (deep / ".hydra" / "overrides.yaml").write_text("a: " * 50_000 + "b")
+
+    assert main([str(sweep)]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    runs = {p.name: read_run(p) for p in (sweep / "0", odd, deep)}
+    assert [r["step"] for r in runs["0"].records] == [10]  # the NaN / inf / -3 / 2.5 steps dropped
+    assert runs["1"].steps == 20 and runs["1"].total_steps is None and runs["1"].wall_s is None
+    rows = list(csv.DictReader((sweep / "runs.csv").read_text().splitlines()))
+    assert len(rows) == 3
+    page = (sweep / "report.html").read_text()
+    assert "<b>&" not in page and "&lt;b&gt;&amp;&quot;x&quot;&lt;/b&gt;" in page
+    assert (sweep / "curve_loss_d.png").is_file()

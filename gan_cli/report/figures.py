@@ -8,6 +8,7 @@ name and renamed, so a viewer never sees half a PNG.
 from __future__ import annotations
 
 import math
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -28,11 +29,16 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp.png")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     fig.savefig(tmp)
     _pyplot().close(fig)
     tmp.replace(path)
     return path
+
+
+def _plain(text: str) -> str:
+    """``text`` shown as written: matplotlib reads ``$...$`` as mathematics (and fails on bad TeX)."""
+    return text.replace("$", r"\$")
 
 
 def figure_name(key: str) -> str:
@@ -44,7 +50,7 @@ def curve_figure(runs: list[Run], key: str, path: Path, direction: bool | None =
     """Every run's ``key`` against steps in one figure; None when no run logged it."""
     series = []
     for run in runs:
-        points = [(int(r["step"]), number(r.get(key))) for r in run.records]
+        points = [(r["step"], number(r.get(key))) for r in run.records]  # steps are ints (read_run)
         points = [(s, v if math.isfinite(v) else math.nan) for s, v in points if v is not None]
         if points:
             series.append((run.label, points))
@@ -54,10 +60,10 @@ def curve_figure(runs: list[Run], key: str, path: Path, direction: bool | None =
     fig, ax = plt.subplots(figsize=(5.6, 3.4), dpi=100)
     for label, points in series:
         xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, label=textwrap.shorten(label, 48), linewidth=1.3,
+        ax.plot(xs, ys, label=_plain(textwrap.shorten(label, 48)), linewidth=1.3,
                 marker="." if len(xs) < 30 else None)
     arrow = {True: " (lower is better)", False: " (higher is better)"}.get(direction, "")
-    ax.set_title(key + arrow, fontsize=10)
+    ax.set_title(_plain(key) + arrow, fontsize=10)
     ax.set_xlabel("step", fontsize=9)
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
@@ -83,6 +89,6 @@ def samples_figure(runs: list[Run], path: Path) -> Path | None:
         except (OSError, ValueError, SyntaxError):  # a broken PNG: the panel says so
             ax.text(0.5, 0.5, "unreadable figure", ha="center", va="center")
         step = run.last_sample.stem.removeprefix("step_").lstrip("0") or "0"
-        ax.set_title("\n".join(textwrap.wrap(f"{run.label} (step {step})", 36)), fontsize=8)
+        ax.set_title(_plain("\n".join(textwrap.wrap(f"{run.label} (step {step})", 36))), fontsize=8)
     fig.tight_layout()
     return _save(fig, path)

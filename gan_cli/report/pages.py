@@ -19,6 +19,7 @@ import base64
 import html
 import json
 import math
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -44,7 +45,7 @@ def write_atomic(path: Path, text: str) -> Path:
     An OSError (a full disk) removes the temporary file and is raised again naming ``path``, for
     the caller's one-line message (training/outputs.py: the figure step's, with the last good
     checkpoint)."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two writers never share one
     try:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
@@ -102,18 +103,18 @@ def training_data(run_dir: Path) -> dict:
     """What training.html shows: its frames (relative paths) and its curves by panel, from the
     run's own ``samples/step_*.png`` and ``metrics.jsonl``."""
     from gan_cli.curves import curve_panels
-    from gan_cli.report.runs import number, read_jsonl
+    from gan_cli.report.runs import digits, number, read_jsonl, step_of
 
     frames = []
     for png in sorted((run_dir / "samples").glob("step_*.png")):
-        step = png.stem.removeprefix("step_")
-        if step.isdigit():
-            frames.append({"step": int(step), "src": f"samples/{png.name}"})
-    records = [r for r in read_jsonl(run_dir / "metrics.jsonl")
-               if number(r.get("step")) is not None and "kimg" in r]
+        step = digits(png.stem.removeprefix("step_"))
+        if step is not None:
+            frames.append({"step": step, "src": f"samples/{png.name}"})
+    records = [r | {"step": step_of(r.get("step"))} for r in read_jsonl(run_dir / "metrics.jsonl")
+               if step_of(r.get("step")) is not None and "kimg" in r]
     panels = {}
     for title, keys in curve_panels(records).items():
-        panels[title] = {k: [[int(r["step"]), _finite_or_none(r[k])] for r in records
+        panels[title] = {k: [[r["step"], _finite_or_none(r[k])] for r in records
                              if number(r.get(k)) is not None] for k in keys}
     return {"frames": frames, "panels": panels, "interval_ms": FRAME_MS}
 

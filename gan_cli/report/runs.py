@@ -71,8 +71,20 @@ def is_run_dir(path: Path) -> bool:
     return path.is_dir() and any((path / mark).exists() for mark in RUN_MARKS)
 
 
+def digits(text: str) -> int | None:
+    """``text`` as a step or job number when it is ASCII digits only (``"²".isdigit()`` is True)."""
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else None
+
+
+def step_of(value: Any) -> int | None:
+    """A record's step: a finite whole number >= 0 (JSON lets NaN and Infinity through), else None."""
+    v = number(value)
+    return int(v) if v is not None and math.isfinite(v) and v >= 0 and v == int(v) else None
+
+
 def _numeric_first(path: Path) -> tuple:
-    return (0, int(path.name), "") if path.name.isdigit() else (1, 0, path.name)
+    n = digits(path.name)
+    return (0, n, "") if n is not None else (1, 0, path.name)
 
 
 def find_runs(path: Path) -> list[Path]:
@@ -92,8 +104,8 @@ def find_runs(path: Path) -> list[Path]:
 def _yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, ValueError):
+        return None  # unreadable, not YAML, or nested past the parser
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -107,7 +119,7 @@ def read_jsonl(path: Path) -> list[dict]:
     for line in text.splitlines():
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(record, dict):
             out.append(record)
@@ -177,7 +189,10 @@ def _log_span_s(run_dir: Path) -> float | None:
     if len(stamps) < 2:
         return None
     fmt = "%Y-%m-%d %H:%M:%S"
-    return (datetime.strptime(stamps[-1], fmt) - datetime.strptime(stamps[0], fmt)).total_seconds()
+    try:
+        return (datetime.strptime(stamps[-1], fmt) - datetime.strptime(stamps[0], fmt)).total_seconds()
+    except ValueError:  # a stamp of the right shape but no real date (month 13)
+        return None
 
 
 def _cut(text: str) -> str:
@@ -219,11 +234,11 @@ def read_run(path: Path) -> Run:
     choices = _dig(hydra_cfg, "hydra.runtime.choices")
     if isinstance(choices, dict):
         run.choices = {str(k): str(v) for k, v in choices.items()}
-    run.records = [r for r in read_jsonl(path / "metrics.jsonl") if number(r.get("step")) is not None]
-    total = _dig(run.config, "train.steps")
-    run.total_steps = int(total) if number(total) is not None else None
-    steps = [int(r["step"]) for r in run.records]
-    ckpts = [int(p.stem[5:]) for p in (path / "checkpoints").glob("step_*.pt") if p.stem[5:].isdigit()]
+    run.records = [r | {"step": step_of(r.get("step"))} for r in read_jsonl(path / "metrics.jsonl")
+                   if step_of(r.get("step")) is not None]  # the step as an int from here on
+    run.total_steps = step_of(_dig(run.config, "train.steps"))
+    steps = [r["step"] for r in run.records]
+    ckpts = [n for p in (path / "checkpoints").glob("step_*.pt") if (n := digits(p.stem[5:])) is not None]
     run.steps = max(steps + ckpts, default=0)
     samples = sorted((path / "samples").glob("step_*.png"))
     run.last_sample = samples[-1] if samples else None
@@ -293,5 +308,8 @@ def comparable(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and not math.isinf(value):
         return int(value)
     if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True, default=str)
+        try:
+            return json.dumps(value, sort_keys=True, default=str)
+        except (TypeError, ValueError, RecursionError):  # keys of mixed types cannot be sorted
+            return str(value)
     return value
