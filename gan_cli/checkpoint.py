@@ -19,7 +19,7 @@ import torch
 from gan_cli.errors import ConfigError, RuntimeFailure, cut
 
 FORMAT = "gan-cli/1"
-#: What one generator/discriminator pair stores (gan_cli/training/state.py writes them): at the
+#: What one generator/discriminator pair stores (gan_cli/build.py's Pair.state_dict): at the
 #: top level of a checkpoint for a single pair, one dict per stage under "stages" otherwise.
 PAIR_KEYS = ("G", "D", "G_ema", "opt_g", "opt_d", "scaler_g", "scaler_d", "loss", "regularizers")
 _NUMBERED = re.compile(r"^step_(\d+)\.pt$")

@@ -224,7 +224,7 @@ class InfoGANModelConfig(ModelConfig):
 class ResNetGeneratorConfig(NetworkConfig):
     _target_: str = "gan_cli.models.resnet.Generator"
     width: int = 256  # base channels (SNGAN and WGAN-GP use 256 on CIFAR-10)
-    # channels per stage = width * multiplier, k + 1 stages from the start side (4 for 32/64/128 px,
+    # channels per block = width * multiplier, k + 1 blocks from the start side (4 for 32/64/128 px,
     # 7 for 28 px) up to the image side; null = width everywhere. E.g. 64 px: [16, 8, 4, 2, 1]
     channel_multipliers: Optional[list[int]] = None
     conditional: Optional[bool] = None  # use the labels (conditional BN); null = when the data have them
@@ -339,6 +339,8 @@ class Pix2PixModelConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         _positive(self, "z_dim")
+
+
 # ProGAN, StyleGAN, StyleGAN2 (gan_cli/models/progan.py, stylegan.py, stylegan2.py). Feature maps
 # at side r are min(channel_base // r, channel_max); the data's side must be start_resolution * 2**k.
 
@@ -561,6 +563,8 @@ NODE_SCHEMAS: dict[str, dict[str, type]] = {
     "schedule": {"progressive": ProgressiveScheduleConfig},
     "regularizer": {"r1": R1RegularizerConfig, "drift": DriftConfig, "path_length": PathLengthConfig},
 }
+
+
 @dataclass
 class LAPGANLevelGeneratorConfig(NetworkConfig):
     """G_k of a LAPGAN level above the coarsest: (z_k, l_k [, label]) -> high-pass h_k."""

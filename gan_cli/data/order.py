@@ -78,6 +78,7 @@ def check_resume(state: dict[str, Any], num_samples: int, name: str) -> None:
             f"(root, split, limit) as the checkpointed run."
         )
 
+
 class ShareSampler(torch.utils.data.Sampler):
     """This rank's share of the epoch's permutation, from `start` on (cheap skipping on resume).
 

@@ -51,7 +51,9 @@ def _norm_layers(norm: str) -> tuple[Callable[[int], nn.Module], Callable[[int],
         return nn.BatchNorm2d, nn.BatchNorm1d
     if norm == "layer":
         return (lambda c: nn.GroupNorm(1, c)), nn.LayerNorm
-    return (lambda c: nn.Identity()), (lambda n: nn.Identity())
+    if norm == "none":
+        return (lambda c: nn.Identity()), (lambda n: nn.Identity())
+    raise ValueError(f"norm {norm!r}: batch | layer | none (build_network resolves auto)")
 
 
 def _upsampler(in_features: int, channels: int, width: int, h: int, w: int,
