@@ -118,7 +118,7 @@ def best_value(run: Run, key: str, lower: bool) -> Best | None:
         if value is None or not math.isfinite(value):
             continue
         if best is None or (value < best.value if lower else value > best.value):
-            best = Best(value, int(record["step"]))
+            best = Best(value, record["step"])
     return best
 
 
@@ -215,7 +215,7 @@ def columns(table: Table) -> list[Column]:
     cols = [Column("run", [r.label for r in runs], [None] * len(runs))]
     for key in table.options:
         cells = [r.options[key] for r in runs]
-        cols.append(Column(key, cells, [_num(comparable(c)) for c in cells]))
+        cols.append(Column(key, cells, [number(comparable(c)) for c in cells]))
     cols.append(Column("status", [r.status for r in runs], [None] * len(runs)))
     cols.append(Column("steps", [steps_text(r) for r in runs], [float(r.steps) for r in runs]))
     cols.append(Column("wall", [duration(r.wall_s) for r in runs], [r.wall_s for r in runs]))
@@ -233,12 +233,6 @@ def columns(table: Table) -> list[Column]:
                            [f"{fmt(b.value)} @ {b.step}" if b else "" for b in best],
                            [b.value if b else None for b in best], not lower))
     return cols
-
-
-def _num(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
 
 
 def markdown(table: Table) -> str:
