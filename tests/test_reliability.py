@@ -285,7 +285,9 @@ def test_a_second_ctrl_c_under_ddp_lets_the_stop_checkpoint_finish(tmp_path: Pat
     assert proc.returncode == EXIT_INTERRUPTED, err[-3000:]
     assert "Traceback" not in err and "error" not in err.lower(), err[-3000:]
     stopped = last_ckpt(run_dir)["step"]
-    assert stopped in (3, 4) and f"holds step {stopped}" in err
+    # the ranks agree one step after either saw the signal; a handler that runs only once the
+    # step's all-reduce has returned (a loaded machine) adds one more: 3 to 5, all a clean stop
+    assert stopped in (3, 4, 5) and f"holds step {stopped}" in err
 
 
 def test_ranks_agree_on_a_stop_one_step_after_any_of_them_got_it():
