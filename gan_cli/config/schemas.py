@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.config.checks import FieldError
@@ -126,10 +126,15 @@ def _check_node(node: DictConfig, path: str) -> None:
 @functools.lru_cache(maxsize=1)
 def _node_schemas_by_target() -> dict[str, type]:
     """NODE_SCHEMAS by the builder each names (its ``_target_`` default)."""
-    found = {}
-    for options in NODE_SCHEMAS.values():
-        for schema in options.values():
-            default = next((f.default for f in fields(schema) if f.name == "_target_"), None)
-            if isinstance(default, str):
-                found[default] = schema
-    return found
+    return {target: schema for options in NODE_SCHEMAS.values() for schema in options.values()
+            if (target := _default_target(schema))}
+
+
+def _default_target(schema: type) -> str | None:
+    """The builder a schema names by default (its ``_target_``), or None."""
+    from dataclasses import MISSING as NO_DEFAULT
+
+    for f in fields(schema):
+        if f.name == "_target_":
+            return None if f.default in (NO_DEFAULT, MISSING) else f.default
+    return None

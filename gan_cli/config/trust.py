@@ -16,7 +16,7 @@ from gan_cli.config.checks import (
 from gan_cli.config.commands import EvalConfig, SampleConfig
 from gan_cli.config.model import NODE_SCHEMAS
 from gan_cli.config.optimizer import OptimizerConfig
-from gan_cli.config.schemas import SCHEMAS, _check_node
+from gan_cli.config.schemas import SCHEMAS, _check_node, _default_target
 from gan_cli.config.train import EMAConfig, TrainConfig, TrainLoopConfig, TrainMetricsConfig
 from gan_cli.errors import ConfigError, cut, shown
 
@@ -180,15 +180,6 @@ def validate_saved_config(config: Any, source: str) -> DictConfig:
         raise UntrustedConfigError(f"refused {source}: model.stages.dataset is not the run's dataset "
                                    f"(the stages read the same data as the run)")
     return OmegaConf.create(checked)
-
-
-def _default_target(schema: type) -> str | None:
-    from dataclasses import MISSING as NO_DEFAULT
-
-    for f in fields(schema):
-        if f.name == "_target_":
-            return None if f.default in (NO_DEFAULT, MISSING) else f.default
-    return None
 
 
 @functools.lru_cache(maxsize=1)
