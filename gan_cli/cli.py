@@ -9,7 +9,6 @@ appears only for bugs, or for every error when the environment sets HYDRA_FULL_E
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import os
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException
+from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
@@ -36,6 +35,7 @@ from gan_cli.errors import (
 )
 from gan_cli.rundir import first_rank, lock_run_dir, unlock_run_dir
 from gan_cli.training.resume import expand_resume_dir
+from gan_cli.typos import check_added_keys, command_args, option_typo, unknown_key_message
 
 log = logging.getLogger("gan_cli")
 
@@ -61,6 +61,7 @@ def _train_task(cfg: DictConfig) -> float:
     try:
         if locks:
             lock_run_dir(run_dir)
+        check_added_keys(cfg, hc.overrides.task)
         validate(cfg)
         _check_metric_names(cfg.metrics.names, "metrics.names")
         if multirun and cfg.name is None:  # W&B's run name: the overrides the sweep varies
@@ -103,6 +104,7 @@ def optimized_metric(last: dict[str, float], key: str) -> float:
 def _eval_task(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        check_added_keys(cfg, HydraConfig.get().overrides.task)
         validate_eval(cfg)
         _check_metric_names(cfg.metrics, "metrics")
         from gan_cli.evaluate import evaluate
@@ -116,6 +118,7 @@ def _eval_task(cfg: DictConfig) -> None:
 def _sample_task(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        check_added_keys(cfg, HydraConfig.get().overrides.task)
         validate_sample(cfg)
         from gan_cli.sample import sample
 
@@ -160,6 +163,12 @@ def _main(app, prog: str, config_name: str) -> None:
     except GanCliError as e:  # the run directory's overrides were refused
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(e.exit_code) from None
+    if config_name != "train":  # gan-eval, gan-sample: a positional checkpoint, no training keys
+        try:
+            sys.argv[1:] = command_args(sys.argv[1:], prog, config_name)
+        except GanCliError as e:
+            print(f"{prog}: configuration error: {e}", file=sys.stderr)
+            raise SystemExit(e.exit_code) from None
     leader = False
     if "RANK" in os.environ or "SLURM_PROCID" in os.environ:  # maybe under torchrun or srun
         from gan_cli import launch
@@ -227,16 +236,14 @@ def describe_config_error(e: BaseException, argv: list[str], config_name: str = 
     cause = e.__cause__ if e.__cause__ is not None else e
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
         full_key = cause.full_key
-        parent, _, key = full_key.rpartition(".")
+        parent = full_key.rpartition(".")[0]
         valid = _valid_keys(parent, argv, config_name)
         if valid is not None:
-            lines = [f"unknown key '{full_key}'."]
-            near = difflib.get_close_matches(key, valid, n=1)
-            if near:
-                lines.append(f"Did you mean '{parent + '.' if parent else ''}{near[0]}'?")
-            where = f"'{parent}'" if parent else "the top level"
-            lines.append(f"Valid keys under {where}: {', '.join(sorted(valid))}")
-            return " ".join(lines)  # one line
+            return unknown_key_message(full_key, valid)  # one line
+    elif isinstance(cause, MissingConfigException) and (cause.missing_cfg_file or "").count("/") == 1:
+        hint = option_typo(*cause.missing_cfg_file.split("/"))  # loss=wgangp: the nearest option
+        if hint:
+            return hint
     elif cause is not e and str(cause) not in str(e):
         lines += [ln for ln in str(cause).splitlines() if ln.strip()][:2]
     # one line, whatever Hydra's message spans; OmegaConf's detail lines (full_key, object_type)
