@@ -150,6 +150,10 @@ def _fail(e: GanCliError, prog: str) -> None:
 
 
 def _main(app, prog: str, config_name: str) -> None:
+    from gan_cli.help import answer
+
+    if answer(prog, config_name, sys.argv[1:]):  # --help, --version: from the files, no Hydra run
+        return
     register_configs()
     # the user's HYDRA_FULL_ERROR, kept under another name for _fail and for this command's DDP
     # workers, since the next line sets Hydra's for every process
