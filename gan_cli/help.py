@@ -74,8 +74,8 @@ def help_text(prog: str, config_name: str, args: list[str]) -> str:
         out.append(f"`{prog} --help GROUP=OPTION ...` lists the keys of those options with their "
                    f"defaults, e.g. `{prog} --help loss=wgan_gp model=dcgan`.")
     else:
-        out.append(f"Keys (KEY=VALUE; the model, loss, dataset and training settings come from the "
-                   f"checkpoint):\n" + _keys(schema, skip={"logger"}))
+        out.append("Keys (KEY=VALUE; the model, loss, dataset and training settings come from the "
+                   "checkpoint):\n" + _keys(schema, skip={"logger"}))
         if config_name == "eval":
             out.append(f"Metric names (metrics=[...]): {', '.join(metric_names())}")
         else:
@@ -158,7 +158,7 @@ def _option(group: str, option: str) -> str:
     set_here = {k: v for k, v in _flat(OmegaConf.masked_copy(yaml, [k for k in yaml if k != "defaults"]))}
     out = [f"{group}={option}:", *head]
     if schema is not None:
-        out.append(f"Keys ({group}.KEY=VALUE; schema {schema.__name__} in {inspect.getmodule(schema).__name__}):")
+        out.append(f"Keys ({group}.KEY=VALUE; schema {schema.__name__} in {schema.__module__}):")
         out.append(_keys(schema, prefix=f"{group}.", values=set_here))
     elif set_here:  # an experiment or a search: what it sets
         out.append("Sets:")
@@ -234,7 +234,7 @@ def field_docs(schema: type) -> dict[str, str]:
     return docs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _own_docs(klass: type) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(klass))

@@ -59,7 +59,8 @@ def test_schema_comments_are_read_as_documentation():
 
     docs = field_docs(TrainLoopConfig)
     # a trailing comment with its indented continuation lines
-    assert docs["batch_per_device"].startswith("each process's share, batch_size / world size; null = derived")
+    assert docs["batch_per_device"].startswith("each process's share, batch_size / world size; null = "
+                                               "derived")
     assert docs["batch_per_device"].endswith("it must equal batch_size / world size")
     # a block comment above the field (not the continuation lines of the field before)
     assert docs["nonfinite"].startswith("A non-finite (NaN/inf) loss")
