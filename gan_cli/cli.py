@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from gan_cli.config import CONF_DIR, GROUPS, register_configs, validate, validate_eval, validate_sample
+from gan_cli.defaults import NOTES, model_dataset
 from gan_cli.errors import (
     EXIT_CONFIG,
     EXIT_INTERRUPTED,
@@ -62,6 +63,8 @@ def _train_task(cfg: DictConfig) -> float:
         if locks:
             lock_run_dir(run_dir)
         check_added_keys(cfg, hc.overrides.task)
+        for note in NOTES:  # choices gan-train made for the command line (gan_cli/defaults.py)
+            log.info("%s", note)
         validate(cfg)
         _check_metric_names(cfg.metrics.names, "metrics.names")
         if multirun and cfg.name is None:  # W&B's run name: the overrides the sweep varies
@@ -167,7 +170,9 @@ def _main(app, prog: str, config_name: str) -> None:
     except GanCliError as e:  # the run directory's overrides were refused
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(e.exit_code) from None
-    if config_name != "train":  # gan-eval, gan-sample: a positional checkpoint, no training keys
+    if config_name == "train":  # model=pix2pix alone: its own dataset (gan_cli/defaults.py)
+        sys.argv[1:] = model_dataset(sys.argv[1:])
+    else:  # gan-eval, gan-sample: a positional checkpoint, no training keys
         try:
             sys.argv[1:] = command_args(sys.argv[1:], prog, config_name)
         except GanCliError as e:

@@ -166,3 +166,37 @@ def test_gan_eval_takes_the_checkpoint_positionally(tmp_path):
     assert (tmp_path / "eval" / "metrics.json").is_file()
     done = _command("eval_main", str(run / "checkpoints" / "last.pt"), "loss=hinge", cwd=tmp_path)
     assert done.returncode == EXIT_CONFIG and "from the checkpoint" in done.stderr
+
+
+# Issue 30, section 8: a model that needs its own kind of data picks it when no dataset is named.
+
+@pytest.mark.parametrize("model, dataset, target", [
+    ("pix2pix", "fashion_edges", "gan_cli.data.paired.fashion_pairs"),
+    ("singan", "single_image", "gan_cli.data.single_image.single_image"),
+])
+def test_a_model_alone_picks_its_own_dataset(model, dataset, target):
+    from gan_cli.defaults import NOTES, model_dataset
+
+    NOTES.clear()
+    args = model_dataset([f"model={model}", "train.steps=2"])
+    assert args == [f"model={model}", "train.steps=2", f"dataset={dataset}"]
+    assert NOTES == [f"model={model} and no dataset named: training on its default dataset={dataset} "
+                     f"(another: dataset=...)"]
+    assert compose_train(*args).dataset._target_ == target
+
+
+def test_a_named_dataset_or_a_model_without_a_default_is_left_alone():
+    from gan_cli.defaults import NOTES, model_dataset
+
+    NOTES.clear()
+    for argv in (["model=pix2pix", "dataset=fashion_mnist"], ["model=pix2pix", "dataset.limit=8"],
+                 ["model=pix2pix", "experiment=pix2pix_facades"], ["model=singan", "tiny=images"],
+                 ["model=pix2pix,singan"], ["model=dcgan"], ["loss=hinge"], ["model=nosuch"]):
+        assert model_dataset(argv) == argv
+    assert NOTES == []
+
+
+@pytest.mark.slow
+def test_a_named_dataset_is_still_checked_against_the_model(tmp_path):
+    done = run_cli(["model=pix2pix", "dataset=ring8", "logger=none"], tmp_path / "run")
+    assert done.returncode == EXIT_CONFIG and "U-Net generator" in done.stderr  # nothing picked

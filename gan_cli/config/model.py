@@ -40,6 +40,9 @@ class ModelConfig:
     # Networks that grow while they train (progressive growing): a phase schedule with a _target_
     # (gan_cli/schedules.py); null = fixed networks
     schedule: Optional[Any] = None
+    # the dataset option gan-train picks for this model when the command line names none (a model
+    # that needs its own kind of data: pix2pix, SinGAN); null = train.yaml's default
+    dataset_default: Optional[str] = None
 
 
 @dataclass
