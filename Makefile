@@ -19,7 +19,7 @@ install: $(STAMP) data browser ## Virtual environment .venv with gan-cli, its de
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,all]'
 	touch $@
 
 data: ## Fashion-MNIST from Debian's dataset-fashion-mnist package (the default dataset, offline)

@@ -36,7 +36,7 @@ from gan_cli.errors import (
 )
 from gan_cli.rundir import first_rank, lock_run_dir, unlock_run_dir
 from gan_cli.training.resume import expand_resume_dir
-from gan_cli.typos import check_added_keys, command_args, option_typo, unknown_key_message
+from gan_cli.typos import check_added_keys, command_args, missing_plugin, option_typo, unknown_key_message
 
 log = logging.getLogger("gan_cli")
 
@@ -249,8 +249,9 @@ def describe_config_error(e: BaseException, argv: list[str], config_name: str = 
         valid = _valid_keys(parent, argv, config_name)
         if valid is not None:
             return unknown_key_message(full_key, valid)  # one line
-    elif isinstance(cause, MissingConfigException) and (cause.missing_cfg_file or "").count("/") == 1:
-        hint = option_typo(*cause.missing_cfg_file.split("/"))  # loss=wgangp: the nearest option
+    elif isinstance(cause, MissingConfigException) and cause.missing_cfg_file:
+        path = cause.missing_cfg_file  # loss=wgangp: the nearest option; a plugin's: what to install
+        hint = missing_plugin(path) or (option_typo(*path.split("/")) if path.count("/") == 1 else None)
         if hint:
             return hint
     elif cause is not e and str(cause) not in str(e):

@@ -69,6 +69,26 @@ def option_typo(group: str, option: str) -> str | None:
     return f"{group}={option}: no such option. {hint}Options: {', '.join(options)}"
 
 
+#: Config paths Hydra's plugins bring: the gan-cli extra and the package that install each plugin
+#: (pyproject.toml's optional dependencies), and the module it installs.
+PLUGINS = {"hydra/sweeper/optuna": ("sweeps", "hydra-optuna-sweeper", "hydra_optuna_sweeper"),
+           "hydra/sweeper/sampler/": ("sweeps", "hydra-optuna-sweeper", "hydra_optuna_sweeper"),
+           "hydra/launcher/joblib": ("sweeps", "hydra-joblib-launcher", "hydra_joblib_launcher"),
+           "hydra/launcher/submitit": ("slurm", "hydra-submitit-launcher", "hydra_submitit_launcher")}
+
+
+def missing_plugin(config_path: str) -> str | None:
+    """What to install when a config Hydra could not find comes from a plugin that is not
+    installed; None when it is installed (then the name is mistyped) or no plugin has it."""
+    from importlib.util import find_spec
+
+    for prefix, (extra, package, module) in PLUGINS.items():
+        if config_path.startswith(prefix) and find_spec(f"hydra_plugins.{module}") is None:
+            return (f"'{config_path}' comes from Hydra's {package} plugin, which is not installed: "
+                    f"pip install 'gan-cli[{extra}]' (or gan-cli[all]; `make install` installs it)")
+    return None
+
+
 #: Hydra's flags that take the next argument as their value (``-cp DIR``): not a positional.
 _FLAGS_WITH_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "-c",
                      "--cfg", "-p", "--package", "--experimental-rerun", "--shell-completion"}

@@ -44,9 +44,9 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import studies  # noqa: E402  (scripts/studies.py: what this script shares with loss_study.py)
-from studies import spread  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gan_cli
+from gan_cli.scripts import studies  # noqa: E402  (what this script shares with loss_study.py)
+from gan_cli.scripts.studies import spread  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("ring8", "grid25")

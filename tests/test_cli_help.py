@@ -200,3 +200,37 @@ def test_a_named_dataset_or_a_model_without_a_default_is_left_alone():
 def test_a_named_dataset_is_still_checked_against_the_model(tmp_path):
     done = run_cli(["model=pix2pix", "dataset=ring8", "logger=none"], tmp_path / "run")
     assert done.returncode == EXIT_CONFIG and "U-Net generator" in done.stderr  # nothing picked
+
+
+# Issue 30, section 7: the Hydra plugins are extras; a config that needs a missing one says what to
+# install.
+
+def test_the_hydra_plugins_are_extras_that_make_install_installs():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith(("hydra-optuna", "hydra-joblib",
+                                                                    "hydra-submitit"))]
+    extras = project["optional-dependencies"]
+    assert extras["sweeps"] == ["hydra-optuna-sweeper==1.3.0", "hydra-joblib-launcher==1.2.0"]
+    assert extras["slurm"] == ["hydra-submitit-launcher==1.2.0"]
+    assert extras["all"] == ["gan-cli[sweeps,slurm]"]
+    assert "-e '.[dev,all]'" in (REPO / "Makefile").read_text()
+
+
+def test_a_config_of_a_missing_plugin_says_which_extra_installs_it(monkeypatch):
+    from hydra.errors import MissingConfigException
+
+    from gan_cli import typos
+    from gan_cli.cli import describe_config_error
+
+    missing = MissingConfigException("In 'hparams_search/ring8_optuna': Could not find "
+                                     "'hydra/sweeper/optuna'", "hydra/sweeper/optuna")
+    # installed here: Hydra's own message stays (a mistyped name is no missing plugin)
+    assert "pip install" not in describe_config_error(missing, ["hparams_search=ring8_optuna"])
+    monkeypatch.setitem(typos.PLUGINS, "hydra/sweeper/optuna", ("sweeps", "hydra-optuna-sweeper", "gone"))
+    assert describe_config_error(missing, ["hparams_search=ring8_optuna"]) == (
+        "'hydra/sweeper/optuna' comes from Hydra's hydra-optuna-sweeper plugin, which is not installed: "
+        "pip install 'gan-cli[sweeps]' (or gan-cli[all]; `make install` installs it)")
+    assert typos.missing_plugin("hydra/launcher/submitit_slurm") is None  # installed here
+    assert typos.missing_plugin("loss/wgangp") is None

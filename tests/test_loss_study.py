@@ -1,4 +1,4 @@
-"""scripts/loss_study.py and experiment=lucic_fashion: the rows compose, the setting is the
+"""gan_cli/scripts/loss_study.py and experiment=lucic_fashion: the rows compose, the setting is the
 paper's, the table's arithmetic, and the quick mode end to end."""
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import pytest
 
 from gan_cli.build import build_loss
 from gan_cli.config import validate
+from gan_cli.scripts import loss_study as ls
 from tests.conftest import REPO
 from tests.test_config import compose_cfg
-
-sys.path.insert(0, str(REPO / "scripts"))
-import loss_study as ls  # noqa: E402
 
 LOSSES = ["minimax", "ns", "lsgan", "wgan", "wgan_gp", "dragan", "began", "hinge"]
 
@@ -97,10 +95,11 @@ def test_table_rows_by_hand():
 def test_quick_mode_runs_gan_train_and_writes_the_table(tmp_path):
     # 1 seed, 10 steps, two rows (ns, and wgan_gp: 5 critic steps with a gradient penalty through
     # a D without BatchNorm); metrics on 1,000 samples against 1,000 test images. About a minute.
-    cmd = [sys.executable, str(REPO / "scripts" / "loss_study.py"), "--quick",
+    cmd = [sys.executable, "-m", "gan_cli.scripts.loss_study", "--quick",
            "--rows", "ns,wgan_gp", "--runs", str(tmp_path), "--jobs", "1"]
     # no Inception weights (an empty torch hub): FID is dropped, never downloaded
-    env = {**os.environ, "GAN_CLI_CACHE": str(tmp_path / "cache"), "TORCH_HOME": str(tmp_path / "torch")}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GAN_CLI_CACHE": str(tmp_path / "cache"),
+           "TORCH_HOME": str(tmp_path / "torch")}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     quick = tmp_path / "quick"

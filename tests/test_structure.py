@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("losses", "metrics", "schedules", "style_figures", "curves", "report"),
     ("build",),
     ("training",),
-    ("cli", "launch", "evaluate", "sample"),
+    ("cli", "launch", "evaluate", "sample", "help", "typos", "defaults", "scripts"),
 )
 MAX_LINES = 800
 

@@ -3,7 +3,7 @@
 Heusel et al. 2017 ("GANs trained by a two time-scale update rule converge to a local Nash
 equilibrium", figure 1 and appendix A1) disturb real images at rising levels and check that FID
 rises with the disturbance, and show that the Inception Score does not always fall. This module
-does the same on any feature network of the metric registry; ``scripts/metric_sanity.py`` runs
+does the same on any feature network of the metric registry; ``gan_cli/scripts/metric_sanity.py`` runs
 it on Fashion-MNIST with the offline feature network (``fd_fashion``, ``cis_fashion``), the
 disturbed test images against the cached statistics of the training split, and draws one figure.
 

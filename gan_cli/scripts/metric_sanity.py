@@ -7,7 +7,7 @@ the cached statistics of the *training* split (the reference gan-eval uses) and 
 ``cis_fashion``. Prints a table with the monotonicity of each curve, writes the figure and a JSON
 of the numbers.
 
-    python scripts/metric_sanity.py [--num 5000] [--out docs/img/metric_sanity.png]
+    python -m gan_cli.scripts.metric_sanity [--num 5000] [--out docs/img/metric_sanity.png]
 """
 
 from __future__ import annotations

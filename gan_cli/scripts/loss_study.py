@@ -30,11 +30,11 @@ The paper has no hinge loss.
 
 Usage::
 
-    python scripts/loss_study.py --seeds 3                     # every loss, 3 seeds, 18,750 steps
-    python scripts/loss_study.py --seeds 1 --steps 300         # short runs for a CPU
-    python scripts/loss_study.py --rows ns,wgan_gp --jobs 2    # two losses, two runs at a time
-    python scripts/loss_study.py --quick                       # 1 seed, 10 steps, small metrics
-    python scripts/loss_study.py --list                        # the rows and their commands
+    python -m gan_cli.scripts.loss_study --seeds 3                     # every loss, 3 seeds, 18,750 steps
+    python -m gan_cli.scripts.loss_study --seeds 1 --steps 300         # short runs for a CPU
+    python -m gan_cli.scripts.loss_study --rows ns,wgan_gp --jobs 2    # two losses, two runs at a time
+    python -m gan_cli.scripts.loss_study --quick                       # 1 seed, 10 steps, small metrics
+    python -m gan_cli.scripts.loss_study --list                        # the rows and their commands
 
 Finished runs are kept under ``--runs`` (one directory per length, loss and seed, with a
 ``result.json``) and reused when the table is made again; ``--fresh`` reruns them. The table
@@ -52,9 +52,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import studies  # noqa: E402  (scripts/studies.py: what this script shares with reproduce_toy.py)
-from studies import spread  # noqa: E402
+from gan_cli.scripts import studies  # what this script shares with scripts/reproduce_toy.py
+from gan_cli.scripts.studies import spread
 
 REPO = studies.REPO
 EXPERIMENT = "lucic_fashion"

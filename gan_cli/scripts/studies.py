@@ -19,7 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-REPO = Path(__file__).resolve().parents[1]
+#: The checkout gan_cli sits in (its outputs/ holds the studies' runs); where gan-cli is installed
+#: as a package, the working directory.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+REPO = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
 # every run: one thread, no W&B (the study's CPU times are per process and comparable)
 RUN_ARGS = ("logger=none", "hardware.num_threads=1")
 

@@ -5,7 +5,7 @@ against the cached reference of the *training* split (the same reference gan-eva
 gan-eval number for Fashion-MNIST has a floor (fd_fashion) or ceiling (cis, precision, recall)
 to be read against.
 
-    python scripts/real_data_floor.py [--num 10000]
+    python -m gan_cli.scripts.real_data_floor [--num 10000]
 """
 
 from __future__ import annotations
