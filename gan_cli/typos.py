@@ -94,6 +94,10 @@ _FLAGS_WITH_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--c
                      "--cfg", "-p", "--package", "--experimental-rerun", "--shell-completion"}
 
 
+#: The values ``--info`` may take (Hydra's optional argument).
+_INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
 def command_args(argv: list[str], prog: str, config_name: str) -> list[str]:
     """gan-eval's / gan-sample's arguments (``config_name`` eval or sample): one positional
     argument becomes ``ckpt=<it>``; a key of gan-train's config that the command does not have is a
@@ -103,7 +107,9 @@ def command_args(argv: list[str], prog: str, config_name: str) -> list[str]:
     foreign = {f.name for f in dataclasses.fields(TrainConfig)} - own
     out, positional = [], []
     for i, arg in enumerate(argv):
-        if "=" not in arg and not arg.startswith("-") and (i == 0 or argv[i - 1] not in _FLAGS_WITH_VALUE):
+        flag = argv[i - 1] if i else ""
+        if "=" not in arg and not arg.startswith("-") and flag not in _FLAGS_WITH_VALUE and not (
+                flag in ("-i", "--info") and arg in _INFO_TOPICS):
             positional.append(arg)
             continue
         name = arg.partition("=")[0].lstrip("+~")

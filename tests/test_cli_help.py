@@ -146,6 +146,8 @@ def test_eval_and_sample_arguments():
     assert command_args(["runs/a b/last.pt", "metrics=[modes]"], "gan-eval", "eval") == [
         "ckpt='runs/a b/last.pt'", "metrics=[modes]"]
     assert command_args(["-cn", "eval", "x.pt"], "gan-sample", "sample") == ["ckpt='x.pt'", "-cn", "eval"]
+    assert command_args(["--info", "config", "x.pt"], "gan-eval", "eval") == [
+        "ckpt='x.pt'", "--info", "config"]
     with pytest.raises(ConfigError, match="takes the model, loss, dataset and training settings from the "
                                           "checkpoint"):
         command_args(["ckpt=x.pt", "loss=hinge"], "gan-eval", "eval")
