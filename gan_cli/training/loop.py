@@ -44,7 +44,7 @@ from gan_cli.distributed import (
 from gan_cli.errors import Interrupted, RuntimeFailure
 from gan_cli.latents import Noise
 from gan_cli.seeding import derive_seed, seed_everything
-from gan_cli.stats import Collector, RunLog
+from gan_cli.stats import Collector, RunLog, run_summary
 from gan_cli.training.curriculum import Curriculum
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
@@ -264,8 +264,8 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
         agree.close()
         stop.restore()
         runlog.close(exit_code)
-    log.info("done: %d steps; samples in %s, checkpoint %s", state.step, samples_dir,
-             ckpt_dir / "last.pt")
+    if is_main():
+        log.info("%s", run_summary(last, run_dir, tc.steps))
     return last
 
 
