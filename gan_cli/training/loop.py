@@ -48,6 +48,7 @@ from gan_cli.stats import Collector, RunLog, run_summary
 from gan_cli.training.curriculum import Curriculum
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
+from gan_cli.training.reset import discriminator_reset
 from gan_cli.training.resume import last_record, resume_path, trim_metrics
 from gan_cli.training.signals import StopAgreement, StopSignals, slurm_requeue
 from gan_cli.training.state import TrainState
@@ -115,6 +116,7 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
                        nonfinite=NonFinitePolicy(tc.nonfinite, device, ckpt_dir),
                        config=OmegaConf.to_container(cfg, resolve=True),
                        real_nimg=curriculum.real_nimg)
+    reset_d = discriminator_reset(cfg, stages, info, pairs)  # train.reset_d_at
     autocast = Autocast(hw.precision, device)
     collector = Collector()
     step_fn = GANStep(data=data, noise=noise, nonfinite=state.nonfinite, collector=collector,
@@ -196,6 +198,7 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
             plan = curriculum.before_step(state)
             state.stage, state.data.batch_size = plan.stage, plan.batch_per_device
             pair = state.pair
+            reset_d(pair, state.step)  # D from scratch at train.reset_d_at's steps
             if lr_decay != "none":
                 factor = lr_factor(lr_decay, state.step, decay_steps, decay_start)
                 for opt, net in ((pair.opt_g, "G"), (pair.opt_d, "D")):
