@@ -20,7 +20,8 @@ Panels, one per group of keys (:func:`curve_panels`):
 values are all the same (no panel for it). The x axis is generator steps, with kimg (thousands of
 real samples shown to D; n_critic of them per step) on a second axis above. Each series is drawn
 raw and faint with an exponentially smoothed line over it (TensorBoard's debiased smoothing,
-:data:`SMOOTHING`; a series of fewer than :data:`MIN_SMOOTHED` points as it is); a panel whose positive values span more than :data:`LOG_SPAN` is on a log axis.
+:data:`SMOOTHING`; a series of fewer than :data:`MIN_SMOOTHED` points as it is); a panel whose
+positive values span more than :data:`LOG_SPAN` is on a log axis.
 """
 
 from __future__ import annotations
