@@ -83,6 +83,7 @@ class RunLog:
         self._t0 = time.perf_counter()
         self._start_step = start_step
         self._clock = SessionClock(run_dir, start_step) if enabled else None  # sessions.jsonl
+        self.last: dict[str, Any] = {}  # the last record written
 
     def write(self, record: dict[str, Any]) -> None:
         """One JSON line (must hold ``step``), the console line or bar, and the logger."""
@@ -90,6 +91,7 @@ class RunLog:
             return
         step = record["step"]
         self._clock.last_step = step
+        self.last = record
         try:
             self._file.write(json.dumps(record, allow_nan=True) + "\n")
             self._file.flush()
@@ -112,6 +114,14 @@ class RunLog:
         else:
             text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
             log.info("step %d/%d %s eta %s", step, self.total_steps, text, _duration(eta_s))
+
+    def caption(self, step: int) -> str:
+        """``step N`` and what the console shows of that step's record (the losses, the metrics;
+        not the speed): a figure's title."""
+        if self.last.get("step") != step:
+            return f"step {step}"
+        shown = [f"{k}={self.last[k]:.3g}" for k in self._shown if k in self.last and k not in SPEED_KEYS]
+        return f"step {step}: " + " ".join(shown)
 
     def image(self, key: str, path: Path, step: int) -> None:
         if self.enabled:
@@ -140,6 +150,7 @@ class RunLog:
 # what the console line shows of a record (metrics.jsonl and W&B get everything), besides the
 # metrics' keys marked ``shown`` in the metric registry
 _SHOWN = ("loss_d", "loss_g", "imgs_per_s")
+SPEED_KEYS = ("imgs_per_s",)
 
 
 def run_summary(final: dict[str, Any], run_dir: Path, total_steps: int) -> str:
