@@ -104,9 +104,8 @@ def curve_panels(records: list[dict]) -> dict[str, list[str]]:
 
 def _constant(records: list[dict], key: str) -> bool:
     """Whether ``key`` has two or more finite values, all the same (num_modes, a fixed k_t)."""
-    values = {float(r[key]) for r in records if _is_number(r.get(key)) and math.isfinite(r[key])}
-    count = sum(1 for r in records if _is_number(r.get(key)))
-    return count > 1 and len(values) <= 1
+    values = [float(r[key]) for r in records if _is_number(r.get(key)) and math.isfinite(r[key])]
+    return len(values) > 1 and len(set(values)) == 1
 
 
 def smoothed(ys: list[float], weight: float = SMOOTHING) -> list[float]:
