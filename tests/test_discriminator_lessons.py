@@ -66,3 +66,15 @@ def test_reset_d_at_is_exact_under_resume(tmp_path: Path):
     no_reset = tmp_path / "no_reset"
     assert run_cli([*SMALL, "train.ckpt_every_steps=6"], no_reset).returncode == 0
     assert not _same(last_ckpt(no_reset)["D"], last_ckpt(straight)["D"])  # the resets did happen
+
+
+def test_reset_d_at_under_ddp_keeps_ranks_identical_and_equals_one_process(tmp_path: Path):
+    from tests.test_distributed import DDP_CPU, _assert_same_weights, _nets
+
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    args = [*SMALL, "train.reset_d_at=[4,8]", "seed=5"]
+    assert run_cli(args, single).returncode == 0
+    proc = run_cli([*args, *DDP_CPU], ddp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bitwise identical on all 2 ranks" in (ddp / "train.log").read_text()
+    _assert_same_weights(_nets(single), _nets(ddp))  # the same fresh D on every rank as alone
