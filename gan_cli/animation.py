@@ -50,7 +50,7 @@ def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 8.0) 
         raise ValueError("no frames to write")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    stack = np.stack([_rgb(f) for f in frames])
+    stack = np.stack([rgb_frame(f) for f in frames])
     iio.imwrite(path, stack, extension=".gif", duration=1000.0 / fps, loop=0)
     return path
 
@@ -71,7 +71,7 @@ def write_mp4(frames: Sequence[np.ndarray], path: str | Path, fps: float = 8.0) 
     import imageio.v2 as iio2
 
     path = Path(path)
-    stack = np.stack([_rgb(f) for f in frames])
+    stack = np.stack([rgb_frame(f) for f in frames])
     pad_h, pad_w = stack.shape[1] % 2, stack.shape[2] % 2
     if pad_h or pad_w:
         stack = np.pad(stack, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
@@ -86,14 +86,14 @@ def gif_of_pngs(paths: Sequence[Path], out: str | Path, fps: float = 4.0) -> Pat
     """
     import imageio.v3 as iio
 
-    frames = [_rgb(iio.imread(p)) for p in paths]
+    frames = [rgb_frame(iio.imread(p)) for p in paths]
     if not frames:
         return None
     frames = [f for f in frames if f.shape == frames[0].shape]
     return write_gif(frames, out, fps)
 
 
-def _rgb(frame: np.ndarray) -> np.ndarray:
+def rgb_frame(frame: np.ndarray) -> np.ndarray:
     """A frame as (H, W, 3) uint8: grey repeated, alpha dropped."""
     frame = np.asarray(frame)
     if frame.dtype != np.uint8:

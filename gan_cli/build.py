@@ -535,9 +535,7 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     hw = cfg.hardware
     loss = build_loss(cfg.loss)
     regularizers = build_regularizers(cfg.loss, cfg.model)
-    # a gradient penalty assumes each sample's score depends on that sample alone
-    per_sample = getattr(loss, "double_backward", False) or any(
-        getattr(r, "input_gradients", False) for r in regularizers if r.net == "D")
+    per_sample = scores_per_sample(loss, regularizers)
     G = build_generator(cfg.model, info, **facts).to(device)
     D = build_discriminator(cfg.model, info, loss.d_output, per_sample=per_sample, **facts).to(device)
     if per_sample and batch_per_device > 1:
@@ -573,6 +571,13 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     return Pair(G=G, D=D, loss=loss, opt_g=opt_g, opt_d=opt_d, scaler_g=scaler_g,
                 scaler_d=scaler_d, ema=ema, regularizers=regularizers, G_fwd=G_fwd, D_fwd=D_fwd,
                 ema_for_samples=bool(ema_cfg.for_samples) if ema is not None else True)
+
+
+def scores_per_sample(loss: Any, regularizers: Sequence) -> bool:
+    """Whether D must score each sample alone: a gradient penalty (the loss's or a regulariser's)
+    assumes it."""
+    return getattr(loss, "double_backward", False) or any(
+        getattr(r, "input_gradients", False) for r in regularizers if r.net == "D")
 
 
 def check_no_batch_coupling(D: nn.Module, loss_name: str, chosen: str | None = None) -> None:

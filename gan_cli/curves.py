@@ -1,4 +1,4 @@
-"""``curves.png``: a run's losses, statistics and metrics against kimg, from its ``metrics.jsonl``.
+"""``curves.png``: a run's losses, statistics and metrics against steps, from its ``metrics.jsonl``.
 
 Redrawn with every sample figure (gan_cli/training/outputs.py), so a run without W&B can be
 watched from its directory; ``python -m gan_cli.curves RUN_DIR`` draws it for any run. The file
@@ -16,8 +16,12 @@ Panels, one per group of keys (:func:`curve_panels`):
   gives a direction; their standard deviations and counts are left out);
 * ``images/s``: the training speed.
 
-``step``, ``kimg`` and the tracker's ``best/...`` records are not curves. The x axis is kimg
-(thousands of real samples shown to D).
+``step``, ``kimg`` and the tracker's ``best/...`` records are not curves, nor is a series whose
+values are all the same (no panel for it). The x axis is generator steps, with kimg (thousands of
+real samples shown to D; n_critic of them per step) on a second axis above. Each series is drawn
+raw and faint with an exponentially smoothed line over it (TensorBoard's debiased smoothing,
+:data:`SMOOTHING`; a series of fewer than :data:`MIN_SMOOTHED` points as it is); a panel whose
+positive values span more than :data:`LOG_SPAN` is on a log axis.
 """
 
 from __future__ import annotations
@@ -28,12 +32,20 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger("gan_cli")
 
 NOT_CURVES = ("step", "kimg")
 LOSSES = ("loss_d", "loss_g")
 LEARNING_RATES = ("lr_g", "lr_d")
 SPEED = ("imgs_per_s",)
+#: the weight of the past in the smoothed line (TensorBoard's slider; 0 = raw)
+SMOOTHING = 0.6
+#: fewer points than this (a metric's few evaluations) are drawn as they are, not smoothed
+MIN_SMOOTHED = 10
+#: a panel whose positive values span more than this ratio (max / min) gets a log y axis
+LOG_SPAN = 100.0
 
 
 def read_records(path: str | Path) -> list[dict]:
@@ -66,6 +78,7 @@ def curve_panels(records: list[dict]) -> dict[str, list[str]]:
             curve = key not in NOT_CURVES and not key.startswith("best/") and _is_number(value)
             if curve and key not in keys:
                 keys.append(key)
+    keys = [k for k in keys if not _constant(records, k)]
     panels: dict[str, list[str]] = {}
     losses = [k for k in LOSSES if k in keys]
     if losses:
@@ -89,11 +102,39 @@ def curve_panels(records: list[dict]) -> dict[str, list[str]]:
     return panels
 
 
+def _constant(records: list[dict], key: str) -> bool:
+    """Whether ``key`` has two or more finite values, all the same (num_modes, a fixed k_t)."""
+    values = [float(r[key]) for r in records if _is_number(r.get(key)) and math.isfinite(r[key])]
+    return len(values) > 1 and len(set(values)) == 1
+
+
+def smoothed(ys: list[float], weight: float = SMOOTHING) -> list[float]:
+    """TensorBoard's smoothing: an exponential moving average with weight ``weight`` on the past,
+    debiased (divided by 1 - weight^n) so the first values are not pulled to 0; non-finite
+    values stay as they are and are skipped by the average."""
+    out, last, n = [], 0.0, 0
+    for y in ys:
+        if not math.isfinite(y):
+            out.append(y)
+            continue
+        n += 1
+        last = last * weight + (1 - weight) * y
+        out.append(last / (1 - weight**n))
+    return out
+
+
+def log_scale(values: list[float]) -> bool:
+    """Whether a panel of these values wants a log axis: all finite ones positive, spanning
+    more than LOG_SPAN."""
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > LOG_SPAN
+
+
 def curve_data(records: list[dict], keys: list[str]) -> dict[str, tuple[list[float], list[float]]]:
-    """key -> (kimg, value) of the records that hold a number for it."""
+    """key -> (step, value) of the records that hold a number for it."""
     out: dict[str, tuple[list[float], list[float]]] = {}
     for key in keys:
-        xs = [float(r["kimg"]) for r in records if _is_number(r.get(key))]
+        xs = [float(r["step"]) for r in records if _is_number(r.get(key))]
         ys = [float(r[key]) for r in records if _is_number(r.get(key))]
         out[key] = (xs, ys)
     return out
@@ -116,11 +157,27 @@ def plot_curves(records: list[dict], path: str | Path, title: str = "") -> dict[
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), dpi=100, squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
+    steps = [float(r["step"]) for r in records if _is_number(r.get("step"))]
+    kimgs = [float(r["kimg"]) for r in records if _is_number(r.get("step"))]
     for ax, (name, curves) in zip(axes.flat, drawn.items(), strict=False):
-        for key, (xs, ys) in curves.items():
-            ax.plot(xs, ys, label=key, linewidth=1.2, marker="." if len(xs) < 30 else None)
+        for k, (key, (xs, ys)) in enumerate(curves.items()):
+            colour = f"C{k}"
+            if len(xs) < MIN_SMOOTHED:  # a few points (metrics): drawn as they are, with markers
+                ax.plot(xs, ys, color=colour, linewidth=1.2, marker=".", label=key)
+                continue
+            ax.plot(xs, ys, color=colour, linewidth=0.8, alpha=0.3)
+            ax.plot(xs, smoothed(ys), color=colour, linewidth=1.4, label=key)
+        values = [y for _, ys in curves.values() for y in ys]
+        if log_scale(values):
+            ax.set_yscale("log")
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("kimg", fontsize=8)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel(_y_label(name, list(curves)), fontsize=8)
+        if len(steps) > 1 and steps[-1] > steps[0]:
+            top = ax.secondary_xaxis("top", functions=(
+                lambda x: _interp(x, steps, kimgs), lambda k: _interp(k, kimgs, steps)))
+            top.set_xlabel("kimg", fontsize=7)
+            top.tick_params(labelsize=6)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         if len(curves) > 1:
@@ -136,6 +193,24 @@ def plot_curves(records: list[dict], path: str | Path, title: str = "") -> dict[
     plt.close(fig)
     tmp.replace(path)  # a viewer never sees a half-written file
     return drawn
+
+
+def _interp(x, xp: list[float], fp: list[float]):
+    """np.interp, extended linearly past both ends (the axes' margins) by the end segments' slopes."""
+    x = np.asarray(x, dtype=float)
+    out = np.interp(x, xp, fp)
+    for end, other in ((0, 1), (-1, -2)):
+        run = xp[end] - xp[other]
+        slope = (fp[end] - fp[other]) / run if run else 0.0
+        outside = x < xp[0] if end == 0 else x > xp[-1]
+        out = np.where(outside, fp[end] + (x - xp[end]) * slope, out)
+    return out
+
+
+def _y_label(panel: str, keys: list[str]) -> str:
+    """The y axis's label: what the panel's values are, with their unit where they have one."""
+    named = {"losses": "loss", "learning rates": "learning rate", "images/s": "real images / s"}
+    return named.get(panel, keys[0] if len(keys) == 1 else panel)
 
 
 def save_curves(metrics_path: str | Path, out: str | Path) -> Path | None:

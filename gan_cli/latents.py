@@ -65,21 +65,32 @@ def sample_latents(n: int, z_dim: int, *, generator: torch.Generator | None = No
 
 def jacobian_sq_norms(G: Callable[..., torch.Tensor], z: torch.Tensor,
                       y: torch.Tensor | None = None) -> torch.Tensor:
-    """||dG(z)/dz||_F^2 of every sample, shape (N,), float64: exact, one forward-mode pass (a JVP)
-    per latent dimension, ``sum_k ||J e_k||^2``. G must treat the samples of a batch independently
-    (eval mode)."""
-    def g(latent: torch.Tensor) -> torch.Tensor:
+    """||dG(z)/dz||_F^2 of every sample, shape (N,), float64: exact, by reverse-mode autograd
+    only (torch's forward mode loads torch.jit.script decompositions, a FutureWarning that broke
+    the progress bar). Where G's output has at most z_dim values, one backward pass per output
+    value gives a row of J (``sum_i ||J^T e_i||^2``); otherwise one double-backward JVP per
+    latent dimension gives a column (``sum_k ||J e_k||^2``). G must treat the samples of a batch
+    independently (eval mode)."""
+    latent = z.detach().requires_grad_(True)
+    with torch.enable_grad():
         out = G(latent) if y is None else G(latent, y)
-        return out.float().flatten(1)
-
-    # summed in float64: on a saturated plateau a float32 column's square can underflow to 0,
-    # which would make the batch's median 0 and the threshold keep only the underflowed latents
-    total = torch.zeros(len(z), device=z.device, dtype=torch.float64)
-    for k in range(z.shape[1]):
-        direction = torch.zeros_like(z)
-        direction[:, k] = 1.0
-        _, column = torch.func.jvp(g, (z,), (direction,))
-        total += column.double().pow(2).sum(1)
+        out = out.float().flatten(1)
+        # summed in float64: on a saturated plateau a float32 square can underflow to 0, which
+        # would make the batch's median 0 and the threshold keep only the underflowed latents
+        total = torch.zeros(len(z), device=z.device, dtype=torch.float64)
+        if out.shape[1] <= z.shape[1]:  # rows: the gradient of each output value
+            for i in range(out.shape[1]):
+                (row,) = torch.autograd.grad(out[:, i].sum(), latent, retain_graph=True)
+                total += row.double().pow(2).sum(1)
+            return total
+        # columns: J e_k = d/du <u, J e_k> of the vector-Jacobian product u -> J^T u
+        u = torch.zeros_like(out, requires_grad=True)
+        (vjp,) = torch.autograd.grad(out, latent, u, create_graph=True)
+        for k in range(z.shape[1]):
+            direction = torch.zeros_like(latent)
+            direction[:, k] = 1.0
+            (column,) = torch.autograd.grad(vjp, u, direction, retain_graph=True)
+            total += column.double().pow(2).sum(1)
     return total
 
 

@@ -83,6 +83,7 @@ class RunLog:
         self._t0 = time.perf_counter()
         self._start_step = start_step
         self._clock = SessionClock(run_dir, start_step) if enabled else None  # sessions.jsonl
+        self.last: dict[str, Any] = {}  # the last record written
 
     def write(self, record: dict[str, Any]) -> None:
         """One JSON line (must hold ``step``), the console line or bar, and the logger."""
@@ -90,6 +91,7 @@ class RunLog:
             return
         step = record["step"]
         self._clock.last_step = step
+        self.last = record
         try:
             self._file.write(json.dumps(record, allow_nan=True) + "\n")
             self._file.flush()
@@ -101,11 +103,25 @@ class RunLog:
         eta_s = elapsed / done * (self.total_steps - step) if done > 0 else math.nan
         shown = {k: record[k] for k in self._shown if k in record}
         if self._bar is not None:
+            # the bar: the losses and the speed, short enough never to be cut; the metrics of a
+            # metrics step on a line of their own above it (nothing cut)
             self._bar.n = step
-            self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=True)
+            self._bar.set_postfix({k: f"{record[k]:.4g}" for k in _SHOWN if k in record}, refresh=True)
+            metrics = {k: v for k, v in shown.items() if k not in _SHOWN}
+            if metrics:
+                self._bar.write(f"step {step}: " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
+                                file=self._bar.fp)
         else:
             text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
             log.info("step %d/%d %s eta %s", step, self.total_steps, text, _duration(eta_s))
+
+    def caption(self, step: int) -> str:
+        """``step N`` and what the console shows of that step's record (the losses, the metrics;
+        not the speed): a figure's title."""
+        if self.last.get("step") != step:
+            return f"step {step}"
+        shown = [f"{k}={self.last[k]:.3g}" for k in self._shown if k in self.last and k not in SPEED_KEYS]
+        return f"step {step}: " + " ".join(shown)
 
     def image(self, key: str, path: Path, step: int) -> None:
         if self.enabled:
@@ -134,6 +150,42 @@ class RunLog:
 # what the console line shows of a record (metrics.jsonl and W&B get everything), besides the
 # metrics' keys marked ``shown`` in the metric registry
 _SHOWN = ("loss_d", "loss_g", "imgs_per_s")
+SPEED_KEYS = ("imgs_per_s",)
+
+
+def run_summary(final: dict[str, Any], run_dir: Path, total_steps: int) -> str:
+    """The end-of-run summary: every value of ``final`` (the last record, with whatever else the
+    run adds to it), the best metrics with their steps (``best/<key>`` and ``best/<key>_step``),
+    where the figures, checkpoint and logger files are, and the commands to go on from here."""
+    run_dir = Path(run_dir)
+    step = final.get("step", "?")
+    best_steps = {k for k in final if k.startswith("best/") and k.endswith("_step")}
+    values = {k: v for k, v in final.items() if k != "step" and not k.startswith("best/")}
+    lines = [f"done: {step} steps of train.steps={total_steps}; the run is in {run_dir}",
+             "  final:      " + (" ".join(f"{k}={_short(v)}" for k, v in values.items()) or "-")]
+    best = [f"{k[5:]}={_short(v)} (step {final[f'{k}_step']})" for k, v in final.items()
+            if k.startswith("best/") and k not in best_steps and f"{k}_step" in final]
+    if best:
+        lines.append("  best:       " + ", ".join(best))
+    figures = [str(p) for p in (run_dir / "samples", run_dir / "curves.png", run_dir / "training.html")
+               if p.exists()]
+    lines.append("  figures:    " + (", ".join(figures) or "-"))
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    lines.append(f"  checkpoint: {ckpt}")
+    wandb_runs = sorted((run_dir / "wandb").glob("*run-*"))
+    if wandb_runs:
+        upload = f" (upload: wandb sync {wandb_runs[-1]})" if "offline" in wandb_runs[-1].name else ""
+        lines.append(f"  W&B run:    {wandb_runs[-1]}{upload}")
+    if (run_dir / "tensorboard").is_dir():
+        lines.append(f"  TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
+    lines += [f"  resume:     gan-train resume={run_dir} train.steps=<more than {step}>",
+              f"  evaluate:   gan-eval ckpt={ckpt}",
+              f"  sample:     gan-sample ckpt={ckpt}"]
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _duration(seconds: float) -> str:

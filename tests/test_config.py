@@ -244,6 +244,8 @@ def test_paper_defaults_for_n_critic():
 
 @pytest.mark.parametrize("override,key", [
     (["optimizer.lr_d=-1e-4"], "optimizer.lr_d"),
+    (["optimizer.lr_g=0"], "optimizer.lr_g"),
+    (["train.reset_d_at=[100,0]"], "train.reset_d_at"),
     (["train.batch_size=0"], "train.batch_size"),
     (["train.steps=-5"], "train.steps"),
     (["loss=wgan", "loss.clip_value=0"], "loss.clip_value"),
@@ -276,7 +278,7 @@ BAD = [
     (["loss=wgan_gp", "loss.gp_lamda=5"], ["unknown key 'loss.gp_lamda'", "loss.gp_lambda",
                                            "gp_lambda", "n_critic"]),
     (["train.step=10"], ["unknown key 'train.step'", "train.steps"]),
-    (["optimizer.lr_d=-1e-4"], ["optimizer.lr_d", "must be > 0"]),
+    (["optimizer.lr_d=-1e-4"], ["optimizer.lr_d", "must be >= 0"]),
     (["train.batch_size=0"], ["train.batch_size", "must be > 0"]),
     (["optimizer.lr_g=fast"], ["lr_g", "fast"]),
     (["hardware.device=tpu"], ["hardware.device", "cpu, cuda"]),

@@ -4,6 +4,7 @@ it: D's field, the gradient arrows, G's manifold, the GIF over training, curves.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,96 @@ def test_a_diverged_d_still_gets_a_figure(value, centre):
         assert len(meshes) == (0 if value != value or value == float("inf") else 1)
     finally:
         plt.close(fig)
+
+
+# --- one colour scale, classifier or critic, D*, the frame's title ------------------------------
+
+
+def _linear_d(scale: float) -> nn.Module:
+    lin = nn.Linear(2, 1)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[scale, 0.0]]))
+        lin.bias.zero_()
+    return Scores(nn.Sequential(lin, nn.Flatten(0)))
+
+
+def test_a_classifier_is_drawn_as_a_probability_on_a_fixed_scale():
+    real, fake = torch.tensor([[1.0, 0.0]]), torch.tensor([[-1.0, 0.0]])
+    layers = compute_layers(fake, real, (-1, 1), (-1, 1), D=_linear_d(2.0), G=None, z_dim=None, y=None,
+                            field=True, field_points=3, arrows=0, manifold=False, probability=True)
+    # sigmoid(2 x) at x = -1, 0, 1, by hand: 0.1192, 0.5, 0.8808
+    assert layers.field[0].tolist() == pytest.approx([0.119203, 0.5, 0.880797], abs=1e-6)
+    assert (layers.centre, layers.half, layers.probability) == (0.5, 0.5, True)
+
+
+def test_a_critic_keeps_one_colour_scale_however_large_its_scores_grow():
+    real, fake = torch.tensor([[1.0, 0.0]]), torch.tensor([[-1.0, 0.0]])
+    halves = []
+    for scale in (1.0, 10.0):  # the scores of step 1,000 (about +-2) and of 10,000 (+-8)
+        layers = compute_layers(fake, real, (-3, 3), (-4, 4), D=_linear_d(scale), G=None, z_dim=None,
+                                y=None, field=True, field_points=3, arrows=0, manifold=False)
+        halves.append(layers.half)
+        assert not layers.probability
+    assert halves == [5.0, 5.0]  # half the plot's diagonal: hypot(6, 8) / 2
+    layers = compute_layers(fake, real, (-3, 3), (-4, 4), D=_linear_d(1.0), G=None, z_dim=None, y=None,
+                            field=True, field_points=3, arrows=0, manifold=False, critic_range=2.5)
+    assert layers.half == 2.5
+
+
+def test_the_loss_says_whether_d_is_a_classifier():
+    from gan_cli.losses import DRAGAN, LSGAN, WGAN, WGANGP, Hinge, Minimax, NonSaturating
+
+    assert Minimax.d_probability and NonSaturating.d_probability and DRAGAN.d_probability
+    assert not any(c.d_probability for c in (WGAN, WGANGP, Hinge, LSGAN))
+
+
+def test_the_data_density_of_a_ring_worked_by_hand():
+    data = ring_of_gaussians(num_modes=4, radius=2.0, std=0.5, batch_size=8, device="cpu", seed=0)
+    # at the mode (2, 0): its own Gaussian 1/(2 pi 0.25), the nearest two at distance 2 sqrt 2
+    # (exp(-8 / 0.5)), the far one at 4 (exp(-16 / 0.5)), each weighted 1/4
+    by_hand = (1 + 2 * math.exp(-16.0) + math.exp(-32.0)) / (4 * 2 * math.pi * 0.25)
+    got = data.log_density(torch.tensor([[2.0, 0.0]]))
+    assert float(got[0]) == pytest.approx(math.log(by_hand), rel=1e-9)
+
+
+def test_d_star_is_one_half_where_g_matches_the_data_and_blank_where_neither_is():
+    from scipy.stats import gaussian_kde
+
+    from gan_cli.data.toy_view import optimal_discriminator
+
+    torch.manual_seed(0)
+    fake = torch.randn(400, 2) * 0.3
+    kde = gaussian_kde(fake.double().numpy().T)
+
+    def same_as_g(points):
+        return torch.from_numpy(kde.logpdf(points.double().numpy().T))
+
+    xs = ys = torch.linspace(-6, 6, 25)
+    d_star = optimal_discriminator(same_as_g, fake, xs, ys)
+    shown = d_star[~d_star.isnan()]
+    assert len(shown) > 0 and shown.tolist() == pytest.approx([0.5] * len(shown))  # p_data = p_g
+    assert d_star[0, 0].isnan()  # a corner, far from both: 0 / 0
+
+
+def test_each_frame_is_titled_with_its_step_and_metrics_and_d_star_beside_d(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL, "dataset.figure.optimal_d=true", "metrics.every_steps=12",
+                    "metrics.num_samples=500"], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plain = tmp_path / "plain"
+    assert run_cli([*SMALL], plain).returncode == 0
+    for name in ("step_00000006.png", "step_00000012.png"):
+        with Image.open(run_dir / "samples" / name) as a, Image.open(plain / "samples" / name) as b:
+            assert a.size[0] > 1.8 * b.size[0] and a.size[1] == b.size[1]  # D* beside D
+
+
+def test_run_log_caption_names_the_step_and_its_metrics(tmp_path: Path):
+    from gan_cli.loggers import NullLogger
+    from gan_cli.stats import RunLog
+
+    runlog = RunLog(tmp_path, NullLogger(), total_steps=10, start_step=0, shown=("modes_captured",))
+    runlog.write({"step": 10, "kimg": 1.0, "loss_d": 1.23456, "loss_g": 0.5, "imgs_per_s": 99.0,
+                  "modes_captured": 8, "other": 3.0})
+    runlog.close()
+    assert runlog.caption(10) == "step 10: loss_d=1.23 loss_g=0.5 modes_captured=8"
+    assert runlog.caption(11) == "step 11"  # no record of that step

@@ -26,10 +26,19 @@ class ToyFigureConfig:
     arrows: int = 64  # generated points that get an arrow along the gradient of D; 0 = none
     manifold: bool = True  # G's manifold: the image of a grid of z (a slice of it when z_dim > 2)
     gif: bool = True  # samples/training.gif over all figures of the run (and a W&B video at the end)
+    # beside D, the optimal discriminator D* = p_data / (p_data + p_g) (p_data the data's own
+    # density, p_g a kernel density of G's points) and the contour D* = 1/2 on both panels
+    optimal_d: bool = False
+    # a critic's colour scale: its score from the halfway point to saturated green / purple (score
+    # units, the same for the whole run); null = half the plot's diagonal, the most a 1-Lipschitz
+    # critic varies over the plot. A classifier (sigmoid losses) is drawn as P(real) on [0, 1].
+    critic_range: Optional[float] = None
 
     def __post_init__(self) -> None:
         _require(self.field_points >= 2, "field_points", f"must be >= 2, got {self.field_points}")
         _non_negative(self, "arrows")
+        _require(self.critic_range is None or self.critic_range > 0, "critic_range",
+                 f"must be > 0 or null, got {self.critic_range}")
 
 
 @dataclass

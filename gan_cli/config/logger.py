@@ -8,6 +8,7 @@ from typing import Optional
 from gan_cli.config.checks import (
     _one_of,
     _positive,
+    _require,
 )
 
 
@@ -27,6 +28,29 @@ class WandbLoggerConfig:
 
 
 @dataclass
+class TensorBoardLoggerConfig:
+    _target_: str = "gan_cli.loggers.TensorBoardLogger"
+    subdir: str = "tensorboard"  # the event files' folder inside the run directory
+    flush_secs: float = 30.0  # seconds between writes of the events to disk (and at the end)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.subdir) and "/" not in self.subdir and self.subdir not in (".", ".."),
+                 "subdir", f"must be one folder name, got {self.subdir!r}")
+        _positive(self, "flush_secs")
+
+
+@dataclass
+class WandbTensorBoardLoggerConfig(WandbLoggerConfig):
+    _target_: str = "gan_cli.loggers.WandbTensorBoardLogger"
+    tensorboard_subdir: str = "tensorboard"  # TensorBoard's folder inside the run directory
+    flush_secs: float = 30.0  # seconds between TensorBoard's writes to disk
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        TensorBoardLoggerConfig(subdir=self.tensorboard_subdir, flush_secs=self.flush_secs)
+
+
+@dataclass
 class NoLoggerConfig:
     _target_: str = "gan_cli.loggers.NullLogger"
 
@@ -34,5 +58,7 @@ class NoLoggerConfig:
 #: The options of conf/logger/ and their schemas.
 LOGGERS: dict[str, type] = {
     "wandb": WandbLoggerConfig,
+    "tensorboard": TensorBoardLoggerConfig,
+    "wandb_tensorboard": WandbTensorBoardLoggerConfig,
     "none": NoLoggerConfig,
 }

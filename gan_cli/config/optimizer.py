@@ -19,7 +19,8 @@ from gan_cli.config.checks import (
 class OptimizerConfig:
     _target_: str = MISSING  # the torch.optim class
     lr_g: float = 2e-4  # generator learning rate
-    lr_d: float = 2e-4  # discriminator learning rate
+    lr_d: float = 2e-4  # discriminator learning rate; 0 = D frozen (G trains against a fixed D;
+    #                     its buffers, BatchNorm statistics or spectral-norm vectors, still update)
     weight_decay: float = 0.0
     # none | linear: both learning rates fall linearly to 0 at lr_decay_steps (WGAN-GP's and
     # SNGAN's CIFAR-10 setting); recomputed from the step each update, so a resume continues it
@@ -40,8 +41,8 @@ class OptimizerConfig:
     implementation: str = "auto"
 
     def __post_init__(self) -> None:
-        _positive(self, "lr_g", "lr_d")
-        _non_negative(self, "weight_decay")
+        _positive(self, "lr_g")
+        _non_negative(self, "lr_d", "weight_decay")
         _one_of(self, "lr_decay", ("none", "linear"))
         _one_of(self, "implementation", ("auto", "fused", "foreach", "single"))
         _require(self.lr_decay_steps is None or self.lr_decay_steps > 0, "lr_decay_steps",

@@ -38,6 +38,10 @@ class TrainLoopConfig:
     # [-figure_truncation, figure_truncation]; null = plain N(0, I). Training never truncates.
     figure_truncation: Optional[float] = None
     truncation_method: str = "resample"  # resample (a truncated normal) | clamp
+    # D retrained from scratch at these generator steps: fresh weights (seeded by the seed and the
+    # step, so a resume repeats them) and fresh optimizer moments, before the step's updates.
+    # [] = never. With optimizer.lr_d=0 (D frozen), the seeds' two discriminator lessons.
+    reset_d_at: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _positive(self, "steps", "batch_size", "log_every_steps", "sample_every_steps",
@@ -51,6 +55,8 @@ class TrainLoopConfig:
         _require(self.figure_truncation is None or self.figure_truncation > 0, "figure_truncation",
                  f"must be > 0 or null, got {self.figure_truncation}")
         _one_of(self, "truncation_method", ("resample", "clamp"))
+        _require(all(isinstance(s, int) and s > 0 for s in self.reset_d_at), "reset_d_at",
+                 f"must be generator steps > 0, got {list(self.reset_d_at)}")
 
 
 @dataclass

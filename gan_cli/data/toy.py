@@ -94,11 +94,27 @@ class ToySource:
     def load_state_dict(self, state: dict) -> None:
         self._generator.set_state(state["generator"])
 
+    def log_density(self, points: torch.Tensor) -> torch.Tensor:
+        """log p_data at (N, 2) points: the mixture's own (its modes, mode_std and noise_std), else
+        a Gaussian kernel density of 5,000 points of the fixed real stream (scipy.stats.gaussian_kde)."""
+        points = points.double()
+        if self.modes is not None and self.mode_std is not None:
+            var = self.mode_std**2 + self.noise_std**2
+            sq = torch.cdist(points, self.modes.double()).pow(2)  # (N, K)
+            log_k = -sq / (2 * var) - math.log(2 * math.pi * var)  # each mode's 2D Gaussian
+            return torch.logsumexp(log_k, dim=1) - math.log(len(self.modes))
+        from scipy.stats import gaussian_kde
+
+        real = torch.cat(list(self.real_batches(5000))).double().numpy()
+        return torch.from_numpy(gaussian_kde(real.T).logpdf(points.numpy().T))
+
     def save_figure(self, fake: torch.Tensor, path: Path, labels: torch.Tensor | None = None, *,
                     D: torch.nn.Module | None = None, G: torch.nn.Module | None = None,
-                    z_dim: int | None = None) -> Path:
+                    z_dim: int | None = None, d_probability: bool = False,
+                    title: str | None = None) -> Path:
         """Real points (orange) against generated ones (blue), same count of each; with ``D`` and
-        ``G``, the training view's layers beneath them (gan_cli/data/toy_view.py).
+        ``G``, the training view's layers beneath them (gan_cli/data/toy_view.py), and with
+        ``dataset.figure.optimal_d`` the optimal discriminator D* in a panel beside it.
 
         Args:
             fake: generated points (N, 2).
@@ -107,13 +123,15 @@ class ToySource:
             D: the discriminator: its field and gradient arrows; None = no D layers.
             G: the generator the points came from: its manifold; None = none.
             z_dim: G's latent size (for the manifold).
+            d_probability: D is a classifier (the loss's ``d_probability``): drawn as P(real).
+            title: the figure's title (the step and its metrics); None = the file's name.
         """
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from gan_cli.data.toy_view import compute_layers, draw_layers
+        from gan_cli.data.toy_view import compute_layers, draw_layers, draw_optimal
 
         path = Path(path)
         fake = fake.detach().float().cpu()
@@ -127,16 +145,30 @@ class ToySource:
         f = self.figure
         layers = compute_layers(fake, real, xlim, ylim, D=D, G=G, z_dim=z_dim, y=labels,
                                 field=f["field"], field_points=f["field_points"], arrows=f["arrows"],
-                                manifold=f["manifold"])
-        fig, ax = plt.subplots(figsize=(5.8 if layers.field is not None else 5, 5), dpi=100)
+                                manifold=f["manifold"], probability=d_probability,
+                                critic_range=f["critic_range"],
+                                log_density=self.log_density if f["optimal_d"] else None)
+        width = 5.8 if layers.field is not None else 5
+        panels = 2 if layers.optimal is not None else 1
+        fig, axes = plt.subplots(1, panels, figsize=(width + 5.8 * (panels - 1), 5), dpi=100,
+                                 squeeze=False)
+        ax = axes[0, 0]
         draw_layers(ax, layers, xlim, ylim)
-        ax.scatter(real[:, 0], real[:, 1], s=6, c="tab:orange", alpha=0.5, label="real", linewidths=0,
-                   zorder=1)
-        ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:blue", alpha=0.8, label="generated",
-                   linewidths=0, zorder=3)
-        ax.set_aspect("equal")
+        if layers.optimal is not None:
+            draw_optimal(axes[0, 1], layers, xlim, ylim)
+            axes[0, 1].set_title("optimal D* (p_g: kernel density of G's points)", fontsize=9)
+        for a in axes.flat:
+            a.scatter(real[:, 0], real[:, 1], s=6, c="tab:orange", alpha=0.5, label="real",
+                      linewidths=0, zorder=1)
+            a.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:blue", alpha=0.8, label="generated",
+                      linewidths=0, zorder=3)
+            a.set_aspect("equal")
         ax.legend(loc="upper right", fontsize=7, markerscale=3)
-        ax.set_title(path.stem)
+        if panels == 1:
+            ax.set_title(title or path.stem, fontsize=9)
+        else:
+            ax.set_title("D", fontsize=9)
+            fig.suptitle(title or path.stem, fontsize=10)
         fig.tight_layout()
         fig.savefig(path)
         plt.close(fig)

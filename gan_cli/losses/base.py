@@ -47,12 +47,16 @@ class AdversarialLoss:
         d_output: what D returns: "score" (N,), "reconstruction" (its input's shape) or
             "features" (N, F).
         double_backward: d_loss differentiates D's input gradients (D needs per-sample scores).
+        d_probability: D is a classifier: its score is the logit of P(real), sigmoid(score) that
+            probability (the sigmoid cross-entropy losses); False: a critic, a score with no
+            fixed scale (WGAN, hinge, least squares, f-GAN).
         g_needs_real: g_loss needs a real batch too (keyword ``real``, MMD-GAN).
         n_critic: D steps per G step.
     """
 
     d_output: str = "score"
     double_backward: bool = False
+    d_probability: bool = False
     g_needs_real: bool = False
 
     def __init__(self, n_critic: int = 1) -> None:

@@ -51,6 +51,7 @@ def g_loss_hinge(fake: Tensor) -> Tensor:
 class Minimax(AdversarialLoss):
     """The original game (Goodfellow et al. 2014). Stats: loss_d, d_real, d_fake; loss_g."""
 
+    d_probability = True  # sigmoid cross-entropy: D(x) = sigmoid(score) = P(real)
     d_of = staticmethod(d_loss_bce)
     g_of = staticmethod(g_loss_minimax)
 
@@ -58,6 +59,7 @@ class Minimax(AdversarialLoss):
 class NonSaturating(AdversarialLoss):
     """GAN with the non-saturating G loss (Goodfellow et al. 2014, section 3)."""
 
+    d_probability = True  # sigmoid cross-entropy: D(x) = sigmoid(score) = P(real)
     d_of = staticmethod(d_loss_bce)
     g_of = staticmethod(g_loss_ns)
 

@@ -146,6 +146,7 @@ class DRAGAN(AdversarialLoss):
     L_G = g_loss_ns. Stats: loss_d, d_real, d_fake, gp (none when dragan_lambda is 0)."""
 
     double_backward = True
+    d_probability = True  # sigmoid cross-entropy: D(x) = sigmoid(score) = P(real)
     g_of = staticmethod(g_loss_ns)
 
     def __init__(self, dragan_lambda: float = 10.0, perturb_scale: float = 0.5, n_critic: int = 1) -> None:

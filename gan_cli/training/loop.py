@@ -44,10 +44,11 @@ from gan_cli.distributed import (
 from gan_cli.errors import Interrupted, RuntimeFailure
 from gan_cli.latents import Noise
 from gan_cli.seeding import derive_seed, seed_everything
-from gan_cli.stats import Collector, RunLog
+from gan_cli.stats import Collector, RunLog, run_summary
 from gan_cli.training.curriculum import Curriculum
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
+from gan_cli.training.reset import discriminator_reset
 from gan_cli.training.resume import last_record, resume_path, trim_metrics
 from gan_cli.training.signals import StopAgreement, StopSignals, slurm_requeue
 from gan_cli.training.state import TrainState
@@ -115,6 +116,7 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
                        nonfinite=NonFinitePolicy(tc.nonfinite, device, ckpt_dir),
                        config=OmegaConf.to_container(cfg, resolve=True),
                        real_nimg=curriculum.real_nimg)
+    reset_d = discriminator_reset(cfg, stages, info, pairs)  # train.reset_d_at
     autocast = Autocast(hw.precision, device)
     collector = Collector()
     step_fn = GANStep(data=data, noise=noise, nonfinite=state.nonfinite, collector=collector,
@@ -196,6 +198,7 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
             plan = curriculum.before_step(state)
             state.stage, state.data.batch_size = plan.stage, plan.batch_per_device
             pair = state.pair
+            reset_d(pair, state.step)  # D from scratch at train.reset_d_at's steps
             if lr_decay != "none":
                 factor = lr_factor(lr_decay, state.step, decay_steps, decay_start)
                 for opt, net in ((pair.opt_g, "G"), (pair.opt_d, "D")):
@@ -264,8 +267,8 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
         agree.close()
         stop.restore()
         runlog.close(exit_code)
-    log.info("done: %d steps; samples in %s, checkpoint %s", state.step, samples_dir,
-             ckpt_dir / "last.pt")
+    if is_main():
+        log.info("%s", run_summary(last, run_dir, tc.steps))
     return last
 
 

@@ -107,7 +107,9 @@ class SampleFigures:
             data.save_figure(fake, path, **self.figure_kwargs)
         elif getattr(data, "figure_networks", False):  # the 2D training view draws D and G too
             data.save_figure(fake, path, labels=self.y, D=self.state.pair.D, G=G,
-                             z_dim=getattr(G, "z_dim", self.z.shape[1]))
+                             z_dim=getattr(G, "z_dim", self.z.shape[1]),
+                             d_probability=getattr(self.state.pair.loss, "d_probability", False),
+                             title=self.runlog.caption(self.state.step))
         else:
             data.save_figure(fake, path, labels=self.y)
         self.runlog.image("samples", path, self.state.step)

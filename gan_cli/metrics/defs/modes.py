@@ -25,7 +25,7 @@ def modes(ctx: EvalContext, opts: dict) -> dict[str, float]:
 DEFINES = (
     Metric("modes", modes,
            (Key("modes_captured", lower_is_better=False, shown=True),
-            Key("high_quality_fraction", lower_is_better=False),
+            Key("high_quality_fraction", lower_is_better=False, shown=True),
             Key("reverse_kl", lower_is_better=True, shown=True), Key("num_modes")),
            defaults={"num_fake": 2500}),  # the PacGAN protocol's count
 )
