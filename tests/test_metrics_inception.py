@@ -56,7 +56,7 @@ def test_missing_weights_fail_fast_without_network(tmp_path, monkeypatch):
     monkeypatch.setattr(tf_fe, "load_state_dict_from_url", _no_network)
     t0 = time.perf_counter()
     with pytest.raises(MissingWeightsError) as err:
-        resolve_inception_weights(tmp_path / "nope.pth")
+        resolve_inception_weights(tmp_path / "nope.pth", allow_download=False)
     msg = str(err.value)
     assert str(hub_cache_path()) in msg and inception_weights_filename() in msg and "nope.pth" in msg
     assert isinstance(err.value, RuntimeFailure) and err.value.exit_code == 1
@@ -132,3 +132,42 @@ def test_inception_via_hub_cache_location(tmp_path, monkeypatch, fabricated_weig
     out = compute_metrics(["is"], lambda n: torch.rand(n, 1, 28, 28) * 2 - 1, None,
                           {"num_fake": 2, "batch_size": 2, "is": {"splits": 1}})
     assert math.isfinite(out["is_mean"]) and out["is_mean"] >= 1.0 - 1e-9
+
+
+class _Uint8Images(torch.utils.data.Dataset):
+    """torch-fidelity's input: uint8 (3, H, W) images."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+@pytest.mark.slow
+def test_fid_equals_torch_fidelity_on_the_same_images_and_weights(tmp_path, monkeypatch, fabricated_weights):
+    """gan-cli's FID pipeline (uint8 quantisation, inception_resize=tf1, float64 statistics) gives
+    torch-fidelity 0.4's number on the same 64 + 64 RGB images with the same (FABRICATED) weights."""
+    import torch_fidelity
+
+    monkeypatch.setattr(tf_fe, "load_state_dict_from_url", _no_network)
+    g = torch.Generator().manual_seed(0)
+    real_u8 = (torch.rand(64, 3, 32, 32, generator=g) * 256).to(torch.uint8)
+    fake_u8 = (torch.rand(64, 3, 32, 32, generator=g) * 200).to(torch.uint8)  # darker: FID > 0
+    to_float = lambda u: u.double().div(127.5).sub(1).float()  # noqa: E731 (what G would return)
+    fake = to_float(fake_u8)
+    real = RealData.from_tensor("toyrgb", "train", to_float(real_u8), batch_size=32)
+    prov: dict = {}
+    ours = compute_metrics(["fid"], lambda n: fake[:n], real, {
+        "inception_weights": str(fabricated_weights), "num_fake": 64, "num_real": 64,
+        "keep_features": 64, "batch_size": 32, "cache_dir": str(tmp_path / "cache")}, provenance=prov)
+    theirs = torch_fidelity.calculate_metrics(
+        input1=_Uint8Images(fake_u8), input2=_Uint8Images(real_u8), fid=True, cuda=False,
+        batch_size=32, verbose=False, cache=False, save_cpu_ram=True,  # save_cpu_ram: no workers
+        feature_extractor_weights_path=str(fabricated_weights))
+    assert prov["fid"]["reference"]["resize"] == "bilinear-tf1"
+    assert ours["fid"] > 0
+    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)

@@ -34,7 +34,8 @@ class EvalConfig:
     # download a missing Inception weights file into the torch hub cache (checked against its
     # SHA-256, written atomically); false = never touch the network
     allow_download: bool = True
-    inception_url: Optional[str] = None  # where to download it; null = $GAN_CLI_INCEPTION_URL, else torch-fidelity's
+    # where to download it from; null = $GAN_CLI_INCEPTION_URL, else torch-fidelity's URL
+    inception_url: Optional[str] = None
     # the download's SHA-256 (or a prefix); null = the hash in the URL's file name (torch hub's -<hash>.pth)
     inception_sha256: Optional[str] = None
     # resize to 299x299 before Inception: tf1 = torch-fidelity's TF1-compatible bilinear (the original

@@ -125,7 +125,8 @@ class EvalContext:
                 except MissingWeightsError as exc:
                     self._extractors[name] = exc
                     raise
-                self._extractors[name] = InceptionFeatures(path, self.opt("inception_resize") or "tf1").to(device)
+                resize = self.opt("inception_resize") or "tf1"
+                self._extractors[name] = InceptionFeatures(path, resize).to(device)
             else:
                 raise ConfigError(f"unknown feature network {name!r}; use 'inception' or 'fashion'")
         return self._extractors[name]
