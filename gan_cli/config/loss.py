@@ -96,13 +96,22 @@ class LSGANConfig(LossConfig):
 class DRAGANConfig(LossConfig):
     _target_: str = "gan_cli.losses.DRAGAN"
     dragan_lambda: float = 10.0  # weight of the gradient penalty around real data
-    perturb_scale: float = 0.5  # perturbations reach perturb_scale * std(real batch)
+    # uniform: x + alpha * perturb_scale * std * U[0, 1] (the authors' code, the default) |
+    # normal: x + N(0, c), sqrt(c) = perturb_scale * std (the paper's eq. 9 and the lecture's table);
+    # std: the real batch's
+    perturb: str = "uniform"
+    perturb_scale: float = 0.5  # the perturbations' reach (uniform) or std (normal), in units of std
+    # ns: G minimises -log D(G(z)) (the authors' code, the default) | minimax: log(1 - D(G(z)))
+    # (the paper's and the lecture's table, Lucic et al. 2018)
+    g_loss: str = "ns"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _finite(self, "dragan_lambda", "perturb_scale")
         _non_negative(self, "dragan_lambda")
         _positive(self, "perturb_scale")
+        _one_of(self, "perturb", ("uniform", "normal"))
+        _one_of(self, "g_loss", ("ns", "minimax"))
 
 
 @dataclass
