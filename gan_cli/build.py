@@ -548,6 +548,8 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
+    for name, module in loss.d_modules(D, info).items():  # MMD-GAN's decoder: trained, saved with D
+        D.add_module(name, module.to(device))
     d_node = facts.get("networks", NETWORKS)[1]
     pack = int(cfg.model[d_node].get("pack", 1))
     if batch_per_device % pack:

@@ -178,9 +178,18 @@ class MMDConfig(LossConfig):
     # distance between the batch's real and generated features (Gretton et al. 2012's heuristic;
     # a weight-clipped D without BatchNorm has features far smaller than the fixed sigmas)
     bandwidth: str = "fixed"
+    # the autoencoder terms of Li et al.'s full objective: D also minimises ae_lambda x (E||x -
+    # f_dec(D(x))||^2 + E||G(z) - f_dec(D(G(z)))||^2), f_dec a decoder on D's features added to D
+    # (gan_cli/losses/mmd.py); 0 = the MMD part alone; the authors' code uses 8
+    ae_lambda: float = 0.0
+    decoder_hidden: list[int] = field(default_factory=lambda: [256])  # the decoder's hidden widths
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _finite(self, "ae_lambda")
+        _non_negative(self, "ae_lambda")
+        _require(all(h > 0 for h in self.decoder_hidden), "decoder_hidden",
+                 f"must be positive widths, got {list(self.decoder_hidden)}")
         _require(len(self.sigmas) > 0 and all(0 < s < math.inf for s in self.sigmas), "sigmas",
                  f"must be a non-empty list of positive bandwidths, got {list(self.sigmas)}")
         _finite(self, "clip_value")
