@@ -149,25 +149,48 @@ class _Uint8Images(torch.utils.data.Dataset):
 
 @pytest.mark.slow
 def test_fid_equals_torch_fidelity_on_the_same_images_and_weights(tmp_path, monkeypatch, fabricated_weights):
-    """gan-cli's FID pipeline (uint8 quantisation, inception_resize=tf1, float64 statistics) gives
-    torch-fidelity 0.4's number on the same 64 + 64 RGB images with the same (FABRICATED) weights."""
+    """gan-cli's FID pipeline (uint8 quantisation, inception_resize=tf1, the network) gives
+    torch-fidelity 0.4's features, and so its FID, on the same 48 + 48 RGB images with the same
+    FABRICATED weights file. The fixture's default init shrinks the activations layer by layer to
+    ~1e-7 (every FID ~1e-14); here every convolution and the FC layer get He init, which keeps
+    their scale, so the features differ between images and the FID is far from 0. With 48 samples
+    of 2048-d features, ~2000 eigenvalues of sigma1 sigma2 are rounding noise whose square roots add
+    up differently in torch and numpy: the FIDs agree to 2% (measured 9.513 and 9.577); with more
+    samples than dimensions the noise goes."""
     import torch_fidelity
 
     monkeypatch.setattr(tf_fe, "load_state_dict_from_url", _no_network)
+    state = torch.load(fabricated_weights, weights_only=True)
     g = torch.Generator().manual_seed(0)
-    real_u8 = (torch.rand(64, 3, 32, 32, generator=g) * 256).to(torch.uint8)
-    fake_u8 = (torch.rand(64, 3, 32, 32, generator=g) * 200).to(torch.uint8)  # darker: FID > 0
+    for key, value in state.items():
+        if key.endswith("weight") and value.dim() in (2, 4):
+            state[key] = torch.randn(value.shape, generator=g) * (2.0 / value[0].numel()) ** 0.5
+    weights = tmp_path / "FABRICATED-he-init-inception-weights.pth"
+    torch.save(state, weights)
+    real_u8 = (torch.rand(48, 3, 32, 32, generator=g) * 256).to(torch.uint8)
+    fake_u8 = (torch.rand(48, 3, 32, 32, generator=g) * 200).to(torch.uint8)  # darker: FID > 0
     to_float = lambda u: u.double().div(127.5).sub(1).float()  # noqa: E731 (what G would return)
     fake = to_float(fake_u8)
-    real = RealData.from_tensor("toyrgb", "train", to_float(real_u8), batch_size=32)
+    real = RealData.from_tensor("toyrgb", "train", to_float(real_u8), batch_size=24)
     prov: dict = {}
     ours = compute_metrics(["fid"], lambda n: fake[:n], real, {
-        "inception_weights": str(fabricated_weights), "num_fake": 64, "num_real": 64,
-        "keep_features": 64, "batch_size": 32, "cache_dir": str(tmp_path / "cache")}, provenance=prov)
+        "inception_weights": str(weights), "num_fake": 48, "num_real": 48,
+        "keep_features": 48, "batch_size": 24, "cache_dir": str(tmp_path / "cache")}, provenance=prov)["fid"]
     theirs = torch_fidelity.calculate_metrics(
         input1=_Uint8Images(fake_u8), input2=_Uint8Images(real_u8), fid=True, cuda=False,
-        batch_size=32, verbose=False, cache=False, save_cpu_ram=True,  # save_cpu_ram: no workers
-        feature_extractor_weights_path=str(fabricated_weights))
+        batch_size=24, verbose=False, cache=False, save_cpu_ram=True,  # save_cpu_ram: no workers
+        feature_extractor_weights_path=str(weights))["frechet_inception_distance"]
     assert prov["fid"]["reference"]["resize"] == "bilinear-tf1"
-    assert ours["fid"] > 0
-    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
+    assert ours > 1.0, (ours, theirs)
+    assert ours == pytest.approx(theirs, rel=2e-2, abs=0), (ours, theirs)
+    # the pipelines themselves: the same features, and torchmetrics' antialiased resize gives others
+    from gan_cli.metrics.inception import InceptionFeatures
+
+    reference = tf_fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                                  feature_extractor_weights_path=str(weights)).eval()
+    with torch.no_grad():
+        expected = reference(fake_u8[:8])[0]
+    got = InceptionFeatures(weights, "tf1")(fake[:8])["features"]
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6 * float(expected.abs().max()))
+    other = InceptionFeatures(weights, "antialias")(fake[:8])["features"]
+    assert not torch.allclose(other, expected, rtol=1e-3, atol=1e-3 * float(expected.abs().max()))
