@@ -29,6 +29,7 @@ from torch import nn
 from gan_cli.distributed import wrap_ddp
 from gan_cli.ema import EMA
 from gan_cli.errors import ConfigError, GanCliError
+from gan_cli.latents import shape_latent
 from gan_cli.losses.regularizers import lazy_factor
 from gan_cli.models.layers import apply_spectral_norm
 from gan_cli.models.stages import SingleStage
@@ -184,8 +185,9 @@ def build_network(node: DictConfig, key: str, *, per_sample: bool = False, **run
     class: ``spectral_norm`` (models/layers.py), PacGAN's ``pack: m`` (the network built for m
     samples concatenated, judging each group of m; models/pack.py), and ``norm: auto`` resolved
     here only: under a penalty on D's input gradients (``per_sample``) the node's
-    ``penalty_norm`` where it has one, else layer norm (Gulrajani et al. 2017); batch otherwise."""
-    spec, taken = _spec(node, "spectral_norm", "pack", "penalty_norm")
+    ``penalty_norm`` where it has one, else layer norm (Gulrajani et al. 2017); batch otherwise;
+    and a generator's ``latent`` (gan_cli/latents.py, ``shape_latent``)."""
+    spec, taken = _spec(node, "spectral_norm", "pack", "penalty_norm", "latent")
     if spec.get("norm") == "auto":
         spec["norm"] = (taken.get("penalty_norm") or "layer") if per_sample else "batch"
     pack = int(taken.get("pack", 1))
@@ -199,6 +201,7 @@ def build_network(node: DictConfig, key: str, *, per_sample: bool = False, **run
     net = build(spec, key, **runtime)
     if taken.get("spectral_norm", False):
         net = apply_spectral_norm(net)
+    net = shape_latent(net, taken.get("latent", "normal"))  # a generator's z: normal | uniform
     return Packed(net, pack) if pack > 1 else net
 
 
@@ -543,6 +546,8 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
+    for name, module in loss.d_modules(D, info).items():  # MMD-GAN's decoder: trained, saved with D
+        D.add_module(name, module.to(device))
     d_node = facts.get("networks", NETWORKS)[1]
     pack = int(cfg.model[d_node].get("pack", 1))
     if batch_per_device % pack:

@@ -25,6 +25,7 @@ log = logging.getLogger("gan_cli")
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``gan-eval``: the metrics of a checkpoint's generator, printed and written to metrics.json."""
     from gan_cli.build import build, generator_from_checkpoint, select_device
+    from gan_cli.metrics.inception import OPTION_KEYS
     from gan_cli.metrics.registry import compute_metrics
     from gan_cli.metrics.tracker import make_sampler, metric_options, real_data
     from gan_cli.models import truncates_in_w
@@ -49,7 +50,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     options = metric_options(data, {
         "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
         "batch_size": cfg.batch_size, "device": str(device),
-        "inception_weights": cfg.inception_weights, "allow_download": cfg.allow_download,
+        **{key: cfg[key] for key in OPTION_KEYS},  # the Inception weights: file, download, resize
         "figure_dir": str(run_dir),  # where figure metrics draw (nearest_neighbours.png)
         "figure_seed": cfg.seed,  # their latents' stream
     })
@@ -58,14 +59,20 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     jacobian_threshold = cfg.get("jacobian_threshold")
     sample = make_sampler(G, z_dim, device, cfg.seed, cfg.batch_size,
                           truncation, method, data=data, jacobian_threshold=jacobian_threshold)
+    # the data's defaults run without the metrics whose weights cannot be had (one line says
+    # which and why); a metric asked for by name that cannot run stops gan-eval (exit 1)
+    skipped: dict | None = {} if cfg.metrics is None else None
     values = compute_metrics(names, sample, real_data(data, cfg.num_real, split), options,
-                             provenance, generator=G, data=data) if names else {}
+                             provenance, generator=G, data=data, skipped=skipped) if names else {}
+    if skipped:
+        reason = next(iter(skipped.values())).splitlines()[0]
+        print(f"skipped {', '.join(skipped)} (not asked for by name): {reason}")
     result = {"checkpoint": str(Path(cfg.ckpt).resolve()), "step": rebuilt.step,
               "generator": which, "truncation": truncation,
               "jacobian_threshold": jacobian_threshold,
               "truncation_method": (("psi" if truncates_in_w(G) else method)
                                     if truncation is not None else None),
-              "metrics": values, "provenance": provenance}
+              "metrics": values, "provenance": provenance, "skipped": skipped or {}}
     # the sweep varies latents: nothing to show for a G that translates an input image
     image_to_image = takes_condition(G) and not G.num_classes
     if len(data.info.shape) == 3 and cfg.get("sweep_columns", 0) > 0 and not image_to_image:

@@ -13,6 +13,11 @@ variety for quality by keeping every component within ``[-t, t]``:
   is one latent "direction" pulled towards the mean.
 * ``clamp``: draw N(0, I) and clamp to [-t, t] (mass piles up at +-t; simpler, worse).
 
+What a generator's first layer sees of z is ``model.generator.latent`` (:func:`shape_latent`, the one
+place it is applied): z itself, or 2 Phi(z) - 1, uniform on (-1, 1) per component (DCGAN's U(-1, 1)
+latent). Every sampler above stays N(0, I), so truncation, the Jacobian threshold and latent walks
+work unchanged, and a truncated z maps to a uniform latent within [2 Phi(-t) - 1, 2 Phi(t) - 1].
+
 And, for data made of separate modes, the Jacobian threshold (Tanielian et al. 2020, "Learning
 disconnected manifolds: a no GAN's land"): a continuous G fed a connected latent must map some of
 it onto paths between the modes, and those latents are where G is steepest. :func:`smooth_latents`
@@ -30,6 +35,33 @@ from collections.abc import Callable
 import torch
 
 METHODS = ("resample", "clamp")
+
+
+def uniform_latent(z: torch.Tensor) -> torch.Tensor:
+    # 2 Phi(z) - 1: z ~ N(0, 1) componentwise -> U(-1, 1) (the normal CDF, probability integral transform)
+    return 2 * torch.special.ndtr(z) - 1
+
+
+#: model.generator.latent -> the map applied to z before G's first layer (None: z itself)
+LATENT_MAPS: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {"normal": None,
+                                                                           "uniform": uniform_latent}
+
+
+def shape_latent(G: torch.nn.Module, latent: str) -> torch.nn.Module:
+    """``G`` with ``LATENT_MAPS[latent]`` applied to its z by a forward pre-hook (state dict
+    unchanged) on ``G.latent_module`` where G has one (StyleGAN's mapping network, which
+    also receives the style-mixing latent and the figures' z), else on G; returns G."""
+    fn = LATENT_MAPS[latent]
+    if fn is None:
+        return G
+
+    def hook(module, args, kwargs):
+        if "z" in kwargs:
+            return args, {**kwargs, "z": fn(kwargs["z"])}
+        return (fn(args[0]), *args[1:]), kwargs
+
+    getattr(G, "latent_module", G).register_forward_pre_hook(hook, with_kwargs=True)
+    return G
 
 
 def sample_latents(n: int, z_dim: int, *, generator: torch.Generator | None = None,

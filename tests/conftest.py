@@ -23,6 +23,11 @@ needs_fashion_mnist = pytest.mark.skipif(not HAVE_FASHION_MNIST,
                                          reason="needs Debian's dataset-fashion-mnist (make data)")
 
 
+# No test may reach the real Inception URL (CI has no internet, and gan-eval downloads missing
+# weights by default): every download, in this process and in the CLI's subprocesses, goes to a
+# closed port on 127.0.0.1 unless a test names its own server (inception_url=...).
+os.environ["GAN_CLI_INCEPTION_URL"] = "http://127.0.0.1:9/weights-inception-2015-12-05-6726825d.pth"
+
 # A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT ignored,
 # every command it starts too, and gan-train then leaves SIGINT ignored as `nohup` asks (measured:
 # the Ctrl-C tests exited 0 that way). The tests of Ctrl-C need it delivered: the pytest process

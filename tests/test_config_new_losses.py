@@ -60,8 +60,8 @@ def test_mmd_composes_with_the_schema_defaults_and_builds():
     validate(cfg)
     assert OmegaConf.to_container(cfg.loss) == {
         "_target_": "gan_cli.losses.MMD", "n_critic": 5, "sigmas": [1.0, 2.0, 4.0, 8.0, 16.0],
-        "clip_value": 0.01, "biased": False, "bandwidth": "fixed", "r1_gamma": 0.0, "r2_gamma": 0.0,
-        "r_interval": 1}
+        "clip_value": 0.01, "biased": False, "bandwidth": "fixed", "ae_lambda": 0.0,
+        "decoder_hidden": [256], "r1_gamma": 0.0, "r2_gamma": 0.0, "r_interval": 1}
     loss = build_loss(cfg.loss)
     assert isinstance(loss, L.MMD)
     assert loss.sigmas == (1.0, 2.0, 4.0, 8.0, 16.0) and loss.n_critic == 5 and loss.d_output == "features"

@@ -153,10 +153,11 @@ def test_the_figure_script_splits_samples_by_the_samplers_rule():
 
 
 def test_the_mlps_uniform_latent_is_the_normal_cdf_of_z():
+    from gan_cli.latents import shape_latent
     from gan_cli.models.mlp import Generator
 
     torch.manual_seed(0)
-    G = Generator(z_dim=2, data_shape=(2,), hidden=[8], activation="tanh", latent="uniform")
+    G = shape_latent(Generator(z_dim=2, data_shape=(2,), hidden=[8], activation="tanh"), "uniform")
     z = torch.tensor([[0.0, 1.0], [-1.0, 30.0]])
     # Phi(0) = 0.5 -> 0; Phi(1) = 0.841345 -> 0.682689; Phi(-1) -> -0.682689; Phi(30) = 1 -> 1
     u = torch.tensor([[0.0, 0.682689], [-0.682689, 1.0]])

@@ -59,6 +59,14 @@ def _jacobian_threshold(obj: Any) -> None:
              f"must be >= 1 (a multiple of the median) or null, got {value}")
 
 
+def _inception_keys(obj: Any) -> None:
+    """``obj.inception_resize`` (tf1 | antialias) and ``obj.inception_sha256`` (null or hex)."""
+    _one_of(obj, "inception_resize", ("tf1", "antialias"))
+    digest = obj.inception_sha256
+    _require(digest is None or (0 < len(digest) <= 64 and all(c in "0123456789abcdefABCDEF" for c in digest)),
+             "inception_sha256", f"must be a hex SHA-256 (or a prefix of one) or null, got {digest!r}")
+
+
 def _one_of(obj: Any, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(obj, name)
     _require(value in choices, name, f"must be one of {', '.join(choices)}; got {shown(value)}")

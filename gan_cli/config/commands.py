@@ -8,6 +8,7 @@ from typing import Any, Optional
 from omegaconf import MISSING
 
 from gan_cli.config.checks import (
+    _inception_keys,
     _jacobian_threshold,
     _non_negative,
     _one_of,
@@ -28,8 +29,18 @@ class EvalConfig:
     batch_size: int = 250  # generation and feature-extraction batch
     device: str = "cpu"  # cpu | cuda
     seed: int = 0  # of the latent codes (and labels) sampled for evaluation
-    inception_weights: Optional[str] = None  # Inception-v3 weight file; null = torch hub cache
-    allow_download: bool = False  # download the Inception weights when missing (needs network)
+    # the Inception-v3 weights file (weights-inception-2015-12-05-6726825d.pth); null = torch hub cache
+    inception_weights: Optional[str] = None
+    # download a missing Inception weights file into the torch hub cache (checked against its
+    # SHA-256, written atomically); false = never touch the network
+    allow_download: bool = True
+    # where to download it from; null = $GAN_CLI_INCEPTION_URL, else torch-fidelity's URL
+    inception_url: Optional[str] = None
+    # the download's SHA-256 (or a prefix); null = the hash in the URL's file name (torch hub's -<hash>.pth)
+    inception_sha256: Optional[str] = None
+    # resize to 299x299 before Inception: tf1 = torch-fidelity's TF1-compatible bilinear (the original
+    # FID code's; FIDs comparable with published ones) | antialias = torchmetrics' default
+    inception_resize: str = "tf1"
     # where the checkpoint's dataset is looked for and unpacked (its saved dataset.root is not
     # used: docs/reliability.md); null = $GAN_CLI_DATA, else ~/.cache/gan-cli/data
     data_root: Optional[str] = None
@@ -67,6 +78,7 @@ class EvalConfig:
         _require(self.truncation is None or self.truncation > 0, "truncation",
                  f"must be > 0 or null, got {self.truncation}")
         _jacobian_threshold(self)
+        _inception_keys(self)
         _require(all(t > 0 for t in self.truncation_sweep), "truncation_sweep",
                  f"thresholds must be > 0, got {list(self.truncation_sweep)}")
 

@@ -96,13 +96,22 @@ class LSGANConfig(LossConfig):
 class DRAGANConfig(LossConfig):
     _target_: str = "gan_cli.losses.DRAGAN"
     dragan_lambda: float = 10.0  # weight of the gradient penalty around real data
-    perturb_scale: float = 0.5  # perturbations reach perturb_scale * std(real batch)
+    # uniform: x + alpha * perturb_scale * std * U[0, 1] (the authors' code, the default) |
+    # normal: x + N(0, c), sqrt(c) = perturb_scale * std (the paper's eq. 9 and the lecture's table);
+    # std: the real batch's
+    perturb: str = "uniform"
+    perturb_scale: float = 0.5  # the perturbations' reach (uniform) or std (normal), in units of std
+    # ns: G minimises -log D(G(z)) (the authors' code, the default) | minimax: log(1 - D(G(z)))
+    # (the paper's and the lecture's table, Lucic et al. 2018)
+    g_loss: str = "ns"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _finite(self, "dragan_lambda", "perturb_scale")
         _non_negative(self, "dragan_lambda")
         _positive(self, "perturb_scale")
+        _one_of(self, "perturb", ("uniform", "normal"))
+        _one_of(self, "g_loss", ("ns", "minimax"))
 
 
 @dataclass
@@ -169,9 +178,18 @@ class MMDConfig(LossConfig):
     # distance between the batch's real and generated features (Gretton et al. 2012's heuristic;
     # a weight-clipped D without BatchNorm has features far smaller than the fixed sigmas)
     bandwidth: str = "fixed"
+    # the autoencoder terms of Li et al.'s full objective: D also minimises ae_lambda x (E||x -
+    # f_dec(D(x))||^2 + E||G(z) - f_dec(D(G(z)))||^2), f_dec a decoder on D's features added to D
+    # (gan_cli/losses/mmd.py); 0 = the MMD part alone; the authors' code uses 8
+    ae_lambda: float = 0.0
+    decoder_hidden: list[int] = field(default_factory=lambda: [256])  # the decoder's hidden widths
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _finite(self, "ae_lambda")
+        _non_negative(self, "ae_lambda")
+        _require(all(h > 0 for h in self.decoder_hidden), "decoder_hidden",
+                 f"must be positive widths, got {list(self.decoder_hidden)}")
         _require(len(self.sigmas) > 0 and all(0 < s < math.inf for s in self.sigmas), "sigmas",
                  f"must be a non-empty list of positive bandwidths, got {list(self.sigmas)}")
         _finite(self, "clip_value")

@@ -45,6 +45,23 @@ class ModelConfig:
     dataset_default: Optional[str] = None
 
 
+# the latent distributions every generator of a latent takes (gan_cli/latents.py: LATENT_MAPS)
+LATENTS = ("normal", "uniform")
+
+
+@dataclass
+class GeneratorConfig(NetworkConfig):
+    """What every generator of a latent z has."""
+
+    # what G's first layer sees of z ~ N(0, I): normal (z itself) | uniform (2 Phi(z) - 1, uniform
+    # on (-1, 1) per component, DCGAN's U(-1, 1) latent: bounded, no tails for G to saturate on);
+    # applied in one place, gan_cli/latents.py's shape_latent (StyleGAN's: before the mapping)
+    latent: str = "normal"
+
+    def __post_init__(self) -> None:
+        _one_of(self, "latent", LATENTS)
+
+
 @dataclass
 class DiscriminatorConfig(NetworkConfig):
     """What every discriminator config has."""
@@ -58,21 +75,18 @@ class DiscriminatorConfig(NetworkConfig):
 
 
 @dataclass
-class MLPGeneratorConfig(NetworkConfig):
+class MLPGeneratorConfig(GeneratorConfig):
     _target_: str = "gan_cli.models.mlp.Generator"
     hidden: list[int] = field(default_factory=lambda: [256, 256, 256])  # widths of hidden layers
     activation: str = "relu"  # relu | leaky_relu | tanh
     batch_norm: bool = False  # BatchNorm1d after each hidden layer
     conditional: bool = False  # use the dataset's labels (label embedding concatenated to z)
-    # what the first layer sees of z ~ N(0, I): normal (z itself) | uniform (2 Phi(z) - 1, uniform
-    # on (-1, 1) per component, DCGAN's U(-1, 1) latent: bounded, no tails for G to saturate on)
-    latent: str = "normal"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden",
                  f"must be a non-empty list of positive widths, got {list(self.hidden)}")
         _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))
-        _one_of(self, "latent", ("normal", "uniform"))
 
 
 @dataclass
@@ -114,13 +128,14 @@ class MLPModelConfig(ModelConfig):
 
 
 @dataclass
-class DCGANGeneratorConfig(NetworkConfig):
+class DCGANGeneratorConfig(GeneratorConfig):
     _target_: str = "gan_cli.models.dcgan.Generator"
     width: int = 64  # channels of the last hidden layer; doubled per block towards the input
     conditional: bool = False  # label embedding concatenated to z (Mirza & Osindero 2014)
     embed_dim: Optional[int] = None  # label embedding size; null = z_dim
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive(self, "width")
         _require(self.embed_dim is None or self.embed_dim > 0, "embed_dim",
                  f"must be > 0 or null, got {self.embed_dim}")
@@ -175,12 +190,13 @@ def _check_attention(obj: Any) -> None:
 
 
 @dataclass
-class InfoGANGeneratorConfig(NetworkConfig):
+class InfoGANGeneratorConfig(GeneratorConfig):
     _target_: str = "gan_cli.models.infogan.Generator"
     width: int = 64  # channels of the last hidden layer (64); the layer before it has 2 * width
     hidden: int = 1024  # units of the first fully connected layer (1024)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive(self, "width", "hidden")
 
 
@@ -224,7 +240,7 @@ class InfoGANModelConfig(ModelConfig):
 
 
 @dataclass
-class ResNetGeneratorConfig(NetworkConfig):
+class ResNetGeneratorConfig(GeneratorConfig):
     _target_: str = "gan_cli.models.resnet.Generator"
     width: int = 256  # base channels (SNGAN and WGAN-GP use 256 on CIFAR-10)
     # channels per block = width * multiplier, k + 1 blocks from the start side (4 for 32/64/128 px,
@@ -238,6 +254,7 @@ class ResNetGeneratorConfig(NetworkConfig):
     init: str = "xavier"  # xavier (SNGAN) | orthogonal (BigGAN) | normal (N(0, 0.02))
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive(self, "width")
         _non_negative(self, "shared_embedding_dim")
         _check_attention(self)
@@ -366,7 +383,7 @@ def _check_mapping(obj: Any) -> None:
 
 
 @dataclass
-class ProGANGeneratorConfig(NetworkConfig):
+class ProGANGeneratorConfig(GeneratorConfig):
     _target_: str = "gan_cli.models.progan.Generator"
     channel_base: int = 16384  # the paper's widths: 512 up to 32 px, then 256, 128, 64, 32, 16 at 1024 px
     channel_max: int = 512
@@ -377,6 +394,7 @@ class ProGANGeneratorConfig(NetworkConfig):
     progressive: bool = True  # build every side's toRGB for progressive growing (set_phase); false = fixed
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _check_nvidia_widths(self)
 
 
@@ -408,7 +426,7 @@ class ProGANModelConfig(ModelConfig):
 
 
 @dataclass
-class StyleGANGeneratorConfig(NetworkConfig):
+class StyleGANGeneratorConfig(GeneratorConfig):
     _target_: str = "gan_cli.models.stylegan.Generator"
     w_dim: int = 512  # size of the intermediate latent w
     mapping_layers: int = 8  # fully connected layers z -> w
@@ -422,6 +440,7 @@ class StyleGANGeneratorConfig(NetworkConfig):
     progressive: bool = True  # grow progressively like ProGAN (set_phase); false = fixed at the data's side
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _check_nvidia_widths(self)
         _check_mapping(self)
 
@@ -439,7 +458,7 @@ class StyleGANModelConfig(ModelConfig):
 
 
 @dataclass
-class StyleGAN2GeneratorConfig(NetworkConfig):
+class StyleGAN2GeneratorConfig(GeneratorConfig):
     _target_: str = "gan_cli.models.stylegan2.Generator"
     w_dim: int = 512
     mapping_layers: int = 8  # NVIDIA's CIFAR-10 setting: 2
@@ -452,6 +471,7 @@ class StyleGAN2GeneratorConfig(NetworkConfig):
     tanh_output: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _check_nvidia_widths(self)
         _check_mapping(self)
 
@@ -569,7 +589,7 @@ NODE_SCHEMAS: dict[str, dict[str, type]] = {
 
 
 @dataclass
-class LAPGANLevelGeneratorConfig(NetworkConfig):
+class LAPGANLevelGeneratorConfig(GeneratorConfig):
     """G_k of a LAPGAN level above the coarsest: (z_k, l_k [, label]) -> high-pass h_k."""
 
     _target_: str = "gan_cli.models.lapgan.LevelGenerator"
@@ -580,6 +600,7 @@ class LAPGANLevelGeneratorConfig(NetworkConfig):
     conditional: Optional[bool] = None  # a label plane (class-conditional LAPGAN); null = when labelled
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive(self, "width", "noise_channels")
         _require(self.depth >= 2, "depth", f"must be >= 2, got {self.depth}")
         _require(self.kernel_size > 0 and self.kernel_size % 2 == 1, "kernel_size",
@@ -607,7 +628,7 @@ class LAPGANLevelDiscriminatorConfig(NetworkConfig):
 
 
 @dataclass
-class LAPGANCoarseGeneratorConfig(NetworkConfig):
+class LAPGANCoarseGeneratorConfig(GeneratorConfig):
     """The coarsest level's plain GAN generator of I_K (fully connected, gan_cli.models.mlp's)."""
 
     _target_: str = "gan_cli.models.lapgan.CoarseGenerator"
@@ -617,6 +638,7 @@ class LAPGANCoarseGeneratorConfig(NetworkConfig):
     conditional: Optional[bool] = None  # label embedding concatenated to z; null = when labelled
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden",
                  f"must be a non-empty list of positive widths, got {list(self.hidden)}")
         _one_of(self, "activation", ("relu", "leaky_relu", "tanh"))

@@ -8,6 +8,7 @@ from typing import Any, Optional
 from omegaconf import MISSING
 
 from gan_cli.config.checks import (
+    _inception_keys,
     _jacobian_threshold,
     _non_negative,
     _one_of,
@@ -95,7 +96,18 @@ class TrainMetricsConfig:
     names: Optional[list[str]] = None  # null = the dataset's defaults (modes, fd_fashion, fid, ...)
     num_samples: int = 5000  # generated samples per evaluation (2,500 for modes, by its protocol)
     num_real: int = 10000  # real samples behind the cached reference statistics
-    inception_weights: Optional[str] = None  # pt_inception-2015-12-05 file; null = hub cache
+    # the Inception-v3 weights file (weights-inception-2015-12-05-6726825d.pth); null = torch hub cache
+    inception_weights: Optional[str] = None
+    # download a missing Inception weights file into the torch hub cache (checked against its
+    # SHA-256, written atomically); false = never touch the network
+    allow_download: bool = True
+    # where to download it from; null = $GAN_CLI_INCEPTION_URL, else torch-fidelity's URL
+    inception_url: Optional[str] = None
+    # the download's SHA-256 (or a prefix); null = the hash in the URL's file name (torch hub's -<hash>.pth)
+    inception_sha256: Optional[str] = None
+    # resize to 299x299 before Inception: tf1 = torch-fidelity's TF1-compatible bilinear (the original
+    # FID code's; FIDs comparable with published ones) | antialias = torchmetrics' default
+    inception_resize: str = "tf1"
     # the dataset split the real statistics come from: null = the split trained on; test = the
     # held-out split (Lucic et al. 2018 compare 10,000 samples with the 10,000 test images);
     # only for datasets with a `split` key
@@ -110,6 +122,7 @@ class TrainMetricsConfig:
         _non_negative(self, "every_steps")
         _positive(self, "num_samples", "num_real")
         _jacobian_threshold(self)
+        _inception_keys(self)
 
 
 @dataclass

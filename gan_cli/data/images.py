@@ -87,10 +87,11 @@ def bundle(options: dict[str, Any], schema: type) -> tuple[ImageOptions, RunFact
 
 
 # What gan-eval and in-training metrics compute by default. MNIST-like data has an offline
-# feature network (gan_cli/metrics/feature_net.py); other images need Inception-v3 weights.
+# feature network (gan_cli/metrics/feature_net.py); other images need Inception-v3 weights for
+# all but nn (pixel distances), which gan-eval still computes when the weights cannot be had.
 MNIST_LIKE_METRICS = {"default_metrics": ("fd_fashion", "cis_fashion", "pr", "nn"),
                       "metric_options": {"pr": {"features": "fashion"}}}
-INCEPTION_METRICS = {"default_metrics": ("fid", "is", "kid", "pr"), "metric_options": {}}
+INCEPTION_METRICS = {"default_metrics": ("fid", "is", "kid", "pr", "nn"), "metric_options": {}}
 
 
 def _tensor_source(images: torch.Tensor, labels: torch.Tensor | None, num_classes: int,

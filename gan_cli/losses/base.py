@@ -29,11 +29,13 @@ def score_stats(loss: Tensor, s_real: Tensor, s_fake: Tensor, **more: Tensor | N
     return stats | {name: value.detach() for name, value in more.items() if value is not None}
 
 
-def clip_weights(D: torch.nn.Module, clip_value: float) -> None:
-    """Clamp every parameter of ``D`` in place to ``[-clip_value, clip_value]`` (WGAN, MMD-GAN)."""
+def clip_weights(D: torch.nn.Module, clip_value: float, skip: str | None = None) -> None:
+    """Clamp every parameter of ``D`` in place to ``[-clip_value, clip_value]`` (WGAN, MMD-GAN),
+    but those of its submodule named ``skip`` (MMD-GAN's decoder)."""
     with torch.no_grad():
-        for p in D.parameters():
-            p.clamp_(-clip_value, clip_value)
+        for name, p in D.named_parameters():
+            if skip is None or not name.startswith(skip + "."):
+                p.clamp_(-clip_value, clip_value)
 
 
 class AdversarialLoss:
@@ -79,6 +81,12 @@ class AdversarialLoss:
         """G's loss on one batch (``fake`` attached to G's graph): (loss, {"loss_g": ...})."""
         loss = self.g_of(D(fake, y))
         return loss, {"loss_g": loss.detach()}
+
+    def d_modules(self, D: torch.nn.Module, info: Any) -> dict[str, torch.nn.Module]:
+        """Extra modules D carries for this loss, by name (MMD-GAN's decoder): build_pair adds them
+        to the built D, so D's optimizer trains them and its state dict saves them. ``info``: the
+        data's DataInfo."""
+        return {}
 
     def after_d_step(self, D: Discriminator, stats: Stats) -> None:
         """Called after each D optimizer step with that step's (possibly all-reduced) stats."""

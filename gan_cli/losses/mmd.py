@@ -1,13 +1,19 @@
-"""MMD-GAN (Li et al. 2017): the kernel MMD^2 between D's features of real and generated data."""
+"""MMD-GAN (Li et al. 2017): the kernel MMD^2 between D's features of real and generated data, and,
+with ``ae_lambda`` > 0, the autoencoder terms of their full objective (a decoder on D's features)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gan_cli.losses.base import AdversarialLoss, clip_weights
+from gan_cli.losses.wasserstein import _unwrap
+
+DECODER = "mmd_decoder"  # the name of the decoder in D (its state dict keys: mmd_decoder.*)
 
 
 def _sq_distances(a: Tensor, b: Tensor) -> Tensor:
@@ -63,11 +69,49 @@ def median_distance(x: Tensor, y: Tensor) -> Tensor:
         return _sq_distances(pooled, pooled)[i, j].median().sqrt()
 
 
+def feature_decoder(features: int, shape: tuple[int, ...], hidden: Sequence[int], bounded: bool) -> nn.Module:
+    """MMD-GAN's decoder f_dec: D's features (N, features) -> a sample (N, *shape), an MLP with ReLU
+    between its layers (widths ``hidden``), tanh at the end for data in [-1, 1]."""
+    widths, layers = [features, *hidden], []
+    for a, b in zip(widths[:-1], widths[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    layers.append(nn.Linear(widths[-1], math.prod(shape)))
+    if bounded:
+        layers.append(nn.Tanh())
+    return nn.Sequential(*layers, nn.Unflatten(1, tuple(shape)))
+
+
+def feature_size(D: nn.Module, info: Any) -> int:
+    """The size F of D's features (N, F): one forward of two zero samples in eval mode (no
+    statistics or spectral-norm vectors updated)."""
+    param = next(D.parameters())
+    x = torch.zeros(2, *info.shape, device=param.device)
+    y = torch.zeros(2, dtype=torch.long, device=param.device) if getattr(D, "num_classes", 0) else None
+    was_training = D.training
+    D.eval()
+    try:
+        with torch.no_grad():
+            return int(D(x, y).flatten(start_dim=1).shape[1])
+    finally:
+        D.train(was_training)
+
+
+def reconstruction_error(decoded: Tensor, x: Tensor) -> Tensor:
+    # E ||y - f_dec(f_enc(y))||^2 as a mean over samples and values (the authors' code's L2 match)
+    return (decoded - x).pow(2).mean()
+
+
 class MMD(AdversarialLoss):
     """MMD-GAN (Li et al. 2017): D returns features (N, F); L_D = -MMD^2(D(x), D(G(z))), L_G = MMD^2
     (with the real features computed without gradient), D's weights clipped to [-clip_value,
-    clip_value] after each step (None: no clipping). Left out of the authors' code: the decoder's
-    reconstruction terms, the feasibility penalty, the square root.
+    clip_value] after each step (None: no clipping). Left out of the authors' code: the feasibility
+    penalty and the square root.
+
+    ``ae_lambda`` > 0: the full objective of their eq. 7, D also an autoencoder:
+    L_D = -MMD^2 + ae_lambda (E ||x - f_dec(D(x))||^2 + E ||G(z) - f_dec(D(G(z)))||^2), with the
+    decoder ``feature_decoder`` (widths ``decoder_hidden``) added to D by ``d_modules`` and left
+    unclipped (their code clips the encoder only; lambda_AE_X = lambda_AE_Y = 8 there). G's loss
+    has no reconstruction term. Stats then also: rec_real, rec_fake.
 
     ``bandwidth``: "fixed", sigmas in feature units (the paper's), or "median", in units of
     ``median_distance`` of the pooled features: a clipped D without BatchNorm shrinks its features
@@ -79,11 +123,19 @@ class MMD(AdversarialLoss):
     g_needs_real = True
 
     def __init__(self, sigmas: Sequence[float] = (1.0, 2.0, 4.0, 8.0, 16.0), n_critic: int = 5,
-                 clip_value: float | None = 0.01, biased: bool = False, bandwidth: str = "fixed") -> None:
+                 clip_value: float | None = 0.01, biased: bool = False, bandwidth: str = "fixed",
+                 ae_lambda: float = 0.0, decoder_hidden: Sequence[int] = (256,)) -> None:
         super().__init__(n_critic=n_critic)
         self.sigmas = tuple(float(s) for s in sigmas)
         self.clip_value = None if clip_value is None else float(clip_value)
         self.biased, self.bandwidth = biased, bandwidth
+        self.ae_lambda, self.decoder_hidden = float(ae_lambda), tuple(int(h) for h in decoder_hidden)
+
+    def d_modules(self, D, info):
+        if self.ae_lambda == 0:
+            return {}
+        return {DECODER: feature_decoder(feature_size(D, info), tuple(info.shape), self.decoder_hidden,
+                                         bool(info.bounded))}
 
     def _mmd2(self, f_real: Tensor, f_fake: Tensor) -> tuple[Tensor, Tensor | None]:
         """MMD^2 of the features, and the feature unit used (None for fixed bandwidths)."""
@@ -99,9 +151,17 @@ class MMD(AdversarialLoss):
         return mmd2(f_real / unit, f_fake / unit, self.sigmas, biased=self.biased), unit
 
     def d_loss(self, D, real, fake, y=None):
-        value, unit = self._mmd2(D(real, y), D(fake, y))
+        f_real, f_fake = D(real, y), D(fake, y)
+        value, unit = self._mmd2(f_real, f_fake)
         loss = -value
-        stats = {"loss_d": loss.detach(), "mmd2": value.detach()}
+        stats = {"mmd2": value.detach()}
+        if self.ae_lambda > 0:
+            decoder = getattr(_unwrap(D), DECODER)
+            rec_real = reconstruction_error(decoder(f_real), real)
+            rec_fake = reconstruction_error(decoder(f_fake), fake)
+            loss = loss + self.ae_lambda * (rec_real + rec_fake)
+            stats.update(rec_real=rec_real.detach(), rec_fake=rec_fake.detach())
+        stats["loss_d"] = loss.detach()
         if unit is not None:
             stats["feature_scale"] = unit
         return loss, stats
@@ -117,4 +177,4 @@ class MMD(AdversarialLoss):
 
     def after_d_step(self, D, stats):
         if self.clip_value is not None:
-            clip_weights(D, self.clip_value)
+            clip_weights(D, self.clip_value, skip=DECODER)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_cli.losses.base import AdversarialLoss, Discriminator, clip_weights, input_gradient, score_stats
-from gan_cli.losses.classic import d_loss_bce, g_loss_ns
+from gan_cli.losses.classic import d_loss_bce, g_loss_minimax, g_loss_ns
 
 
 def d_loss_wasserstein(real: Tensor, fake: Tensor) -> Tensor:
@@ -64,6 +64,14 @@ def perturb(real: Tensor, scale: float = 0.5, generator: torch.Generator | None 
     u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     alpha = _uniform_per_sample(x, generator)
     return x + alpha * (scale * std * u)
+
+
+def perturb_normal(real: Tensor, scale: float = 0.5, generator: torch.Generator | None = None) -> Tensor:
+    # x + delta, delta ~ N(0, c I), sqrt(c) = scale * std(x) (the batch's population std)
+    # (Kodali et al. 2017, eq. 9; Lucic et al. 2018, table 1). Detached from ``real``'s graph.
+    x = real.detach()
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x + scale * x.std(correction=0) * noise
 
 
 def _unwrap(net: nn.Module) -> nn.Module:
@@ -142,21 +150,28 @@ class SinGANWGANGP(WGANGP):
 
 
 class DRAGAN(AdversarialLoss):
-    """DRAGAN (Kodali et al. 2017): L_D = d_loss_bce + dragan_lambda * GP(perturb(x, perturb_scale)),
-    L_G = g_loss_ns. Stats: loss_d, d_real, d_fake, gp (none when dragan_lambda is 0)."""
+    """DRAGAN (Kodali et al. 2017): L_D = d_loss_bce + dragan_lambda * GP(perturb(x, perturb_scale)).
+
+    ``g_loss``: "ns", L_G = -E log D(G(z)) (the authors' code), or "minimax", L_G = E log(1 - D(G(z)))
+    (the paper's and Lucic et al. 2018's table); ``perturb``: "uniform", ``perturb`` (the authors'
+    code), or "normal", ``perturb_normal`` (N(0, c), the paper's). Stats: loss_d, d_real, d_fake,
+    gp (none when dragan_lambda is 0)."""
 
     double_backward = True
     d_probability = True  # sigmoid cross-entropy: D(x) = sigmoid(score) = P(real)
-    g_of = staticmethod(g_loss_ns)
+    G_LOSSES = {"ns": g_loss_ns, "minimax": g_loss_minimax}
+    PERTURBATIONS = {"uniform": perturb, "normal": perturb_normal}
 
-    def __init__(self, dragan_lambda: float = 10.0, perturb_scale: float = 0.5, n_critic: int = 1) -> None:
+    def __init__(self, dragan_lambda: float = 10.0, perturb_scale: float = 0.5, n_critic: int = 1,
+                 g_loss: str = "ns", perturb: str = "uniform") -> None:
         super().__init__(n_critic=n_critic)
         self.dragan_lambda, self.perturb_scale = float(dragan_lambda), float(perturb_scale)
+        self.g_of, self.perturb = self.G_LOSSES[g_loss], self.PERTURBATIONS[perturb]
 
     def d_loss(self, D, real, fake, y=None):
         s_real, s_fake = D(real, y), D(fake, y)
         loss, gp = d_loss_bce(s_real, s_fake), None
         if self.dragan_lambda > 0:
-            gp = gradient_penalty(D, perturb(real, self.perturb_scale), y)
+            gp = gradient_penalty(D, self.perturb(real, self.perturb_scale), y)
             loss = loss + self.dragan_lambda * gp
         return loss, score_stats(loss, s_real, s_fake, gp=gp)

@@ -17,7 +17,12 @@ from torch import Tensor
 
 from gan_cli.errors import ConfigError, RuntimeFailure
 from gan_cli.metrics.feature_net import DEFAULT_WEIGHTS, load_fashion_cnn
-from gan_cli.metrics.inception import InceptionFeatures, file_digest, resolve_inception_weights
+from gan_cli.metrics.inception import (
+    InceptionFeatures,
+    MissingWeightsError,
+    file_digest,
+    weights_from_options,
+)
 from gan_cli.metrics.reference import (
     ReferenceStats,
     compute_reference_features,
@@ -106,14 +111,22 @@ class EvalContext:
         return self._fake[:n]
 
     def extractor(self, name: str):
+        """The feature network ``name``, built once; a MissingWeightsError is kept and raised again
+        (one download attempt per evaluation)."""
+        if isinstance(self._extractors.get(name), Exception):
+            raise self._extractors[name]
         if name not in self._extractors:
             device = self.opt("device", "cpu")
             if name == "fashion":
                 self._extractors[name] = FashionFeatures(self.opt("fashion_weights"), device)
             elif name == "inception":
-                path = resolve_inception_weights(self.opt("inception_weights"),
-                                                 self.opt("allow_download", False))
-                self._extractors[name] = InceptionFeatures(path, self.opt("antialias", True)).to(device)
+                try:
+                    path = weights_from_options(self.options)
+                except MissingWeightsError as exc:
+                    self._extractors[name] = exc
+                    raise
+                resize = self.opt("inception_resize") or "tf1"
+                self._extractors[name] = InceptionFeatures(path, resize).to(device)
             else:
                 raise ConfigError(f"unknown feature network {name!r}; use 'inception' or 'fashion'")
         return self._extractors[name]

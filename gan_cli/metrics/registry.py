@@ -20,7 +20,8 @@ the same network reuse one pass:
 ``opts`` is ``options`` (global keys) updated with ``options[name]`` (per-metric keys). Keys:
 
     num_fake (10000), num_real (10000), keep_features (10000), batch_size (250), device ("cpu"),
-    inception_weights (None), allow_download (False), antialias (True), fashion_weights (None),
+    inception_weights (None), allow_download (True), inception_url (None), inception_sha256 (None),
+    inception_resize ("tf1"), fashion_weights (None),
     cache_dir (None -> reference.default_cache_dir()),
     is/cis_fashion: splits (10); kid: subsets (100), subset_size (1000), seed (0);
     pr: k (3), features ("inception" or "fashion"); modes: num_fake (2500), modes, mode_std,
@@ -44,6 +45,7 @@ from typing import Any
 
 from gan_cli.errors import ConfigError
 from gan_cli.metrics.context import EvalContext, Metric, RealData, Sampler
+from gan_cli.metrics.inception import MissingWeightsError
 
 __all__ = ["METRICS", "EvalContext", "Metric", "RealData", "check_names", "compute_metrics",
            "lower_is_better", "metric_of", "shown_keys"]
@@ -107,8 +109,12 @@ def compute_metrics(
     *,
     generator: Any = None,
     data: Any = None,
+    skipped: dict | None = None,
 ) -> dict[str, float]:
-    """Compute the named metrics; unknown names raise ConfigError before anything runs."""
+    """Compute the named metrics; unknown names raise ConfigError before anything runs.
+
+    ``skipped``: None, a metric whose feature network's weights cannot be had raises
+    ``MissingWeightsError``; a dict, that metric is left out and ``skipped[name]`` says why."""
     names = list(names)
     check_names(names)
     needing = sorted(n for n in names if METRICS[n].needs_real)
@@ -122,7 +128,12 @@ def compute_metrics(
         opts = {k: v for k, v in options.items() if k not in METRICS}
         opts.update(metric.defaults)
         opts.update(options.get(name) or {})
-        out.update(metric.compute(ctx, opts))
+        try:
+            out.update(metric.compute(ctx, opts))
+        except MissingWeightsError as exc:  # raised before the metric has sampled or read anything
+            if skipped is None:
+                raise
+            skipped[name] = str(exc)
     if provenance is not None:
         provenance.update(ctx.provenance)
     return out

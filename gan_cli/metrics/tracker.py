@@ -132,6 +132,7 @@ class TrainingMetrics:
         the data, e.g. its test split) whose real samples the metrics compare with; None = the
         training data ``data``."""
         self.every_steps = cfg.every_steps
+        from gan_cli.metrics.inception import OPTION_KEYS
         from gan_cli.metrics.registry import METRICS, check_names
 
         names = list(cfg.names if cfg.names is not None else data.default_metrics)
@@ -146,26 +147,22 @@ class TrainingMetrics:
                               split or "train")
         self.options = metric_options(data, {
             "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
-            "device": str(device), "inception_weights": cfg.inception_weights,
+            "device": str(device), **{key: cfg.get(key) for key in OPTION_KEYS},
         })
         self.best: dict[str, list] = {}  # key -> [value, step]
 
     def __call__(self, step: int) -> dict[str, float]:
-        from gan_cli.metrics.inception import MissingWeightsError
-        from gan_cli.metrics.registry import METRICS, compute_metrics, lower_is_better
+        from gan_cli.metrics.registry import compute_metrics, lower_is_better
 
-        try:
-            values = compute_metrics(self.names, self.sampler(), self.real, self.options,
-                                     generator=self._current(), data=self.data)
-        except MissingWeightsError as e:
-            dropped = [n for n in self.names if METRICS[n].feature_net == "inception"]
-            log.warning("skipping %s during training: %s", ", ".join(dropped),
-                        str(e).splitlines()[0])
-            self.names = [n for n in self.names if n not in dropped]
+        skipped: dict = {}
+        values = compute_metrics(self.names, self.sampler(), self.real, self.options,
+                                 generator=self._current(), data=self.data, skipped=skipped)
+        if skipped:  # weights missing: dropped for the rest of the run, with one warning
+            log.warning("skipping %s during training: %s", ", ".join(skipped),
+                        next(iter(skipped.values())).splitlines()[0])
+            self.names = [n for n in self.names if n not in skipped]
             if not self.names:
                 return {}
-            values = compute_metrics(self.names, self.sampler(), self.real, self.options,
-                                     generator=self._current(), data=self.data)
         if self.jacobian_threshold is not None:
             smooth = compute_metrics(self.names, self.sampler(self.jacobian_threshold), self.real,
                                      self.options, generator=self._current(), data=self.data)

@@ -29,17 +29,12 @@ def _mlp(sizes: list[int], activation: str, *, batch_norm: bool = False,
 
 
 class Generator(nn.Module):
-    """z (N, z_dim) [+ label embedding] -> samples (N, *data_shape); tanh when ``bounded``.
-
-    ``latent``: the first layer sees z (``normal``) or 2 Phi(z) - 1, uniform on (-1, 1) (``uniform``).
-    """
+    """z (N, z_dim) [+ label embedding] -> samples (N, *data_shape); tanh when ``bounded``."""
 
     def __init__(self, *, z_dim: int, data_shape: tuple[int, ...], num_classes: int = 0,
                  bounded: bool = False, hidden: list[int] = (256, 256, 256),
-                 activation: str = "relu", batch_norm: bool = False, conditional: bool = False,
-                 latent: str = "normal"):
+                 activation: str = "relu", batch_norm: bool = False, conditional: bool = False):
         super().__init__()
-        self.uniform_latent = latent == "uniform"
         if conditional and num_classes <= 0:
             raise ValueError("a conditional model needs a dataset with labels (num_classes > 0)")
         self.z_dim = z_dim
@@ -54,8 +49,6 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*body, nn.Linear(hidden[-1], n_out), *( [nn.Tanh()] if bounded else []))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if self.uniform_latent:  # the normal CDF: each component uniform on (-1, 1)
-            z = 2 * torch.special.ndtr(z) - 1
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], dim=1)
         return self.net(z).view(len(z), *self.data_shape)

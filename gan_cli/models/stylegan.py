@@ -62,6 +62,11 @@ class StyleGenerator(nn.Module):
     def w_avg(self) -> Tensor:
         return self.mapping.w_avg
 
+    @property
+    def latent_module(self) -> nn.Module:
+        """Where z enters (``gan_cli.latents.shape_latent``): the mapping network."""
+        return self.mapping
+
     def forward(self, z: Tensor, y: Tensor | None = None, *, psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "random",
                 return_ws: bool = False) -> Tensor | tuple[Tensor, Tensor]:

@@ -12,7 +12,8 @@ def _score(ctx: EvalContext, opts: dict, net: str, prefix: str) -> dict[str, flo
     n = int(opts.get("num_fake", 10000))
     splits = int(opts.get("splits", 10))
     mean, std = inception_score(ctx.fake_outputs(net, n)["probs"], splits)
-    ctx.record(prefix, network=ctx.extractor(net).identity, num_fake=n, splits=splits)
+    ext = ctx.extractor(net)
+    ctx.record(prefix, network=ext.identity, resize=ext.resize, num_fake=n, splits=splits)
     return {f"{prefix}_mean": mean, f"{prefix}_std": std}
 
 

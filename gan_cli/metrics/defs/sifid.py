@@ -25,6 +25,7 @@ from gan_cli.metrics.context import EvalContext, Key, Metric
 
 def low_features(opts: dict) -> nn.Module:
     """The SiFID feature network ``opts['features']`` names, on ``opts['device']``."""
+    from gan_cli.metrics.inception import weights_from_options
     from gan_cli.metrics.sifid import FashionLowFeatures, InceptionLowFeatures
 
     which = opts.get("features", "fashion")
@@ -37,7 +38,7 @@ def low_features(opts: dict) -> nn.Module:
 
             net = FashionLowFeatures(load_fashion_cnn(weights))
     elif which == "inception":
-        net = InceptionLowFeatures(opts.get("inception_weights"), bool(opts.get("allow_download", False)))
+        net = InceptionLowFeatures(weights_from_options(opts))
     else:
         raise ConfigError(f"sifid.features={which!r}: use 'fashion' (offline) or 'inception'")
     return net.to(opts.get("device", "cpu"))
