@@ -183,9 +183,11 @@ def format_table(values: dict[str, float], provenance: dict, step: int, ckpt: st
 
     lines = [f"gan-eval: {ckpt} (step {step})",
              f"  {'metric':<22}{'value':>12}   computed against"]
+    described = set()  # a metric's provenance once, on its first key's row
     for key, value in values.items():
         metric = metric_of(key)
-        info = provenance.get(metric.name, {}) if metric is not None else {}
+        info = provenance.get(metric.name, {}) if metric is not None and metric.name not in described else {}
+        described.add(metric.name if metric is not None else key)
         lines.append(f"  {key:<22}{value:>12.4f}   {describe(info)}")
     return "\n".join(lines)
 
@@ -202,6 +204,11 @@ def describe(info: dict) -> str:
         parts.append(f"high quality within {info['threshold']} std of a mode")
     if "image" in info:
         parts.append(f"against {info['image']}")
+    if "floor" in info:
+        parts.append(f"real-vs-real floor {info['floor']:.4f} (mean of {len(info['floor_pairs'])} "
+                     f"pairs of {info['num_real']} real)")
+    if "per_mode" in info:
+        parts.append(f"1.0 = the data's spread; per mode: {info['per_mode']}")
     if "against" in info:
         parts.append(f"nearest of {info['against']}")
     if "pairs" in info:
