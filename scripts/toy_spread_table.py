@@ -9,6 +9,7 @@ runs log the ``mode_spread`` and ``energy`` metrics beside ``modes``). Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -18,6 +19,13 @@ sys.path.insert(0, str(REPO / "scripts"))
 import studies  # noqa: E402
 
 JACOBIAN = "jacobian/"
+
+
+def finished(run: Path) -> bool:
+    """gan-train's own record of a session that ended with exit status 0."""
+    path = run / "sessions.jsonl"
+    return path.is_file() and any(json.loads(line).get("exit_code") == 0
+                                  for line in path.read_text().splitlines() if line.strip())
 
 
 def row(dataset: str, runs: list[Path], prefix: str, name: str) -> str:
@@ -40,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
           "energy distance | its real-vs-real floor |")
     print("|---|---|---|---|---|---|---|---|---|")
     for ds_dir in sorted(d for d in args.runs.iterdir() if (d / args.row).is_dir()):  # grid25, ring8
-        runs = sorted(r for r in (ds_dir / args.row).glob("seed*")
-                      if (r / "result.json").is_file())  # finished runs only
+        runs = sorted(r for r in (ds_dir / args.row).glob("seed*") if finished(r))
         if not runs:
             continue
         print(row(ds_dir.name, runs, "", "as drawn"))
