@@ -44,7 +44,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
              list(dict.fromkeys([*data.default_metrics, *getattr(G, "default_metrics", ())])))
     if not names and cfg.metrics is None:  # metrics=[] asks for none (e.g. the probe alone)
         raise ConfigError("no metric is defined by default for this dataset: pass "
-                          "metrics=[...] (fid, is, kid, pr, fd_fashion, cis_fashion, modes, mode_spread, energy, nn)")
+                          "metrics=[...] (fid, is, kid, pr, fd_fashion, cis_fashion, modes, mode_spread, "
+                          "energy, nn)")
     split = dataset_cfg.get("split", "train")
     options = metric_options(data, {
         "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
