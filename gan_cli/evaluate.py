@@ -45,7 +45,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
              list(dict.fromkeys([*data.default_metrics, *getattr(G, "default_metrics", ())])))
     if not names and cfg.metrics is None:  # metrics=[] asks for none (e.g. the probe alone)
         raise ConfigError("no metric is defined by default for this dataset: pass "
-                          "metrics=[...] (fid, is, kid, pr, fd_fashion, cis_fashion, modes, nn)")
+                          "metrics=[...] (fid, is, kid, pr, fd_fashion, cis_fashion, modes, mode_spread, "
+                          "energy, nn)")
     split = dataset_cfg.get("split", "train")
     options = metric_options(data, {
         "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
@@ -190,9 +191,11 @@ def format_table(values: dict[str, float], provenance: dict, step: int, ckpt: st
 
     lines = [f"gan-eval: {ckpt} (step {step})",
              f"  {'metric':<22}{'value':>12}   computed against"]
+    described = set()  # a metric's provenance once, on its first key's row
     for key, value in values.items():
         metric = metric_of(key)
-        info = provenance.get(metric.name, {}) if metric is not None else {}
+        info = provenance.get(metric.name, {}) if metric is not None and metric.name not in described else {}
+        described.add(metric.name if metric is not None else key)
         lines.append(f"  {key:<22}{value:>12.4f}   {describe(info)}")
     return "\n".join(lines)
 
@@ -209,6 +212,11 @@ def describe(info: dict) -> str:
         parts.append(f"high quality within {info['threshold']} std of a mode")
     if "image" in info:
         parts.append(f"against {info['image']}")
+    if "floor" in info:
+        parts.append(f"real-vs-real floor {info['floor']:.4f} (mean of {len(info['floor_pairs'])} "
+                     f"pairs of {info['num_real']} real)")
+    if "per_mode" in info:
+        parts.append(f"1.0 = the data's spread; per mode: {info['per_mode']}")
     if "against" in info:
         parts.append(f"nearest of {info['against']}")
     if "pairs" in info:

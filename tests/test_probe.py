@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from gan_cli.data.sources import TensorImageSource
 from gan_cli.metrics.probe import (
     block_features,
     find_blocks,
+    fit_linear,
     fit_softmax,
     probe_accuracy,
     run_probe,
@@ -116,3 +118,37 @@ def test_gan_eval_probe_through_the_command_line(tmp_path: Path):
     assert "linear probe on D's features" in proc.stdout and "random D" in proc.stdout
     proc = run_eval([f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "probe=svm"], tmp_path / "e2", tmp_path)
     assert proc.returncode == 2 and "probe" in proc.stderr
+
+
+def test_the_classifiers_gradients_are_their_losses_derivatives():
+    # the hand-written gradients of fit_linear's objectives against autograd, two fits side by side
+    from gan_cli.metrics.probe import CLASSIFIERS
+
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(7, 2, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 4, (7,), generator=g)
+    for name, objective in CLASSIFIERS.items():
+        loss, grad = objective(s.detach(), y)
+        s.grad = None
+        objective(s, y)[0].sum().backward()
+        assert torch.allclose(grad, s.grad), name
+    # by hand: scores (2, -1) for label 0 of 2 classes: softmax CE = log(1 + e^-3);
+    # squared hinge: max(0, 1 - 2)^2 + max(0, 1 - 1)^2 = 0, and (0.5, 0.2): 0.25 + 1.44
+    from gan_cli.metrics.probe import logistic_loss, squared_hinge_loss
+
+    two = torch.tensor([[[2.0, -1.0]], [[0.5, 0.2]]], dtype=torch.float64)
+    label = torch.tensor([0, 0])
+    assert logistic_loss(two[:1], label[:1])[0].item() == pytest.approx(math.log1p(math.exp(-3)))
+    assert squared_hinge_loss(two[:1], label[:1])[0].item() == pytest.approx(0.0)
+    assert squared_hinge_loss(two[1:], label[1:])[0].item() == pytest.approx(0.25 + 1.44)
+
+
+def test_the_grids_fits_side_by_side_are_the_fits_alone():
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, 3, (200,), generator=g)
+    x = F.one_hot(y, 3).float() + torch.randn(200, 5, generator=g)[:, :3]
+    for loss in ("logistic", "l2svm"):
+        both = fit_linear(x, y, 3, [1e-2, 1e-1], loss, max_iter=200)
+        alone = fit_linear(x, y, 3, [1e-1], loss, max_iter=200)[0]
+        assert torch.allclose(both[1].W, alone.W, atol=1e-3), loss
+        assert both[0].W.norm() > both[1].W.norm()  # the weaker penalty, the larger weights

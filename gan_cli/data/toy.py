@@ -58,9 +58,11 @@ class ToySource:
         self.modes = modes
         self.mode_std = mode_std
         self.name = name
-        # what gan-eval and in-training metrics compute by default (mode coverage needs modes)
-        self.default_metrics: tuple[str, ...] = ("modes",) if modes is not None else ()
-        self.metric_options: dict[str, dict] = {}
+        # what gan-eval and in-training metrics compute by default (mode coverage needs modes); the
+        # energy distance to real samples for every set; precision/recall in the data's coordinates
+        self.default_metrics: tuple[str, ...] = (("modes", "mode_spread", "energy") if modes is not None
+                                                 else ("energy",))
+        self.metric_options: dict[str, dict] = {"pr": {"features": "data"}}
         self._generator = torch.Generator().manual_seed(derive_seed(seed, "data"))
         self.figure = {**figure_defaults(), **(figure or {})}
         self.figure_networks = bool(self.figure["field"] or self.figure["arrows"] or self.figure["manifold"])

@@ -103,16 +103,21 @@ def _coverage(points: Tensor, centres: Tensor, radii: Tensor, block: int) -> flo
     return float(inside.float().mean())
 
 
-def precision_recall(real: Tensor, fake: Tensor, k: int = 3, block: int = 1024) -> tuple[float, float]:
+def precision_recall(real: Tensor, fake: Tensor, k: int = 3, block: int = 1024,
+                     dtype: torch.dtype = torch.float32) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019) in a feature space.
 
     precision: fraction of fake samples inside the real manifold (union of balls around each real
     sample with radius = distance to its k-th nearest real neighbour); recall: fraction of real
     samples inside the fake manifold. Features are centred on the real mean and compared in
-    float32 (distances with the Gram trick), ``block`` rows at a time.
+    ``dtype`` (distances with the Gram trick), ``block`` rows at a time.
+
+    Precision 1 with recall 0 is what the definition gives for samples that all fall inside one
+    real ball: a real outlier's k-NN radius is large, and so is the ball it contributes
+    (tests/test_metrics_2d.py works such a case by hand; Naeem et al. 2020 discuss it).
     """
-    real = real.reshape(len(real), -1).float()
-    fake = fake.reshape(len(fake), -1).float()
+    real = real.reshape(len(real), -1).to(dtype)
+    fake = fake.reshape(len(fake), -1).to(dtype)
     centre = real.mean(0, keepdim=True)
     real, fake = real - centre, fake - centre
     precision = _coverage(fake, real, knn_radii(real, k, block), block)

@@ -45,3 +45,20 @@ def ring_modes(num_modes: int = 8, radius: float = 2.0) -> Tensor:
     """Centres of the usual ring mixture (for tests and callers without their own list)."""
     a = torch.arange(num_modes, dtype=torch.float64) * (2 * math.pi / num_modes)
     return torch.stack([radius * a.cos(), radius * a.sin()], 1)
+
+
+def mode_spread(points: Tensor, modes: Tensor, std: float, radius: float = 6.0) -> Tensor:
+    """Each mode's spread against the data's: the std of the points that have it as nearest mode
+    and lie within ``radius`` std of its centre, around their own mean (population std, the root
+    of the variance averaged over coordinates), divided by ``std``. Returns (M,) ratios, NaN for a
+    mode with fewer than 2 such points. The data itself scores 1.00 (0.9999 at 6 std in 2D)."""
+    points = torch.as_tensor(points, dtype=torch.float64).reshape(len(points), -1)
+    modes = torch.as_tensor(modes, dtype=torch.float64).reshape(len(modes), -1)
+    nearest_d, nearest = torch.cdist(points, modes).min(1)
+    near = nearest_d <= radius * std
+    ratios = torch.full((len(modes),), float("nan"), dtype=torch.float64)
+    for k in range(len(modes)):
+        mine = points[near & (nearest == k)]
+        if len(mine) >= 2:
+            ratios[k] = mine.var(0, unbiased=False).mean().sqrt() / std
+    return ratios

@@ -4,6 +4,8 @@ precision/recall (Kynkaanniemi et al. 2019)."""
 
 from __future__ import annotations
 
+import torch
+
 from gan_cli.metrics.context import EvalContext, Key, Metric
 from gan_cli.metrics.scores import inception_score, kernel_inception_distance, precision_recall
 
@@ -42,8 +44,9 @@ def pr(ctx: EvalContext, opts: dict) -> dict[str, float]:
     n = min(int(opts.get("num_fake", 10000)), len(ref.features))  # equal set sizes, as in the paper
     fake = ctx.fake_outputs(net, n)["features"]
     k = int(opts.get("k", 3))
-    p, r = precision_recall(ref.features[:n], fake, k=k)
-    suffix = "" if net == "inception" else f"_{net}"
+    dtype = getattr(ctx.extractor(net), "distance_dtype", torch.float32)
+    p, r = precision_recall(ref.features[:n], fake, k=k, dtype=dtype)
+    suffix = "" if net in ("inception", "data") else f"_{net}"  # data: the 2D sets' own coordinates
     ctx.record("pr", reference=ref.describe(), num_real=n, num_fake=n, k=k, features=net)
     return {f"precision{suffix}": p, f"recall{suffix}": r}
 
@@ -57,7 +60,8 @@ DEFINES = (
            feature_net="fashion"),
     Metric("kid", kid, (Key("kid_mean", lower_is_better=True, shown=True), Key("kid_std")),
            needs_real=True, feature_net="inception"),
-    # pr runs on Inception unless its options say features="fashion" (MNIST-like data do)
+    # pr runs on Inception unless its options say features="fashion" (MNIST-like data do) or
+    # features="data" (the 2D sets: the samples' coordinates, no network)
     Metric("pr", pr, (Key("precision", lower_is_better=False), Key("recall", lower_is_better=False),
                       Key("precision_fashion", lower_is_better=False),
                       Key("recall_fashion", lower_is_better=False)),
