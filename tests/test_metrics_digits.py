@@ -150,3 +150,16 @@ def test_gan_eval_defaults_on_mnist_5k_and_stacked_mnist(tmp_path: Path):
         assert values["num_modes"] == num_modes and 1 <= values["modes_captured"] <= num_modes
         assert "modes_captured" in proc.stdout and "fd_fashion" not in values
     assert {"fd_mnist", "cis_mnist_mean", "precision_mnist", "recall_mnist"} <= results["mnist_5k"].keys()
+
+
+def test_the_stacked_mnist_experiments_hold_the_papers_numbers():
+    from tests.test_config import compose_cfg
+
+    dcgan = compose_cfg(["experiment=pacgan_stacked_mnist"])
+    pac2 = compose_cfg(["experiment=pacdcgan2_stacked_mnist"])
+    for cfg in (dcgan, pac2):  # fjxmlzn/PacGAN VEEGAN_experiment/config.py
+        assert cfg.dataset._target_ == "gan_cli.data.stacked.stacked_mnist"
+        assert cfg.dataset.num_samples == 128000
+        assert (cfg.model.z_dim, cfg.train.batch_size, cfg.train.steps) == (100, 64, 100000)
+        assert (cfg.optimizer.lr_g, cfg.optimizer.lr_d, cfg.optimizer.betas[0]) == (2e-4, 2e-4, 0.5)
+    assert (dcgan.model.discriminator.pack, pac2.model.discriminator.pack) == (1, 2)

@@ -25,7 +25,8 @@ the same network reuse one pass:
     cache_dir (None -> reference.default_cache_dir()),
     is/cis_fashion: splits (10); kid: subsets (100), subset_size (1000), seed (0);
     pr: k (3), features ("inception", "fashion" or "mnist"); modes: num_fake (2500), modes, mode_std,
-    threshold (3.0), classifier (None: the 2D mixtures' centres; "mnist": digits by class); nn: num_queries (8), k (5), path (figure_dir/nearest_neighbours.png).
+    threshold (3.0), classifier (None: the 2D mixtures' centres; "mnist": digits by class);
+    nn: num_queries (8), k (5), path (figure_dir/nearest_neighbours.png).
 
 Returned keys: fid -> fid; is -> is_mean, is_std; kid -> kid_mean, kid_std;
 pr -> precision, recall (precision_fashion, recall_fashion with features="fashion"), on equal
