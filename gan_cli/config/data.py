@@ -150,6 +150,20 @@ class MNIST5kConfig(ImageDataConfig):
 
 
 @dataclass
+class StackedMNISTConfig(ImageDataConfig):
+    """Three of mnist_5k's digits per image, one per colour channel: 1,000 modes (gan_cli/data/stacked.py)."""
+
+    _target_: str = "gan_cli.data.stacked.stacked_mnist"
+    num_samples: int = 128000  # images built (PacGAN's code: 128,000); 3 x 28 x 28 uint8 each
+    stack_seed: int = 0  # seeds the draw of the digits, apart from the run's seed: the same data on every run
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "num_samples")
+        _one_of(self, "split", ("train",))
+
+
+@dataclass
 class CIFAR10Config(ImageDataConfig):
     _target_: str = "gan_cli.data.images.cifar10"
     resolution: int = 32
@@ -280,6 +294,7 @@ DATASETS: dict[str, type] = {
     "fashion_mnist": FashionMNISTConfig,
     "mnist": MNISTConfig,
     "mnist_5k": MNIST5kConfig,
+    "stacked_mnist": StackedMNISTConfig,
     "cifar10": CIFAR10Config,
     "celeba": CelebAConfig,
     "lsun": LSUNConfig,

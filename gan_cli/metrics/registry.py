@@ -21,19 +21,21 @@ the same network reuse one pass:
 
     num_fake (10000), num_real (10000), keep_features (10000), batch_size (250), device ("cpu"),
     inception_weights (None), allow_download (True), inception_url (None), inception_sha256 (None),
-    inception_resize ("tf1"), fashion_weights (None),
-    cache_dir (None -> reference.default_cache_dir()),
+    inception_resize ("tf1"), fashion_weights (None), mnist_weights (None) (an offline network's
+    weights file: ``<name>_weights``), cache_dir (None -> reference.default_cache_dir()),
     is/cis_fashion: splits (10); kid: subsets (100), subset_size (1000), seed (0);
-    pr: k (3), features ("inception", "fashion" or "data": the 2D sets' coordinates); modes:
-    num_fake (2500), modes, mode_std, threshold (3.0); mode_spread: num_fake (2500), radius (6.0
-    std); energy: num_fake (2500); nn: num_queries (8), k (5), path (figure_dir/nearest_neighbours.png).
+    pr: k (3), features ("inception", "fashion", "mnist" or "data": the 2D sets' coordinates); modes:
+    num_fake (2500), modes, mode_std, threshold (3.0), classifier (None: the 2D mixtures' centres;
+    "mnist": digits by class); mode_spread: num_fake (2500), radius (6.0 std); energy: num_fake
+    (2500); nn: num_queries (8), k (5), path (figure_dir/nearest_neighbours.png).
 
 Returned keys: fid -> fid; is -> is_mean, is_std; kid -> kid_mean, kid_std;
 pr -> precision, recall (precision_fashion, recall_fashion with features="fashion"), on equal
 numbers of real and generated samples: min(num_fake, rows kept in the reference cache);
-fd_fashion -> fd_fashion; cis_fashion -> cis_fashion_mean, cis_fashion_std;
-modes -> modes_captured, high_quality_fraction, reverse_kl, num_modes;
-mode_spread -> mode_std_ratio_min, _mean, _max; energy -> energy_distance, energy_distance_floor;
+fd_fashion -> fd_fashion; cis_fashion -> cis_fashion_mean, cis_fashion_std; fd_mnist, cis_mnist
+alike; modes -> modes_captured, high_quality_fraction, reverse_kl, num_modes (digits: no
+high_quality_fraction); mode_spread -> mode_std_ratio_min, _mean, _max; energy -> energy_distance,
+energy_distance_floor;
 nn -> nn_distance_min, nn_distance_mean (distance of each query to its closest training image).
 
 What each number was computed against (dataset, split, counts, feature network digest, resize)

@@ -1,5 +1,5 @@
 """Frechet distances of feature statistics: FID on Inception-v3 (Heusel et al. 2017) and
-fd_fashion on the shipped offline Fashion-MNIST CNN."""
+fd_fashion and fd_mnist on the shipped offline Fashion-MNIST and MNIST CNNs."""
 
 from __future__ import annotations
 
@@ -24,9 +24,15 @@ def fd_fashion(ctx: EvalContext, opts: dict) -> dict[str, float]:
     return _fd(ctx, opts, "fashion", "fd_fashion", frechet_distance)
 
 
+def fd_mnist(ctx: EvalContext, opts: dict) -> dict[str, float]:
+    return _fd(ctx, opts, "mnist", "fd_mnist", frechet_distance)
+
+
 DEFINES = (
     Metric("fid", fid, (Key("fid", lower_is_better=True, shown=True),), needs_real=True,
            feature_net="inception"),
     Metric("fd_fashion", fd_fashion, (Key("fd_fashion", lower_is_better=True, shown=True),),
            needs_real=True, feature_net="fashion"),
+    Metric("fd_mnist", fd_mnist, (Key("fd_mnist", lower_is_better=True, shown=True),),
+           needs_real=True, feature_net="mnist"),
 )

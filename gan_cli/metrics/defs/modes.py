@@ -1,6 +1,13 @@
-"""Mode coverage of 2D mixtures by the PacGAN protocol (Lin et al. 2018): 2,500 samples, a sample
-is high quality within ``threshold`` standard deviations of a mode, a mode is captured when it holds
-at least one high-quality sample, and the reverse KL of the mode histogram."""
+"""Mode coverage by the PacGAN protocol (Lin et al. 2018).
+
+* 2D mixtures: 2,500 samples, a sample is high quality within ``threshold`` standard deviations of
+  a mode, a mode is captured when it holds at least one high-quality sample, and the reverse KL of
+  the mode histogram (gan_cli/metrics/toy.py).
+* Digits (option ``classifier``: an offline network's name, "mnist"; the MNIST-like datasets
+  set it): each channel is classified, MNIST has 10 modes, Stacked MNIST 1,000; a mode is captured
+  when it holds at least one sample (gan_cli/metrics/class_modes.py). Stacked MNIST sets
+  ``num_fake`` to 26,000, the samples VEEGAN and PacGAN count.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,21 @@ from gan_cli.metrics.context import EvalContext, Key, Metric
 from gan_cli.metrics.toy import mode_metrics
 
 
+def class_modes(ctx: EvalContext, opts: dict) -> dict[str, float]:
+    from gan_cli.metrics.class_modes import channel_classes, class_mode_metrics
+
+    n, net = int(opts["num_fake"]), opts["classifier"]
+    ext = ctx.extractor(net)
+    device = ctx.opt("device", "cpu")
+    classes = channel_classes(ctx.fake(n), lambda x: ext(x.to(device))["probs"],
+                              int(opts.get("batch_size", 500)))
+    ctx.record("modes", num_fake=n, network=ext.identity, channels=classes.shape[1])
+    return class_mode_metrics(classes)
+
+
 def modes(ctx: EvalContext, opts: dict) -> dict[str, float]:
+    if opts.get("classifier") is not None:
+        return class_modes(ctx, opts)
     centres = opts.get("modes", ctx.real.modes if ctx.real is not None else None)
     std = opts.get("mode_std", ctx.real.mode_std if ctx.real is not None else None)
     if centres is None or std is None:

@@ -27,6 +27,10 @@ def cis_fashion(ctx: EvalContext, opts: dict) -> dict[str, float]:
     return _score(ctx, opts, "fashion", "cis_fashion")
 
 
+def cis_mnist(ctx: EvalContext, opts: dict) -> dict[str, float]:
+    return _score(ctx, opts, "mnist", "cis_mnist")
+
+
 def kid(ctx: EvalContext, opts: dict) -> dict[str, float]:
     fake = ctx.fake_outputs("inception", int(opts.get("num_fake", 10000)))["features"]
     ref = ctx.reference("inception", opts)
@@ -58,12 +62,17 @@ DEFINES = (
     Metric("cis_fashion", cis_fashion,
            (Key("cis_fashion_mean", lower_is_better=False, shown=True), Key("cis_fashion_std")),
            feature_net="fashion"),
+    Metric("cis_mnist", cis_mnist,
+           (Key("cis_mnist_mean", lower_is_better=False, shown=True), Key("cis_mnist_std")),
+           feature_net="mnist"),
     Metric("kid", kid, (Key("kid_mean", lower_is_better=True, shown=True), Key("kid_std")),
            needs_real=True, feature_net="inception"),
-    # pr runs on Inception unless its options say features="fashion" (MNIST-like data do) or
-    # features="data" (the 2D sets: the samples' coordinates, no network)
+    # pr runs on Inception unless its options say features="fashion" or "mnist" (MNIST-like data do)
+    # or features="data" (the 2D sets: the samples' coordinates, no network)
     Metric("pr", pr, (Key("precision", lower_is_better=False), Key("recall", lower_is_better=False),
                       Key("precision_fashion", lower_is_better=False),
-                      Key("recall_fashion", lower_is_better=False)),
+                      Key("recall_fashion", lower_is_better=False),
+                      Key("precision_mnist", lower_is_better=False),
+                      Key("recall_mnist", lower_is_better=False)),
            needs_real=True, feature_net="inception"),
 )
