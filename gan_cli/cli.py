@@ -110,6 +110,7 @@ def _eval_task(cfg: DictConfig) -> None:
         check_added_keys(cfg, HydraConfig.get().overrides.task)
         validate_eval(cfg)
         _check_metric_names(cfg.metrics, "metrics")
+        _check_metric_names(list(cfg.metric_options), "metric_options")
         from gan_cli.evaluate import evaluate
 
         evaluate(cfg, run_dir)

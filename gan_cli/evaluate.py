@@ -54,6 +54,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         **{key: cfg[key] for key in OPTION_KEYS},  # the Inception weights: file, download, resize
         "figure_dir": str(run_dir),  # where figure metrics draw (nearest_neighbours.png)
         "figure_seed": cfg.seed,  # their latents' stream
+        **OmegaConf.to_container(cfg.metric_options),  # per-metric options, over the data's
     })
     provenance: dict = {}
     truncation, method = cfg.get("truncation"), cfg.get("truncation_method", "resample")

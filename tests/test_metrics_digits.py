@@ -133,7 +133,7 @@ def test_fd_mnist_of_real_digits_against_themselves_is_small(tmp_path: Path):
     assert prov["fd_mnist"]["reference"]["feature_net"].startswith("mnist_cnn-")
 
 
-@pytest.mark.slow  # gan-eval's Stacked MNIST protocol classifies 26,000 x 3 digits (11 min on the loaded CPU)
+@pytest.mark.slow
 def test_gan_eval_defaults_on_mnist_5k_and_stacked_mnist(tmp_path: Path):
     tiny = ["tiny=images", "train.steps=2", "train.log_every_steps=1"]
     results = {}
@@ -144,12 +144,17 @@ def test_gan_eval_defaults_on_mnist_5k_and_stacked_mnist(tmp_path: Path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         out = tmp_path / f"eval_{dataset}"
         proc = run_eval([f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "num_samples=300",
-                         "num_real=256", "batch_size=100", "sweep_columns=0"], out, tmp_path)
+                         "num_real=256", "batch_size=100", "sweep_columns=0",
+                         "+metric_options.modes.num_fake=3000"], out, tmp_path)  # 26,000 by default
         assert proc.returncode == 0, proc.stderr[-3000:]
         values = results[dataset] = json.loads((out / "metrics.json").read_text())["metrics"]
         assert values["num_modes"] == num_modes and 1 <= values["modes_captured"] <= num_modes
         assert "modes_captured" in proc.stdout and "fd_fashion" not in values
+        assert json.loads((out / "metrics.json").read_text())["provenance"]["modes"]["num_fake"] == 3000
     assert {"fd_mnist", "cis_mnist_mean", "precision_mnist", "recall_mnist"} <= results["mnist_5k"].keys()
+    proc = run_eval([f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "+metric_options.mode.num_fake=9"],
+                    tmp_path / "eval_typo", tmp_path)
+    assert proc.returncode == 2 and "metric_options: unknown metric(s) ['mode']" in proc.stderr
 
 
 def test_the_stacked_mnist_experiments_hold_the_papers_numbers():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -63,6 +64,9 @@ class EvalConfig:
     # beside the same probe on a randomly initialised D (gan_cli/metrics/probe.py); null = none.
     # metrics=[] runs the probe alone.
     probe: Optional[str] = None
+    # per-metric options over the data's, e.g. +metric_options.modes.num_fake=2600 (Stacked MNIST's
+    # modes draw 26,000 samples by the papers' protocol); keys: gan_cli/metrics/registry.py
+    metric_options: dict[str, Any] = field(default_factory=dict)
     probe_train: int = 10000  # labelled training images the probe is fitted on (10% held out to
     #                           pick its L2 penalty)
     probe_test: int = 10000  # test images it is scored on (the test split; else held-out training
@@ -72,6 +76,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         _positive(self, "num_samples", "num_real", "batch_size", "probe_train", "probe_test")
         _non_negative(self, "sweep_columns")
+        _require(all(isinstance(v, Mapping) for v in self.metric_options.values()), "metric_options",
+                 "must map metric names to their options, e.g. {modes: {num_fake: 2600}}")
         _require(self.probe in (None, "linear"), "probe", f"must be linear or null, got {self.probe!r}")
         _one_of(self, "device", ("cpu", "cuda"))
         _one_of(self, "truncation_method", ("resample", "clamp"))
