@@ -46,6 +46,7 @@ from gan_cli.latents import Noise
 from gan_cli.seeding import derive_seed, seed_everything
 from gan_cli.stats import Collector, RunLog
 from gan_cli.training.curriculum import Curriculum
+from gan_cli.training.memory import describe_peak, peak_memory
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
 from gan_cli.training.resume import last_record, resume_path, trim_metrics
@@ -227,6 +228,8 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
                 if metrics_due and world_size > 1:
                     wait_for_main()  # the others wait for rank 0's metrics outside DDP's collectives
                 last.update(state.nonfinite.report())
+                if step == tc.steps:  # the run's peak memory in its last record (training/memory.py)
+                    last.update(peak_memory(device))
                 if state.nonfinite.total_skips > state.nonfinite.skips_logged:
                     state.nonfinite.skips_logged = state.nonfinite.total_skips
                     log.warning("train.nonfinite=skip: %d discriminator and %d generator updates "
@@ -266,6 +269,8 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
         runlog.close(exit_code)
     log.info("done: %d steps; samples in %s, checkpoint %s", state.step, samples_dir,
              ckpt_dir / "last.pt")
+    if "peak_rss_mib" in last:
+        log.info(describe_peak(last))
     return last
 
 
