@@ -18,6 +18,7 @@ image).
     python scripts/bench_models.py "stylegan2-fused stylegan2 model.generator.modconv=fused"
     python scripts/bench_models.py --modconv               # fused against unfused modulated conv
     python scripts/bench_models.py --device cuda           # hardware=gpu; adds peak CUDA memory
+    python scripts/bench_models.py --dry                   # two narrowed families, 1 + 1 steps
 
 A setting is "label family override override ...": the family's own overrides, then these.
 CPU time is the fairer figure on a machine shared with other jobs (the wall time then measures
@@ -55,6 +56,11 @@ FAMILIES: dict[str, list[str]] = {
     "lapgan": ["model=lapgan", *FASHION],
     "singan": ["model=singan", "dataset=single_image", "loss=singan_wgan_gp"],
 }
+# --dry (the test suite): two families, narrowed, 1 + 1 steps of batch 8; its figures say nothing
+DRY = {"dcgan": ["model.generator.width=8", "model.discriminator.width=8"],
+       "stylegan2": [f"model.{net}.{key}" for net in ("generator", "discriminator")
+                     for key in ("channel_base=112", "channel_max=16")]
+       + ["model.z_dim=16", "model.generator.w_dim=16", "model.generator.mapping_layers=2"]}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -166,11 +172,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed generator steps")
     parser.add_argument("--warmup", type=int, default=3, help="generator steps before the timed ones")
     parser.add_argument("--threads", type=int, default=1, help="hardware.num_threads")
+    parser.add_argument("--batch", type=int, default=64, help="train.batch_size (gan-train's default: 64)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--modconv", action="store_true", help="fused against unfused modulated conv")
     parser.add_argument("--repeats", type=int, default=3, help="--modconv: calls timed per case")
+    parser.add_argument("--dry", action="store_true", help="two narrowed families, 1 + 1 steps (tests)")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.dry:
+        args.warmup, args.steps, args.batch = 1, 1, 8
     if args.child is not None:
         print(json.dumps(child(args.child, args.warmup, args.steps)))
         return
@@ -181,18 +191,21 @@ def main() -> None:
         bench_modconv(args.repeats)
         return
     hardware = ["hardware=gpu"] if args.device == "cuda" else ["hardware=cpu"]
-    hardware.append(f"hardware.num_threads={args.threads}")
+    hardware += [f"hardware.num_threads={args.threads}", f"train.batch_size={args.batch}"]
     if args.settings:
         settings = {s.split()[0]: [*FAMILIES[s.split()[1]], *s.split()[2:]] for s in args.settings}
+    elif args.dry:
+        settings = {name: [*FAMILIES[name], *small] for name, small in DRY.items()}
     else:
         settings = {name: FAMILIES[name] for name in args.only or FAMILIES}
     env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled", "WANDB_SILENT": "true"}
     print(f"machine: {machine(args.device)}")
-    print(f"{args.warmup} + {args.steps} timed steps each, Fashion-MNIST 28 px, batch 64, "
+    print(f"{args.warmup} + {args.steps} timed steps each, Fashion-MNIST 28 px, batch {args.batch}, "
           f"{args.threads} thread(s), one process per family")
     cuda = args.device == "cuda"
     print(f"{'family':<14}{'img/s (CPU)':>12}{'img/s (wall)':>14}{'CPU s/step':>12}{'peak RSS MiB':>14}"
           + (f"{'CUDA MiB':>10}" if cuda else ""), flush=True)
+    failed = 0
     for name, overrides in settings.items():
         cmd = [sys.executable, str(Path(__file__).resolve()), "--warmup", str(args.warmup), "--steps",
                str(args.steps), "--child", *COMMON, *hardware, *overrides]
@@ -200,12 +213,14 @@ def main() -> None:
         if proc.returncode != 0:
             print(f"{name:<14}failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}",
                   flush=True)
+            failed += 1
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"{name:<14}{r['imgs_per_cpu_s']:>12.1f}{r['imgs_per_s']:>14.1f}{r['cpu_s_per_step']:>12.2f}"
               f"{r['peak_rss_mib']:>14,.0f}" + (f"{r['cuda_max_allocated_mib']:>10,.0f}" if cuda else ""),
               flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
