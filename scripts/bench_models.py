@@ -11,7 +11,7 @@ model (ProGAN, StyleGAN) has its schedule shortened to one step per stage, so it
 data's full side from its third step; LAPGAN and SinGAN train their levels (scales) in turn, as a
 run does, so the window covers the first levels. Images are Fashion-MNIST at 28 px, batch 64
 (gan-train's defaults; pix2pix on its Fashion-MNIST edges -> image pairs, SinGAN on its single
-image).
+image at batch 1, its BatchNorm D with the per-sample penalty allows no other).
 
     python scripts/bench_models.py                          # the eleven families, one thread
     python scripts/bench_models.py --only stylegan stylegan2 --steps 3
@@ -54,7 +54,7 @@ FAMILIES: dict[str, list[str]] = {
     "stylegan2": ["model=stylegan2", *FASHION],
     "pix2pix": ["model=pix2pix", "dataset=fashion_edges", "dataset.limit=4096"],
     "lapgan": ["model=lapgan", *FASHION],
-    "singan": ["model=singan", "dataset=single_image", "loss=singan_wgan_gp"],
+    "singan": ["model=singan", "dataset=single_image", "loss=singan_wgan_gp", "train.batch_size=1"],
 }
 # --dry (the test suite): two families, narrowed, 1 + 1 steps of batch 8; its figures say nothing
 DRY = {"dcgan": ["model.generator.width=8", "model.discriminator.width=8"],
