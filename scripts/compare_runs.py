@@ -86,8 +86,9 @@ CONFIGS: dict[str, list[str]] = {
                  *IMAGE_RUN],
 }
 
-# metrics.jsonl keys measured by the wall clock (imgs_per_s: gan_cli/training/loop.py)
-WALL_CLOCK = re.compile(r"per_s$|(^|[_/])(time|seconds|elapsed|timestamp)($|[_/])")
+# metrics.jsonl keys measured by the wall clock or the machine (imgs_per_s, peak_rss_mib:
+# gan_cli/training/loop.py)
+WALL_CLOCK = re.compile(r"per_s$|_mib$|(^|[_/])(time|seconds|elapsed|timestamp)($|[_/])")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -240,6 +240,17 @@ def test_bench_train_dry_prints_a_ratio_line_per_case(tmp_path: Path):
 
 
 @pytest.mark.slow
+def test_bench_models_dry_prints_speed_and_peak_memory_per_family(tmp_path: Path):
+    proc = run_script([str(SCRIPTS / "bench_models.py"), "--dry"], tmp_path)
+    rows = re.findall(r"^(\w+) +([\d.]+) +([\d.]+) +([\d.]+) +([\d,]+)$", proc.stdout, flags=re.M)
+    assert [r[0] for r in rows] == ["dcgan", "stylegan2"], proc.stdout
+    for _, cpu, wall, step_s, rss in rows:
+        assert float(cpu) > 0 and float(wall) > 0 and float(step_s) > 0
+        assert int(rss.replace(",", "")) > 100  # MiB: torch alone takes more
+    assert proc.stdout.startswith("machine: ")
+
+
+@pytest.mark.slow
 def test_bench_data_dry_reports_each_source_share(tmp_path: Path):
     proc = run_script([str(SCRIPTS / "bench_data.py"), "--dry", "--threads", "1"], tmp_path)
     shares = dict(re.findall(r"^share (\w+) (\d+\.\d)%$", proc.stdout, flags=re.M))

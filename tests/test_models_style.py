@@ -276,6 +276,22 @@ def test_stylegan2_convolutions_are_demodulated():
     assert not G.synthesis.to_rgb[0].conv.demodulate
 
 
+def test_stylegan2_fused_and_unfused_modconv_give_the_same_generator():
+    # model.generator.modconv: the same weights give the same images and parameter gradients
+    G = with_noise(small_g("stylegan2", 16)).eval()  # eval: no style-mixing draw
+    F_ = small_g("stylegan2", 16, modconv="fused").eval()
+    F_.load_state_dict(G.state_dict())
+    assert all(not m.fused for m in G.modules() if hasattr(m, "demodulate"))
+    assert all(m.fused for m in F_.modules() if hasattr(m, "demodulate"))
+    z = torch.randn(3, Z, dtype=DT)
+    imgs = [net(z, noise_mode="const") for net in (G, F_)]
+    torch.testing.assert_close(imgs[0], imgs[1], rtol=1e-10, atol=1e-12)
+    for img in imgs:
+        img.square().sum().backward()
+    for (name, a), b in zip(G.named_parameters(), F_.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
 def test_stylegan2_residual_block_by_hand():
     D = stylegan2.Discriminator(data_shape=(3, 16, 16), channel_base=64, channel_max=16).double()
     block = D.blocks[0]  # 16 px -> 8 px, 4 -> 8 channels

@@ -248,13 +248,14 @@ def test_adain_module_styles_come_from_w():
 # ---------------------------------------------------------------- modulated convolution
 
 
-def test_modulated_conv_matches_per_sample_reference():
+@pytest.mark.parametrize("fused", [False, True])
+def test_modulated_conv_matches_per_sample_reference(fused):
     n, c_in, c_out = 3, 4, 5
     weight = torch.randn(c_out, c_in, 3, 3, dtype=DT)
     styles = torch.rand(n, c_in, dtype=DT) + 0.5
     x = torch.randn(n, c_in, 6, 6, dtype=DT)
     for demod in (False, True):
-        out = modulated_conv2d(x, weight, styles, demodulate=demod)
+        out = modulated_conv2d(x, weight, styles, demodulate=demod, fused=fused)
         for i in range(n):
             wi = weight * styles[i][None, :, None, None]  # w'_jik = s_i w_jik
             if demod:  # w'' = w' / sqrt(sum over input channels and taps of w'^2 + eps)
@@ -284,6 +285,26 @@ def test_demodulation_removes_a_common_style_scale():
     assert torch.allclose(a, modulated_conv2d(x, weight, 10 * styles))
     assert torch.allclose(10 * modulated_conv2d(x, weight, styles, demodulate=False),
                           modulated_conv2d(x, weight, 10 * styles, demodulate=False))
+
+
+@pytest.mark.parametrize("kernel", [1, 3])
+@pytest.mark.parametrize("demod", [False, True])
+def test_fused_and_unfused_modulated_conv_agree_with_their_gradients(kernel, demod):
+    # the grouped per-sample-kernel form and NVIDIA's training form (scaled input, shared kernel,
+    # scaled output): equal values and equal gradients for x, the kernel and the styles, in float64
+    torch.manual_seed(3)
+    n, c_in, c_out = 4, 6, 5
+    x0 = torch.randn(n, c_in, 7, 7, dtype=DT)
+    w0 = torch.randn(c_out, c_in, kernel, kernel, dtype=DT)
+    s0 = torch.randn(n, c_in, dtype=DT)  # signs too: the demodulation squares them
+    results = []
+    for fused in (False, True):
+        x, w, s = (t.clone().requires_grad_() for t in (x0, w0, s0))
+        out = modulated_conv2d(x, w, s, demodulate=demod, fused=fused)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=DT).reshape(out.shape)).sum().backward()
+        results.append((out, x.grad, w.grad, s.grad))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_modulated_conv_module_starts_with_unit_styles():

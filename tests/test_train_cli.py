@@ -29,6 +29,10 @@ def assert_run_dir_contract(run_dir: Path, steps: int) -> list[dict]:
     for r in records:
         assert {"step", "loss_d", "loss_g", "kimg", "imgs_per_s"} <= r.keys()
         assert all(math.isfinite(v) for v in r.values()), r
+    # the run's peak memory: in its last record only, and on the console (training/memory.py)
+    assert [r for r in records if "peak_rss_mib" in r] == records[-1:]
+    assert records[-1]["peak_rss_mib"] > 100  # torch alone takes more; MiB, not KiB or bytes
+    assert f"peak memory: RSS {records[-1]['peak_rss_mib']:,.0f} MiB" in (run_dir / "train.log").read_text()
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert ckpt["step"] == steps
     for key in ("G", "D", "opt_g", "opt_d", "rng", "config", "loss", "data", "noise"):

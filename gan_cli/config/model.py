@@ -469,11 +469,19 @@ class StyleGAN2GeneratorConfig(GeneratorConfig):
     mixing_prob: float = 0.9  # NVIDIA's CIFAR-10 setting: 0
     w_avg_beta: float = 0.995
     tanh_output: bool = False
+    # modulated convolutions: unfused (the input scaled by the styles, one shared-kernel convolution,
+    # the output by the demodulation: NVIDIA's training form) | fused (a kernel per sample, one
+    # grouped convolution); the same values. Measured on the 2-core CPU, one thread, CPU ms per 3x3
+    # layer, 512 channels (scripts/bench_models.py --modconv, docs/performance.md): training batch 64
+    # at 14 px 2,657 unfused / 12,579 fused; sampling batch 64 797 / 3,309; batch 1 at 28 px 58 / 57.
+    # Fused is never faster here (NVIDIA fuses for inference on GPUs: unmeasured here).
+    modconv: str = "unfused"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_nvidia_widths(self)
         _check_mapping(self)
+        _one_of(self, "modconv", ("unfused", "fused"))
 
 
 @dataclass

@@ -185,12 +185,25 @@ class AdaIN(nn.Module):
 
 
 def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool = True,
-                     eps: float = 1e-8) -> Tensor:
+                     eps: float = 1e-8, fused: bool = False) -> Tensor:
     """StyleGAN2 eqs. 1, 3: ``w' = s_i w``, ``w'' = w' / sqrt(sum_{i,k} w'^2 + eps)``; x (N, C_in, H, W),
-    weight (C_out, C_in, k, k) already scaled, styles (N, C_in) -> (N, C_out, H, W), one grouped conv."""
+    weight (C_out, C_in, k, k) already scaled, styles (N, C_in) -> (N, C_out, H, W), "same" padding.
+
+    ``fused``: per-sample kernels (N, C_out, C_in, k, k), one grouped convolution. Else (the form
+    NVIDIA trains with, ``fused_modconv=False``): ``conv(x * s, w) * d`` with one shared kernel and the
+    demodulation ``d_j = 1 / sqrt(sum_i s_i^2 sum_k w_ijk^2 + eps)`` from an (N, C_in) x (C_in, C_out)
+    product, so no per-sample kernel is ever built. Both compute the same values."""
     n, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
-    wts = weight[None] * styles[:, None, :, None, None].to(weight.dtype)  # (N, C_out, C_in, k, k)
+    styles = styles.to(weight.dtype)
+    if not fused:
+        out = F.conv2d(x * styles.to(x.dtype).reshape(n, c_in, 1, 1), weight.to(x.dtype),
+                       padding=(kh // 2, kw // 2))
+        if not demodulate:
+            return out
+        dcoefs = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).T + eps)  # (N, C_out)
+        return out * dcoefs.to(out.dtype).reshape(n, c_out, 1, 1)
+    wts = weight[None] * styles[:, None, :, None, None]  # (N, C_out, C_in, k, k)
     if demodulate:
         wts = wts * torch.rsqrt(wts.square().sum(dim=(2, 3, 4), keepdim=True) + eps)
     out = F.conv2d(x.reshape(1, n * c_in, h, w), wts.reshape(n * c_out, c_in, kh, kw).to(x.dtype),
@@ -200,18 +213,20 @@ def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool
 
 class ModulatedConv2d(nn.Module):
     """A modulated convolution (equalised kernel, gain 1) with its style affine ``s = A w`` (bias 1);
-    no bias of its own."""
+    no bias of its own. ``fused``: per-sample kernels (see :func:`modulated_conv2d`)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, w_dim: int,
-                 demodulate: bool = True) -> None:
+                 demodulate: bool = True, fused: bool = False) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
         self.affine = EqualizedLinear(w_dim, in_channels, gain=1.0, bias_init=1.0)
         self.demodulate = demodulate
+        self.fused = fused
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        return modulated_conv2d(x, self.weight * self.weight_gain, self.affine(w), self.demodulate)
+        return modulated_conv2d(x, self.weight * self.weight_gain, self.affine(w), self.demodulate,
+                                fused=self.fused)
 
 
 class NoiseInjection(nn.Module):

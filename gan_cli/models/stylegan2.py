@@ -45,10 +45,10 @@ def _act(x: Tensor, gain: float = SQRT2) -> Tensor:
 class SynthesisLayer(nn.Module):
     """``[upsample] -> modulated conv 3x3 -> + strength * noise -> + bias -> sqrt(2) LeakyReLU``."""
 
-    def __init__(self, in_ch: int, out_ch: int, w_dim: int, side: int, up: bool) -> None:
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, side: int, up: bool, fused: bool) -> None:
         super().__init__()
         self.up = up
-        self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, demodulate=True)
+        self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, demodulate=True, fused=fused)
         self.noise = NoiseInjection(out_ch, per_channel=False)
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.register_buffer("noise_const", torch.randn(1, 1, side, side))
@@ -64,9 +64,9 @@ class SynthesisLayer(nn.Module):
 class ToRGB(nn.Module):
     """Modulated 1x1 convolution without demodulation, + bias, linear."""
 
-    def __init__(self, in_ch: int, img_channels: int, w_dim: int) -> None:
+    def __init__(self, in_ch: int, img_channels: int, w_dim: int, fused: bool) -> None:
         super().__init__()
-        self.conv = ModulatedConv2d(in_ch, img_channels, 1, w_dim, demodulate=False)
+        self.conv = ModulatedConv2d(in_ch, img_channels, 1, w_dim, demodulate=False, fused=fused)
         self.bias = nn.Parameter(torch.zeros(img_channels))
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
@@ -74,20 +74,22 @@ class ToRGB(nn.Module):
 
 
 class Synthesis(nn.Module):
-    """StyleGAN2's skip synthesis network: ws (N, num_ws, w_dim) -> images (N, C, R, R)."""
+    """StyleGAN2's skip synthesis network: ws (N, num_ws, w_dim) -> images (N, C, R, R); ``modconv``:
+    unfused | fused modulated convolutions (style_layers.modulated_conv2d)."""
 
     def __init__(self, *, w_dim: int, img_channels: int, resolutions: list[int], channel_base: int,
-                 channel_max: int) -> None:
+                 channel_max: int, modconv: str = "unfused") -> None:
         super().__init__()
         self.resolutions = list(resolutions)
         ch = [channels_at(r, channel_base, channel_max) for r in self.resolutions]
+        fused = modconv == "fused"
         self.const = ConstantInput(ch[0], self.resolutions[0], init="randn")
-        convs = [SynthesisLayer(ch[0], ch[0], w_dim, self.resolutions[0], up=False)]
+        convs = [SynthesisLayer(ch[0], ch[0], w_dim, self.resolutions[0], False, fused)]
         for i in range(1, len(ch)):
-            convs.append(SynthesisLayer(ch[i - 1], ch[i], w_dim, self.resolutions[i], up=True))
-            convs.append(SynthesisLayer(ch[i], ch[i], w_dim, self.resolutions[i], up=False))
+            convs.append(SynthesisLayer(ch[i - 1], ch[i], w_dim, self.resolutions[i], True, fused))
+            convs.append(SynthesisLayer(ch[i], ch[i], w_dim, self.resolutions[i], False, fused))
         self.convs = nn.ModuleList(convs)
-        self.to_rgb = nn.ModuleList(ToRGB(c, img_channels, w_dim) for c in ch)
+        self.to_rgb = nn.ModuleList(ToRGB(c, img_channels, w_dim, fused) for c in ch)
         self.num_ws = len(convs) + 1
         self.num_active_ws = self.num_ws
         # style i drives conv i (side of conv i) and, when odd, the toRGB of the side before it
@@ -111,7 +113,8 @@ class Generator(StyleGenerator):
     def __init__(self, *, z_dim: int, data_shape: Sequence[int], num_classes: int = 0, bounded: bool = True,
                  w_dim: int = 512, mapping_layers: int = 8, mapping_lr_multiplier: float = 0.01,
                  channel_base: int = 32768, channel_max: int = 512, start_resolution: int | None = None,
-                 mixing_prob: float = 0.9, w_avg_beta: float = 0.995, tanh_output: bool = False) -> None:
+                 mixing_prob: float = 0.9, w_avg_beta: float = 0.995, tanh_output: bool = False,
+                 modconv: str = "unfused") -> None:
         super().__init__()
         c, resolutions = progressive_plan(data_shape, start_resolution, "StyleGAN2 generator")
         self.z_dim, self.data_shape, self.num_classes = int(z_dim), tuple(data_shape), 0
@@ -119,7 +122,7 @@ class Generator(StyleGenerator):
         self.mixing_prob = float(mixing_prob)
         self.squash = bool(bounded and tanh_output)
         self.synthesis = Synthesis(w_dim=w_dim, img_channels=c, resolutions=resolutions,
-                                   channel_base=channel_base, channel_max=channel_max)
+                                   channel_base=channel_base, channel_max=channel_max, modconv=modconv)
         self.mapping = MappingNetwork(self.z_dim, w_dim, mapping_layers, self.synthesis.num_ws,
                                       lr_multiplier=mapping_lr_multiplier, w_avg_beta=w_avg_beta)
 

@@ -46,6 +46,7 @@ from gan_cli.latents import Noise
 from gan_cli.seeding import derive_seed, seed_everything
 from gan_cli.stats import Collector, RunLog, run_summary
 from gan_cli.training.curriculum import Curriculum
+from gan_cli.training.memory import describe_peak, peak_memory
 from gan_cli.training.nonfinite import NonFinitePolicy
 from gan_cli.training.outputs import Checkpoints, SampleFigures, StandingStats
 from gan_cli.training.reset import discriminator_reset
@@ -230,6 +231,8 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
                 if metrics_due and world_size > 1:
                     wait_for_main()  # the others wait for rank 0's metrics outside DDP's collectives
                 last.update(state.nonfinite.report())
+                if step == tc.steps:  # the run's peak memory in its last record (training/memory.py)
+                    last.update(peak_memory(device))
                 if state.nonfinite.total_skips > state.nonfinite.skips_logged:
                     state.nonfinite.skips_logged = state.nonfinite.total_skips
                     log.warning("train.nonfinite=skip: %d discriminator and %d generator updates "
@@ -269,6 +272,8 @@ def _train(cfg: DictConfig, run_dir: Path, group: str | None) -> dict[str, float
         runlog.close(exit_code)
     if is_main():
         log.info("%s", run_summary(last, run_dir, tc.steps))
+        if "peak_rss_mib" in last:
+            log.info(describe_peak(last))
     return last
 
 
