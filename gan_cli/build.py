@@ -523,6 +523,16 @@ class Pair:
             opt.state.clear()
 
 
+def build_full_discriminator(model_cfg: DictConfig, info: Any, loss: Any, per_sample: bool,
+                             **facts: Any) -> nn.Module:
+    """D as the pair trains it: ``build_discriminator`` plus the modules the loss adds to D (MMD-GAN's
+    decoder, ``loss.d_modules``: trained by D's optimizer, saved with D)."""
+    D = build_discriminator(model_cfg, info, loss.d_output, per_sample=per_sample, **facts)
+    for name, module in loss.d_modules(D, info).items():
+        D.add_module(name, module)
+    return D
+
+
 def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_device: int,
                **facts: Any) -> Pair:
     """G, D, the loss, the regularisers, the optimizers, the grad scalers and the EMA of G that
@@ -540,14 +550,12 @@ def build_pair(cfg: DictConfig, info: Any, device: torch.device, batch_per_devic
     regularizers = build_regularizers(cfg.loss, cfg.model)
     per_sample = scores_per_sample(loss, regularizers)
     G = build_generator(cfg.model, info, **facts).to(device)
-    D = build_discriminator(cfg.model, info, loss.d_output, per_sample=per_sample, **facts).to(device)
+    D = build_full_discriminator(cfg.model, info, loss, per_sample, **facts).to(device)
     if per_sample and batch_per_device > 1:
         check_no_batch_coupling(D, type(loss).__name__, chosen=cfg.model.discriminator.get("norm"))
     if G.num_classes != D.num_classes:
         raise ConfigError(f"the generator uses {G.num_classes} classes and the discriminator "
                           f"{D.num_classes}: make both conditional or neither")
-    for name, module in loss.d_modules(D, info).items():  # MMD-GAN's decoder: trained, saved with D
-        D.add_module(name, module.to(device))
     d_node = facts.get("networks", NETWORKS)[1]
     pack = int(cfg.model[d_node].get("pack", 1))
     if batch_per_device % pack:

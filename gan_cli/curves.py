@@ -36,7 +36,8 @@ import numpy as np
 
 log = logging.getLogger("gan_cli")
 
-NOT_CURVES = ("step", "kimg")
+# not drawn: the x axes, and the peak memory that only a run's last record holds (training/memory.py)
+NOT_CURVES = ("step", "kimg", "peak_rss_mib", "cuda_max_allocated_mib")
 LOSSES = ("loss_d", "loss_g")
 LEARNING_RATES = ("lr_g", "lr_d")
 SPEED = ("imgs_per_s",)

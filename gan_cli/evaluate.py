@@ -26,7 +26,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``gan-eval``: the metrics of a checkpoint's generator, printed and written to metrics.json."""
     from gan_cli.build import build, generator_from_checkpoint, select_device
     from gan_cli.metrics.inception import OPTION_KEYS
-    from gan_cli.metrics.registry import compute_metrics
+    from gan_cli.metrics.registry import check_real_counts, compute_metrics
     from gan_cli.metrics.tracker import make_sampler, metric_options, real_data
     from gan_cli.models import truncates_in_w
     from gan_cli.style_figures import save_style_figures
@@ -56,6 +56,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "figure_seed": cfg.seed,  # their latents' stream
         **OmegaConf.to_container(cfg.metric_options),  # per-metric options, over the data's
     })
+    check_real_counts(names, options, min(cfg.num_real, getattr(data, "num_samples", cfg.num_real)),
+                      "num_real")
     provenance: dict = {}
     truncation, method = cfg.get("truncation"), cfg.get("truncation_method", "resample")
     jacobian_threshold = cfg.get("jacobian_threshold")

@@ -176,8 +176,9 @@ def run_summary(final: dict[str, Any], run_dir: Path, total_steps: int) -> str:
     if wandb_runs:
         upload = f" (upload: wandb sync {wandb_runs[-1]})" if "offline" in wandb_runs[-1].name else ""
         lines.append(f"  W&B run:    {wandb_runs[-1]}{upload}")
-    if (run_dir / "tensorboard").is_dir():
-        lines.append(f"  TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
+    events = sorted(run_dir.glob("*/events.out.tfevents.*"))  # logger.subdir: any folder name
+    if events:
+        lines.append(f"  TensorBoard: tensorboard --logdir {events[-1].parent}")
     lines += [f"  resume:     gan-train resume={run_dir} train.steps=<more than {step}>",
               f"  evaluate:   gan-eval ckpt={ckpt}",
               f"  sample:     gan-sample ckpt={ckpt}"]

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO))  # this checkout's gan_cli
 
-import studies  # noqa: E402
+from gan_cli.scripts import studies  # noqa: E402
 
 JACOBIAN = "jacobian/"
 

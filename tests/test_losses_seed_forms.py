@@ -109,13 +109,15 @@ def test_mmd_decoder_is_added_to_d_and_sized_from_its_features():
 @pytest.mark.slow
 def test_mmd_autoencoder_trains_through_the_cli(tmp_path):
     """gan-train loss=mmd loss.ae_lambda=8 on ring8: finite losses, the reconstruction logged, the
-    decoder saved in D's state."""
+    decoder saved in D's state, and rebuilt with D by train.reset_d_at."""
     from tests.conftest import SMALL, last_ckpt, read_metrics, run_cli
 
     run = tmp_path / "run"
     proc = run_cli([*SMALL, "loss=mmd", "loss.ae_lambda=8", "loss.bandwidth=median",
-                    "loss.decoder_hidden=[16]", "train.steps=6", "train.log_every_steps=3"], run)
+                    "loss.decoder_hidden=[16]", "train.steps=6", "train.log_every_steps=3",
+                    "train.reset_d_at=[4]"], run)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "D starts again from scratch at step 4" in proc.stdout + proc.stderr
     records = read_metrics(run)
     assert records and all(math.isfinite(r["loss_d"]) and math.isfinite(r["rec_real"]) for r in records)
     state = last_ckpt(run)["D"]

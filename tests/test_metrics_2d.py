@@ -124,3 +124,13 @@ def test_gan_eval_on_a_sine_run_prints_the_energy_distance_and_its_floor(tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.strip().startswith("energy_distance "))
     assert "real-vs-real floor" in line, proc.stdout
+
+
+def test_too_few_real_samples_for_the_energy_floor_stop_the_run_before_it_starts(tmp_path):
+    """energy reads 2 x 2,500 real points (its reference and one floor sample): metrics.num_real
+    below that is refused at the start (exit 2), not at the first metrics step."""
+    run_dir = tmp_path / "run"
+    proc = run_cli([*SMALL, "metrics.every_steps=6", "metrics.num_real=1000"], run_dir)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "metrics.num_real=1000: the 'energy' metric reads 5000 real samples" in proc.stderr
+    assert not (run_dir / "metrics.jsonl").exists() or not (run_dir / "metrics.jsonl").read_text().strip()

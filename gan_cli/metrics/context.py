@@ -209,6 +209,8 @@ class Metric:
         figure: True for a metric that draws a figure (gan-eval draws it; training skips it).
         defaults: per-metric option defaults, above the evaluation's global options
             (the modes metric's 2,500 samples, by the PacGAN protocol).
+        real_needed: ``real_needed(opts) -> int``, the real samples it reads when that is more
+            than ``num_real`` may give (checked before a run starts); None = whatever there is.
     """
 
     name: str
@@ -218,3 +220,4 @@ class Metric:
     feature_net: str | None = None
     figure: bool = False
     defaults: dict = field(default_factory=dict)
+    real_needed: Callable[[dict], int] | None = None

@@ -51,8 +51,8 @@ from gan_cli.errors import ConfigError
 from gan_cli.metrics.context import EvalContext, Metric, RealData, Sampler
 from gan_cli.metrics.inception import MissingWeightsError
 
-__all__ = ["METRICS", "EvalContext", "Metric", "RealData", "check_names", "compute_metrics",
-           "lower_is_better", "metric_of", "shown_keys"]
+__all__ = ["METRICS", "EvalContext", "Metric", "RealData", "check_names", "check_real_counts",
+           "compute_metrics", "lower_is_better", "metric_of", "options_of", "shown_keys"]
 
 METRICS: dict[str, Metric] = {}
 
@@ -104,6 +104,25 @@ def check_names(names: Iterable[str], key: str | None = None) -> None:
         raise ConfigError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
 
 
+def options_of(metric: Metric, options: dict) -> dict:
+    """A metric's options: the global keys of ``options``, its defaults, then ``options[name]``."""
+    opts = {k: v for k, v in options.items() if k not in METRICS}
+    opts.update(metric.defaults)
+    opts.update(options.get(metric.name) or {})
+    return opts
+
+
+def check_real_counts(names: Iterable[str], options: dict, num_real: int, key: str) -> None:
+    """Raise ConfigError, before anything runs, for a metric that reads more real samples than the
+    ``num_real`` available (config key ``key``)."""
+    for name in names:
+        metric = METRICS[name]
+        needed = metric.real_needed(options_of(metric, options)) if metric.real_needed else 0
+        if needed > num_real:
+            raise ConfigError(f"{key}={num_real}: the {name!r} metric reads {needed} real samples; "
+                              f"raise {key} to at least {needed}")
+
+
 def compute_metrics(
     names: Iterable[str],
     sample: Sampler,
@@ -129,9 +148,7 @@ def compute_metrics(
     out: dict[str, float] = {}
     for name in names:
         metric = METRICS[name]
-        opts = {k: v for k, v in options.items() if k not in METRICS}
-        opts.update(metric.defaults)
-        opts.update(options.get(name) or {})
+        opts = options_of(metric, options)
         try:
             out.update(metric.compute(ctx, opts))
         except MissingWeightsError as exc:  # raised before the metric has sampled or read anything

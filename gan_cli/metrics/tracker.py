@@ -133,7 +133,7 @@ class TrainingMetrics:
         training data ``data``."""
         self.every_steps = cfg.every_steps
         from gan_cli.metrics.inception import OPTION_KEYS
-        from gan_cli.metrics.registry import METRICS, check_names
+        from gan_cli.metrics.registry import METRICS, check_names, check_real_counts
 
         names = list(cfg.names if cfg.names is not None else data.default_metrics)
         check_names(names)
@@ -149,6 +149,9 @@ class TrainingMetrics:
             "num_fake": cfg.num_samples, "num_real": cfg.num_real, "keep_features": cfg.num_real,
             "device": str(device), **{key: cfg.get(key) for key in OPTION_KEYS},
         })
+        available = min(cfg.num_real, getattr(reference if reference is not None else data,
+                                               "num_samples", cfg.num_real))
+        check_real_counts(self.names, self.options, available, "metrics.num_real")  # not at step 1,000
         self.best: dict[str, list] = {}  # key -> [value, step]
 
     def __call__(self, step: int) -> dict[str, float]:

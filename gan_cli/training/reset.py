@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from gan_cli.build import Pair, build_discriminator, scores_per_sample
+from gan_cli.build import Pair, build_full_discriminator, scores_per_sample
 from gan_cli.seeding import derive_seed
 
 log = logging.getLogger("gan_cli")
@@ -58,8 +58,8 @@ def discriminator_reset(cfg, stages, info, pairs: list[Pair]) -> DiscriminatorRe
 
     def rebuild(pair: Pair) -> nn.Module:
         k = pairs.index(pair)
-        return build_discriminator(cfg.model, stages.info(k, info), pair.loss.d_output,
-                                   per_sample=scores_per_sample(pair.loss, pair.regularizers),
-                                   **stages.network_kwargs(k, info))
+        return build_full_discriminator(cfg.model, stages.info(k, info), pair.loss,
+                                        scores_per_sample(pair.loss, pair.regularizers),
+                                        **stages.network_kwargs(k, info))
 
     return DiscriminatorReset(cfg.train.get("reset_d_at") or (), cfg.seed, rebuild)

@@ -47,5 +47,6 @@ def energy(ctx: EvalContext, opts: dict) -> dict[str, float]:
 DEFINES = (
     Metric("energy", energy, (Key("energy_distance", lower_is_better=True, shown=True),
                               Key("energy_distance_floor")),
-           needs_real=True, defaults={"num_fake": 2500}),  # as many as the modes metric's protocol
+           needs_real=True, defaults={"num_fake": 2500},  # as many as the modes metric's protocol
+           real_needed=lambda opts: 2 * int(opts["num_fake"])),  # the reference and one floor sample
 )
