@@ -433,7 +433,7 @@ BAD_INPUTS = [
      ["unknown key 'train.step'", "Did you mean 'train.steps'"], {}),
     ("wrong type", ["train.steps=many"], None, EXIT_CONFIG, ["train.steps", "many"], {}),
     ("negative lr", ["optimizer.lr_d=-0.1"], None, EXIT_CONFIG,
-     ["optimizer.lr_d=-0.1", "must be > 0"], {}),
+     ["optimizer.lr_d=-0.1", "must be >= 0"], {}),  # lr_d=0: G against a frozen D
     ("zero batch", ["train.batch_size=0"], None, EXIT_CONFIG,
      ["train.batch_size=0", "must be > 0"], {}),
     ("bad nonfinite", ["train.nonfinite=ignore"], None, EXIT_CONFIG,
