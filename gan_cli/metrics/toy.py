@@ -19,6 +19,8 @@ import math
 import torch
 from torch import Tensor
 
+from gan_cli.metrics.class_modes import histogram_scores
+
 
 def mode_metrics(points: Tensor, modes: Tensor, std: float, threshold: float = 3.0) -> dict[str, float]:
     points = torch.as_tensor(points, dtype=torch.float64).reshape(len(points), -1)
@@ -28,15 +30,11 @@ def mode_metrics(points: Tensor, modes: Tensor, std: float, threshold: float = 3
     hq = nearest_d <= threshold * std
     counts = torch.bincount(nearest[hq], minlength=len(modes)).to(torch.float64)
     n_hq = int(hq.sum())
-    if n_hq == 0:
-        reverse_kl = float("nan")
-    else:
-        q = counts / n_hq
-        reverse_kl = float(torch.special.xlogy(q, q * len(modes)).sum())
+    scores = histogram_scores(counts) if n_hq else {"modes_captured": 0.0, "reverse_kl": float("nan")}
     return {
-        "modes_captured": float((counts > 0).sum()),
+        "modes_captured": scores["modes_captured"],
         "high_quality_fraction": n_hq / len(points) if len(points) else float("nan"),
-        "reverse_kl": reverse_kl,
+        "reverse_kl": scores["reverse_kl"],
         "num_modes": float(len(modes)),
     }
 
