@@ -152,3 +152,69 @@ def test_the_grids_fits_side_by_side_are_the_fits_alone():
         alone = fit_linear(x, y, 3, [1e-1], loss, max_iter=200)[0]
         assert torch.allclose(both[1].W, alone.W, atol=1e-3), loss
         assert both[0].W.norm() > both[1].W.norm()  # the weaker penalty, the larger weights
+
+
+def test_the_preconditioner_is_the_cholesky_factor_of_c_gram_plus_lambda():
+    # by hand: c G + lambda I = 0.25 [[1, 0.5], [0.5, 1]] + 0.1 I = [[0.35, 0.125], [0.125, 0.35]];
+    # L11 = sqrt(0.35), L21 = 0.125 / L11, L22 = sqrt(0.35 - L21^2)
+    from gan_cli.metrics.probe import preconditioners
+
+    (L,) = preconditioners(torch.tensor([[1.0, 0.5], [0.5, 1.0]]), [0.1], curvature=0.25).values()
+    l11 = math.sqrt(0.35)
+    l21 = 0.125 / l11
+    expected = torch.tensor([[l11, 0.0], [l21, math.sqrt(0.35 - l21**2)]])
+    assert torch.allclose(L, expected, atol=1e-6)
+    assert expected[1, 1].item() == pytest.approx(0.5525913, abs=1e-6)
+
+
+def test_a_blocks_standardised_features_are_the_blocks_own():
+    from gan_cli.metrics.probe import Standardised
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 7, generator=g) * torch.arange(1.0, 8.0) + 3
+    whole = Standardised.of(x, [1e-2, 1e-1])
+    part, alone = whole.columns(2, 5), Standardised.of(x[:, 2:5], [1e-2, 1e-1])
+    for name in ("x", "mean", "std", "gram"):
+        assert torch.allclose(getattr(part, name), getattr(alone, name), atol=1e-5), name
+    for l2 in (1e-2, 1e-1):
+        assert torch.allclose(part.chol[l2], alone.chol[l2], atol=1e-5)
+    assert torch.allclose(whole.x.mean(0), torch.zeros(7), atol=1e-5)
+    assert torch.allclose(whole.x.std(0), torch.ones(7), atol=1e-5)
+
+
+def test_the_preconditioned_fits_are_the_penalised_optima():
+    # stationarity, by autograd on torch's own cross-entropy and a squared hinge written apart:
+    # d/dW [mean loss + (lambda / 2) ||W||^2] = 0 at every fit, pairs in any order
+    from gan_cli.metrics.probe import Standardised, fit_pairs
+
+    g = torch.Generator().manual_seed(2)
+    y = torch.randint(0, 3, (300,), generator=g)
+    x = F.one_hot(y, 3).float() + torch.randn(300, 6, generator=g)[:, :3] @ torch.tensor(
+        [[1.0, 0.9, 0.0], [0.0, 0.4, 0.0], [0.0, 0.0, 2.0]])  # correlated features
+    pairs = [("l2svm", 1e-1), ("logistic", 1e-2), ("logistic", 1e-1), ("l2svm", 1e-2)]
+    f = Standardised.of(x, [1e-2, 1e-1])
+    fits = fit_pairs(f, y, 3, pairs, max_iter=300)
+    for (loss, l2), m in zip(pairs, fits, strict=True):
+        assert (m.loss, m.l2) == (loss, l2)
+        W, b = m.W.clone().requires_grad_(True), m.b.clone().requires_grad_(True)
+        s = f.x @ W + b
+        if loss == "logistic":
+            value = F.cross_entropy(s, y)
+        else:
+            t = 2 * F.one_hot(y, 3) - 1
+            value = (1 - t * s).clamp_min(0).square().sum(1).mean()
+        (value + 0.5 * l2 * W.square().sum()).backward()
+        # float32 fits: the objective's resolution (1e-7) allows gradients ~1e-4; at W = 0 they are ~0.2
+        assert W.grad.abs().max() < 1e-3 and b.grad.abs().max() < 1e-3, (loss, l2)
+
+
+def test_a_refit_from_the_optimum_stays_there():
+    from gan_cli.metrics.probe import Standardised, fit_pairs
+
+    g = torch.Generator().manual_seed(3)
+    y = torch.randint(0, 4, (200,), generator=g)
+    x = F.one_hot(y, 4).float() + torch.randn(200, 4, generator=g)
+    f = Standardised.of(x, [1e-1])
+    (first,) = fit_pairs(f, y, 4, [("logistic", 1e-1)], max_iter=300)
+    (again,) = fit_pairs(f, y, 4, [("logistic", 1e-1)], max_iter=5, init=[first])
+    assert torch.allclose(again.W, first.W, atol=1e-4) and torch.allclose(again.b, first.b, atol=1e-4)
