@@ -218,3 +218,20 @@ def test_a_refit_from_the_optimum_stays_there():
     (first,) = fit_pairs(f, y, 4, [("logistic", 1e-1)], max_iter=300)
     (again,) = fit_pairs(f, y, 4, [("logistic", 1e-1)], max_iter=5, init=[first])
     assert torch.allclose(again.W, first.W, atol=1e-4) and torch.allclose(again.b, first.b, atol=1e-4)
+
+
+def test_extraction_gives_each_blocks_features_and_leaves_d_as_it_was():
+    from gan_cli.metrics.probe import extract
+
+    D = small_d().train()
+    x = torch.randn(6, 1, 28, 28, generator=torch.Generator().manual_seed(4))
+    blocks = find_blocks(D.eval(), x)
+    D.train()
+    batches = [(x[:4], torch.arange(4)), (x[4:], torch.arange(2))]
+    feats, labels = extract(D, batches, blocks, torch.device("cpu"))
+    assert D.training
+    D.eval()
+    for got, want in zip(feats, block_features(D, x, blocks), strict=True):
+        assert torch.allclose(got, want, atol=1e-5)  # channels_last convolutions: rounding apart
+    assert labels.tolist() == [0, 1, 2, 3, 0, 1]
+    assert all(p.is_contiguous() for p in D.parameters())
