@@ -19,9 +19,9 @@ true label. Feature dimensions are standardised with the training features' mean
 Classifiers (:func:`fit_pairs`): multinomial logistic regression (mean cross-entropy) and the
 L2-SVM of Radford et al. (one against the rest, squared hinge), each + (lambda / 2) ||W||^2,
 fitted by L-BFGS with the gradient written by hand (convex problems; deterministic), in the
-coordinates U = L^T W where L L^T = c G + lambda I (G: the features' Gram matrix): there the
-problem is near round: 20 + 10 iterations probe as well as 100 + 100 did without it. lambda is picked from
-:data:`L2_GRID` by accuracy on the last 10% of the training features (both classifiers and the
+coordinates U = L^T W where L L^T = c G + lambda I (G: the features' Gram matrix), where the
+problem is near round: 20 + 10 iterations probe as well as 100 + 100 did without it. lambda is
+picked from :data:`L2_GRID` by accuracy on the last 10% of the training features (both classifiers and the
 whole grid side by side in one L-BFGS run), then each classifier is refitted on all of them from
 the chosen fit (both side by side) and scored once on the test images: the test
 split, or for data without one (MNIST-5k) the images after the first ``probe_train``.
@@ -195,7 +195,8 @@ class Linear:
 
 
 CURVATURE = 0.25  # c of the preconditioner c G + lambda I (fit_pairs); 0.05..1 measured alike, 4 slower
-FIT_ITER = 20  # L-BFGS iterations of the grid's fits (measured: 20 + 10 probe as well as 100 + 50)
+FIT_ITER = 20  # L-BFGS iterations of the grid's fits (measured on one-step DCGAN Ds: 20 + 10 probe as
+#                well as 100 + 50; 15 + 10 lost a point on one block)
 REFIT_ITER = 10  # L-BFGS iterations of the refit at the chosen penalties, from the grid's fits
 GRAM_ROWS = 4096  # samples whose Gram matrix G builds the preconditioner
 
@@ -348,9 +349,8 @@ def probe_accuracies(f: Standardised, train_y: Tensor, test_x: Tensor, test_y: T
         return m.accuracy(val_x, val_y, standardised=True), m.l2
 
     best = [max((m for m in fits if m.loss == loss), key=on_validation) for loss in losses]
-    if REFIT_ITER:
-        best = fit_pairs(f, train_y, num_classes, [(m.loss, m.l2) for m in best], REFIT_ITER, init=best)
-    return {m.loss: (m.accuracy(test_x, test_y, standardised=True), m.l2) for m in best}
+    final = fit_pairs(f, train_y, num_classes, [(m.loss, m.l2) for m in best], REFIT_ITER, init=best)
+    return {m.loss: (m.accuracy(test_x, test_y, standardised=True), m.l2) for m in final}
 
 
 def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, num_classes: int,
