@@ -42,10 +42,10 @@ train: install ## Set up, then train the default experiment offline (ARGS="loss=
 	$(BIN)/gan-train $(ARGS)
 
 test: install ## Set up, then run the whole test suite (what CI runs)
-	$(BIN)/python -m pytest -m "slow or not slow" -n 2
+	$(BIN)/python -m pytest -m "slow or not slow" -n 2 --dist worksteal --durations=25
 
 test-fast: install ## The fast selection: skips tests marked slow
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=10
 
 lint: install ## ruff
 	$(BIN)/ruff check gan_cli tests scripts

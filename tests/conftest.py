@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.inprocess import needs_subprocess, run_in_process
+
 REPO = Path(__file__).resolve().parents[1]
 GAN_TRAIN = [sys.executable, "-m", "gan_cli.cli"]
 # conf/tiny/: a few seconds on a CPU, the same settings a user gets with `gan-train tiny=toy`.
@@ -22,6 +24,17 @@ HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
 needs_fashion_mnist = pytest.mark.skipif(not HAVE_FASHION_MNIST,
                                          reason="needs Debian's dataset-fashion-mnist (make data)")
 
+
+# Threads: the suite runs in pytest-xdist workers (`make test`: -n 2 on this 2-core machine). Each
+# worker, and every process it starts, with torch's default of one thread per core would ask for
+# twice the cores there are, and OpenMP's threads then wait on each other (two 2-thread torch
+# processes on 2 cores run about tenfold slower). Each worker gets cores // workers threads, unless
+# the environment says otherwise.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # No test may reach the real Inception URL (CI has no internet, and gan-eval downloads missing
 # weights by default): every download, in this process and in the CLI's subprocesses, goes to a
@@ -37,8 +50,16 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 
 def run_cli(args: list[str], run_dir: Path, *, timeout: float = 300, env: dict | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``gan-train`` with ``args`` into ``run_dir``; return the finished process."""
+            cwd: Path | None = None, in_process: bool | None = None) -> subprocess.CompletedProcess:
+    """Run ``gan-train`` with ``args`` into ``run_dir``; return the finished process.
+
+    ``in_process``: run the command inside this process (tests/inprocess.py: the same entry point,
+    status and output, without a new interpreter); None decides by ``needs_subprocess``: DDP,
+    SLURM, W&B and injected environments get a process of their own."""
+    if in_process is None:
+        in_process = not needs_subprocess(args, env)
+    if in_process:
+        return run_in_process("gan-train", [*args, f"hydra.run.dir={run_dir}"], cwd or run_dir.parent, env)
     # PYTHONPATH: the subprocess imports this checkout's gan_cli, whatever is installed
     full_env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO), **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
@@ -121,7 +142,18 @@ def cli():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked gpu are skipped where no CUDA device is visible."""
+    """Modules with the most slow tests run first; tests marked gpu are skipped where no CUDA device
+    is visible.
+
+    The order is for pytest-xdist's work stealing (`make test`: --dist worksteal): each worker
+    takes a contiguous half of the collection and an idle one steals the tail of the other's
+    queue, so the long tests must not be left for the end, when one worker would run them alone.
+    A module's tests stay together and in their order (their module-scoped fixtures run once)."""
+    by_module: dict[str, list] = {}
+    for item in items:
+        by_module.setdefault(item.nodeid.split("::")[0], []).append(item)
+    slow = {m: sum("slow" in it.keywords for it in its) for m, its in by_module.items()}
+    items[:] = [it for m in sorted(by_module, key=lambda m: -slow[m]) for it in by_module[m]]
     import torch
 
     if torch.cuda.is_available():
