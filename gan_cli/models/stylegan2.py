@@ -89,9 +89,6 @@ class Synthesis(nn.Module):
     def __init__(self, *, w_dim: int, img_channels: int, resolutions: list[int], channel_base: int,
                  channel_max: int, modconv: str = "unfused", upsample: str = "transposed") -> None:
         super().__init__()
-        if upsample not in ("transposed", "bilinear"):
-            raise ValueError(f"StyleGAN2 generator: upsample must be transposed or bilinear, "
-                             f"got {upsample!r}")
         self.upsample_img = upsample2x_fir if upsample == "transposed" else _bilinear
         self.resolutions = list(resolutions)
         ch = [channels_at(r, channel_base, channel_max) for r in self.resolutions]
