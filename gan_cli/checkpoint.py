@@ -36,6 +36,13 @@ RENAMED_TARGETS = {
     "gan_cli.models.singan.SinGANWGANGP": "gan_cli.losses.SinGANWGANGP",
 }
 
+#: Keys a builder gained after checkpoints were first written whose default is not what older runs
+#: trained with: a saved config without the key reads the old value when loaded (as data too).
+#: StyleGAN2's upsampling was bilinear before model.generator.upsample (issue 31).
+ADDED_KEYS = {
+    "gan_cli.models.stylegan2.Generator": {"upsample": "bilinear"},
+}
+
 
 class CheckpointError(RuntimeFailure):
     """A checkpoint that is missing, unreadable, unsafe or not from gan-cli (exit status 1)."""
@@ -190,7 +197,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def rename_targets(config: Any) -> None:
     """Replace, in place, every ``_target_`` of ``config`` (a saved config: plain data, however
-    nested) that RENAMED_TARGETS lists by its new name; anything else is left to the checks."""
+    nested) that RENAMED_TARGETS lists by its new name, and give a node the ADDED_KEYS of its
+    builder that it lacks; anything else is left to the checks."""
     stack, seen = [config], set()
     while stack:
         node = stack.pop()
@@ -201,6 +209,8 @@ def rename_targets(config: Any) -> None:
             target = node.get("_target_")
             if isinstance(target, str) and target in RENAMED_TARGETS:
                 node["_target_"] = RENAMED_TARGETS[target]
+            for key, old in ADDED_KEYS.get(node.get("_target_"), {}).items():
+                node.setdefault(key, old)
             stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
         elif isinstance(node, list):
             stack.extend(v for v in node if isinstance(v, (dict, list)))

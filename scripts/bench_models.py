@@ -17,6 +17,8 @@ image at batch 1, its BatchNorm D with the per-sample penalty allows no other).
     python scripts/bench_models.py --only stylegan stylegan2 --steps 3
     python scripts/bench_models.py "stylegan2-fused stylegan2 model.generator.modconv=fused"
     python scripts/bench_models.py --modconv               # fused against unfused modulated conv
+    python scripts/bench_models.py --parts --batch 16      # StyleGAN2: CPU s of each part of a step,
+                                                           # upsample=transposed and bilinear in turn
     python scripts/bench_models.py --device cuda           # hardware=gpu; adds peak CUDA memory
     python scripts/bench_models.py --dry                   # two narrowed families, 1 + 1 steps
 
@@ -164,6 +166,64 @@ def bench_modconv(repeats: int) -> None:
             print(f"{f'{what} N={n} C={c} {side}px':<34}{row[0]:>10.1f}{row[1]:>10.1f}", flush=True)
 
 
+def bench_parts(batch: int, settings: dict[str, list[str]], repeats: int) -> None:
+    """CPU seconds of each part of a StyleGAN2 step on 28 px images, in the order GANStep runs them,
+    for each setting ("label override ...") in turn, ``repeats`` rounds (after one untimed): the
+    median per part, so that a shared machine's load falls on every setting alike."""
+    import statistics
+
+    import torch
+
+    from gan_cli.build import build_discriminator, build_generator, build_loss, build_regularizers
+    from gan_cli.data.base import DataInfo
+    from gan_cli.losses.regularizers import RegContext
+
+    info, real = DataInfo((1, 28, 28), 0, True), torch.randn(batch, 1, 28, 28)
+    built = {}
+    for label, overrides in settings.items():
+        cfg = compose_train(["model=stylegan2", *overrides])
+        built[label] = (build_generator(cfg.model, info),
+                        build_discriminator(cfg.model, info, "score", per_sample=True),
+                        build_loss(cfg.loss), build_regularizers(cfg.loss, cfg.model))
+    times: dict[str, dict[str, list[float]]] = {label: {} for label in settings}
+
+    def timed(label, name, fn):
+        t = time.process_time()
+        out = fn()
+        times[label].setdefault(name, []).append(time.process_time() - t)
+        return out
+
+    for _ in range(repeats + 1):
+        for label, (G, D, loss, regs) in built.items():
+            fake = timed(label, "G forward (graph)", lambda G=G: G(torch.randn(batch, G.z_dim)))
+            loss_d = timed(label, "D forward, real + fake",
+                           lambda D=D, loss=loss, fake=fake: loss.d_loss(D, real, fake.detach(), None)[0])
+            timed(label, "D backward", loss_d.backward)
+            D.requires_grad_(False)
+            loss_g = timed(label, "G update: D forward",
+                           lambda D=D, loss=loss, fake=fake: loss.g_loss(D, fake, None)[0])
+            timed(label, "G update: backward (D inputs, G)", loss_g.backward)
+            G.requires_grad_(False)
+            for reg in regs:  # lazy: their own gradients, on the bare networks
+                net = D if reg.net == "D" else G
+                net.requires_grad_(True)
+                ctx = RegContext(G=G, D=D, real=real, y=None, fake=None, z=torch.randn(batch, G.z_dim))
+                term = timed(label, f"lazy {type(reg).__name__}: term", lambda reg=reg, ctx=ctx: reg(ctx)[0])
+                timed(label, f"lazy {type(reg).__name__}: gradients", lambda net=net, term=term:
+                      torch.autograd.grad(term, list(net.parameters()), allow_unused=True))
+                net.requires_grad_(False)
+            G.requires_grad_(True), D.requires_grad_(True)
+            del fake, loss_d, loss_g
+    print(f"StyleGAN2 step parts, batch {batch}, median CPU s of {repeats} ({machine('cpu')})")
+    print(f"{'part':<40}" + "".join(f"{label:>14}" for label in settings))
+    names = list(next(iter(times.values())))
+    plain = names[:5]
+    for name in [*names, "plain step (the first five)"]:
+        row = [sum(statistics.median(t[n][1:]) for n in plain) if name.startswith("plain")
+               else statistics.median(t[name][1:]) for t in times.values()]
+        print(f"{name:<40}" + "".join(f"{v:>14.2f}" for v in row))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,6 +236,8 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--modconv", action="store_true", help="fused against unfused modulated conv")
     parser.add_argument("--repeats", type=int, default=3, help="--modconv: calls timed per case")
+    parser.add_argument("--parts", action="store_true",
+                        help='StyleGAN2: CPU s of each part of a step; settings "label override ..."')
     parser.add_argument("--dry", action="store_true", help="two narrowed families, 1 + 1 steps (tests)")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -183,6 +245,15 @@ def main() -> None:
         args.warmup, args.steps, args.batch = 1, 1, 8
     if args.child is not None:
         print(json.dumps(child(args.child, args.warmup, args.steps)))
+        return
+    if args.parts:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        dry = DRY["stylegan2"] if args.dry else []
+        settings = {s.split()[0]: [*dry, *s.split()[1:]] for s in args.settings or
+                    ["transposed", "bilinear model.generator.upsample=bilinear"]}
+        bench_parts(args.batch, settings, 1 if args.dry else args.repeats)
         return
     if args.modconv:
         import torch

@@ -250,6 +250,13 @@ def test_bench_models_dry_prints_speed_and_peak_memory_per_family(tmp_path: Path
     assert proc.stdout.startswith("machine: ")
 
 
+def test_bench_models_parts_dry_times_each_part_of_a_stylegan2_step(tmp_path: Path):
+    proc = run_script([str(SCRIPTS / "bench_models.py"), "--parts", "--dry"], tmp_path)
+    parts = dict(re.findall(r"^(\S.*?) +(\d+\.\d\d +\d+\.\d\d)$", proc.stdout, flags=re.M))
+    assert {"G forward (graph)", "D backward", "lazy R1: gradients", "lazy PathLength: term",
+            "plain step (the first five)"} <= parts.keys(), proc.stdout
+
+
 @pytest.mark.slow
 def test_bench_data_dry_reports_each_source_share(tmp_path: Path):
     proc = run_script([str(SCRIPTS / "bench_data.py"), "--dry", "--threads", "1"], tmp_path)

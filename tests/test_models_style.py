@@ -254,16 +254,37 @@ def test_stylegan_discriminator_is_progans():
 # ---------------------------------------------------------------- StyleGAN2 structure
 
 
-def test_stylegan2_skip_generator_sums_upsampled_torgb_outputs():
-    G = with_noise(small_g("stylegan2", 16)).eval()
+def _upfirdn_up(img):
+    # NVIDIA's upsample2d: pixels at even positions of a zero image, padding 2 / 1, [1, 3, 3, 1] x 4
+    n, c, h, w = img.shape
+    z = torch.zeros(n, c, 2 * h, 2 * w, dtype=img.dtype)
+    z[:, :, ::2, ::2] = img
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=img.dtype)
+    return F.conv2d(F.pad(z, (2, 1, 2, 1)), (torch.outer(taps, taps) / 16).expand(c, 1, 4, 4), groups=c)
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "bilinear"])
+def test_stylegan2_skip_generator_sums_upsampled_torgb_outputs(upsample):
+    G = with_noise(small_g("stylegan2", 16, upsample=upsample)).eval()
     rgbs = []
     for rgb in G.synthesis.to_rgb:
         rgb.register_forward_hook(lambda m, i, o: rgbs.append(o))
     img = G(torch.randn(2, Z, dtype=DT), noise_mode="const")
     by_hand = rgbs[0]
     for rgb in rgbs[1:]:
-        by_hand = F.interpolate(by_hand, scale_factor=2, mode="bilinear", align_corners=False) + rgb
+        if upsample == "bilinear":
+            by_hand = F.interpolate(by_hand, scale_factor=2, mode="bilinear", align_corners=False) + rgb
+        else:
+            by_hand = _upfirdn_up(by_hand) + rgb
     assert len(rgbs) == 3 and torch.allclose(img, by_hand)
+
+
+def test_stylegan2_upsampling_layers():
+    # transposed: the first layer of each side upsamples inside its convolution (NVIDIA's
+    # conv2d_resample); bilinear: the layer upsamples its input, then convolves at the high side
+    for upsample, conv_up, layer_up in (("transposed", 2, False), ("bilinear", 1, True)):
+        convs = small_g("stylegan2", 16, upsample=upsample).synthesis.convs
+        assert [(c.conv.up, c.up) for c in convs] == [(1, False)] + [(conv_up, layer_up), (1, False)] * 2
 
 
 def test_stylegan2_convolutions_are_demodulated():

@@ -30,6 +30,8 @@ from gan_cli.models.style_layers import (
     modulated_conv2d,
     pixel_norm,
     progressive_plan,
+    upsample2x,
+    upsample2x_fir,
 )
 
 DT = torch.float64
@@ -287,9 +289,10 @@ def test_demodulation_removes_a_common_style_scale():
                           modulated_conv2d(x, weight, 10 * styles, demodulate=False))
 
 
+@pytest.mark.parametrize("up", [1, 2])
 @pytest.mark.parametrize("kernel", [1, 3])
 @pytest.mark.parametrize("demod", [False, True])
-def test_fused_and_unfused_modulated_conv_agree_with_their_gradients(kernel, demod):
+def test_fused_and_unfused_modulated_conv_agree_with_their_gradients(kernel, demod, up):
     # the grouped per-sample-kernel form and NVIDIA's training form (scaled input, shared kernel,
     # scaled output): equal values and equal gradients for x, the kernel and the styles, in float64
     torch.manual_seed(3)
@@ -300,11 +303,65 @@ def test_fused_and_unfused_modulated_conv_agree_with_their_gradients(kernel, dem
     results = []
     for fused in (False, True):
         x, w, s = (t.clone().requires_grad_() for t in (x0, w0, s0))
-        out = modulated_conv2d(x, w, s, demodulate=demod, fused=fused)
+        out = modulated_conv2d(x, w, s, demodulate=demod, fused=fused, up=up)
+        assert out.shape == (n, c_out, 7 * up, 7 * up)
         (out * torch.linspace(-1, 1, out.numel(), dtype=DT).reshape(out.shape)).sum().backward()
         results.append((out, x.grad, w.grad, s.grad))
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+# NVIDIA's upsampling convolution (conv2d_resample, up=2) and image upsampling (upfirdn2d.upsample2d).
+# Per axis, a stride-2 transposed convolution puts input pixel i at 2i + t for kernel tap t; the
+# filter is [1, 3, 3, 1] / 8 x 2 (gain 4 over two axes) with one pixel of zero padding. For an
+# input row (a, b) that gives, from [0, 0, a, 0, b, 0, 0] (centre tap t = 1), (3a, 3a + b, a + 3b,
+# 3b) / 4, and from [0, a, 0, b, 0, 0, 0] (corner tap t = 0), (3a + b, a + 3b, 3b, b) / 4. In 2D,
+# out = A X A^T with A's rows those coefficients; for X = [[1, 2], [3, 4]]:
+#   centre: A X = [[3, 6], [6, 10], [10, 14], [9, 12]] / 4, each row (u, v) -> (3u, 3u + v, u + 3v, 3v) / 4
+#   corner: A X = [[6, 10], [10, 14], [9, 12], [3, 4]] / 4, each row (u, v) -> (3u + v, u + 3v, 3v, v) / 4
+UP_CENTRE = [[9, 15, 21, 18], [18, 28, 36, 30], [30, 44, 52, 42], [27, 39, 45, 36]]  # / 16
+UP_CORNER = [[28, 36, 30, 10], [44, 52, 42, 14], [39, 45, 36, 12], [13, 15, 12, 4]]  # / 16
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_upsampling_modulated_conv_by_hand(fused):
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=DT).reshape(1, 1, 2, 2)
+    ones = torch.ones(1, 1, dtype=DT)
+    for tap, expected in (((1, 1), UP_CENTRE), ((0, 0), UP_CORNER)):
+        w = torch.zeros(1, 1, 3, 3, dtype=DT)
+        w[0, 0, tap[0], tap[1]] = 1.0
+        out = modulated_conv2d(x, w, ones, demodulate=False, fused=fused, up=2)
+        torch.testing.assert_close(out, torch.tensor(expected, dtype=DT).reshape(1, 1, 4, 4) / 16)
+
+
+def test_image_upsampling_by_hand_and_bilinear_inside():
+    # upfirdn2d.upsample2d: zeros between the pixels, padding 2 before and 1 after, the filter x 4:
+    # per axis the centre-tap sequence above, so the same 4x4 as the centre tap
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=DT).reshape(1, 1, 2, 2)
+    torch.testing.assert_close(upsample2x_fir(x), torch.tensor(UP_CENTRE, dtype=DT).reshape(1, 1, 4, 4) / 16)
+    # inside the image it is bilinear upsampling; at the border bilinear repeats the edge
+    # ((1, 2) -> (1, 1.25, 1.75, 2) where zeros beyond it give (0.75, 1.25, 1.75, 1.5))
+    y = torch.randn(2, 3, 6, 6, dtype=DT)
+    inside = (slice(None), slice(None), slice(1, -1), slice(1, -1))
+    torch.testing.assert_close(upsample2x_fir(y)[inside], upsample2x(y, filtered=True)[inside])
+    assert not torch.allclose(upsample2x_fir(y), upsample2x(y, filtered=True))
+
+
+def test_upsampling_conv_equals_zero_insertion_then_convolution():
+    # conv2d_resample(up=2) spelled out the slow way, with several channels (the transposed
+    # convolution takes the kernel's in/out channels swapped): x at even positions of a zero image,
+    # the kernel flipped (a convolution) with two pixels of zero padding, then the filter x 4
+    torch.manual_seed(5)
+    x = torch.randn(2, 3, 5, 5, dtype=DT)
+    w = torch.randn(4, 3, 3, 3, dtype=DT)
+    z = torch.zeros(2, 3, 9, 9, dtype=DT)
+    z[:, :, ::2, ::2] = x
+    y = F.conv2d(z, w.flip([2, 3]), padding=2)  # 11 x 11
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=DT)
+    expected = F.conv2d(y, (torch.outer(taps, taps) / 16).expand(4, 1, 4, 4), padding=1, groups=4)
+    out = modulated_conv2d(x, w, torch.ones(2, 3, dtype=DT), demodulate=False, up=2)
+    assert out.shape == (2, 4, 10, 10)
+    torch.testing.assert_close(out, expected)
 
 
 def test_modulated_conv_module_starts_with_unit_styles():

@@ -689,6 +689,23 @@ def test_a_checkpoint_naming_a_renamed_builder_loads_and_rebuilds_the_same(tmp_p
             assert torch.equal(value, other) if isinstance(value, torch.Tensor) else value == other, key
 
 
+def test_a_stylegan2_checkpoint_from_before_the_upsample_key_keeps_bilinear_upsampling(tmp_path: Path):
+    """model.generator.upsample (issue 31) changed StyleGAN2's default network: a checkpoint whose
+    config has no such key was trained with bilinear upsampling and is read so (ADDED_KEYS)."""
+    from omegaconf import OmegaConf
+
+    from gan_cli.checkpoint import FORMAT
+    from gan_cli.config import validate_saved_config
+    from tests.test_training_extensions import compose_train
+
+    saved = OmegaConf.to_container(compose_train("model=stylegan2"), resolve=True)
+    assert saved["model"]["generator"]["upsample"] == "transposed"  # today's default
+    del saved["model"]["generator"]["upsample"]
+    torch.save({"format": FORMAT, "step": 0, "config": saved}, tmp_path / "old.pt")
+    loaded = validate_saved_config(load_checkpoint(tmp_path / "old.pt")["config"], "checkpoint old.pt")
+    assert loaded.model.generator.upsample == "bilinear"
+
+
 @pytest.mark.parametrize("experiment, where, value, key", [
     ("progan_celeba", ("model", "schedule"), -1, "training_kimg"),
     ("progan_celeba", ("model", "regularizers", "drift"), -0.5, "epsilon"),

@@ -476,12 +476,20 @@ class StyleGAN2GeneratorConfig(GeneratorConfig):
     # at 14 px 2,657 unfused / 12,579 fused; sampling batch 64 797 / 3,309; batch 1 at 28 px 58 / 57.
     # Fused is never faster here (NVIDIA fuses for inference on GPUs: unmeasured here).
     modconv: str = "unfused"
+    # upsampling layers: transposed (NVIDIA's conv2d_resample: a stride-2 transposed 3x3 convolution
+    # at the low side, then the [1, 3, 3, 1] filter; toRGB images by upfirdn2d, zero borders) |
+    # bilinear (the input upsampled, then the 3x3 convolution at the high side: 4x its arithmetic;
+    # bilinear images, edge repeated). Different border values, so not interchangeable on a trained G.
+    # Measured on the 2-core CPU (scripts/bench_models.py --parts --batch 16, one thread, CPU s):
+    # paper widths at 28 px, a plain step 25.2 transposed / 27.7 bilinear; G's forward 2.1 / 2.9.
+    upsample: str = "transposed"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_nvidia_widths(self)
         _check_mapping(self)
         _one_of(self, "modconv", ("unfused", "fused"))
+        _one_of(self, "upsample", ("transposed", "bilinear"))
 
 
 @dataclass

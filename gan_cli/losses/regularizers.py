@@ -24,13 +24,14 @@ from gan_cli.losses.base import Stats, input_gradient
 @dataclass
 class RegContext:
     """One update's view: ``G(z, y)``, ``D(x, y)``, the real batch, its condition ``y`` (labels, an
-    image or None), ``fake`` = G(z) (attached to G's graph for G terms, detached for D terms), ``z``."""
+    image or None), ``fake`` = G(z) (attached to G's graph for G terms, detached for D terms; None
+    for a lazy G term, which runs G itself, as the path length does on half the latents), ``z``."""
 
     G: Callable[..., Tensor]
     D: Callable[..., Tensor]
     real: Tensor
     y: Any
-    fake: Tensor
+    fake: Tensor | None
     z: Tensor
 
 

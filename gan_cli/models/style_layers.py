@@ -4,7 +4,8 @@ Equalised learning rate (ProGAN 4.1): ``w ~ N(0, 1 / lr_mul^2)`` used as
 ``w * gain * lr_mul / sqrt(fan_in)``, bias as ``b * lr_mul``. Pixel norm (ProGAN 4.2), minibatch
 stddev (ProGAN 3, NVIDIA's grouping), AdaIN (StyleGAN eq. 1), modulated/demodulated convolution
 (StyleGAN2 eqs. 1, 3), noise inputs and the constant input (StyleGAN 2, 3.2). Resampling: ProGAN
-nearest / 2x2 average; StyleGAN(2) the [1, 3, 3, 1] filter (bilinear upsampling is exactly it).
+nearest / 2x2 average; StyleGAN(2) the [1, 3, 3, 1] filter (bilinear upsampling is it inside the
+image; NVIDIA's upfirdn2d pads with zeros, ``upsample2x_fir`` and ``modulated_conv2d(up=2)``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 __all__ = ["SQRT2", "AdaIN", "ConstantInput", "EqualizedConv2d", "EqualizedLinear", "MappingNetwork",
            "ModulatedConv2d", "NoiseInjection", "ScaledLeakyReLU", "adain", "blur", "channels_at",
            "default_start_resolution", "downsample2x", "layer_noise", "minibatch_std", "mix_styles",
-           "modulated_conv2d", "pixel_norm", "progressive_plan", "upsample2x"]
+           "modulated_conv2d", "pixel_norm", "progressive_plan", "upsample2x", "upsample2x_fir"]
 
 SQRT2 = math.sqrt(2.0)
 _SUPPORTED = ("square images whose side is start_resolution * 2**k (k >= 0): with the default start, "
@@ -185,20 +186,24 @@ class AdaIN(nn.Module):
 
 
 def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool = True,
-                     eps: float = 1e-8, fused: bool = False) -> Tensor:
+                     eps: float = 1e-8, fused: bool = False, up: int = 1) -> Tensor:
     """StyleGAN2 eqs. 1, 3: ``w' = s_i w``, ``w'' = w' / sqrt(sum_{i,k} w'^2 + eps)``; x (N, C_in, H, W),
     weight (C_out, C_in, k, k) already scaled, styles (N, C_in) -> (N, C_out, H, W), "same" padding.
 
     ``fused``: per-sample kernels (N, C_out, C_in, k, k), one grouped convolution. Else (the form
     NVIDIA trains with, ``fused_modconv=False``): ``conv(x * s, w) * d`` with one shared kernel and the
     demodulation ``d_j = 1 / sqrt(sum_i s_i^2 sum_k w_ijk^2 + eps)`` from an (N, C_in) x (C_in, C_out)
-    product, so no per-sample kernel is ever built. Both compute the same values."""
+    product, so no per-sample kernel is ever built. Both compute the same values.
+
+    ``up=2``: NVIDIA's upsampling convolution (conv2d_resample), output (N, C_out, 2H, 2W): a stride-2
+    transposed convolution of the low-resolution input with ``w`` (as a convolution, not a
+    correlation), then the [1, 3, 3, 1] filter x 4 with one pixel of zero padding (:func:`blur`)."""
     n, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     styles = styles.to(weight.dtype)
     if not fused:
-        out = F.conv2d(x * styles.to(x.dtype).reshape(n, c_in, 1, 1), weight.to(x.dtype),
-                       padding=(kh // 2, kw // 2))
+        x = x * styles.to(x.dtype).reshape(n, c_in, 1, 1)
+        out = _conv(x, weight.to(x.dtype), up, groups=1)
         if not demodulate:
             return out
         dcoefs = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).T + eps)  # (N, C_out)
@@ -206,27 +211,45 @@ def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool
     wts = weight[None] * styles[:, None, :, None, None]  # (N, C_out, C_in, k, k)
     if demodulate:
         wts = wts * torch.rsqrt(wts.square().sum(dim=(2, 3, 4), keepdim=True) + eps)
-    out = F.conv2d(x.reshape(1, n * c_in, h, w), wts.reshape(n * c_out, c_in, kh, kw).to(x.dtype),
-                   padding=(kh // 2, kw // 2), groups=n)
-    return out.reshape(n, c_out, h, w)
+    out = _conv(x.reshape(1, n * c_in, h, w), wts.reshape(n * c_out, c_in, kh, kw).to(x.dtype), up, groups=n)
+    return out.reshape(n, c_out, out.shape[2], out.shape[3])
+
+
+def _conv(x: Tensor, weight: Tensor, up: int, groups: int) -> Tensor:
+    """``weight`` (groups * C_out, C_in, k, k) over x (1 or N, groups * C_in, H, W), "same" padding;
+    ``up=2``: conv2d_resample's transposed path (stride-2 transposed convolution, then the filter)."""
+    kh, kw = weight.shape[2:]
+    if up == 1:
+        return F.conv2d(x, weight, padding=(kh // 2, kw // 2), groups=groups)
+    if up != 2 or kh != kw or kh % 2 == 0 or kh > 5:
+        raise ValueError(f"modulated_conv2d: up=2 takes square odd kernels up to 5, got up={up}, "
+                         f"{kh}x{kw}")
+    c_out, c_in = weight.shape[0] // groups, weight.shape[1]
+    # conv_transpose2d's weight is (groups * C_in, C_out, k, k); padding 0 gives 2H + k - 2 pixels,
+    # the filter's padding (NVIDIA's px0 + pxt: 1 for k = 3) brings them to 2H
+    wt = weight.reshape(groups, c_out, c_in, kh, kw).transpose(1, 2).reshape(groups * c_in, c_out, kh, kw)
+    out = F.conv_transpose2d(x, wt, stride=2, groups=groups)
+    return blur(out, padding=kh // 2 + 3 - kh, gain=4.0)
 
 
 class ModulatedConv2d(nn.Module):
     """A modulated convolution (equalised kernel, gain 1) with its style affine ``s = A w`` (bias 1);
-    no bias of its own. ``fused``: per-sample kernels (see :func:`modulated_conv2d`)."""
+    no bias of its own. ``fused``: per-sample kernels; ``up=2``: NVIDIA's upsampling convolution
+    (see :func:`modulated_conv2d`)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, w_dim: int,
-                 demodulate: bool = True, fused: bool = False) -> None:
+                 demodulate: bool = True, fused: bool = False, up: int = 1) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
         self.affine = EqualizedLinear(w_dim, in_channels, gain=1.0, bias_init=1.0)
         self.demodulate = demodulate
         self.fused = fused
+        self.up = up
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
         return modulated_conv2d(x, self.weight * self.weight_gain, self.affine(w), self.demodulate,
-                                fused=self.fused)
+                                fused=self.fused, up=self.up)
 
 
 class NoiseInjection(nn.Module):
@@ -278,12 +301,24 @@ def upsample2x(x: Tensor, filtered: bool = False) -> Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="nearest")
 
 
-def blur(x: Tensor, padding: int, stride: int = 1) -> Tensor:
-    """Each channel filtered by the separable [1, 3, 3, 1] / 8 kernel, zero padding (differentiable twice)."""
+def upsample2x_fir(x: Tensor) -> Tensor:
+    """Double the side as NVIDIA's ``upfirdn2d.upsample2d``: zeros between the pixels, the [1, 3, 3, 1]
+    filter x 4, zero padding (2 before, 1 after). Inside the image it equals bilinear upsampling;
+    the border pixels see zeros beyond the edge (bilinear repeats the edge)."""
     c = x.shape[1]
-    taps = torch.tensor([1.0, 3.0, 3.0, 1.0], device=x.device, dtype=x.dtype) / 8.0
-    kernel = (taps[:, None] * taps[None, :]).expand(c, 1, 4, 4)
-    return F.conv2d(x, kernel, stride=stride, padding=padding, groups=c)
+    return F.conv_transpose2d(x, _fir_kernel(c, x, 4.0), stride=2, padding=1, groups=c)
+
+
+def _fir_kernel(c: int, like: Tensor, gain: float) -> Tensor:
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0], device=like.device, dtype=like.dtype) / 8.0
+    return (taps[:, None] * taps[None, :] * gain).expand(c, 1, 4, 4)
+
+
+def blur(x: Tensor, padding: int, stride: int = 1, gain: float = 1.0) -> Tensor:
+    """Each channel filtered by the separable [1, 3, 3, 1] / 8 kernel x ``gain``, zero padding
+    (differentiable twice)."""
+    c = x.shape[1]
+    return F.conv2d(x, _fir_kernel(c, x, gain), stride=stride, padding=padding, groups=c)
 
 
 def downsample2x(x: Tensor, filtered: bool = False) -> Tensor:

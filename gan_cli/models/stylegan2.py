@@ -1,11 +1,13 @@
 """StyleGAN2 (Karras et al. 2020, sections 2, 4, fig. 7, config F): skip generator, residual D.
 
 Generator: StyleGAN's mapping; from a learned randn constant, one layer at the start side and two
-per later side (the first after bilinear upsampling), each ``modulated conv 3x3 (demodulated) ->
-+ strength noise -> + bias -> sqrt(2) LeakyReLU(0.2)``; the image is the sum of every side's toRGB
-(modulated 1x1, not demodulated), upsampled; a side's toRGB shares its style with the next side's
-first layer (NVIDIA's code), so ``num_ws = 2k + 2``. NVIDIA upsamples inside the convolution; here
-the input is upsampled, then convolved. Discriminator: fromRGB, per halving a residual block
+per later side (the first upsamples), each ``modulated conv 3x3 (demodulated) -> + strength noise ->
++ bias -> sqrt(2) LeakyReLU(0.2)``; the image is the sum of every side's toRGB (modulated 1x1, not
+demodulated), upsampled; a side's toRGB shares its style with the next side's first layer (NVIDIA's
+code), so ``num_ws = 2k + 2``. ``upsample``: "transposed" (NVIDIA's: a stride-2 transposed
+convolution at the low side, then the [1, 3, 3, 1] filter; the image by upfirdn2d, zero borders) or
+"bilinear" (the input upsampled bilinearly, then convolved at the high side; four times the
+arithmetic). Discriminator: fromRGB, per halving a residual block
 ``(skip + main) / sqrt(2)`` (``architecture="orig"``: main alone), then minibatch stddev, conv,
 fully connected, linear score; gain 1 weights, sqrt(2) after each LeakyReLU. Labels are not used.
 """
@@ -32,6 +34,7 @@ from gan_cli.models.style_layers import (
     minibatch_std,
     progressive_plan,
     upsample2x,
+    upsample2x_fir,
 )
 from gan_cli.models.stylegan import StyleGenerator
 
@@ -43,12 +46,13 @@ def _act(x: Tensor, gain: float = SQRT2) -> Tensor:
 
 
 class SynthesisLayer(nn.Module):
-    """``[upsample] -> modulated conv 3x3 -> + strength * noise -> + bias -> sqrt(2) LeakyReLU``."""
+    """``modulated conv 3x3 [upsampling: upsample] -> + strength * noise -> + bias -> sqrt(2) LeakyReLU``."""
 
-    def __init__(self, in_ch: int, out_ch: int, w_dim: int, side: int, up: bool, fused: bool) -> None:
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, side: int, up: str | None, fused: bool) -> None:
         super().__init__()
-        self.up = up
-        self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, demodulate=True, fused=fused)
+        self.up = up == "bilinear"  # else the convolution upsamples (up="transposed") or not (None)
+        self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, demodulate=True, fused=fused,
+                                    up=2 if up == "transposed" else 1)
         self.noise = NoiseInjection(out_ch, per_channel=False)
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.register_buffer("noise_const", torch.randn(1, 1, side, side))
@@ -59,6 +63,10 @@ class SynthesisLayer(nn.Module):
         x = self.conv(x, w)
         x = self.noise(x, layer_noise(noise_mode, self.noise_const))
         return _act(x + self.bias.to(x.dtype)[None, :, None, None])
+
+
+def _bilinear(img: Tensor) -> Tensor:
+    return upsample2x(img, filtered=True)
 
 
 class ToRGB(nn.Module):
@@ -75,19 +83,21 @@ class ToRGB(nn.Module):
 
 class Synthesis(nn.Module):
     """StyleGAN2's skip synthesis network: ws (N, num_ws, w_dim) -> images (N, C, R, R); ``modconv``:
-    unfused | fused modulated convolutions (style_layers.modulated_conv2d)."""
+    unfused | fused modulated convolutions (style_layers.modulated_conv2d); ``upsample``: transposed
+    | bilinear (the module's docstring)."""
 
     def __init__(self, *, w_dim: int, img_channels: int, resolutions: list[int], channel_base: int,
-                 channel_max: int, modconv: str = "unfused") -> None:
+                 channel_max: int, modconv: str = "unfused", upsample: str = "transposed") -> None:
         super().__init__()
+        self.upsample_img = upsample2x_fir if upsample == "transposed" else _bilinear
         self.resolutions = list(resolutions)
         ch = [channels_at(r, channel_base, channel_max) for r in self.resolutions]
         fused = modconv == "fused"
         self.const = ConstantInput(ch[0], self.resolutions[0], init="randn")
-        convs = [SynthesisLayer(ch[0], ch[0], w_dim, self.resolutions[0], False, fused)]
+        convs = [SynthesisLayer(ch[0], ch[0], w_dim, self.resolutions[0], None, fused)]
         for i in range(1, len(ch)):
-            convs.append(SynthesisLayer(ch[i - 1], ch[i], w_dim, self.resolutions[i], True, fused))
-            convs.append(SynthesisLayer(ch[i], ch[i], w_dim, self.resolutions[i], False, fused))
+            convs.append(SynthesisLayer(ch[i - 1], ch[i], w_dim, self.resolutions[i], upsample, fused))
+            convs.append(SynthesisLayer(ch[i], ch[i], w_dim, self.resolutions[i], None, fused))
         self.convs = nn.ModuleList(convs)
         self.to_rgb = nn.ModuleList(ToRGB(c, img_channels, w_dim, fused) for c in ch)
         self.num_ws = len(convs) + 1
@@ -103,7 +113,7 @@ class Synthesis(nn.Module):
         for i in range(1, len(self.resolutions)):
             x = self.convs[2 * i - 1](x, ws[:, 2 * i - 1], noise_mode)
             x = self.convs[2 * i](x, ws[:, 2 * i], noise_mode)
-            img = upsample2x(img, filtered=True) + self.to_rgb[i](x, ws[:, 2 * i + 1])
+            img = self.upsample_img(img) + self.to_rgb[i](x, ws[:, 2 * i + 1])
         return img
 
 
@@ -114,7 +124,7 @@ class Generator(StyleGenerator):
                  w_dim: int = 512, mapping_layers: int = 8, mapping_lr_multiplier: float = 0.01,
                  channel_base: int = 32768, channel_max: int = 512, start_resolution: int | None = None,
                  mixing_prob: float = 0.9, w_avg_beta: float = 0.995, tanh_output: bool = False,
-                 modconv: str = "unfused") -> None:
+                 modconv: str = "unfused", upsample: str = "transposed") -> None:
         super().__init__()
         c, resolutions = progressive_plan(data_shape, start_resolution, "StyleGAN2 generator")
         self.z_dim, self.data_shape, self.num_classes = int(z_dim), tuple(data_shape), 0
@@ -122,7 +132,8 @@ class Generator(StyleGenerator):
         self.mixing_prob = float(mixing_prob)
         self.squash = bool(bounded and tanh_output)
         self.synthesis = Synthesis(w_dim=w_dim, img_channels=c, resolutions=resolutions,
-                                   channel_base=channel_base, channel_max=channel_max, modconv=modconv)
+                                   channel_base=channel_base, channel_max=channel_max, modconv=modconv,
+                                   upsample=upsample)
         self.mapping = MappingNetwork(self.z_dim, w_dim, mapping_layers, self.synthesis.num_ws,
                                       lr_multiplier=mapping_lr_multiplier, w_avg_beta=w_avg_beta)
 

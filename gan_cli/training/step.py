@@ -156,9 +156,8 @@ class GANStep:
         if which == "g":
             set_requires_grad(pair.D, False)
         with self.autocast():
-            if fake is None:  # a G regulariser draws its own fakes, attached to G's graph
+            if which == "g":  # a lazy G term runs G itself on (part of) fresh latents: no fakes here
                 z = self.noise(batch_per_device)
-                fake = pair.G(z, y)
             total, stats = None, {}
             for reg in due:
                 term, reg_stats = reg(RegContext(G=pair.G, D=pair.D, real=real, y=y,
