@@ -141,6 +141,35 @@ def cli():
     return run_cli
 
 
+# Runs that several test files read, trained once per session (per xdist worker)
+
+
+@pytest.fixture(scope="session")
+def fashion_dcgan_run(tmp_path_factory) -> Path:
+    """The default experiment shrunk (tiny=images: DCGAN of width 8 on 256 Fashion-MNIST images),
+    2 steps, each logged: test_train_images, test_eval_cli and test_probe read its directory."""
+    if not HAVE_FASHION_MNIST:
+        pytest.skip("needs Debian's dataset-fashion-mnist (make data)")
+    run_dir = tmp_path_factory.mktemp("fashion_dcgan") / "run"
+    proc = run_cli([*SMALL_IMAGES, "train.steps=2", "train.log_every_steps=1"], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def fashion_cdcgan_run(tmp_path_factory) -> Path:
+    """The class-conditional DCGAN (width 8) on 256 Fashion-MNIST images, 2 steps, each logged, its
+    figure of 30 samples (3 a class): test_train_images, test_eval_cli and test_sample read it."""
+    if not HAVE_FASHION_MNIST:
+        pytest.skip("needs Debian's dataset-fashion-mnist (make data)")
+    run_dir = tmp_path_factory.mktemp("fashion_cdcgan") / "run"
+    proc = run_cli([*SMALL_IMAGES, "model=cdcgan", "model.generator.width=8",
+                    "model.discriminator.width=8", "train.steps=2", "train.log_every_steps=1",
+                    "train.figure_samples=30"], run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
 def pytest_collection_modifyitems(config, items):
     """Modules with the most slow tests run first; tests marked gpu are skipped where no CUDA device
     is visible.

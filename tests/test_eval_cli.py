@@ -17,7 +17,8 @@ import torch
 
 from gan_cli.build import generator_from_checkpoint
 from gan_cli.seeding import derive_seed
-from tests.conftest import REPO, SMALL, SMALL_IMAGES, injected_env, read_metrics, run_cli
+from tests.conftest import REPO, SMALL, read_metrics, run_cli
+from tests.inprocess import needs_subprocess, run_in_process
 
 GAN_EVAL = Path(sys.executable).parent / "gan-eval"
 HAS_FASHION = Path("/usr/share/datasets/fashion-mnist").is_dir()
@@ -25,8 +26,13 @@ HAS_FASHION = Path("/usr/share/datasets/fashion-mnist").is_dir()
 
 def run_eval(args: list[str], run_dir: Path, tmp_path: Path,
              extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "GAN_CLI_CACHE": str(tmp_path / "cache"),
-           "WANDB_SILENT": "true", **(extra_env or {})}
+    """``gan-eval`` with ``args`` into ``run_dir``, its cache under ``tmp_path``: in this process
+    (tests/inprocess.py), or installed as a command in a new one where ``extra_env`` asks for what
+    only a process of its own can have (an injected sitecustomize, TORCH_HOME, ...)."""
+    env = {"GAN_CLI_CACHE": str(tmp_path / "cache"), **(extra_env or {})}
+    if not needs_subprocess(args, env):
+        return run_in_process("gan-eval", [*args, f"hydra.run.dir={run_dir}"], tmp_path, env)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true", **env}
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([str(GAN_EVAL), *args, f"hydra.run.dir={run_dir}"],
                           capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
@@ -95,10 +101,9 @@ def test_gan_eval_on_a_toy_checkpoint(tmp_path: Path, ring8_ckpt: Path):
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
-def test_gan_eval_on_an_image_checkpoint_defaults_to_the_offline_feature_net(tmp_path: Path):
-    run_dir = tmp_path / "run"
-    assert run_cli([*SMALL_IMAGES, "train.steps=2", "train.log_every_steps=1"],
-                   run_dir).returncode == 0
+def test_gan_eval_on_an_image_checkpoint_defaults_to_the_offline_feature_net(tmp_path: Path,
+                                                                           fashion_dcgan_run: Path):
+    run_dir = fashion_dcgan_run  # tiny=images, 2 steps (tests/conftest.py)
     proc = run_eval([f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "num_samples=300",
                      "num_real=256", "batch_size=100"], tmp_path / "eval", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -185,44 +190,34 @@ def fashion_train_images(n: int) -> torch.Tensor:
     return torch.from_numpy(raw.astype(np.float64).reshape(n, 1, 28, 28) / 127.5 - 1.0)
 
 
-# A probe planted in gan-eval (tests/conftest.py's injected_env): the labels of every call of
-# DCGAN's generator, written to $T19_PROBE at exit.
-G_LABELS = """
-import atexit, os
-import torch
-from gan_cli.models import dcgan
+def record_g_labels(monkeypatch) -> list:
+    """A probe in DCGAN's generator: the labels of every call, in order (None for no labels)."""
+    from gan_cli.models import dcgan
 
-_labels, _forward = [], dcgan.Generator.forward
+    labels, forward = [], dcgan.Generator.forward
 
-def _probe(self, z, y=None):
-    _labels.append(None if y is None else y.detach().cpu().clone())
-    return _forward(self, z, y)
+    def probe(self, z, y=None):
+        labels.append(None if y is None else y.detach().cpu().clone())
+        return forward(self, z, y)
 
-dcgan.Generator.forward = _probe
-atexit.register(lambda: torch.save(_labels, os.environ["T19_PROBE"]))
-"""
+    monkeypatch.setattr(dcgan.Generator, "forward", probe)
+    return labels
 
 
 @pytest.mark.slow  # a training run and a gan-eval run
 @pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
-def test_gan_eval_on_a_conditional_generator(tmp_path: Path):
+def test_gan_eval_on_a_conditional_generator(tmp_path: Path, monkeypatch, fashion_cdcgan_run: Path):
     """A class-conditional DCGAN: gan-eval gives G labels drawn with its latents (the stream
     replayed here), uniform over the 10 classes; the nearest-neighbour distances of its first 8
     samples to the 256 training images are worked out here from the raw IDX file."""
-    run_dir = tmp_path / "run"
-    proc = run_cli([*SMALL_IMAGES, "model=cdcgan", "model.generator.width=8",
-                    "model.discriminator.width=8", "train.steps=2", "train.log_every_steps=1"],
-                   run_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ckpt = run_dir / "checkpoints" / "last.pt"
-    env = injected_env(tmp_path, G_LABELS)
-    env["T19_PROBE"] = str(tmp_path / "labels.pt")
+    ckpt = fashion_cdcgan_run / "checkpoints" / "last.pt"  # 2 steps (tests/conftest.py)
+    calls = record_g_labels(monkeypatch)  # gan-eval runs in this process (run_eval)
     proc = run_eval([f"ckpt={ckpt}", "num_samples=300", "num_real=256", "batch_size=250"],
-                    tmp_path / "eval", tmp_path, extra_env=env)
+                    tmp_path / "eval", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    calls = calls[:]  # gan-eval's calls only, not those below
     G = generator_from_checkpoint(ckpt, device=torch.device("cpu")).G
     assert G.num_classes == 10
-    calls = torch.load(tmp_path / "labels.pt", weights_only=True)
     assert calls and all(y is not None for y in calls)  # every sample drawn with labels
     first = torch.cat(calls)[:300]  # the 300 samples of the feature metrics (250 + 50)
     assert torch.equal(first, replay_labels(300, G.z_dim))

@@ -4,9 +4,6 @@ the data's coordinates, each against values worked out by hand; and gan-eval on 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,8 @@ from gan_cli.metrics.scores import precision_recall
 from gan_cli.metrics.toy import mode_spread
 from gan_cli.metrics.tracker import metric_options, real_data
 from gan_cli.metrics.two_sample import energy_distance
-from tests.conftest import REPO, SMALL, run_cli
+from tests.conftest import SMALL, run_cli
+from tests.inprocess import run_in_process
 
 RUN = {"batch_size": 32, "device": "cpu", "seed": 0}
 
@@ -115,12 +113,9 @@ def test_gan_eval_on_a_sine_run_prints_the_energy_distance_and_its_floor(tmp_pat
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, "dataset=sine"], run_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "GAN_CLI_CACHE": str(tmp_path / "cache"),
-           "WANDB_SILENT": "true"}
     ckpt = run_dir / "checkpoints" / "last.pt"
-    proc = subprocess.run([sys.executable, "-c", "from gan_cli.cli import eval_main; eval_main()",
-                           f"ckpt={ckpt}", f"hydra.run.dir={tmp_path / 'eval'}"],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    proc = run_in_process("gan-eval", [f"ckpt={ckpt}", f"hydra.run.dir={tmp_path / 'eval'}"], tmp_path,
+                          {"GAN_CLI_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.strip().startswith("energy_distance "))
     assert "real-vs-real floor" in line, proc.stdout

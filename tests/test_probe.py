@@ -20,7 +20,6 @@ from gan_cli.metrics.probe import (
     run_probe,
 )
 from gan_cli.models import dcgan, mlp
-from tests.conftest import SMALL_IMAGES, run_cli
 from tests.test_eval_cli import HAS_FASHION, run_eval
 
 
@@ -104,9 +103,8 @@ def test_run_probe_reports_both_discriminators_and_every_block():
 
 @pytest.mark.slow  # a training run and two runs of gan-eval
 @pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
-def test_gan_eval_probe_through_the_command_line(tmp_path: Path):
-    run_dir = tmp_path / "run"
-    assert run_cli([*SMALL_IMAGES, "train.steps=2", "train.log_every_steps=1"], run_dir).returncode == 0
+def test_gan_eval_probe_through_the_command_line(tmp_path: Path, fashion_dcgan_run: Path):
+    run_dir = fashion_dcgan_run  # tiny=images, 2 steps (tests/conftest.py)
     proc = run_eval([f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "probe=linear", "metrics=[]",
                      "probe_train=200", "probe_test=100"], tmp_path / "eval", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

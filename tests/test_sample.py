@@ -6,9 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +32,8 @@ from gan_cli.sample import (
     vector_arithmetic,
     walk,
 )
-from tests.conftest import REPO, SMALL, SMALL_IMAGES, run_cli
+from tests.conftest import SMALL, run_cli
+from tests.inprocess import run_in_process
 
 HAS_FASHION = Path("/usr/share/datasets/fashion-mnist").is_dir()
 
@@ -254,21 +253,14 @@ def test_style_mixing_and_psi_figures_on_a_stylegan2_generator():
 
 
 def run_sample(args: list[str], out: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    code = "import sys; from gan_cli.cli import sample_main; sys.argv[0] = 'gan-sample'; sample_main()"
-    return subprocess.run([sys.executable, "-c", code, *args, f"hydra.run.dir={out}"], capture_output=True,
-                          text=True, timeout=600, env=env, cwd=out.parent)
+    """``gan-sample`` with ``args`` into ``out``, in this process (tests/inprocess.py)."""
+    return run_in_process("gan-sample", [*args, f"hydra.run.dir={out}"], out.parent)
 
 
 @pytest.fixture(scope="module")
-def cdcgan_ckpt(tmp_path_factory) -> Path:
-    if not HAS_FASHION:
-        pytest.skip("needs Debian's dataset-fashion-mnist")
-    run_dir = tmp_path_factory.mktemp("cdcgan") / "run"
-    proc = run_cli([*SMALL_IMAGES, "model=cdcgan", "train.steps=2", "train.log_every_steps=1"], run_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir / "checkpoints" / "last.pt"
+def cdcgan_ckpt(fashion_cdcgan_run) -> Path:
+    """A 2-step class-conditional DCGAN (tests/conftest.py, shared with other files)."""
+    return fashion_cdcgan_run / "checkpoints" / "last.pt"
 
 
 def test_gan_sample_exports_what_the_generator_makes(tmp_path: Path, cdcgan_ckpt: Path):

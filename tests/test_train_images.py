@@ -3,6 +3,7 @@ images, the conditional DCGAN's class-per-row figures, and the default experimen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -32,10 +33,8 @@ def test_every_loss_trains_dcgan_on_fashion_mnist(tmp_path: Path, loss: str):
     assert any(k.endswith("weight") and v.dim() == 4 for k, v in ckpt["G"].items())  # convs
 
 
-def test_default_experiment_is_dcgan_on_fashion_mnist(tmp_path: Path):
-    run_dir = tmp_path / "run"
-    proc = run_cli([*SMALL_IMAGES, "train.steps=2", "train.log_every_steps=1"], run_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_default_experiment_is_dcgan_on_fashion_mnist(fashion_dcgan_run: Path):
+    run_dir = fashion_dcgan_run  # tiny=images, 2 steps (tests/conftest.py)
     cfg = load_checkpoint(run_dir / "checkpoints" / "last.pt")["config"]
     assert cfg["model"]["generator"]["_target_"] == "gan_cli.models.dcgan.Generator"
     assert cfg["loss"]["_target_"] == "gan_cli.losses.NonSaturating"
@@ -45,12 +44,8 @@ def test_default_experiment_is_dcgan_on_fashion_mnist(tmp_path: Path):
     assert png.size == (8 * 30 + 2, 8 * 30 + 2)
 
 
-def test_conditional_dcgan_figure_has_one_row_per_class(tmp_path: Path):
-    run_dir = tmp_path / "run"
-    proc = run_cli([*SMALL_IMAGES, "model=cdcgan", "model.generator.width=8",
-                    "model.discriminator.width=8", "train.steps=2", "train.log_every_steps=1",
-                    "train.figure_samples=30"], run_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_conditional_dcgan_figure_has_one_row_per_class(fashion_cdcgan_run: Path):
+    run_dir = fashion_cdcgan_run  # model=cdcgan, train.figure_samples=30 (tests/conftest.py)
     png = Image.open(sorted((run_dir / "samples").glob("*.png"))[-1])
     assert png.size == (3 * 30 + 2, 10 * 30 + 2)  # 10 rows (classes) of 3 samples
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
@@ -65,30 +60,29 @@ def test_conditional_model_on_unlabelled_data_is_a_config_error(tmp_path: Path):
     assert "Traceback" not in proc.stderr
 
 
-# A probe planted in the real command (tests/conftest.py's injected_env): every call of DCGAN's
-# discriminator records its input's memory format, the autocast state it runs under and the
-# dtype it returns; the records are written to $T19_PROBE when the process exits.
-D_PROBE = """
-import atexit, json, os
-import torch
-from gan_cli.models import dcgan
+# A probe in DCGAN's discriminator for a run in this process (run_cli runs gan-train here): every
+# call records its input's memory format, the autocast state it runs under and the dtype it returns.
+@contextlib.contextmanager
+def d_probe():
+    from gan_cli.models import dcgan
 
-_seen, _forward = [], dcgan.Discriminator.forward
+    seen, forward = [], dcgan.Discriminator.forward
 
-def _probe(self, x, y=None):
-    out = _forward(self, x, y)
-    _seen.append({
-        "nhwc": x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
-                and not x.is_contiguous(),
-        "autocast": torch.is_autocast_enabled("cpu"),
-        "autocast_dtype": str(torch.get_autocast_dtype("cpu")),
-        "out_dtype": str(out.dtype),
-    })
-    return out
+    def probe(self, x, y=None):
+        out = forward(self, x, y)
+        seen.append({
+            "nhwc": x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+                    and not x.is_contiguous(),
+            "autocast": torch.is_autocast_enabled("cpu"),
+            "autocast_dtype": str(torch.get_autocast_dtype("cpu")),
+            "out_dtype": str(out.dtype),
+        })
+        return out
 
-dcgan.Discriminator.forward = _probe
-atexit.register(lambda: open(os.environ["T19_PROBE"], "w").write(json.dumps(_seen)))
-"""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dcgan.Discriminator, "forward", probe)
+        yield seen
+
 
 # 3 RGB steps (Fashion-MNIST replicated to 3 channels: with one channel NCHW and NHWC are the
 # same layout, and a channels_last input could not be told from a plain one)
@@ -98,12 +92,10 @@ FEATURE_RUN = [*SMALL_IMAGES, "dataset.channels=3", "train.steps=3", "train.log_
 
 def probed_run(tmp_path: Path, name: str, extra: list[str]) -> tuple[Path, list[dict]]:
     run_dir = tmp_path / name
-    (tmp_path / f"hook_{name}").mkdir()
-    env = injected_env(tmp_path / f"hook_{name}", D_PROBE)
-    env["T19_PROBE"] = str(tmp_path / f"{name}.json")
-    proc = run_cli([*FEATURE_RUN, *extra], run_dir, env=env)
+    with d_probe() as seen:
+        proc = run_cli([*FEATURE_RUN, *extra], run_dir, in_process=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir, json.loads((tmp_path / f"{name}.json").read_text())
+    return run_dir, seen
 
 
 @pytest.fixture(scope="module")

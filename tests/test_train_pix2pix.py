@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +24,11 @@ from gan_cli.losses import NoAdversarial
 from gan_cli.metrics.feature_net import load_fashion_cnn
 from gan_cli.metrics.registry import compute_metrics
 from tests.conftest import REPO, read_metrics, run_cli
+from tests.inprocess import run_in_process
 from tests.test_training_extensions import assert_same_checkpoint
 
 HAS_FASHION = DEBIAN_FASHION_MNIST.is_dir()
 needs_fashion = pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
-GAN_EVAL = Path(sys.executable).parent / "gan-eval"
 
 # The CPU preset, shrunk to seconds: 80 training pairs, batch 16 (5 batches an epoch), widths 4.
 TINY = ["experiment=pix2pix_fashion", "logger=none", "dataset.limit=80", "train.batch_size=16",
@@ -38,11 +36,9 @@ TINY = ["experiment=pix2pix_fashion", "logger=none", "dataset.limit=80", "train.
 
 
 def run_eval(args: list[str], run_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "GAN_CLI_CACHE": str(tmp_path / "cache"),
-           "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([str(GAN_EVAL), *args, f"hydra.run.dir={run_dir}"],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    """``gan-eval`` with ``args`` into ``run_dir``, in this process (tests/inprocess.py)."""
+    return run_in_process("gan-eval", [*args, f"hydra.run.dir={run_dir}"], tmp_path,
+                          {"GAN_CLI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
 
 
 def tile(png: np.ndarray, index: int, per_row: int, side: int = 32, pad: int = 2) -> np.ndarray:

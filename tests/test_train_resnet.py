@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,8 @@ from gan_cli.build import build_generator, build_network
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import register_configs, validate
-from tests.conftest import REPO, SMALL, assert_resumed_exactly, read_metrics, run_cli
+from tests.conftest import SMALL, assert_resumed_exactly, read_metrics, run_cli
+from tests.inprocess import run_in_process
 
 HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
 pytestmark = pytest.mark.skipif(not HAVE_FASHION_MNIST,
@@ -142,13 +141,11 @@ def test_ema_checkpoint_samples_and_gan_eval(tmp_path: Path):
     state = last(run_dir)
     assert state["G_ema"].keys() == state["G"].keys()
 
-    def gan_eval(out: Path, *args: str) -> dict:
-        env_args = [sys.executable, "-c", "from gan_cli.cli import eval_main; eval_main()",
-                    f"ckpt={run_dir / 'checkpoints' / 'last.pt'}", "metrics=[fd_fashion]",
-                    "num_samples=200", "num_real=200", f"hydra.run.dir={out}", *args]
-        proc = subprocess.run(env_args, capture_output=True, text=True, timeout=300,
-                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
-                                   "HOME": str(tmp_path)}, cwd=tmp_path)
+    def gan_eval(out: Path, *args: str) -> dict:  # in this process, its cache in tmp_path
+        proc = run_in_process("gan-eval", [f"ckpt={run_dir / 'checkpoints' / 'last.pt'}",
+                                           "metrics=[fd_fashion]", "num_samples=200", "num_real=200",
+                                           f"hydra.run.dir={out}", *args],
+                              tmp_path, {"GAN_CLI_CACHE": str(tmp_path / "cache")})
         assert proc.returncode == 0, proc.stderr[-3000:]
         return json.loads((out / "metrics.json").read_text()), proc.stdout
 

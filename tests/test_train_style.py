@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,8 @@ from gan_cli.metrics.tracker import make_sampler
 from gan_cli.models import stylegan2
 from gan_cli.models.style_layers import channels_at
 from gan_cli.seeding import derive_seed
-from tests.conftest import REPO, read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli
+from tests.inprocess import run_in_process
 from tests.test_training_extensions import assert_same_checkpoint, compose_train
 
 WIDTHS = ["model.generator.channel_base=112", "model.generator.channel_max=16",
@@ -49,12 +48,8 @@ TINY = {
 
 
 def run_eval(args: list[str], run_dir: Path) -> subprocess.CompletedProcess:
-    """``gan-eval`` with ``args`` into ``run_dir``."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    code = "from gan_cli.cli import eval_main; eval_main()"
-    return subprocess.run([sys.executable, "-c", code, *args, f"hydra.run.dir={run_dir}"],
-                          capture_output=True, text=True, timeout=300, env=env, cwd=run_dir.parent)
+    """``gan-eval`` with ``args`` into ``run_dir``, in this process (tests/inprocess.py)."""
+    return run_in_process("gan-eval", [*args, f"hydra.run.dir={run_dir}"], run_dir.parent)
 
 
 def train_preset(name: str, run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
