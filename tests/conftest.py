@@ -141,6 +141,16 @@ def cli():
     return run_cli
 
 
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory) -> Path:
+    """A finished ``tiny=toy`` run (12 steps), trained once per session (per xdist worker) for the
+    tests that read it or copy it; none may change it."""
+    run_dir = tmp_path_factory.mktemp("toy") / "run"
+    proc = run_cli(SMALL, run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked gpu are skipped where no CUDA device is visible."""
     import torch
