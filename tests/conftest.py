@@ -170,6 +170,16 @@ def fashion_cdcgan_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory) -> Path:
+    """A finished ``tiny=toy`` run (12 steps), trained once per session (per xdist worker) for the
+    tests that read it or copy it; none may change it."""
+    run_dir = tmp_path_factory.mktemp("toy") / "run"
+    proc = run_cli(SMALL, run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
 def pytest_collection_modifyitems(config, items):
     """Modules with the most slow tests run first; tests marked gpu are skipped where no CUDA device
     is visible.

@@ -5,7 +5,8 @@ spends importing torch and Hydra.
 
 Each call leaves the process as it found it: ``sys.argv``, the environment, the working directory,
 the signal handlers, the logging handlers, torch's thread count, determinism flags and random
-number generators, and the module-level state the commands keep (``gan_cli.defaults.NOTES``).
+number generators, the warning filters, and the module-level state the commands keep
+(``gan_cli.defaults.NOTES``); the command's warnings reach its standard error, as in a new process.
 Runs that need a process of their own (an injected ``sitecustomize``, DDP, SLURM, W&B, signals,
 peak memory) go through the subprocess: ``run_cli(..., in_process=False)``, or by the rules of
 :func:`needs_subprocess`.
@@ -27,8 +28,10 @@ from pathlib import Path
 # arguments that start processes (DDP, SLURM) or services (W&B) or measure the process itself
 SUBPROCESS_ARGS = ("hardware=ddp", "hardware=slurm", "hardware=gpu", "hardware.devices", "hardware.nodes",
                    "logger=wandb", "hydra/launcher", "-m", "--multirun")
-# environment variables a test may set for an in-process run (they are set and restored around it)
-IN_PROCESS_ENV = {"GAN_CLI_CACHE", "OMP_NUM_THREADS", "WANDB_SILENT", "GAN_CLI_INCEPTION_URL"}
+# environment variables a test may set for an in-process run (they are set and restored around it;
+# each is read when it is used, not when a module is imported)
+IN_PROCESS_ENV = {"GAN_CLI_CACHE", "OMP_NUM_THREADS", "WANDB_SILENT", "GAN_CLI_INCEPTION_URL",
+                  "GAN_CLI_DATA", "TORCH_HOME"}
 _SIGNALS = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM")
             if hasattr(signal, n)]
 
@@ -39,7 +42,21 @@ def needs_subprocess(args: list[str], env: dict | None) -> bool:
     with an injected sitecustomize, HYDRA_FULL_ERROR, ...)."""
     if env and set(env) - IN_PROCESS_ENV:
         return True
-    return any(a == s or a.startswith(s) for a in args for s in SUBPROCESS_ARGS)
+    return any(a == s or a.startswith(s) for a in [*_stored(args), *args] for s in SUBPROCESS_ARGS)
+
+
+def _stored(args: list[str]) -> list[str]:
+    """The overrides stored in the run directory that ``resume=RUN_DIR`` continues (gan-train
+    reuses them: a DDP run resumes as a DDP run); [] when there is none or it is not a list."""
+    import yaml
+
+    resume = [a.partition("=")[2] for a in args if a.startswith("resume=")]
+    path = Path(resume[-1]).expanduser() / ".hydra" / "overrides.yaml" if resume else None
+    try:
+        stored = yaml.safe_load(path.read_text()) if path is not None and path.is_file() else []
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        return []
+    return [a for a in stored if isinstance(a, str)] if isinstance(stored, list) else []
 
 
 @contextlib.contextmanager
@@ -68,7 +85,8 @@ def _isolated(argv: list[str], env: dict | None, cwd: Path):
     os.environ.update({"WANDB_SILENT": "true", **(env or {})})
     os.chdir(cwd)
     try:
-        yield
+        with _warnings_as_a_new_process():
+            yield
     finally:
         from hydra.core.global_hydra import GlobalHydra
 
@@ -103,6 +121,26 @@ def _isolated(argv: list[str], env: dict | None, cwd: Path):
         random.setstate(py_rng)
         np.random.set_state(saved_np)
         defaults.NOTES[:] = saved_notes
+
+
+@contextlib.contextmanager
+def _warnings_as_a_new_process():
+    """Warnings printed on the command's standard error, filtered as a new interpreter filters
+    them (DeprecationWarning outside __main__ ignored), instead of pytest's recorder, which would
+    hide them from a test of what the command prints. The filters that ignore a warning stay."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filters[:] = [f for f in warnings.filters if f[0] == "ignore"]
+        warnings.filterwarnings("default", category=DeprecationWarning, module="__main__", append=True)
+        for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.filterwarnings("ignore", category=category, append=True)
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+
+        warnings.showwarning = show
+        yield
 
 
 def run_in_process(prog: str, args: list[str], cwd: Path, env: dict | None = None

@@ -4,8 +4,9 @@
 ``--cfg job``.
 
 A signal or a fault at an exact step is planted in the real command by a ``sitecustomize``
-module (tests/conftest.py's ``injected_env``), which wraps ``GANStep.__call__``: the event then
-happens during a known step, whatever the machine's speed.
+module (tests/conftest.py's ``injected_env``), or with monkeypatch for a run in this process,
+which wraps ``GANStep.__call__``: the event then happens during a known step, whatever the
+machine's speed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import yaml
 
 from gan_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME
 from tests.conftest import GAN_TRAIN, REPO, SMALL, injected_env, last_ckpt, read_metrics, run_cli
+from tests.inprocess import run_in_process
 
 # Four short intervals: logs every 4 steps, a checkpoint at every step (the last good one is
 # always the step before a fault).
@@ -279,16 +281,23 @@ def test_a_failing_scontrol_is_a_warning_and_the_checkpoint_is_written(tmp_path:
 
 
 @pytest.mark.parametrize("mode", ["stop", "skip"])
-def test_nonfinite_weights_stop_the_run_before_a_checkpoint(tmp_path: Path, mode: str):
+def test_nonfinite_weights_stop_the_run_before_a_checkpoint(tmp_path: Path, monkeypatch, mode: str):
     """A weight of G becomes NaN during step 3 while every loss so far was finite: the
     checkpoint of step 3 is refused, exit 1, the last good checkpoint (step 2) stays. With
     train.nonfinite=skip too: non-finite weights always stop the run."""
+    from gan_cli.training import step as step_module
+
+    original = step_module.GANStep.__call__
+
+    def nan_in_step_3(self, pair, step, plan):  # at_step(3, ...) for a run in this process
+        original(self, pair, step, plan)
+        if step + 1 == 3:
+            with torch.no_grad():
+                next(pair.G.parameters()).view(-1)[0] = float("nan")
+
+    monkeypatch.setattr(step_module.GANStep, "__call__", nan_in_step_3)
     run_dir = tmp_path / "run"
-    env = injected_env(tmp_path, at_step(3, """
-        with torch.no_grad():
-            next(pair.G.parameters()).view(-1)[0] = float("nan")
-    """))
-    proc = run_cli([*BASE, f"train.nonfinite={mode}"], run_dir, env=env)
+    proc = run_cli([*BASE, f"train.nonfinite={mode}"], run_dir, in_process=True)
     assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
     err = proc.stderr
     assert "the weights of G are not finite (NaN or inf) at step 3" in err
@@ -370,11 +379,10 @@ def test_inception_metrics_are_skipped_with_a_warning_when_the_weights_are_missi
 
 
 def gan_train(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    full_env.update(env or {})
-    return subprocess.run([*GAN_TRAIN, *args], capture_output=True, text=True, timeout=300,
-                          env=full_env, cwd=cwd)
+    """gan-train with ``args`` exactly (no run directory added), in this process
+    (tests/inprocess.py: the same entry point, exit status and output; HYDRA_FULL_ERROR is read
+    when the command runs, and an exception it lets through is printed as Python prints it)."""
+    return run_in_process("gan-train", args, cwd, env)
 
 
 def test_hydra_full_error_shows_the_traceback_of_a_configuration_error(tmp_path: Path):

@@ -3,13 +3,14 @@ Hydra's search path, and a metric by one file in gan_cli/metrics/defs/."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from gan_cli.checkpoint import load_checkpoint
 from tests.conftest import SMALL, read_metrics, run_cli
 
 
-def test_a_new_loss_is_one_python_file_and_one_option_file(tmp_path: Path):
+def test_a_new_loss_is_one_python_file_and_one_option_file(tmp_path: Path, monkeypatch):
     (tmp_path / "my_losses.py").write_text(
         "from gan_cli.losses import Hinge\n\n"
         "class DoubleHinge(Hinge):\n"
@@ -24,8 +25,12 @@ def test_a_new_loss_is_one_python_file_and_one_option_file(tmp_path: Path):
     conf.mkdir(parents=True)
     (conf / "double_hinge.yaml").write_text("_target_: my_losses.DoubleHinge\nscale: 3.0\nn_critic: 1\n")
     run_dir = tmp_path / "run"
-    proc = run_cli([*SMALL, f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "loss=double_hinge"],
-                   run_dir, env={"PYTHONPATH": f"{tmp_path}:{Path(__file__).resolve().parents[1]}"})
+    monkeypatch.syspath_prepend(str(tmp_path))  # what PYTHONPATH does for a new interpreter
+    try:  # the command runs in this process (tests/inprocess.py)
+        proc = run_cli([*SMALL, f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "loss=double_hinge"],
+                       run_dir)
+    finally:
+        sys.modules.pop("my_losses", None)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = read_metrics(run_dir)[-1]
     # the option file's scale reached the new class: its own statistic is 3 x the hinge loss

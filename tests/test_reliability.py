@@ -8,7 +8,6 @@ import copy
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_RUNTIME, ConfigError, RuntimeFailure
 from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, injected_env, read_metrics, run_cli
+from tests.inprocess import run_in_process
 from tests.test_training_extensions import compose_train
 
 HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
@@ -30,17 +30,8 @@ def last_ckpt(run_dir: Path) -> dict:
 
 
 def run_eval(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-c", "from gan_cli.cli import eval_main; eval_main()",
-                           *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("toy") / "run"
-    assert run_cli(SMALL, run_dir).returncode == 0
-    return run_dir
+    """gan-eval in this process (tests/inprocess.py): what it refuses, not its process, is tested."""
+    return run_in_process("gan-eval", args, cwd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,8 +376,9 @@ def test_a_ddp_checkpoint_resumes_on_one_process_with_a_warning(tmp_path: Path):
     assert len(ckpt["rng_ranks"]) == 2
     # every rank's global stream is saved: ranks >= 1 no longer replay rank 0's
     assert not torch.equal(ckpt["rng_ranks"][0]["torch"], ckpt["rng_ranks"][1]["torch"])
+    # hardware=cpu, one device: a single process, run in this one
     resumed = run_cli([f"resume={run_dir}", "train.steps=12", "hardware=cpu",
-                       "hardware.devices=1"], run_dir, timeout=400)
+                       "hardware.devices=1"], run_dir, timeout=400, in_process=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "no longer bitwise identical" in (run_dir / "train.log").read_text()
     assert last_ckpt(run_dir)["step"] == 12
@@ -639,16 +631,14 @@ def test_the_wandb_floor_has_reinit_finish_previous():
 
 # ---------------------------------------------------------------------------------------------
 # 12. A full disk: one line, exit 1, the last good checkpoint named and intact (issue 26).
-# The fault is planted in the real command (tests/conftest.py's injected_env): at one write, the
-# file's descriptor is pointed at /dev/full, so that from then on every write to it fails with
+# The fault is planted in the real command, run in this process, with monkeypatch: at one write,
+# the file's descriptor is pointed at /dev/full, so that from then on every write to it fails with
 # ENOSPC as on a full disk, through the same calls (torch's zip writer, Python's buffered file).
 
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 
-FULL_DISK = """
-import os
 
-def full_disk(f):
+def full_disk(f) -> None:
     f.flush()
     full = os.open("/dev/full", os.O_WRONLY)
     os.dup2(full, f.fileno())
@@ -665,25 +655,21 @@ class FillsUp:  # a file whose disk is full after `room` more bytes
             full_disk(self.f)
         self.room -= size
         return self.f.write(data)
-"""
 
 
 @needs_dev_full
-def test_a_full_disk_during_a_checkpoint_write_names_the_last_good_one(tmp_path: Path):
+def test_a_full_disk_during_a_checkpoint_write_names_the_last_good_one(tmp_path: Path, monkeypatch):
     run_dir = tmp_path / "run"
-    env = injected_env(tmp_path, FULL_DISK + """
-import torch
+    real_save = torch.save
 
-_save = torch.save
+    def save_on_a_full_disk(obj, f, *args, **kwargs):
+        if ".last.pt.tmp-" in str(getattr(f, "name", "")) and obj.get("step") == 12:
+            f = FillsUp(f, room=4096)  # the disk fills in the middle of the file
+        return real_save(obj, f, *args, **kwargs)
 
-def _save_on_a_full_disk(obj, f, *args, **kwargs):
-    if ".last.pt.tmp-" in str(getattr(f, "name", "")) and obj.get("step") == 12:
-        f = FillsUp(f, room=4096)  # the disk fills in the middle of the file
-    return _save(obj, f, *args, **kwargs)
-
-torch.save = _save_on_a_full_disk
-""")
-    proc = run_cli([*SMALL, "train.steps=12", "train.ckpt_every_steps=6"], run_dir, env=env)
+    monkeypatch.setattr(torch, "save", save_on_a_full_disk)
+    proc = run_cli([*SMALL, "train.steps=12", "train.ckpt_every_steps=6"], run_dir, in_process=True)
+    monkeypatch.undo()
     assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -695,21 +681,19 @@ torch.save = _save_on_a_full_disk
 
 
 @needs_dev_full
-def test_a_full_disk_while_writing_metrics_is_one_line(tmp_path: Path):
+def test_a_full_disk_while_writing_metrics_is_one_line(tmp_path: Path, monkeypatch):
+    from gan_cli import stats
+
     run_dir = tmp_path / "run"
-    env = injected_env(tmp_path, FULL_DISK + """
-from gan_cli import stats
+    real_write = stats.RunLog.write
 
-_write = stats.RunLog.write
+    def write_on_a_full_disk(self, record):
+        if record["step"] == 8:
+            full_disk(self._file)
+        return real_write(self, record)
 
-def _write_on_a_full_disk(self, record):
-    if record["step"] == 8:
-        full_disk(self._file)
-    return _write(self, record)
-
-stats.RunLog.write = _write_on_a_full_disk
-""")
-    proc = run_cli([*SMALL, "train.steps=12", "train.ckpt_every_steps=6"], run_dir, env=env)
+    monkeypatch.setattr(stats.RunLog, "write", write_on_a_full_disk)
+    proc = run_cli([*SMALL, "train.steps=12", "train.ckpt_every_steps=6"], run_dir, in_process=True)
     assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -717,22 +701,21 @@ stats.RunLog.write = _write_on_a_full_disk
     assert last_ckpt(run_dir)["step"] == 6
 
 
-def test_a_full_disk_while_drawing_a_figure_is_one_line(tmp_path: Path):
+def test_a_full_disk_while_drawing_a_figure_is_one_line(tmp_path: Path, monkeypatch):
+    import errno
+
+    from gan_cli.data import toy
+
     run_dir = tmp_path / "run"
-    env = injected_env(tmp_path, """
-import errno, os
-from gan_cli.data import toy
+    real_save = toy.ToySource.save_figure
 
-_save = toy.ToySource.save_figure
+    def save_on_a_full_disk(self, x, path, *args, **kwargs):
+        if path.name == "step_00000012.png":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_save(self, x, path, *args, **kwargs)
 
-def _save_on_a_full_disk(self, x, path, *args, **kwargs):
-    if path.name == "step_00000012.png":
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-    return _save(self, x, path, *args, **kwargs)
-
-toy.ToySource.save_figure = _save_on_a_full_disk
-""")
-    proc = run_cli([*SMALL, "train.steps=12", "train.ckpt_every_steps=6"], run_dir, env=env)
+    monkeypatch.setattr(toy.ToySource, "save_figure", save_on_a_full_disk)
+    proc = run_cli([*SMALL, "train.steps=12", "train.ckpt_every_steps=6"], run_dir, in_process=True)
     assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]

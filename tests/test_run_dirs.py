@@ -28,28 +28,30 @@ import torch
 
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.errors import EXIT_CONFIG, EXIT_RUNTIME
-from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, injected_env, needs_fashion_mnist, run_cli
+from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, needs_fashion_mnist, run_cli
+from tests.inprocess import run_in_process
 
-# Every socket connection a process tries is written to $GAN_CLI_TEST_NET_LOG and refused.
-NO_NETWORK = """
-import os, socket
-def _refuse(self, address, *args, **kwargs):
-    with open(os.environ["GAN_CLI_TEST_NET_LOG"], "a") as f:
-        f.write(f"{address}\\n")
-    raise OSError("network disabled by the test")
-socket.socket.connect = _refuse
-socket.socket.connect_ex = _refuse
-"""
+
+@pytest.fixture
+def no_network(monkeypatch) -> list:
+    """Every socket connection this process tries is recorded in the returned list and refused."""
+    import socket
+
+    tried: list = []
+
+    def refuse(self, address, *args, **kwargs):
+        tried.append(address)
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return tried
 
 
 def run_tool(tool: str, args: list[str], out: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``gan-eval`` or ``gan-sample`` (``tool``: eval or sample) into ``out``."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1",
-                **(env or {})}
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    code = f"import sys; from gan_cli.cli import {tool}_main; sys.argv[0] = 'gan-{tool}'; {tool}_main()"
-    return subprocess.run([sys.executable, "-c", code, *args, f"hydra.run.dir={out}"],
-                          capture_output=True, text=True, timeout=300, env=full_env, cwd=out.parent)
+    """``gan-eval`` or ``gan-sample`` (``tool``: eval or sample) into ``out``, in this process
+    (tests/inprocess.py: the same entry point, exit status and output)."""
+    return run_in_process(f"gan-{tool}", [*args, f"hydra.run.dir={out}"], out.parent, env)
 
 
 def files_under(path: Path) -> list[str]:
@@ -87,38 +89,36 @@ def _aimed_checkpoint(tmp_path: Path, run_dir: Path, victim: Path, target: str |
     ("sample", ["n=4", "format=npz"]),
     ("eval", ["metrics=[]", "probe=linear", "probe_train=64", "probe_test=64", "sweep_columns=0"]),
 ])
-def test_a_checkpoints_data_root_is_not_written_into(tmp_path: Path, images_run: Path, tool, args):
+def test_a_checkpoints_data_root_is_not_written_into(tmp_path: Path, images_run: Path, no_network,
+                                                     tool, args):
     victim = tmp_path / "victim"
     victim.mkdir()
     user_root = tmp_path / "user_data"
     ckpt = _aimed_checkpoint(tmp_path, images_run, victim)
-    net_log = tmp_path / "net.log"
-    env = {"GAN_CLI_DATA": str(user_root), "GAN_CLI_CACHE": str(tmp_path / "cache"),
-           "GAN_CLI_TEST_NET_LOG": str(net_log), **injected_env(tmp_path, NO_NETWORK)}
+    env = {"GAN_CLI_DATA": str(user_root), "GAN_CLI_CACHE": str(tmp_path / "cache")}
     proc = run_tool(tool, [f"ckpt={ckpt}", *args], tmp_path / "out", env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert files_under(victim) == []  # Debian's Fashion-MNIST was not un-gzipped there (55 MB)
     assert (user_root / "FashionMNIST" / "raw").is_dir()  # but into the user's own data root
-    assert not net_log.exists()
+    assert not no_network
 
 
 @needs_fashion_mnist
 @pytest.mark.parametrize("tool", ["sample", "eval"])
-def test_a_checkpoint_saying_download_true_downloads_nothing(tmp_path: Path, images_run: Path, tool):
+def test_a_checkpoint_saying_download_true_downloads_nothing(tmp_path: Path, images_run: Path, no_network,
+                                                             tool):
     """MNIST (same shapes as Fashion-MNIST) is found in no local source here: torchvision would
     create the checkpoint's root and download into it. The user's download setting (false by
     default) decides instead: nothing is fetched, nothing is created, one message, exit 1."""
     victim = tmp_path / "victim"
     victim.mkdir()
     ckpt = _aimed_checkpoint(tmp_path, images_run, victim, target="gan_cli.data.images.mnist")
-    net_log = tmp_path / "net.log"
-    env = {"GAN_CLI_DATA": str(tmp_path / "user_data"), "GAN_CLI_TEST_NET_LOG": str(net_log),
-           **injected_env(tmp_path, NO_NETWORK)}
+    env = {"GAN_CLI_DATA": str(tmp_path / "user_data")}
     proc = run_tool(tool, [f"ckpt={ckpt}", "metrics=[]" if tool == "eval" else "n=4"], tmp_path / "out", env)
     assert proc.returncode == EXIT_RUNTIME, proc.stderr[-3000:]
     assert "MNIST" in proc.stderr and "Traceback" not in proc.stderr
     assert "skipped" in proc.stderr  # the download source was skipped, not tried
-    assert not net_log.exists(), net_log.read_text()
+    assert not no_network, no_network
     assert files_under(victim) == []
 
 
@@ -343,13 +343,6 @@ def test_the_lock_is_taken_and_freed_by_one_function(tmp_path: Path):
 
 # ---------------------------------------------------------------------------------------------
 # 3. gan-eval / gan-sample pointed at a training run's directory.
-
-
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("toy") / "run"
-    assert run_cli(SMALL, run_dir).returncode == 0
-    return run_dir
 
 
 @pytest.mark.parametrize("tool", ["sample", "eval"])

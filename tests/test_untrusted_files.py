@@ -24,17 +24,15 @@ import yaml
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.errors import EXIT_RUNTIME
 from tests.conftest import REPO, SMALL, run_cli
+from tests.inprocess import run_in_process
 
 CONF_DIR = REPO / "gan_cli" / "conf"
 
 
 def run_tool(tool: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """gan-eval or gan-sample (``tool``: eval or sample) in a subprocess."""
-    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    code = f"import sys; from gan_cli.cli import {tool}_main; sys.argv[0] = 'gan-{tool}'; {tool}_main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300)
+    """gan-eval or gan-sample (``tool``: eval or sample) in this process (tests/inprocess.py: the
+    same entry point, exit status and output); a callable the file named would run here too."""
+    return run_in_process(f"gan-{tool}", args, cwd)
 
 
 def assert_refused_in_one_line(proc: subprocess.CompletedProcess, *words: str) -> str:
