@@ -141,6 +141,17 @@ def cli():
     return run_cli
 
 
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory) -> Path:
+    """The run directory of a finished ``gan-train tiny=toy`` (SMALL, its default seed), trained
+    once per session (per xdist worker) for the tests that only read such a run: never write
+    into it."""
+    run_dir = tmp_path_factory.mktemp("toy_run") / "run"
+    proc = run_cli(list(SMALL), run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked gpu are skipped where no CUDA device is visible."""
     import torch
