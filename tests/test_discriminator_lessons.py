@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
 from torch import nn
 
@@ -67,6 +68,7 @@ def test_reset_d_at_is_exact_under_resume(tmp_path: Path, toy_run: Path):
     assert not _same(last_ckpt(no_reset)["D"], last_ckpt(straight)["D"])  # the resets did happen
 
 
+@pytest.mark.slow  # 2 gloo ranks: three processes that import torch
 def test_reset_d_at_under_ddp_keeps_ranks_identical_and_equals_one_process(tmp_path: Path):
     from tests.test_distributed import DDP_CPU, _assert_same_weights, _nets
 
