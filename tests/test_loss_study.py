@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 
 from gan_cli.build import build_loss
 from gan_cli.config import validate
 from gan_cli.scripts import loss_study as ls
-from tests.inprocess import call_in_process
+from tests.conftest import REPO
 from tests.test_config import compose_cfg
 
 LOSSES = ["minimax", "ns", "lsgan", "wgan", "wgan_gp", "dragan", "began", "hinge"]
@@ -92,12 +95,12 @@ def test_table_rows_by_hand():
 def test_quick_mode_runs_gan_train_and_writes_the_table(tmp_path):
     # 1 seed, 10 steps, two rows (ns, and wgan_gp: 5 critic steps with a gradient penalty through
     # a D without BatchNorm); metrics on 1,000 samples against 1,000 test images. About a minute.
-    args = ["--quick", "--rows", "ns,wgan_gp", "--runs", str(tmp_path), "--jobs", "1"]
-    # no Inception weights (an empty torch hub): FID is dropped, never downloaded. The script runs
-    # in this process (tests/inprocess.py); each of its gan-train runs is a process of its own,
-    # timed by os.wait4, whose environment it inherits
-    env = {"GAN_CLI_CACHE": str(tmp_path / "cache"), "TORCH_HOME": str(tmp_path / "torch")}
-    proc = call_in_process(lambda: ls.main(args), ["loss_study", *args], tmp_path, env)
+    cmd = [sys.executable, "-m", "gan_cli.scripts.loss_study", "--quick",
+           "--rows", "ns,wgan_gp", "--runs", str(tmp_path), "--jobs", "1"]
+    # no Inception weights (an empty torch hub): FID is dropped, never downloaded
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GAN_CLI_CACHE": str(tmp_path / "cache"),
+           "TORCH_HOME": str(tmp_path / "torch")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     quick = tmp_path / "quick"
     runs = json.loads((quick / "runs.json").read_text())
@@ -116,5 +119,5 @@ def test_quick_mode_runs_gan_train_and_writes_the_table(tmp_path):
     assert table.strip() == proc.stdout.strip()
     assert sum(line.startswith(("| ns |", "| wgan_gp |")) for line in table.splitlines()) == 2
     # a second call reuses the finished runs: same numbers, no new training
-    again = call_in_process(lambda: ls.main(args), ["loss_study", *args], tmp_path, env)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert again.returncode == 0 and again.stdout == proc.stdout

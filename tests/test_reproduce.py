@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 
 import pytest
@@ -11,7 +12,6 @@ import pytest
 from gan_cli.build import build_loss
 from gan_cli.config import validate
 from tests.conftest import REPO
-from tests.inprocess import call_in_process
 from tests.test_config import compose_cfg
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -128,11 +128,9 @@ def test_last_metrics_takes_the_last_record_with_modes(tmp_path):
 @pytest.mark.slow
 def test_quick_mode_runs_gan_train_and_writes_the_table(tmp_path):
     # 1 seed, 20 steps, three rows on ring8 (about 30 s: three gan-train processes)
-    args = ["--quick", "--rows", "tuned,wgan_gp,mmd", "--datasets", "ring8", "--runs", str(tmp_path),
-            "--jobs", "2"]
-    # the script runs in this process (tests/inprocess.py); each gan-train run is a process of its
-    # own, timed by os.wait4
-    proc = call_in_process(lambda: rt.main(args), ["reproduce_toy.py", *args], tmp_path)
+    cmd = [sys.executable, str(REPO / "scripts" / "reproduce_toy.py"), "--quick",
+           "--rows", "tuned,wgan_gp,mmd", "--datasets", "ring8", "--runs", str(tmp_path), "--jobs", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     quick = tmp_path / "quick"
     runs = json.loads((quick / "runs.json").read_text())
@@ -153,5 +151,5 @@ def test_quick_mode_runs_gan_train_and_writes_the_table(tmp_path):
     assert sum(line.startswith("| ring8 | ") for line in table.splitlines()) == 3 * 2 + 1 + 2
     assert "| ring8 | tuned, Jacobian threshold | 1 |" in table
     # a second call reuses the finished runs: same numbers, no new training
-    again = call_in_process(lambda: rt.main(args), ["reproduce_toy.py", *args], tmp_path)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert again.returncode == 0 and again.stdout == proc.stdout
