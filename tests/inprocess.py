@@ -7,6 +7,8 @@ Each call leaves the process as it found it: ``sys.argv``, the environment, the 
 the signal handlers, the logging handlers, torch's thread count, determinism flags and random
 number generators, the warning filters, and the module-level state the commands keep
 (``gan_cli.defaults.NOTES``); the command's warnings reach its standard error, as in a new process.
+The exit handlers gan-cli registers (``atexit``: a sweep's report) run when the command returns,
+as they would when its process exits.
 Runs that need a process of their own (an injected ``sitecustomize``, DDP, SLURM, W&B, signals,
 peak memory) go through the subprocess: ``run_cli(..., in_process=False)``, or by the rules of
 :func:`needs_subprocess`.
@@ -14,6 +16,7 @@ peak memory) go through the subprocess: ``run_cli(..., in_process=False)``, or b
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import logging
@@ -23,6 +26,7 @@ import signal
 import subprocess
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 # arguments that start processes (DDP, SLURM) or services (W&B) or measure the process itself
@@ -143,19 +147,52 @@ def _warnings_as_a_new_process():
         yield
 
 
-def run_in_process(prog: str, args: list[str], cwd: Path, env: dict | None = None
-                   ) -> subprocess.CompletedProcess:
-    """``prog`` (gan-train, gan-eval or gan-sample) with ``args``, run here; returns what a
-    subprocess would: exit status, standard output and standard error."""
-    from gan_cli import cli
+@contextlib.contextmanager
+def _exit_handlers():
+    """gan-cli's own ``atexit`` handlers registered inside the block run at its end, last first
+    (as at a process's exit, where they print into the command's output); other modules' go to
+    the real ``atexit`` (a library first imported by the command registers its own clean-up)."""
+    handlers: list[tuple] = []
+    register, unregister = atexit.register, atexit.unregister
 
-    main = {"gan-train": cli.train_main, "gan-eval": cli.eval_main, "gan-sample": cli.sample_main}[prog]
+    def own(fn) -> bool:
+        return (getattr(fn, "__module__", None) or "").startswith("gan_cli")
+
+    def on_exit(fn, *args, **kwargs):
+        if not own(fn):
+            return register(fn, *args, **kwargs)
+        handlers.append((fn, args, kwargs))
+        return fn
+
+    def forget(fn) -> None:
+        handlers[:] = [h for h in handlers if h[0] != fn]
+        unregister(fn)
+
+    atexit.register, atexit.unregister = on_exit, forget
+    try:
+        yield
+    finally:
+        atexit.register, atexit.unregister = register, unregister
+        while handlers:
+            fn, args, kwargs = handlers.pop()
+            try:
+                fn(*args, **kwargs)
+            except Exception:  # what Python prints for a failing exit handler; the status stays
+                traceback.print_exc()
+
+
+def call_in_process(main: Callable[[], object], argv: list[str], cwd: Path, env: dict | None = None
+                    ) -> subprocess.CompletedProcess:
+    """``main()`` run here as the program ``argv`` (``sys.argv``) in ``cwd`` with ``env`` added to the
+    environment; returns what a subprocess would: exit status (``sys.exit``'s, or an int that
+    ``main`` returns, as a console script passes it to ``sys.exit``), standard output and error."""
     out, err = io.StringIO(), io.StringIO()
     code = 0
-    with _isolated([prog, *args], env, cwd), contextlib.redirect_stdout(out), \
-            contextlib.redirect_stderr(err):
+    with _isolated(argv, env, cwd), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err), _exit_handlers():
         try:
-            main()
+            result = main()
+            code = result if isinstance(result, int) else 0
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
             if not isinstance(e.code, int) and e.code is not None:
@@ -169,4 +206,14 @@ def run_in_process(prog: str, args: list[str], cwd: Path, env: dict | None = Non
         finally:
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
-    return subprocess.CompletedProcess([prog, *args], code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def run_in_process(prog: str, args: list[str], cwd: Path, env: dict | None = None
+                   ) -> subprocess.CompletedProcess:
+    """``prog`` (gan-train, gan-eval or gan-sample) with ``args``, run here; returns what a
+    subprocess would: exit status, standard output and standard error."""
+    from gan_cli import cli
+
+    main = {"gan-train": cli.train_main, "gan-eval": cli.eval_main, "gan-sample": cli.sample_main}[prog]
+    return call_in_process(main, [prog, *args], cwd, env)

@@ -23,6 +23,8 @@ import bench_data  # noqa: E402
 import bench_gpu  # noqa: E402
 import bench_train  # noqa: E402
 
+from tests.inprocess import call_in_process  # noqa: E402
+
 # -----------------------------------------------------------------------------------------------
 # Tiny stand-ins for G and D whose outputs are known by hand.
 
@@ -227,11 +229,20 @@ def run_script(args: list[str], tmp_path: Path, timeout: float = 600) -> subproc
     return proc
 
 
+def run_main(script, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """``script.main(args)`` in this process (tests/inprocess.py: the script end to end, its status
+    and output, without a new interpreter importing torch; threads, random streams, environment
+    and working directory restored), for the scripts that start no DataLoader workers."""
+    proc = call_in_process(lambda: script.main(args), [script.__file__, *args], tmp_path,
+                           {"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
 @pytest.mark.slow
 def test_bench_train_dry_prints_a_ratio_line_per_case(tmp_path: Path):
     out = tmp_path / "train.json"
-    proc = run_script([str(SCRIPTS / "bench_train.py"), "--dry", "--threads", "1", "--json", str(out)],
-                      tmp_path)
+    proc = run_main(bench_train, ["--dry", "--threads", "1", "--json", str(out)], tmp_path)
     ratios = dict(re.findall(r"^ratio (\w+) (\d+\.\d\d)$", proc.stdout, flags=re.M))
     assert set(ratios) == {"dcgan28", "dcgan64", "toy", "sngan32"}
     assert all(float(r) > 0 for r in ratios.values())
@@ -269,8 +280,7 @@ def test_bench_gpu_dry_runs_every_case_and_fills_the_table(tmp_path: Path):
     doc = (REPO / "docs" / "performance.md").read_text()
     md, out = tmp_path / "performance.md", tmp_path / "gpu.json"
     md.write_text(doc)
-    run_script([str(SCRIPTS / "bench_gpu.py"), "--dry", "--threads", "1", "--json", str(out),
-                "--markdown", str(md)], tmp_path)
+    run_main(bench_gpu, ["--dry", "--threads", "1", "--json", str(out), "--markdown", str(md)], tmp_path)
     rows = json.loads(out.read_text())["rows"]
     assert [(r["case"], r["status"]) for r in rows if r["status"] != "ok"] == []
     assert {r["case"] for r in rows} == {"dcgan16", "sngan16", "stylegan2_32", "stylegan2_16",

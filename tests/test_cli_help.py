@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,18 +14,11 @@ from gan_cli.errors import EXIT_CONFIG, ConfigError
 from gan_cli.help import field_docs, help_text, metric_names
 from gan_cli.typos import check_added_keys, command_args, option_typo
 from tests.conftest import REPO, SMALL, run_cli
-
-
-def _command(main: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    code = f"from gan_cli.cli import {main}; {main}()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=cwd)
+from tests.inprocess import run_in_process
 
 
 def test_train_help_lists_user_groups_with_descriptions_and_no_internal_ones(tmp_path):
-    done = _command("train_main", "--help", cwd=tmp_path)
+    done = run_in_process("gan-train", ["--help"], tmp_path)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     for group in ("dataset", "model", "loss", "optimizer", "hardware", "logger", "experiment"):
@@ -90,8 +82,9 @@ def test_metric_names_read_without_torch_match_the_registry():
 
 
 def test_version_is_gan_clis_and_help_imports_nothing_heavy(tmp_path):
-    done = _command("train_main", "--version", cwd=tmp_path)
+    done = run_in_process("gan-train", ["--version"], tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("gan-cli ")
+    # a new interpreter: what --help imports
     probe = ("import sys; sys.argv = ['gan-train', '--help']; from gan_cli.cli import train_main; "
              "train_main(); heavy = [m for m in ('torch', 'torchmetrics', 'wandb', 'matplotlib') "
              "if m in sys.modules]; assert not heavy, heavy")
@@ -159,14 +152,13 @@ def test_eval_and_sample_arguments():
 
 
 @pytest.mark.slow
-def test_gan_eval_takes_the_checkpoint_positionally(tmp_path):
-    run = tmp_path / "run"
-    assert run_cli(SMALL, run).returncode == 0
-    done = _command("eval_main", str(run / "checkpoints" / "last.pt"), "metrics=[modes]",
-                    f"hydra.run.dir={tmp_path / 'eval'}", cwd=tmp_path)
+def test_gan_eval_takes_the_checkpoint_positionally(tmp_path, toy_run):
+    run = toy_run  # gan-train tiny=toy
+    done = run_in_process("gan-eval", [str(run / "checkpoints" / "last.pt"), "metrics=[modes]",
+                                       f"hydra.run.dir={tmp_path / 'eval'}"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "eval" / "metrics.json").is_file()
-    done = _command("eval_main", str(run / "checkpoints" / "last.pt"), "loss=hinge", cwd=tmp_path)
+    done = run_in_process("gan-eval", [str(run / "checkpoints" / "last.pt"), "loss=hinge"], tmp_path)
     assert done.returncode == EXIT_CONFIG and "from the checkpoint" in done.stderr
 
 

@@ -22,6 +22,7 @@ from gan_cli.metrics.inception import (
     resolve_inception_weights,
 )
 from tests.conftest import SMALL, run_cli
+from tests.inprocess import run_in_process
 
 PAYLOAD = b"not really Inception weights, but bytes with a known digest\n" * 1000
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -113,13 +114,16 @@ def test_offline_message_says_where_to_put_the_file(tmp_path, monkeypatch):
         resolve_inception_weights(None, allow_download=False)
 
 
+def run_eval(args: list[str], run_dir, cwd, env: dict):
+    """gan-eval with ``args`` into ``run_dir``, run in this process."""
+    return run_in_process("gan-eval", [*args, f"hydra.run.dir={run_dir}"], cwd, env)
+
+
 @pytest.mark.slow
 def test_eval_defaults_skip_what_needs_missing_weights(tmp_path):
     """On an RGB folder with no weights and no network: gan-eval computes nn, says in one line that
     fid, is, kid, pr were skipped and why, and exits 0; fid asked for by name exits 1."""
     from torchvision.utils import save_image
-
-    from tests.test_eval_cli import run_eval
 
     folder = tmp_path / "rgb"
     folder.mkdir()
@@ -134,7 +138,9 @@ def test_eval_defaults_skip_what_needs_missing_weights(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
     common = [f"ckpt={ckpt}", "num_samples=16", "num_real=16", "batch_size=8", "sweep_columns=0"]
-    env = {"TORCH_HOME": str(tmp_path / "torch_home")}
+    # in this process: torch.hub reads TORCH_HOME at each call (hub_cache_path), and the environment
+    # is restored after the command
+    env = {"TORCH_HOME": str(tmp_path / "torch_home"), "GAN_CLI_CACHE": str(tmp_path / "cache")}
     proc = run_eval(common, tmp_path / "eval", tmp_path, env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("skipped ")]

@@ -15,13 +15,21 @@ from gan_cli.checkpoint import load_checkpoint
 from gan_cli.cli import CONF_DIR
 from gan_cli.config import register_configs
 from tests.conftest import GAN_TRAIN, REPO, SMALL, read_metrics
+from tests.inprocess import needs_subprocess, run_in_process
 
 TINY = [a for a in SMALL if not a.startswith(("train.steps", "train.log_every"))] + [
     "train.steps=4", "train.log_every_steps=2"]
 
 
-def run_sweep(args: list[str], sweep_dir: Path,
-              timeout: float = 300) -> subprocess.CompletedProcess:
+def run_sweep(args: list[str], sweep_dir: Path, timeout: float = 300,
+              in_process: bool | None = None) -> subprocess.CompletedProcess:
+    """``gan-train args`` (a multirun) into ``sweep_dir``. In this process (tests/inprocess.py) where
+    Hydra's own sweepers run the jobs one after another here; in a process of its own where a
+    launcher starts processes or W&B runs (``needs_subprocess``), or ``in_process=False``."""
+    if in_process is None:
+        in_process = not needs_subprocess([a for a in args if a not in ("-m", "--multirun")], None)
+    if in_process:
+        return run_in_process("gan-train", [*args, f"hydra.sweep.dir={sweep_dir}"], sweep_dir.parent)
     env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([*GAN_TRAIN, *args, f"hydra.sweep.dir={sweep_dir}"],
@@ -177,12 +185,11 @@ def test_submitit_launchers_compose():
 
 def test_submitit_launcher_config_prints_from_the_cli(tmp_path: Path):
     sweep = tmp_path / "sweep"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    # (Hydra refuses --cfg together with -m: the launcher config prints without it)
-    proc = subprocess.run([*GAN_TRAIN, "hydra/launcher=slurm_ddp", "hardware=slurm",
-                           "hardware.nodes=2", f"hydra.sweep.dir={sweep}", "--cfg", "all",
-                           "--package", "hydra.launcher", "--resolve"], capture_output=True,
-                          text=True, timeout=120, env=env, cwd=tmp_path)
+    # (Hydra refuses --cfg together with -m: the launcher config prints without it). Nothing
+    # starts: the command runs in this process
+    proc = run_in_process("gan-train", ["hydra/launcher=slurm_ddp", "hardware=slurm", "hardware.nodes=2",
+                                        f"hydra.sweep.dir={sweep}", "--cfg", "all", "--package",
+                                        "hydra.launcher", "--resolve"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     launcher = yaml.safe_load(proc.stdout)  # the node itself, under a "# @package" line
     assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")

@@ -136,10 +136,8 @@ def test_each_layer_can_be_switched_off(tmp_path: Path):
         assert a.size[0] > b.size[0]  # the field's colour bar widens the figure
 
 
-def test_a_toy_run_writes_the_view_the_gif_and_curves(tmp_path: Path):
-    run_dir = tmp_path / "run"
-    proc = run_cli([*SMALL], run_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_a_toy_run_writes_the_view_the_gif_and_curves(tmp_path: Path, toy_run: Path):
+    run_dir = toy_run  # gan-train tiny=toy
     with Image.open(run_dir / "samples" / "training.gif") as gif:
         assert gif.n_frames == 2  # the figures of steps 6 and 12
     assert (run_dir / "curves.png").is_file()
@@ -255,13 +253,13 @@ def test_d_star_is_one_half_where_g_matches_the_data_and_blank_where_neither_is(
     assert d_star[0, 0].isnan()  # a corner, far from both: 0 / 0
 
 
-def test_each_frame_is_titled_with_its_step_and_metrics_and_d_star_beside_d(tmp_path: Path):
+def test_each_frame_is_titled_with_its_step_and_metrics_and_d_star_beside_d(tmp_path: Path,
+                                                                            toy_run: Path):
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, "dataset.figure.optimal_d=true", "metrics.every_steps=12",
                     "metrics.num_samples=500"], run_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    plain = tmp_path / "plain"
-    assert run_cli([*SMALL], plain).returncode == 0
+    plain = toy_run  # gan-train tiny=toy
     for name in ("step_00000006.png", "step_00000012.png"):
         with Image.open(run_dir / "samples" / name) as a, Image.open(plain / "samples" / name) as b:
             assert a.size[0] > 1.8 * b.size[0] and a.size[1] == b.size[1]  # D* beside D
