@@ -261,6 +261,7 @@ def test_bench_models_dry_prints_speed_and_peak_memory_per_family(tmp_path: Path
     assert proc.stdout.startswith("machine: ")
 
 
+@pytest.mark.slow
 def test_bench_models_parts_dry_times_each_part_of_a_stylegan2_step(tmp_path: Path):
     proc = run_script([str(SCRIPTS / "bench_models.py"), "--parts", "--dry"], tmp_path)
     parts = dict(re.findall(r"^(\S.*?) +(\d+\.\d\d +\d+\.\d\d)$", proc.stdout, flags=re.M))

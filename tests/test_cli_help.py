@@ -94,6 +94,7 @@ def test_version_is_gan_clis_and_help_imports_nothing_heavy(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_an_added_key_with_a_typo_is_refused_with_did_you_mean(tmp_path):
     """`+trian.steps=1` used to train all the steps silently."""
     done = run_cli(["+trian.steps=1", "model=mlp", "dataset=ring8"], tmp_path / "run")

@@ -68,6 +68,7 @@ def fake_scontrol(tmp_path: Path, exit_code: int) -> tuple[dict, Path]:
 # Stop signals (docs/reliability.md, "Stopping and preemption").
 
 
+@pytest.mark.slow
 def test_sigint_checkpoints_the_step_and_exits_3(tmp_path: Path):
     run_dir = tmp_path / "run"
     env = injected_env(tmp_path, at_step(3, "os.kill(os.getpid(), signal.SIGINT)"))
@@ -78,6 +79,7 @@ def test_sigint_checkpoints_the_step_and_exits_3(tmp_path: Path):
     assert last_ckpt(run_dir)["step"] == 3
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_with_130(tmp_path: Path):
     """Ctrl-C twice within one step (the second more than SAME_CTRL_C_S later: sooner, it is the
     same Ctrl-C relayed by a launcher): no checkpoint of that step, exit 130, and the last
@@ -118,6 +120,7 @@ SLOW_STOP_CHECKPOINT = """
 
 
 @pytest.mark.parametrize("ckpt_every", [1, 100])
+@pytest.mark.slow
 def test_a_second_ctrl_c_while_the_stop_checkpoint_is_written_lets_it_finish(tmp_path: Path,
                                                                              ckpt_every: int):
     """Ctrl-C during step 3, then Ctrl-C again while the checkpoint of step 3 is written (the
@@ -133,6 +136,7 @@ def test_a_second_ctrl_c_while_the_stop_checkpoint_is_written_lets_it_finish(tmp
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["last.pt"]  # no temp file
 
 
+@pytest.mark.slow
 def test_a_ctrl_c_after_the_stop_checkpoint_does_not_change_exit_3(tmp_path: Path):
     """Two quick Ctrl-C on fast steps: the second one reaches the process after the checkpoint,
     while it closes its logs (here: inside RunLog.close) or exits (here: an atexit hook). It was
@@ -163,6 +167,7 @@ def test_a_ctrl_c_after_the_stop_checkpoint_does_not_change_exit_3(tmp_path: Pat
     assert last_ckpt(run_dir)["step"] == 3
 
 
+@pytest.mark.slow
 def test_sighup_checkpoints_the_step_and_exits_3(tmp_path: Path):
     """SIGHUP (the terminal or ssh session closing, or `kill -HUP`) is a stop like SIGTERM."""
     run_dir = tmp_path / "run"
@@ -216,6 +221,7 @@ def test_the_terminal_closing_checkpoints_and_exits_3(tmp_path: Path, ddp: bool)
     assert said in log_text
 
 
+@pytest.mark.slow
 def test_sigusr2_to_a_single_process_is_a_stop_named_as_such(tmp_path: Path):
     """SIGUSR2 is how gan-train's DDP parent relays a stop to its workers; sent to a single
     process (by hand, or by SLURM's --signal=USR2) it is a stop like SIGTERM, and the message says
@@ -228,6 +234,7 @@ def test_sigusr2_to_a_single_process_is_a_stop_named_as_such(tmp_path: Path):
     assert last_ckpt(run_dir)["step"] == 3
 
 
+@pytest.mark.slow
 def test_ctrl_c_before_training_exits_130(tmp_path: Path):
     """SIGINT while the data are being built (before the first step): exit 130, no checkpoint."""
     run_dir = tmp_path / "run"
@@ -249,6 +256,7 @@ def test_ctrl_c_before_training_exits_130(tmp_path: Path):
     assert not list((run_dir / "checkpoints").glob("*.pt"))
 
 
+@pytest.mark.slow
 def test_sigterm_never_requeues_even_with_requeue_on(tmp_path: Path):
     """scancel sends SIGTERM too: a cancelled job must stay cancelled."""
     run_dir = tmp_path / "run"
@@ -262,6 +270,7 @@ def test_sigterm_never_requeues_even_with_requeue_on(tmp_path: Path):
     assert last_ckpt(run_dir)["step"] == 3
 
 
+@pytest.mark.slow
 def test_a_failing_scontrol_is_a_warning_and_the_checkpoint_is_written(tmp_path: Path):
     run_dir = tmp_path / "run"
     env, calls = fake_scontrol(tmp_path, 1)
@@ -309,6 +318,7 @@ def test_nonfinite_weights_stop_the_run_before_a_checkpoint(tmp_path: Path, monk
 # W&B failing during a run (failing at start: test_robustness.py).
 
 
+@pytest.mark.slow
 def test_wandb_failing_during_the_run_falls_back_to_local_logging(tmp_path: Path):
     """W&B's Run.log raises from its second call on (the service died): a warning, then the run
     finishes with exit 0 and every record in metrics.jsonl."""
@@ -343,6 +353,7 @@ def test_wandb_failing_during_the_run_falls_back_to_local_logging(tmp_path: Path
 # Inception metrics without Inception weights, during training.
 
 
+@pytest.mark.slow
 def test_inception_metrics_are_skipped_with_a_warning_when_the_weights_are_missing(tmp_path):
     """An image folder's default metrics (FID, IS, KID, PR on Inception features) with no
     weights file anywhere (an empty TORCH_HOME): one warning, then the run trains to the end

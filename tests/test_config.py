@@ -130,6 +130,7 @@ def test_every_group_has_options_and_schemas():
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+@pytest.mark.slow
 def test_every_option_composes_validates_and_builds(group, option, request, monkeypatch):
     cfg = compose_cfg([f"{group}={option}"])
     validate(cfg)
@@ -200,6 +201,7 @@ def test_every_option_composes_validates_and_builds(group, option, request, monk
 
 @pytest.mark.parametrize("optimizer,auto", [("adam", "fused"), ("sgd", "fused"),
                                             ("rmsprop", "foreach")])
+@pytest.mark.slow
 def test_optimizer_implementations_take_the_same_steps(optimizer, auto):
     """optimizer.implementation picks torch's update kernel: auto is fused where the class has
     one for CPU tensors (Adam, SGD), else foreach (RMSprop); every kernel takes the same steps as
@@ -235,6 +237,7 @@ def test_optimizer_implementations_take_the_same_steps(optimizer, auto):
                                    msg=f"{optimizer} {implementation}")
 
 
+@pytest.mark.slow
 def test_paper_defaults_for_n_critic():
     n_critic = {o: compose_cfg([f"loss={o}"]).loss.n_critic for o in options("loss")}
     assert n_critic == {"began": 1, "dragan": 1, "fgan": 1, "hinge": 1, "lsgan": 1, "minimax": 1,
@@ -287,6 +290,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("overrides,words", BAD, ids=[" ".join(b[0]) for b in BAD])
+@pytest.mark.slow
 def test_bad_overrides_exit_2_with_one_clear_message(tmp_path: Path, overrides, words):
     proc = run_cli([*SMALL, *overrides], tmp_path / "run")
     assert proc.returncode == 2, proc.stderr
@@ -297,6 +301,7 @@ def test_bad_overrides_exit_2_with_one_clear_message(tmp_path: Path, overrides, 
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+@pytest.mark.slow
 def test_gpu_asked_for_and_absent_is_a_clear_error(tmp_path: Path):
     proc = run_cli([*SMALL, "hardware=gpu"], tmp_path / "run")
     assert proc.returncode == 2
@@ -305,6 +310,7 @@ def test_gpu_asked_for_and_absent_is_a_clear_error(tmp_path: Path):
 
 
 @pytest.mark.parametrize("dataset", ["ring8", "grid25"])
+@pytest.mark.slow
 def test_the_mixtures_tuned_mlp_applies_to_the_mlp_only(dataset):
     """conf/tuned/<dataset>_mlp.yaml joins `model=mlp dataset=<mixture>` (and the dataset alone,
     whose recipe picks the MLP); another model on the same data keeps its own keys, and the

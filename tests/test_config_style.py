@@ -19,6 +19,7 @@ def compose_model(*overrides: str):
         return compose(config_name="train", overrides=list(overrides))
 
 
+@pytest.mark.slow
 def test_paper_settings():
     progan = compose_model("model=progan").model
     assert (progan.z_dim, progan.generator.channel_base, progan.generator.use_pixel_norm,

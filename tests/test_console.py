@@ -76,6 +76,7 @@ def test_jacobian_norms_are_exact_and_warn_nothing():
     assert jacobian_sq_norms(G, torch.randn(4, 3)).tolist() == pytest.approx([15.0] * 4)
 
 
+@pytest.mark.slow
 def test_piped_run_shows_the_high_quality_share_and_ends_with_the_summary(tmp_path: Path):
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, "metrics.every_steps=12", "metrics.num_samples=500"], run_dir)

@@ -39,6 +39,7 @@ def test_curve_data_holds_the_records_that_have_the_key():
     assert xs == [50.0, 100.0, 150.0] and ys[:2] == [1.0, 0.8] and math.isnan(ys[2])  # a gap, not a drop
 
 
+@pytest.mark.slow
 def test_plot_curves_draws_every_panel(tmp_path: Path):
     drawn = plot_curves(RECORDS, tmp_path / "curves.png")
     assert list(drawn) == list(curve_panels(RECORDS))

@@ -161,6 +161,7 @@ def _validated(*overrides: str) -> None:
         validate(compose(config_name="train", overrides=list(overrides)))
 
 
+@pytest.mark.slow
 def test_fashion_pairs_bad_options(tmp_path):
     for key, bad in (("task", "canny"), ("split", "valid"), ("resolution", 16), ("limit", 0)):
         with pytest.raises(ConfigError, match=f"dataset.{key}"):
@@ -251,6 +252,7 @@ def test_two_folders_pairs_by_name(tmp_path):
         paired_folder(str(tmp_path), resolution=4, channels=1, layout="two_folders", batch_size=1)
 
 
+@pytest.mark.slow
 def test_folder_errors(tmp_path):
     with pytest.raises(DataNotFoundError, match="no images"):
         paired_folder(str(tmp_path), resolution=4, batch_size=1)

@@ -19,6 +19,7 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_lr_d_zero_keeps_d_fixed_while_g_trains(tmp_path: Path):
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, "optimizer.lr_d=0", "train.ckpt_every_steps=6"], run_dir)
@@ -54,6 +55,7 @@ def test_reset_gives_the_seeded_fresh_weights_and_leaves_the_streams_alone():
     assert not opt.state  # the old D's Adam moments forgotten
 
 
+@pytest.mark.slow
 def test_reset_d_at_is_exact_under_resume(tmp_path: Path, toy_run: Path):
     """A reset at step 8, in a run resumed from step 6, gives the straight run's weights."""
     straight, split = tmp_path / "straight", tmp_path / "split"

@@ -468,6 +468,7 @@ def test_a_failing_torchrun_rank_exits_with_gan_trains_status(tmp_path: Path):
      "train.batch_per_device=8 x 2 process(es) != train.batch_size=32"),
     (["hardware.nodes=2"], "torchrun on each node or use SLURM"),
 ])
+@pytest.mark.slow
 def test_impossible_ddp_settings_exit_2_before_starting_workers(tmp_path: Path, extra, needle):
     proc = run_cli([*SMALL, *DDP_CPU, *extra], tmp_path / "run")
     assert proc.returncode == 2, proc.stderr[-3000:]
@@ -475,6 +476,7 @@ def test_impossible_ddp_settings_exit_2_before_starting_workers(tmp_path: Path, 
     assert "starting 2 DDP workers" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_batch_per_device_checked_on_one_process_too(tmp_path: Path):
     proc = run_cli([*SMALL, "train.batch_per_device=16"], tmp_path / "run")
     assert proc.returncode == 2 and "train.batch_per_device=16" in proc.stderr

@@ -81,6 +81,7 @@ def modes_by_hand(points: np.ndarray, std: float) -> dict[str, float]:
             "reverse_kl": float((q * np.log(q * 8)).sum())}
 
 
+@pytest.mark.slow
 def test_gan_eval_on_a_toy_checkpoint(tmp_path: Path, ring8_ckpt: Path):
     proc = run_eval([f"ckpt={ring8_ckpt}"], tmp_path / "eval", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -101,6 +102,7 @@ def test_gan_eval_on_a_toy_checkpoint(tmp_path: Path, ring8_ckpt: Path):
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.slow
 def test_gan_eval_on_an_image_checkpoint_defaults_to_the_offline_feature_net(tmp_path: Path,
                                                                            fashion_dcgan_run: Path):
     run_dir = fashion_dcgan_run  # tiny=images, 2 steps (tests/conftest.py)
@@ -125,6 +127,7 @@ def test_gan_eval_on_an_image_checkpoint_defaults_to_the_offline_feature_net(tmp
     (lambda p: torch.save(torch.zeros(3), p / "tensor.pt") or p / "tensor.pt",
      ["not a gan-cli checkpoint"]),
 ], ids=["missing", "corrupt", "not-a-checkpoint"])
+@pytest.mark.slow
 def test_gan_eval_refuses_bad_checkpoints_with_exit_1(tmp_path: Path, make, words):
     path = make(tmp_path)
     proc = run_eval([f"ckpt={path}"], tmp_path / "eval", tmp_path)
@@ -134,6 +137,7 @@ def test_gan_eval_refuses_bad_checkpoints_with_exit_1(tmp_path: Path, make, word
         assert word in proc.stderr
 
 
+@pytest.mark.slow
 def test_gan_eval_config_errors_exit_2(tmp_path: Path, ring8_ckpt: Path):
     for args, word in ([[], "ckpt is required"],
                        [[f"ckpt={ring8_ckpt}", "num_sample=5"], "num_samples"],
@@ -143,6 +147,7 @@ def test_gan_eval_config_errors_exit_2(tmp_path: Path, ring8_ckpt: Path):
         assert word in proc.stderr, (word, proc.stderr)
 
 
+@pytest.mark.slow
 def test_metrics_during_training_keep_the_best_with_its_step(tmp_path: Path):
     run_dir = tmp_path / "run"
     args = [a for a in SMALL if not a.startswith("metrics.")]

@@ -6,10 +6,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from gan_cli.checkpoint import load_checkpoint
 from tests.conftest import SMALL, read_metrics, run_cli
 
 
+@pytest.mark.slow
 def test_a_new_loss_is_one_python_file_and_one_option_file(tmp_path: Path, monkeypatch):
     (tmp_path / "my_losses.py").write_text(
         "from gan_cli.losses import Hinge\n\n"

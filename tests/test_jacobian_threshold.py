@@ -108,6 +108,7 @@ def test_the_sampler_drops_the_steep_path_between_two_modes():
     assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_gan_train_logs_the_metrics_of_the_kept_samples_beside_the_plain_ones(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, "model=mlp", "dataset=ring8", "metrics.every_steps=10",

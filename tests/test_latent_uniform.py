@@ -31,6 +31,7 @@ def test_the_schemas_names_are_the_maps():
 
 
 @pytest.mark.parametrize("model", MODELS)
+@pytest.mark.slow
 def test_every_generator_takes_the_uniform_latent(model):
     dataset = "ring8" if model == "mlp" else "mnist"
     cfg = compose_cfg([f"model={model}", f"dataset={dataset}", "model.generator.latent=uniform"])

@@ -21,6 +21,7 @@ LOSSES = ["minimax", "ns", "lsgan", "wgan", "wgan_gp", "dragan", "began", "hinge
 
 
 @pytest.mark.parametrize("row", ls.ROWS, ids=lambda r: r.name)
+@pytest.mark.slow
 def test_every_row_composes_validates_and_builds_its_loss(row):
     cfg = compose_cfg(row.args())
     validate(cfg)

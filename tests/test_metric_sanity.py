@@ -105,6 +105,7 @@ def test_monotone():
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.slow
 def test_fd_rises_monotonically_with_gaussian_noise(tmp_path: Path):
     from gan_cli.data.images import fashion_mnist
     from gan_cli.metrics.tracker import metric_options, real_data

@@ -62,6 +62,7 @@ def test_channel_classes_classifies_each_channel_alone():
     assert channel_classes(images, classify, batch_size=4).tolist() == [[3, 1, 4], [2, 7, 1]]
 
 
+@pytest.mark.slow
 def test_the_shipped_mnist_cnn_matches_its_record():
     net = OFFLINE_NETS["mnist"]
     info = feature_net_info(name="mnist")
@@ -104,6 +105,7 @@ def test_stacked_mnist_is_three_digits_seeded():
     assert data.default_metrics == ("modes",)
 
 
+@pytest.mark.slow
 def test_modes_on_real_digits_and_on_one_repeated_image():
     data = _stacked(5000)
     real = data.images[:5000].float() / 127.5 - 1
@@ -116,6 +118,7 @@ def test_modes_on_real_digits_and_on_one_repeated_image():
     assert one == {"modes_captured": 1.0, "reverse_kl": pytest.approx(math.log(1000)), "num_modes": 1000.0}
 
 
+@pytest.mark.slow
 def test_fd_mnist_of_real_digits_against_themselves_is_small(tmp_path: Path):
     from gan_cli.data.images import mnist_5k
 

@@ -24,6 +24,7 @@ def test_a_split_on_data_without_splits_is_a_configuration_error():
 
 
 @needs_fashion_mnist
+@pytest.mark.slow
 def test_the_tracker_compares_with_the_test_split(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path / "cache"))
     cfg = compose_cfg(["tiny=images", "metrics.split=test", "metrics.names=[fd_fashion]",

@@ -55,6 +55,7 @@ def sigma_max(layer: nn.Module) -> float:
 
 
 @pytest.mark.parametrize("model", ["dcgan", "mlp", "sngan", "biggan"])
+@pytest.mark.slow
 def test_spectral_norm_makes_every_weight_1_lipschitz(model):
     """After a few training-mode forwards (one power iteration each), sigma_max(W / sigma) ~ 1."""
     torch.manual_seed(0)
@@ -119,6 +120,7 @@ def test_spectral_norm_skips_exempt_tables_and_is_idempotent():
 @pytest.mark.parametrize("res", RESOLUTIONS)
 @pytest.mark.parametrize("name", RESNETS)
 @pytest.mark.parametrize("num_classes", [0, 10])
+@pytest.mark.slow
 def test_resnet_models_at_every_resolution(name, res, num_classes):
     torch.manual_seed(0)
     channels = 1 if res == 28 else 3
@@ -231,6 +233,7 @@ def test_self_attention_starts_as_the_identity_and_mixes_positions_when_gamma_mo
     assert delta[:, 7, 7].min() > 0  # ... and a far position's output moves with it
 
 
+@pytest.mark.slow
 def test_gradient_penalty_double_backward_through_attention_and_spectral_norm():
     torch.manual_seed(0)
     _, _, D = build_pair("sagan", (3, 32, 32), 0)

@@ -78,6 +78,7 @@ def test_scale_sizes_shrink_to_max_size_and_keep_the_aspect_ratio():
                                      (127, 191), (166, 250)]
 
 
+@pytest.mark.slow
 def test_scale_sizes_small_images():
     assert scale_sizes(20, 30) == [(20, 30)]  # shorter side <= min_size: one scale, not enlarged
     assert scale_sizes(40, 60, max_size=250)[-1] == (40, 60)  # never enlarged to max_size

@@ -45,6 +45,7 @@ def run_eval(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     ("dataset", {"_target_": "gan_cli.data.toy.ring_of_gaussians",
                  "_args_": [{"_target_": "numpy.save", "file": "PWNED", "arr": [1]}]}),
 ])
+@pytest.mark.slow
 def test_a_checkpoint_naming_a_foreign_callable_is_refused_before_anything_runs(
         tmp_path: Path, toy_run: Path, where: str, node: dict):
     state = copy.deepcopy(last_ckpt(toy_run))
@@ -126,6 +127,7 @@ def test_a_run_directorys_overrides_cannot_name_foreign_callables(tmp_path: Path
 # 2. A finished run started again (the documented resume=auto job script).
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_exits_0_and_reports_its_last_statistics(tmp_path: Path):
     run_dir = tmp_path / "run"
     args = ["dataset=ring8", "model=mlp", "loss=ns", "logger=none", "train.steps=4",
@@ -146,6 +148,7 @@ def test_resuming_a_finished_run_exits_0_and_reports_its_last_statistics(tmp_pat
 
 
 @pytest.mark.parametrize("metrics", ["empty", "missing"])
+@pytest.mark.slow
 def test_a_finished_run_without_records_started_again_says_so_and_exits_0(tmp_path: Path,
                                                                           metrics: str):
     """Its metrics.jsonl emptied or deleted: nothing to report is not a configuration mistake."""
@@ -336,6 +339,7 @@ def _D_of(*overrides: str):
 
 @pytest.mark.skipif(not HAVE_FASHION_MNIST, reason="needs Debian's dataset-fashion-mnist")
 @pytest.mark.parametrize("loss", ["wgan_gp", "dragan"])
+@pytest.mark.slow
 def test_a_penalty_loss_gets_a_dcgan_critic_without_batch_coupling(loss: str):
     D = _D_of(f"loss={loss}")
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules())
@@ -384,6 +388,7 @@ def test_a_ddp_checkpoint_resumes_on_one_process_with_a_warning(tmp_path: Path):
     assert last_ckpt(run_dir)["step"] == 12
 
 
+@pytest.mark.slow
 def test_a_gpu_checkpoint_resumes_on_the_cpu_with_a_warning(tmp_path: Path, toy_run: Path):
     """A checkpoint written on CUDA (its Philox noise state is 16 bytes, CUDA RNG states saved)
     continues on a CPU-only machine instead of failing as 'written for a different model'."""
@@ -458,6 +463,7 @@ def test_a_bad_image_stops_a_streamed_run_with_one_message(tmp_path, folder_with
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_on_bad_file_skip_trains_on_and_names_the_file(tmp_path, folder_with_a_bad_file):
     run_dir = tmp_path / "run"
     proc = run_cli([*IMAGE_FOLDER, f"dataset.path={folder_with_a_bad_file}",
@@ -489,6 +495,7 @@ def folder_with_a_non_utf8_name(folder_with_a_bad_file: Path) -> Path:
     return folder_with_a_bad_file
 
 
+@pytest.mark.slow
 def test_a_file_name_that_is_not_utf8_is_an_ordinary_image(tmp_path, folder_with_a_non_utf8_name):
     """Streamed from the folder (the data's fingerprint hashes every name): it trains."""
     run_dir = tmp_path / "run"
@@ -497,6 +504,7 @@ def test_a_file_name_that_is_not_utf8_is_an_ordinary_image(tmp_path, folder_with
     assert "Traceback" not in proc.stderr and "Logging error" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_file_whose_name_is_not_utf8_is_named_in_one_line(tmp_path,
                                                                 folder_with_a_non_utf8_name):
     """Not an image and not a UTF-8 name: the one line names it with its bytes escaped, in the
@@ -606,6 +614,7 @@ def test_deterministic_on_cuda_sets_the_cublas_workspace(monkeypatch):
         torch.use_deterministic_algorithms(False)
 
 
+@pytest.mark.slow
 def test_extending_a_linear_decay_keeps_its_end_with_lr_decay_steps(tmp_path: Path):
     run_dir = tmp_path / "run"
     base = [*SMALL, "optimizer.lr_g=2e-4", "optimizer.lr_decay=linear", "train.log_every_steps=1"]
@@ -658,6 +667,7 @@ class FillsUp:  # a file whose disk is full after `room` more bytes
 
 
 @needs_dev_full
+@pytest.mark.slow
 def test_a_full_disk_during_a_checkpoint_write_names_the_last_good_one(tmp_path: Path, monkeypatch):
     run_dir = tmp_path / "run"
     real_save = torch.save
@@ -681,6 +691,7 @@ def test_a_full_disk_during_a_checkpoint_write_names_the_last_good_one(tmp_path:
 
 
 @needs_dev_full
+@pytest.mark.slow
 def test_a_full_disk_while_writing_metrics_is_one_line(tmp_path: Path, monkeypatch):
     from gan_cli import stats
 
@@ -701,6 +712,7 @@ def test_a_full_disk_while_writing_metrics_is_one_line(tmp_path: Path, monkeypat
     assert last_ckpt(run_dir)["step"] == 6
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_drawing_a_figure_is_one_line(tmp_path: Path, monkeypatch):
     import errno
 

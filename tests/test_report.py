@@ -157,6 +157,7 @@ def test_every_way_a_run_ends_is_a_status_never_a_crash(tmp_path):
     assert len(markdown(table).splitlines()) == 2 + 7
 
 
+@pytest.mark.slow
 def test_gan_report_writes_its_files_into_out_and_prints_the_table(tmp_path, capsys):
     three_runs(tmp_path / "sweep")
     assert main([str(tmp_path / "sweep"), "sort=reverse_kl"]) == 0  # out: the sweep directory
@@ -284,6 +285,7 @@ def test_runs_with_the_same_options_are_told_apart_by_their_directories(tmp_path
     assert [r.label for r in same] == ["d/1", "e/1"]  # no option differs: the directories
 
 
+@pytest.mark.slow
 def test_hostile_run_directories_are_rows_never_a_traceback(tmp_path, capsys):
     """What a run directory from someone else may hold (review of issue 29): steps that are NaN,
     infinite, negative or fractional, digits that are not ASCII, YAML and JSON nested past the

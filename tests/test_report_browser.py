@@ -36,6 +36,7 @@ def cells(browser: Browser, column: int) -> list[str]:
                             f"r => r.cells[{column}].textContent)")
 
 
+@pytest.mark.slow
 def test_report_page_rows_sorting_and_pictures(tmp_path: Path, capsys):
     three_runs(tmp_path / "sweep")
     assert main([str(tmp_path / "sweep")]) == 0
@@ -68,6 +69,7 @@ def test_report_page_rows_sorting_and_pictures(tmp_path: Path, capsys):
     assert width <= 1400 < height  # the whole page, below the fold too; no wider than the window
 
 
+@pytest.mark.slow
 def test_training_page_plays_and_its_slider_moves_the_frame_and_the_marker(tmp_path: Path):
     records = [{"step": s, "loss_d": 1.0 / s, "loss_g": s / 100.0, "modes_captured": s // 50}
                for s in (50, 100, 150, 200, 250, 300)]

@@ -78,6 +78,7 @@ def test_resume_dcgan_on_images_from_a_checkpoint_file(tmp_path: Path):
     assert [r["step"] for r in read_metrics(second)] == [8, 12]
 
 
+@pytest.mark.slow
 def test_resume_auto_in_a_fresh_directory_starts_from_zero(tmp_path: Path):
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, "train.steps=4", "resume=auto"], run_dir)
@@ -117,6 +118,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one(tmp_path: Path):
     ckpt_dir = tmp_path / "checkpoints"
     big = torch.randn(6_000_000, generator=torch.Generator().manual_seed(0))  # the writer's
@@ -266,6 +268,7 @@ def test_sigterm_checkpoints_exits_3_and_resume_finishes_exactly(tmp_path: Path)
     assert_resumed_exactly(straight, run_dir)
 
 
+@pytest.mark.slow
 def test_sigusr1_under_slurm_requeues_with_scontrol(tmp_path: Path):
     bin_dir, calls = tmp_path / "bin", tmp_path / "scontrol.calls"
     bin_dir.mkdir()
@@ -313,6 +316,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path):
         "last.pt", "step_00000001.pt"]
 
 
+@pytest.mark.slow
 def test_nonfinite_skip_counts_skips_and_stops_when_nothing_trains(tmp_path: Path):
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, "optimizer.lr_g=1e30", "train.nonfinite=skip"], run_dir)
@@ -484,6 +488,7 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize("name,args,setup,status,words,env", BAD_INPUTS,
                          ids=[getattr(p, "values", p)[0] for p in BAD_INPUTS])
+@pytest.mark.slow
 def test_bad_input(tmp_path: Path, good_run: Path, name, args, setup, status, words, env):
     x = setup(tmp_path, good_run) if setup else None
 
@@ -526,6 +531,7 @@ def test_every_bad_input_is_a_row_of_the_reliability_table():
     assert rows == cases
 
 
+@pytest.mark.slow
 def test_wandb_failing_to_start_falls_back_to_local_logging(tmp_path: Path):
     run_dir = tmp_path / "run"
     home = tmp_path / "home"  # no ~/.netrc, no W&B settings: online mode has no API key

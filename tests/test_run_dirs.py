@@ -89,6 +89,7 @@ def _aimed_checkpoint(tmp_path: Path, run_dir: Path, victim: Path, target: str |
     ("sample", ["n=4", "format=npz"]),
     ("eval", ["metrics=[]", "probe=linear", "probe_train=64", "probe_test=64", "sweep_columns=0"]),
 ])
+@pytest.mark.slow
 def test_a_checkpoints_data_root_is_not_written_into(tmp_path: Path, images_run: Path, no_network,
                                                      tool, args):
     victim = tmp_path / "victim"
@@ -165,6 +166,7 @@ def hold_lock(run_dir: Path) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_held_directory_exits_1_naming_the_holder(tmp_path: Path):
     run_dir = tmp_path / "run"
     holder = hold_lock(run_dir)
@@ -300,6 +302,7 @@ def _state(pid: int) -> str:
         return "Z"
 
 
+@pytest.mark.slow
 def test_a_multirun_job_whose_directory_is_held_fails_alone(tmp_path: Path):
     """Each job of a sweep holds its own directory: a held one fails (naming the holder), the
     others train, and the sweep's exit status says a job failed."""
@@ -346,6 +349,7 @@ def test_the_lock_is_taken_and_freed_by_one_function(tmp_path: Path):
 
 
 @pytest.mark.parametrize("tool", ["sample", "eval"])
+@pytest.mark.slow
 def test_gan_sample_and_gan_eval_refuse_a_training_runs_directory(tmp_path: Path, toy_run: Path, tool):
     import shutil
 

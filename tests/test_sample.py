@@ -263,6 +263,7 @@ def cdcgan_ckpt(fashion_cdcgan_run) -> Path:
     return fashion_cdcgan_run / "checkpoints" / "last.pt"
 
 
+@pytest.mark.slow
 def test_gan_sample_exports_what_the_generator_makes(tmp_path: Path, cdcgan_ckpt: Path):
     from gan_cli.build import generator_from_checkpoint
     from gan_cli.latents import sample_latents
@@ -304,6 +305,7 @@ def test_gan_sample_figures_through_the_command_line(tmp_path: Path, cdcgan_ckpt
         assert im.size == (3 * 30 + 2, 10 * 30 + 2)  # one row per class, 3 columns
 
 
+@pytest.mark.slow
 def test_gan_sample_refuses_what_it_cannot_do(tmp_path: Path, cdcgan_ckpt: Path):
     proc = run_sample([f"ckpt={cdcgan_ckpt}", "mode=psi"], tmp_path / "a")
     assert proc.returncode == 2 and "style-based generator" in proc.stderr

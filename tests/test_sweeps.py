@@ -41,6 +41,7 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted((p for p in sweep_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
 
 
+@pytest.mark.slow
 def test_multirun_2x2_gives_4_numbered_run_directories(tmp_path: Path):
     sweep = tmp_path / "sweep"
     proc = run_sweep(["-m", *TINY, "loss=ns,lsgan", "optimizer.lr_d=1e-4,2e-4"], sweep)
@@ -57,6 +58,7 @@ def test_multirun_2x2_gives_4_numbered_run_directories(tmp_path: Path):
                     for lr in (1e-4, 2e-4)}
 
 
+@pytest.mark.slow
 def test_a_failed_job_does_not_stop_the_sweep_but_sets_the_exit_status(tmp_path: Path):
     sweep = tmp_path / "sweep"
     proc = run_sweep(["-m", *TINY, "model.generator.conditional=true,false"], sweep)
@@ -65,6 +67,7 @@ def test_a_failed_job_does_not_stop_the_sweep_but_sets_the_exit_status(tmp_path:
     assert (sweep / "1" / "checkpoints" / "last.pt").is_file()  # the good job still ran
 
 
+@pytest.mark.slow
 def test_optimized_metric_must_be_a_logged_statistic(tmp_path: Path):
     sweep = tmp_path / "sweep"
     proc = run_sweep(["-m", *TINY, "optimized_metric=fid"], sweep)
@@ -73,6 +76,7 @@ def test_optimized_metric_must_be_a_logged_statistic(tmp_path: Path):
     assert "loss_g" in proc.stderr
 
 
+@pytest.mark.slow
 def test_optuna_preset_runs_trials_and_reports_the_best_parameters(tmp_path: Path):
     sweep = tmp_path / "sweep"
     proc = run_sweep(["hparams_search=ring8_optuna", "hydra.sweeper.n_trials=3", *TINY,

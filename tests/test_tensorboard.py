@@ -19,6 +19,7 @@ def read_events(folder: Path):
 
 
 @pytest.mark.parametrize("logger", ["tensorboard", "wandb_tensorboard"])
+@pytest.mark.slow
 def test_tensorboard_events_hold_the_losses_and_figures(tmp_path: Path, logger: str):
     run_dir = tmp_path / "run"
     args = [a for a in SMALL if not a.startswith("logger=")]

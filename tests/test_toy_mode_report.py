@@ -40,6 +40,7 @@ def test_offsets_peak_and_gradient_by_hand():
     assert r1.d_peak == pytest.approx(0.09, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_the_script_reports_every_mode_of_a_toy_run(tmp_path: Path, capsys):
     run_dir = tmp_path / "run"
     assert run_cli([*SMALL, "dataset=grid25"], run_dir).returncode == 0

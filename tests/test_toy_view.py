@@ -136,6 +136,7 @@ def test_each_layer_can_be_switched_off(tmp_path: Path):
         assert a.size[0] > b.size[0]  # the field's colour bar widens the figure
 
 
+@pytest.mark.slow
 def test_a_toy_run_writes_the_view_the_gif_and_curves(tmp_path: Path, toy_run: Path):
     run_dir = toy_run  # gan-train tiny=toy
     with Image.open(run_dir / "samples" / "training.gif") as gif:
@@ -253,6 +254,7 @@ def test_d_star_is_one_half_where_g_matches_the_data_and_blank_where_neither_is(
     assert d_star[0, 0].isnan()  # a corner, far from both: 0 / 0
 
 
+@pytest.mark.slow
 def test_each_frame_is_titled_with_its_step_and_metrics_and_d_star_beside_d(tmp_path: Path,
                                                                             toy_run: Path):
     run_dir = tmp_path / "run"

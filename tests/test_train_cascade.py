@@ -254,6 +254,7 @@ def test_lapgan_levels_figure_has_a_row_per_class_and_two_columns_per_level(tmp_
 # Presets.
 
 
+@pytest.mark.slow
 def test_the_presets_compose_validate_and_hold_the_papers_numbers():
     cifar = compose_train("experiment=lapgan_cifar10")
     m = cifar.model

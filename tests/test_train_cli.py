@@ -42,6 +42,7 @@ def assert_run_dir_contract(run_dir: Path, steps: int) -> list[dict]:
 
 
 @pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.slow
 def test_every_loss_trains_mlp_on_ring8(tmp_path: Path, loss: str):
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, f"loss={loss}", "model=mlp", "dataset=ring8"], run_dir)
@@ -62,6 +63,7 @@ def test_every_loss_trains_mlp_on_ring8(tmp_path: Path, loss: str):
         assert all(v.abs().max() <= 0.01 + 1e-7 for v in ckpt["D"].values())
 
 
+@pytest.mark.slow
 def test_every_toy_dataset_trains(tmp_path: Path):
     for name in ("grid25", "sine", "swissroll"):
         run_dir = tmp_path / name
@@ -71,6 +73,7 @@ def test_every_toy_dataset_trains(tmp_path: Path):
         assert_run_dir_contract(run_dir, 4)
 
 
+@pytest.mark.slow
 def test_logging_intervals_and_checkpoints_kept(tmp_path: Path):
     run_dir = tmp_path / "run"
     proc = run_cli([*SMALL, "train.steps=12", "train.log_every_steps=3",
@@ -84,6 +87,7 @@ def test_logging_intervals_and_checkpoints_kept(tmp_path: Path):
         "last.pt", "step_00000008.pt", "step_00000012.pt"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_and_other_seed_differs(tmp_path: Path):
     weights = []
     for i, seed in enumerate((3, 3, 4)):
@@ -94,6 +98,7 @@ def test_same_seed_same_weights_and_other_seed_differs(tmp_path: Path):
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path: Path):
     """N steps straight == N/2 steps, then resume for the other N/2 (bitwise, on CPU)."""
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -107,6 +112,7 @@ def test_resume_continues_exactly(tmp_path: Path):
     assert [r["step"] for r in read_metrics(split)] == [4, 6, 8, 12]
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_logs_config_losses_and_samples(tmp_path: Path):
     run_dir = tmp_path / "run"
     args = [a for a in SMALL if not a.startswith("logger=")]

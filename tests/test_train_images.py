@@ -33,6 +33,7 @@ def test_every_loss_trains_dcgan_on_fashion_mnist(tmp_path: Path, loss: str):
     assert any(k.endswith("weight") and v.dim() == 4 for k, v in ckpt["G"].items())  # convs
 
 
+@pytest.mark.slow
 def test_default_experiment_is_dcgan_on_fashion_mnist(fashion_dcgan_run: Path):
     run_dir = fashion_dcgan_run  # tiny=images, 2 steps (tests/conftest.py)
     cfg = load_checkpoint(run_dir / "checkpoints" / "last.pt")["config"]
@@ -44,6 +45,7 @@ def test_default_experiment_is_dcgan_on_fashion_mnist(fashion_dcgan_run: Path):
     assert png.size == (8 * 30 + 2, 8 * 30 + 2)
 
 
+@pytest.mark.slow
 def test_conditional_dcgan_figure_has_one_row_per_class(fashion_cdcgan_run: Path):
     run_dir = fashion_cdcgan_run  # model=cdcgan, train.figure_samples=30 (tests/conftest.py)
     png = Image.open(sorted((run_dir / "samples").glob("*.png"))[-1])
@@ -105,6 +107,7 @@ def fp32_run(tmp_path_factory) -> tuple[Path, list[dict]]:
     return probed_run(tmp_path_factory.mktemp("fp32"), "fp32", ["hardware.channels_last=false"])
 
 
+@pytest.mark.slow
 def test_fp32_probe_sees_plain_nchw_and_no_autocast(fp32_run):
     _, seen = fp32_run
     assert len(seen) >= 9  # real, fake, generator pass per step at least
@@ -112,6 +115,7 @@ def test_fp32_probe_sees_plain_nchw_and_no_autocast(fp32_run):
     assert {s["out_dtype"] for s in seen} == {"torch.float32"}
 
 
+@pytest.mark.slow
 def test_channels_last_reaches_the_step_and_trains_the_same(tmp_path: Path, fp32_run):
     """hardware.channels_last (on in hardware=cpu, the default: no override here): D is fed NHWC
     batches, the saved conv weights are NHWC, and the weights are those of the NCHW run (to float
@@ -133,6 +137,7 @@ def test_channels_last_reaches_the_step_and_trains_the_same(tmp_path: Path, fp32
             torch.testing.assert_close(ckpt[net][k], plain[net][k], rtol=1e-4, atol=5e-5)
 
 
+@pytest.mark.slow
 def test_bf16_autocast_runs_inside_the_step_with_sane_losses(tmp_path: Path, fp32_run):
     """hardware.precision=bf16: D runs under CPU autocast in bfloat16 and returns bfloat16
     scores; the losses of the first step are those of the fp32 run to bf16's precision (8

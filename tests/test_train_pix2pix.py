@@ -72,6 +72,7 @@ def compose_preset(*overrides: str):
     ("pix2pix_facades", None, 256, 1, 80_000, 70, 64, "instance", "BtoA", "test"),
     ("pix2pix_edges2shoes", None, 256, 4, 186_840, 70, 64, "batch", "AtoB", "val"),
 ])
+@pytest.mark.slow
 def test_the_presets_compose_validate_and_build(name, task, res, batch, steps, rf, width, norm,
                                                 direction, held_out):
     from gan_cli.build import build_discriminator, build_generator
@@ -116,6 +117,7 @@ def preset_run(tmp_path_factory) -> Path:
 
 
 @needs_fashion
+@pytest.mark.slow
 def test_the_preset_trains_with_input_output_target_figures_and_held_out_metrics(preset_run: Path):
     records = read_metrics(preset_run)
     assert [r["step"] for r in records] == [1, 2, 3, 4]
@@ -147,6 +149,7 @@ def test_the_preset_trains_with_input_output_target_figures_and_held_out_metrics
 
 
 @needs_fashion
+@pytest.mark.slow
 def test_gan_eval_prints_the_paired_metrics_of_a_pix2pix_checkpoint(preset_run: Path, tmp_path: Path):
     proc = run_eval([f"ckpt={preset_run / 'checkpoints' / 'last.pt'}", "num_samples=300"],
                     tmp_path / "eval", tmp_path)
@@ -174,6 +177,7 @@ def test_gan_eval_prints_the_paired_metrics_of_a_pix2pix_checkpoint(preset_run: 
 
 
 @needs_fashion
+@pytest.mark.slow
 def test_resume_in_the_middle_of_an_epoch_is_bitwise_exact(tmp_path: Path):
     args = [*TINY, "train.steps=12", "train.sample_every_steps=6", "train.ckpt_every_steps=6",
             "metrics.every_steps=3", "metrics.num_samples=32"]
@@ -215,6 +219,7 @@ def test_no_adversarial_loss_is_zero_and_never_calls_D():
 
 
 @needs_fashion
+@pytest.mark.slow
 def test_the_l1_only_ablation_trains_g_and_leaves_d_at_its_init(tmp_path: Path):
     run_dir = tmp_path / "run"
     proc = run_cli([*TINY, "loss=none", "dataset=fashion_silhouette", "train.steps=2",
@@ -235,6 +240,7 @@ def test_the_l1_only_ablation_trains_g_and_leaves_d_at_its_init(tmp_path: Path):
 # A folder of pairs whose input has other channels than its target.
 
 
+@pytest.mark.slow
 def test_a_folder_with_gray_inputs_and_colour_targets_trains_and_is_judged_on_its_val_split(
         tmp_path: Path):
     rng = np.random.default_rng(0)
@@ -359,6 +365,7 @@ def test_paired_metrics_refuse_a_model_without_paired_data():
 
 
 @needs_fashion
+@pytest.mark.slow
 def test_sampler_conditions_are_held_out_inputs_drawn_with_the_samplers_generator():
     from gan_cli.data.paired import fashion_pairs
 
@@ -373,6 +380,7 @@ def test_sampler_conditions_are_held_out_inputs_drawn_with_the_samplers_generato
 
 
 @needs_fashion
+@pytest.mark.slow
 def test_the_identity_baseline_scores_the_held_out_inputs_against_their_targets():
     """scripts/paired_identity.py: L1 of copying the input = mean |input - target| of the first
     test pairs, read here from the IDX file and edge-mapped with scipy (as in the figure test)."""

@@ -45,6 +45,7 @@ def run_ok(args: list[str], run_dir: Path) -> None:
 
 @pytest.mark.parametrize("conditional", [True, False], ids=["conditional", "unconditional"])
 @pytest.mark.parametrize("model", RESNETS)
+@pytest.mark.slow
 def test_resnet_models_train_through_the_cli(tmp_path: Path, model: str, conditional: bool):
     if model == "resnet" and conditional:
         cond = ["model.generator.conditional=true", "model.discriminator.conditioning=projection"]
@@ -132,6 +133,7 @@ def test_exact_resume_with_ema_and_spectral_norm(tmp_path: Path):
     assert any(not torch.equal(a["G"][k], a["G_ema"][k]) for k in a["G"])
 
 
+@pytest.mark.slow
 def test_ema_checkpoint_samples_and_gan_eval(tmp_path: Path):
     """The run keeps G_ema; gan-eval uses it by default, G with use_ema=false; truncation
     reaches the metrics and the sweep figure."""
@@ -161,6 +163,7 @@ def test_ema_checkpoint_samples_and_gan_eval(tmp_path: Path):
     assert raw["metrics"]["fd_fashion"] != ema["metrics"]["fd_fashion"]
 
 
+@pytest.mark.slow
 def test_linear_lr_decay_is_logged_and_reaches_zero(tmp_path: Path):
     run_dir = tmp_path / "run"
     run_ok([*TINY, "model=dcgan", "optimizer.lr_decay=linear", "optimizer.lr_g=1e-3"], run_dir)
@@ -187,6 +190,7 @@ def test_there_is_an_experiment_config_per_architecture():
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.slow
 def test_experiment_configs_compose_validate_and_build(name: str):
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -118,6 +118,7 @@ def test_impossible_values_of_the_new_nodes_name_the_key(override, key):
         compose_train(f"model={model}", override)
 
 
+@pytest.mark.slow
 def test_a_typo_in_the_schedule_is_a_configuration_error(tmp_path):
     proc = run_cli(["experiment=progan_fashion_cpu", "model.schedule.training_kimgg=5"], tmp_path / "r")
     assert proc.returncode == EXIT_CONFIG and "training_kimgg" in proc.stderr

@@ -68,6 +68,7 @@ def assert_same_checkpoint(a: dict, b: dict, path: str = "") -> None:
 # The training function in process.
 
 
+@pytest.mark.slow
 def test_train_in_process_matches_the_command_line(tmp_path: Path):
     """``train(cfg, run_dir)`` with the composed config is what gan-train runs: same weights."""
     cfg = compose_train("tiny=toy", "seed=3")
@@ -126,6 +127,7 @@ def _phased(tmp_path: Path, name: str, *extra: str):
                          f"model.generator._target_={HERE}.PhasedGenerator", *extra)
 
 
+@pytest.mark.slow
 def test_a_phase_schedule_grows_the_networks_resets_optimizers_and_changes_the_batch(tmp_path):
     LOG.clear()
     cfg = _phased(tmp_path, "a")
@@ -145,6 +147,7 @@ def test_a_phase_schedule_grows_the_networks_resets_optimizers_and_changes_the_b
     assert ckpt["nimg"] == 224
 
 
+@pytest.mark.slow
 def test_a_resume_in_the_middle_of_a_phase_is_exact(tmp_path):
     straight = tmp_path / "straight"
     train(_phased(tmp_path, "s"), straight)
@@ -253,6 +256,7 @@ def test_b_a_lazy_regulariser_runs_every_interval_multiplied_by_it():
     assert "lazy_term" in step.collector.flush()
 
 
+@pytest.mark.slow
 def test_b_lazy_intervals_correct_the_optimizer_settings(tmp_path):
     cfg = compose_train("tiny=toy", "loss=ns", "loss.r1_gamma=1", "loss.r_interval=4",
                         "optimizer.lr_g=2e-4", "optimizer.lr_d=0.001", "optimizer.betas=[0.5,0.99]")
@@ -268,6 +272,7 @@ def test_b_lazy_intervals_correct_the_optimizer_settings(tmp_path):
     assert all("r1" in r for r in read_metrics(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_b_a_late_linear_decay_scales_the_lazily_corrected_rates(tmp_path):
     # lr_decay_start=6 of 12 steps: the update after s steps uses factor min(1, (12 - s) / 6)
     cfg = compose_train("tiny=toy", "loss=ns", "loss.r1_gamma=1", "loss.r_interval=4",
@@ -334,6 +339,7 @@ def _staged(*extra: str):
     return compose_train("tiny=toy", f"+model.stages._target_={HERE}.TwoStages", *extra)
 
 
+@pytest.mark.slow
 def test_c_two_stages_train_in_sequence_and_sample_as_a_cascade(tmp_path):
     LOG.clear()
     run = tmp_path / "run"
@@ -351,6 +357,7 @@ def test_c_two_stages_train_in_sequence_and_sample_as_a_cascade(tmp_path):
     assert (run / "samples" / "step_00000012.png").is_file()  # drawn from the cascade
 
 
+@pytest.mark.slow
 def test_c_resume_in_the_middle_of_the_second_stage_is_exact(tmp_path):
     LOG.clear()
     straight = tmp_path / "straight"

@@ -118,6 +118,7 @@ def _quoted_key(tmp_path: Path, marker: Path) -> list:
 @pytest.mark.parametrize("attack", [_rerun_pickle, _config_dir, _dotdot_group, _quoted_key],
                          ids=["experimental-rerun pickle", "config-dir", "dotdot group option",
                               "quoted key in an interpolation"])
+@pytest.mark.slow
 def test_a_run_directorys_overrides_never_run_anything(tmp_path: Path, toy_run: Path, attack):
     marker = tmp_path / "pwned"
     run_dir = copy_run(toy_run, tmp_path, attack(tmp_path, marker))
@@ -389,6 +390,7 @@ PLACES = ["model.stages", "model.schedule", "model.generator.hidden", "model.reg
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(where=st.sampled_from(PLACES + ["loss", "model.stages.dataset", "model.generator"]),
        evil=st.one_of(evil_nodes(), misplaced_builders()))
+@pytest.mark.slow
 def test_property_no_saved_config_calls_anything(saved_config, intercepted, where, evil):
     from gan_cli.build import build_data, build_stages
     from gan_cli.config import validate_saved_config
@@ -411,6 +413,7 @@ def test_property_no_saved_config_calls_anything(saved_config, intercepted, wher
 @settings(max_examples=400, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(evil=st.one_of(evil_nodes(), st.just(_deep(3000))))
+@pytest.mark.slow
 def test_property_build_refuses_what_escaped_validation(intercepted, evil):
     """The guard in build(): nodes that never went through validation (defence in depth)."""
     from gan_cli.build import build
@@ -485,6 +488,7 @@ def evil_overrides(draw) -> object:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(before=st.lists(st.sampled_from(LEGIT), max_size=4), evil=evil_overrides(),
        after=st.lists(st.sampled_from(LEGIT), max_size=3))
+@pytest.mark.slow
 def test_property_no_stored_override_list_runs_anything(tmp_path_factory, intercepted, before, evil,
                                                         after):
     from gan_cli.errors import UntrustedConfigError
@@ -595,6 +599,7 @@ def test_a_stored_override_never_chooses_a_builder(tmp_path: Path, stored):
         expand_resume_dir([f"resume={run_dir}"])
 
 
+@pytest.mark.slow
 def test_an_overrides_file_nested_past_the_parser_is_one_line(tmp_path: Path):
     from gan_cli.errors import UntrustedConfigError
     from gan_cli.training.resume import expand_resume_dir
