@@ -50,8 +50,10 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 
 def run_cli(args: list[str], run_dir: Path, *, timeout: float = 300, env: dict | None = None,
-            cwd: Path | None = None, in_process: bool | None = None) -> subprocess.CompletedProcess:
-    """Run ``gan-train`` with ``args`` into ``run_dir``; return the finished process.
+            cwd: Path | None = None, in_process: bool | None = None,
+            prog: str = "gan-train") -> subprocess.CompletedProcess:
+    """Run ``prog`` (gan-train, gan-eval or gan-sample) with ``args`` into ``run_dir``; return the
+    finished process.
 
     ``in_process``: run the command inside this process (tests/inprocess.py: the same entry point,
     status and output, without a new interpreter); None decides by ``needs_subprocess``: DDP,
@@ -59,11 +61,12 @@ def run_cli(args: list[str], run_dir: Path, *, timeout: float = 300, env: dict |
     if in_process is None:
         in_process = not needs_subprocess(args, env)
     if in_process:
-        return run_in_process("gan-train", [*args, f"hydra.run.dir={run_dir}"], cwd or run_dir.parent, env)
+        return run_in_process(prog, [*args, f"hydra.run.dir={run_dir}"], cwd or run_dir.parent, env)
     # PYTHONPATH: the subprocess imports this checkout's gan_cli, whatever is installed
     full_env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(REPO), **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([*GAN_TRAIN, *args, f"hydra.run.dir={run_dir}"], capture_output=True,
+    command = GAN_TRAIN if prog == "gan-train" else [str(Path(sys.executable).parent / prog)]
+    return subprocess.run([*command, *args, f"hydra.run.dir={run_dir}"], capture_output=True,
                           text=True, timeout=timeout, env=full_env, cwd=cwd or run_dir.parent)
 
 

@@ -8,7 +8,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,8 @@ import torch
 
 from gan_cli.build import generator_from_checkpoint
 from gan_cli.seeding import derive_seed
-from tests.conftest import REPO, SMALL, read_metrics, run_cli
-from tests.inprocess import needs_subprocess, run_in_process
+from tests.conftest import SMALL, read_metrics, run_cli
 
-GAN_EVAL = Path(sys.executable).parent / "gan-eval"
 HAS_FASHION = Path("/usr/share/datasets/fashion-mnist").is_dir()
 
 
@@ -29,13 +26,8 @@ def run_eval(args: list[str], run_dir: Path, tmp_path: Path,
     """``gan-eval`` with ``args`` into ``run_dir``, its cache under ``tmp_path``: in this process
     (tests/inprocess.py), or installed as a command in a new one where ``extra_env`` asks for what
     only a process of its own can have (an injected sitecustomize, TORCH_HOME, ...)."""
-    env = {"GAN_CLI_CACHE": str(tmp_path / "cache"), **(extra_env or {})}
-    if not needs_subprocess(args, env):
-        return run_in_process("gan-eval", [*args, f"hydra.run.dir={run_dir}"], tmp_path, env)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true", **env}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([str(GAN_EVAL), *args, f"hydra.run.dir={run_dir}"],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    return run_cli(args, run_dir, prog="gan-eval", cwd=tmp_path, timeout=600,
+                   env={"GAN_CLI_CACHE": str(tmp_path / "cache"), **(extra_env or {})})
 
 
 # ring8 with wider modes than its 0.02: after a few steps many samples are within 3 std of a

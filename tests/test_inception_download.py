@@ -22,7 +22,6 @@ from gan_cli.metrics.inception import (
     resolve_inception_weights,
 )
 from tests.conftest import SMALL, run_cli
-from tests.inprocess import run_in_process
 
 PAYLOAD = b"not really Inception weights, but bytes with a known digest\n" * 1000
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -116,7 +115,7 @@ def test_offline_message_says_where_to_put_the_file(tmp_path, monkeypatch):
 
 def run_eval(args: list[str], run_dir, cwd, env: dict):
     """gan-eval with ``args`` into ``run_dir``, run in this process."""
-    return run_in_process("gan-eval", [*args, f"hydra.run.dir={run_dir}"], cwd, env)
+    return run_cli(args, run_dir, prog="gan-eval", cwd=cwd, env=env, in_process=True)
 
 
 @pytest.mark.slow

@@ -29,7 +29,6 @@ import torch
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.errors import EXIT_CONFIG, EXIT_RUNTIME
 from tests.conftest import GAN_TRAIN, REPO, SMALL, SMALL_IMAGES, needs_fashion_mnist, run_cli
-from tests.inprocess import run_in_process
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def no_network(monkeypatch) -> list:
 def run_tool(tool: str, args: list[str], out: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """``gan-eval`` or ``gan-sample`` (``tool``: eval or sample) into ``out``, in this process
     (tests/inprocess.py: the same entry point, exit status and output)."""
-    return run_in_process(f"gan-{tool}", [*args, f"hydra.run.dir={out}"], out.parent, env)
+    return run_cli(args, out, prog=f"gan-{tool}", env=env, in_process=True)
 
 
 def files_under(path: Path) -> list[str]:

@@ -33,7 +33,6 @@ from gan_cli.sample import (
     walk,
 )
 from tests.conftest import SMALL, run_cli
-from tests.inprocess import run_in_process
 
 HAS_FASHION = Path("/usr/share/datasets/fashion-mnist").is_dir()
 
@@ -254,7 +253,7 @@ def test_style_mixing_and_psi_figures_on_a_stylegan2_generator():
 
 def run_sample(args: list[str], out: Path) -> subprocess.CompletedProcess:
     """``gan-sample`` with ``args`` into ``out``, in this process (tests/inprocess.py)."""
-    return run_in_process("gan-sample", [*args, f"hydra.run.dir={out}"], out.parent)
+    return run_cli(args, out, prog="gan-sample", in_process=True)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ from gan_cli.losses import NoAdversarial
 from gan_cli.metrics.feature_net import load_fashion_cnn
 from gan_cli.metrics.registry import compute_metrics
 from tests.conftest import REPO, read_metrics, run_cli
-from tests.inprocess import run_in_process
 from tests.test_training_extensions import assert_same_checkpoint
 
 HAS_FASHION = DEBIAN_FASHION_MNIST.is_dir()
@@ -37,8 +36,8 @@ TINY = ["experiment=pix2pix_fashion", "logger=none", "dataset.limit=80", "train.
 
 def run_eval(args: list[str], run_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     """``gan-eval`` with ``args`` into ``run_dir``, in this process (tests/inprocess.py)."""
-    return run_in_process("gan-eval", [*args, f"hydra.run.dir={run_dir}"], tmp_path,
-                          {"GAN_CLI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
+    return run_cli(args, run_dir, prog="gan-eval", cwd=tmp_path, in_process=True,
+                   env={"GAN_CLI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
 
 
 def tile(png: np.ndarray, index: int, per_row: int, side: int = 32, pad: int = 2) -> np.ndarray:

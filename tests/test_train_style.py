@@ -31,7 +31,6 @@ from gan_cli.models import stylegan2
 from gan_cli.models.style_layers import channels_at
 from gan_cli.seeding import derive_seed
 from tests.conftest import read_metrics, run_cli
-from tests.inprocess import run_in_process
 from tests.test_training_extensions import assert_same_checkpoint, compose_train
 
 WIDTHS = ["model.generator.channel_base=112", "model.generator.channel_max=16",
@@ -49,7 +48,7 @@ TINY = {
 
 def run_eval(args: list[str], run_dir: Path) -> subprocess.CompletedProcess:
     """``gan-eval`` with ``args`` into ``run_dir``, in this process (tests/inprocess.py)."""
-    return run_in_process("gan-eval", [*args, f"hydra.run.dir={run_dir}"], run_dir.parent)
+    return run_cli(args, run_dir, prog="gan-eval", in_process=True)
 
 
 def train_preset(name: str, run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
