@@ -47,6 +47,12 @@ SMOOTHING = 0.6
 MIN_SMOOTHED = 10
 #: a panel whose positive values span more than this ratio (max / min) gets a log y axis
 LOG_SPAN = 100.0
+#: margins and gaps around the panels, in inches: the panel's title and the kimg axis above it, the
+#: step axis below it, the y tick labels and label to its left. Fixed rather than measured by
+#: fig.tight_layout(), which draws the figure once more to measure its texts: half the CPU time
+#: of each redraw of curves.png, on every sample step.
+MARGIN_IN = {"left": 0.72, "right": 0.15, "top": 0.62, "suptitle": 0.3, "bottom": 0.5,
+             "gap_w": 0.72, "gap_h": 1.12}
 
 
 def read_records(path: str | Path) -> list[dict]:
@@ -194,14 +200,6 @@ def plot_curves(records: list[dict], path: str | Path, title: str = "") -> dict[
     plt.close(fig)
     tmp.replace(path)  # a viewer never sees a half-written file
     return drawn
-
-
-# Margins and gaps around the panels, in inches (the panel's own title and the kimg axis above it,
-# the step axis below it, the y tick labels and label to its left). Fixed rather than measured by
-# fig.tight_layout(), which draws the figure once more to measure its texts: half the time of
-# each redraw of curves.png, on every sample step.
-MARGIN_IN = {"left": 0.72, "right": 0.15, "top": 0.62, "suptitle": 0.3, "bottom": 0.5,
-             "gap_w": 0.72, "gap_h": 1.12}
 
 
 def _fixed_margins(fig, rows: int, cols: int, title: bool) -> None:
