@@ -1,7 +1,8 @@
 """DDP through the real CLI on CPU (gloo): gan-train's own workers and torchrun's, 2 ranks each.
 
 The DDP runs take 20-40 s on a 2-core machine (every rank imports torch), so they are marked slow;
-the configuration checks that end before any worker starts are fast.
+the checks that end before any worker starts are slow too when they run gan-train itself (a process
+of its own per DDP case, or a short training run: 2-6 s each in the whole suite).
 """
 
 from __future__ import annotations
