@@ -744,3 +744,18 @@ def test_a_regulariser_written_as_a_plain_dict_is_checked_at_composition():
     with pytest.raises(ConfigError, match=r"model.regularizers.r1.interval=-2: must be > 0"):
         validate(compose_train("tiny=toy", "+model.regularizers={r1: {_target_: gan_cli.losses.R1, "
                                "gamma: 1.0, interval: -2}}"))
+
+
+def test_a_run_directorys_yaml_is_read_with_safe_loads_types_and_a_depth_limit():
+    """gan_cli.rundir.load_yaml reads what yaml.safe_load reads (a saved config of every shipped
+    experiment's kind, YAML 1.1 scalars included), and a file nested 100,000 deep is a YAMLError
+    from libyaml's depth limit, where PyYAML's own scanner spends seconds before a RecursionError."""
+    import yaml
+
+    from gan_cli.rundir import load_yaml
+
+    text = "\n".join(f"{e}: {{steps: 10, lr: 2.0e-4, on: yes, off: ~, tag: !!str 1, list: [1, .nan, x]}}"
+                     for e in EXPERIMENTS)
+    assert repr(load_yaml(text)) == repr(yaml.safe_load(text))
+    with pytest.raises(yaml.YAMLError, match="nesting depth"):
+        load_yaml("[" * 100_000)

@@ -25,6 +25,8 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from gan_cli.rundir import load_yaml
+
 
 def swept_keys(command_line: list[str], sweeper_params: dict | None) -> list[str]:
     """The keys a sweep varies: command-line sweeps, then the sweeper's own parameters."""
@@ -49,8 +51,8 @@ def sweep_job_name(task_overrides: list[str], sweep_dir: Path,
     known (the run keeps its directory's name)."""
     multirun = None
     try:
-        multirun = yaml.safe_load((sweep_dir / "multirun.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        multirun = load_yaml((sweep_dir / "multirun.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
         pass
     command_line = []
     if isinstance(multirun, dict):

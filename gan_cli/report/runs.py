@@ -1,10 +1,11 @@
 """A run directory read as data: its options, its records, how it ended, its times.
 
 Everything is read, nothing is executed: ``.hydra/overrides.yaml``, ``config.yaml`` and
-``hydra.yaml`` with ``yaml.safe_load``; ``metrics.jsonl`` and ``sessions.jsonl`` line by line with
-``json.loads`` (a line that is not a JSON object, such as the half-written last line of a running
-job, is skipped); ``train.log`` as text. A file that is missing or unreadable leaves its part of
-the run empty, never an exception: a broken run is a row with its status.
+``hydra.yaml`` with ``yaml.safe_load``'s types (through libyaml: :func:`gan_cli.rundir.load_yaml`);
+``metrics.jsonl`` and ``sessions.jsonl`` line by line with ``json.loads`` (a line that is not a
+JSON object, such as the half-written last line of a running job, is skipped); ``train.log`` as
+text. A file that is missing or unreadable leaves its part of the run empty, never an exception:
+a broken run is a row with its status.
 
 Status (:func:`status_of`), in this order:
 
@@ -32,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from gan_cli.rundir import LOCK_NAME
+from gan_cli.rundir import LOCK_NAME, load_yaml
 from gan_cli.sessions import SESSIONS_NAME
 
 #: A directory holding any of these is a run directory.
@@ -103,7 +104,7 @@ def find_runs(path: Path) -> list[Path]:
 
 def _yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, ValueError):
         return None  # unreadable, not YAML, or nested past the parser
 

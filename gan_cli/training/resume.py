@@ -17,6 +17,7 @@ import yaml
 
 from gan_cli.config.checks import CONF_DIR
 from gan_cli.errors import RuntimeFailure, cut, shown
+from gan_cli.rundir import load_yaml
 
 
 def expand_resume_dir(argv: list[str]) -> list[str]:
@@ -66,7 +67,7 @@ def stored_overrides(path: Path, skip: set[str] = frozenset()) -> list[str]:
         if path.stat().st_size > MAX_OVERRIDES_BYTES:
             raise UntrustedConfigError(f"refused {path}: it is larger than {MAX_OVERRIDES_BYTES:,} "
                                        f"bytes, which no run's overrides are; nothing was run")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as e:
         raise UntrustedConfigError(f"refused {path}: it cannot be read as a list of overrides "
                                    f"({cut(str(e).splitlines()[0] if str(e) else type(e).__name__, 200)})"
