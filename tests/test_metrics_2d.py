@@ -88,6 +88,39 @@ def test_energy_on_sine_against_its_floor(tmp_path, monkeypatch):
     assert shifted["energy_distance"] > 10 * shifted["energy_distance_floor"]
 
 
+
+def test_a_runs_later_evaluations_reuse_the_floor_and_give_the_same_numbers(tmp_path, monkeypatch):
+    """The real points are the same at each evaluation of a run: the floor and the reference's
+    self-distance are computed at the first (1 + 3 x 2 + 2 distance matrices), a later evaluation
+    computes the generated sample's two, and every number is energy_distance's."""
+    from gan_cli.metrics import two_sample
+    from gan_cli.metrics.defs import two_sample as energy_def
+
+    monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path))
+    monkeypatch.setattr(energy_def, "_FLOORS", {})
+    calls = []
+    mean_distance = two_sample._mean_distance
+    monkeypatch.setattr(two_sample, "_mean_distance", lambda a, b: calls.append(1) or mean_distance(a, b))
+    source = sine(**RUN)
+    first, prov = _metrics(source, ["energy"])
+    assert len(calls) == 9
+    n = prov["energy"]["num_fake"]
+    fake = source.draw(n, torch.Generator().manual_seed(1)) + torch.tensor([0.0, 0.3])
+    drawn = []  # the sampler is asked for batches: hand out fake in order
+    sampler = lambda m: drawn.append(m) or fake[sum(drawn) - m:sum(drawn)]  # noqa: E731
+    second = compute_metrics(["energy"], sampler, real_data(source, 10000, "train"), {"num_fake": n})
+    assert len(calls) == 11
+    assert second["energy_distance_floor"] == first["energy_distance_floor"]
+    real = torch.cat([b.double() for b in real_data(source, 10000, "train").batches()])[:4 * n]
+    assert second["energy_distance"] == pytest.approx(energy_distance(fake, real[:n]), rel=1e-12)
+    floors = [energy_distance(real[i:i + n], real[:n]) for i in (n, 2 * n, 3 * n)]
+    assert prov["energy"]["floor_pairs"] == pytest.approx(floors, rel=1e-12)
+    # other real points (ring8's): a floor of their own, never the sine's
+    before = len(calls)
+    ring, _ = _metrics(ring_of_gaussians(**RUN), ["energy"])
+    assert len(calls) - before == 9 and ring["energy_distance_floor"] != first["energy_distance_floor"]
+
+
 def test_ring8_spread_and_pr_in_data_space(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_CLI_CACHE", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))  # no Inception anywhere

@@ -29,11 +29,27 @@ def _mean_distance(a: Tensor, b: Tensor, block: int = 4096) -> Tensor:
     return total / (len(a) * len(b))
 
 
+def _points(x: Tensor) -> Tensor:
+    return torch.as_tensor(x).reshape(len(x), -1).to(torch.float64)
+
+
+class EnergyReference:
+    """A fixed sample Y (m, ...) with its mean self-distance E|Y-Y'| computed once, for the energy
+    distance of many samples X against it (a run's evaluations, the floor's real samples)."""
+
+    def __init__(self, y: Tensor) -> None:
+        self.y = _points(y)
+        self.mean_self_distance = _mean_distance(self.y, self.y) if len(self.y) else None
+
+    def distance(self, x: Tensor) -> float:
+        """E(X, Y) (module docstring) of the sample ``x`` (n, ...) against Y, in data units."""
+        x = _points(x)
+        if len(x) == 0 or len(self.y) == 0 or x.shape[1] != self.y.shape[1]:
+            raise ValueError(f"energy_distance needs two non-empty samples of one dimension, got "
+                             f"{tuple(x.shape)} and {tuple(self.y.shape)}")
+        return float(2 * _mean_distance(x, self.y) - _mean_distance(x, x) - self.mean_self_distance)
+
+
 def energy_distance(x: Tensor, y: Tensor) -> float:
     """The energy distance E(X, Y) (module docstring) of samples (n, ...) and (m, ...), in data units."""
-    x = torch.as_tensor(x).reshape(len(x), -1).to(torch.float64)
-    y = torch.as_tensor(y).reshape(len(y), -1).to(torch.float64)
-    if len(x) == 0 or len(y) == 0 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"energy_distance needs two non-empty samples of one dimension, got "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
-    return float(2 * _mean_distance(x, y) - _mean_distance(x, x) - _mean_distance(y, y))
+    return EnergyReference(y).distance(x)
