@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_cli.metrics.class_modes import channel_classes, class_mode_metrics, histogram_scores, mode_of
+from gan_cli.metrics.class_modes import (
+    channel_classes,
+    channel_kls,
+    class_mode_metrics,
+    histogram_scores,
+    mode_of,
+)
 from gan_cli.metrics.feature_net import OFFLINE_NETS, feature_net_info, load_offline_net
 from gan_cli.metrics.registry import RealData, compute_metrics
 from tests.conftest import run_cli
@@ -48,6 +54,25 @@ def test_modes_of_channel_classes_by_hand():
     s = class_mode_metrics(torch.tensor([[d] for d in [*range(10), 3]]))
     kl = 9 / 11 * math.log(10 / 11) + 2 / 11 * math.log(20 / 11)
     assert s == {"modes_captured": 10.0, "reverse_kl": pytest.approx(kl), "num_modes": 10.0}
+
+
+def test_the_kl_splits_into_the_channels_skew_and_their_dependence_by_hand():
+    """Two channels of 2 classes (4 modes). Perfectly correlated (0,0), (1,1): q = (1/2, 0, 0, 1/2),
+    KL = log 2; each channel alone is balanced (KL 0): all of it is dependence. (0,0), (0,1): the
+    same KL = log 2, all of it channel 0's skew (always 0: KL log 2), none dependence."""
+    correlated, skewed = torch.tensor([[0, 0], [1, 1]]), torch.tensor([[0, 0], [0, 1]])
+    assert class_mode_metrics(correlated, 2)["reverse_kl"] == pytest.approx(math.log(2))
+    assert channel_kls(correlated, 2) == [0.0, 0.0]
+    assert class_mode_metrics(skewed, 2)["reverse_kl"] == pytest.approx(math.log(2))
+    assert channel_kls(skewed, 2) == [pytest.approx(math.log(2)), 0.0]
+    # three channels of 10 digits, channels independent: the KL is the sum of the channels' KLs
+    g = torch.Generator().manual_seed(0)
+    digits = torch.stack([torch.randint(0, 10, (200_000,), generator=g),
+                          torch.randint(0, 5, (200_000,), generator=g),
+                          torch.randint(0, 10, (200_000,), generator=g)], 1)
+    kls = channel_kls(digits)
+    assert kls[1] == pytest.approx(math.log(2), abs=1e-3)  # 5 of 10 digits, evenly
+    assert class_mode_metrics(digits)["reverse_kl"] == pytest.approx(sum(kls), abs=3e-3)
 
 
 def test_channel_classes_classifies_each_channel_alone():
@@ -110,9 +135,13 @@ def test_modes_on_real_digits_and_on_one_repeated_image():
     data = _stacked(5000)
     real = data.images[:5000].float() / 127.5 - 1
     opts = {"modes": {"classifier": "mnist", "num_fake": 5000}, "batch_size": 500}
-    v = compute_metrics(["modes"], served(real), None, opts)
+    v = compute_metrics(["modes"], served(real), None, opts, provenance=(prov := {}))
     # 5,000 real images over 1,000 equally likely modes: about e^-5 of the modes stay empty
     assert v["num_modes"] == 1000 and v["modes_captured"] >= 950 and v["reverse_kl"] < 0.3
+    # the digits of each channel are near balanced, and the parts add up to the KL
+    kls, dependence = prov["modes"]["channel_kl"], prov["modes"]["dependence_kl"]
+    assert len(kls) == 3 and all(0 <= kl < 0.01 for kl in kls) and dependence >= 0
+    assert sum(kls) + dependence == pytest.approx(v["reverse_kl"])
     one = compute_metrics(["modes"], lambda n: real[:1].expand(n, -1, -1, -1), None,
                           {"modes": {"classifier": "mnist", "num_fake": 300}})
     assert one == {"modes_captured": 1.0, "reverse_kl": pytest.approx(math.log(1000)), "num_modes": 1000.0}

@@ -19,15 +19,18 @@ from gan_cli.metrics.toy import mode_metrics
 
 
 def class_modes(ctx: EvalContext, opts: dict) -> dict[str, float]:
-    from gan_cli.metrics.class_modes import channel_classes, class_mode_metrics
+    from gan_cli.metrics.class_modes import channel_classes, channel_kls, class_mode_metrics
 
     n, net = int(opts["num_fake"]), opts["classifier"]
     ext = ctx.extractor(net)
     device = ctx.opt("device", "cpu")
     classes = channel_classes(ctx.fake(n), lambda x: ext(x.to(device))["probs"],
                               int(opts.get("batch_size", 500)))
-    ctx.record("modes", num_fake=n, network=ext.identity, channels=classes.shape[1])
-    return class_mode_metrics(classes)
+    scores = class_mode_metrics(classes)
+    kls = channel_kls(classes)
+    ctx.record("modes", num_fake=n, network=ext.identity, channels=classes.shape[1],
+               channel_kl=kls, dependence_kl=scores["reverse_kl"] - sum(kls))
+    return scores
 
 
 def modes(ctx: EvalContext, opts: dict) -> dict[str, float]:
