@@ -13,6 +13,7 @@ import torch
 
 from gan_cli.metrics.class_modes import (
     channel_classes,
+    channel_counts,
     channel_kls,
     class_mode_metrics,
     histogram_scores,
@@ -65,6 +66,7 @@ def test_the_kl_splits_into_the_channels_skew_and_their_dependence_by_hand():
     assert channel_kls(correlated, 2) == [0.0, 0.0]
     assert class_mode_metrics(skewed, 2)["reverse_kl"] == pytest.approx(math.log(2))
     assert channel_kls(skewed, 2) == [pytest.approx(math.log(2)), 0.0]
+    assert channel_counts(skewed, 2) == [[2, 0], [1, 1]] and channel_counts(correlated, 2) == [[1, 1], [1, 1]]
     # three channels of 10 digits, channels independent: the KL is the sum of the channels' KLs
     g = torch.Generator().manual_seed(0)
     digits = torch.stack([torch.randint(0, 10, (200_000,), generator=g),
@@ -142,6 +144,7 @@ def test_modes_on_real_digits_and_on_one_repeated_image():
     kls, dependence = prov["modes"]["channel_kl"], prov["modes"]["dependence_kl"]
     assert len(kls) == 3 and all(0 <= kl < 0.01 for kl in kls) and dependence >= 0
     assert sum(kls) + dependence == pytest.approx(v["reverse_kl"])
+    assert [sum(counts) for counts in prov["modes"]["channel_counts"]] == [5000, 5000, 5000]
     one = compute_metrics(["modes"], lambda n: real[:1].expand(n, -1, -1, -1), None,
                           {"modes": {"classifier": "mnist", "num_fake": 300}})
     assert one == {"modes_captured": 1.0, "reverse_kl": pytest.approx(math.log(1000)), "num_modes": 1000.0}

@@ -59,8 +59,15 @@ def class_mode_metrics(classes: Tensor, num_classes: int = 10) -> dict[str, floa
     return histogram_scores(counts)
 
 
+def channel_counts(classes: Tensor, num_classes: int = 10) -> list[list[int]]:
+    """Each channel's class histogram, for classes (N, C): which digits a generator over- or
+    under-draws in each colour."""
+    return [torch.bincount(classes[:, c].long(), minlength=num_classes).tolist()
+            for c in range(classes.shape[1])]
+
+
 def channel_kls(classes: Tensor, num_classes: int = 10) -> list[float]:
     """KL(q_c || uniform) of each channel's class histogram, for classes (N, C): the part of the
     modes' reverse_kl that the channels' own skew explains (module docstring)."""
-    return [histogram_scores(torch.bincount(classes[:, c].long(), minlength=num_classes))["reverse_kl"]
-            for c in range(classes.shape[1])]
+    return [histogram_scores(torch.tensor(counts))["reverse_kl"]
+            for counts in channel_counts(classes, num_classes)]

@@ -19,7 +19,7 @@ from gan_cli.metrics.toy import mode_metrics
 
 
 def class_modes(ctx: EvalContext, opts: dict) -> dict[str, float]:
-    from gan_cli.metrics.class_modes import channel_classes, channel_kls, class_mode_metrics
+    from gan_cli.metrics.class_modes import channel_classes, channel_counts, channel_kls, class_mode_metrics
 
     n, net = int(opts["num_fake"]), opts["classifier"]
     ext = ctx.extractor(net)
@@ -29,7 +29,8 @@ def class_modes(ctx: EvalContext, opts: dict) -> dict[str, float]:
     scores = class_mode_metrics(classes)
     kls = channel_kls(classes)
     ctx.record("modes", num_fake=n, network=ext.identity, channels=classes.shape[1],
-               channel_kl=kls, dependence_kl=scores["reverse_kl"] - sum(kls))
+               channel_counts=channel_counts(classes), channel_kl=kls,
+               dependence_kl=scores["reverse_kl"] - sum(kls))
     return scores
 
 
