@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_cli.panels import place_panels
+
 log = logging.getLogger("gan_cli")
 
 # not drawn: the x axes, and the peak memory that only a run's last record holds (training/memory.py)
@@ -193,25 +195,15 @@ def plot_curves(records: list[dict], path: str | Path, title: str = "") -> dict[
         axes.flat[0].text(0.5, 0.5, "no records yet", ha="center", va="center")
     if title:
         fig.suptitle(title, fontsize=10)
-    _fixed_margins(fig, rows, cols, title=bool(title))
+    m = MARGIN_IN
+    place_panels(fig, rows, cols, left=m["left"], right=m["right"], bottom=m["bottom"],
+                 top=m["top"] + (m["suptitle"] if title else 0.0), gap_w=m["gap_w"], gap_h=m["gap_h"])
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp)
     plt.close(fig)
     tmp.replace(path)  # a viewer never sees a half-written file
     return drawn
-
-
-def _fixed_margins(fig, rows: int, cols: int, title: bool) -> None:
-    """Place the rows x cols panels of ``fig`` with the margins of :data:`MARGIN_IN`."""
-    m = MARGIN_IN
-    width_in, height_in = fig.get_size_inches()
-    top_in = m["top"] + (m["suptitle"] if title else 0.0)
-    panel_w = (width_in - m["left"] - m["right"] - (cols - 1) * m["gap_w"]) / cols
-    panel_h = (height_in - top_in - m["bottom"] - (rows - 1) * m["gap_h"]) / rows
-    fig.subplots_adjust(left=m["left"] / width_in, right=1 - m["right"] / width_in,
-                        bottom=m["bottom"] / height_in, top=1 - top_in / height_in,
-                        wspace=m["gap_w"] / panel_w, hspace=m["gap_h"] / panel_h)
 
 
 def _interp(x, xp: list[float], fp: list[float]):

@@ -88,7 +88,6 @@ def test_energy_on_sine_against_its_floor(tmp_path, monkeypatch):
     assert shifted["energy_distance"] > 10 * shifted["energy_distance_floor"]
 
 
-
 def test_a_runs_later_evaluations_reuse_the_floor_and_give_the_same_numbers(tmp_path, monkeypatch):
     """The real points are the same at each evaluation of a run: the floor and the reference's
     self-distance are computed at the first (1 + 3 x 2 + 2 distance matrices), a later evaluation

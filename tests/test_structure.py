@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gan_cli"
 # Within the parts, data < models < the rest (losses, metrics, schedules, figures drawn from models).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "conf", "errors", "checkpoint", "distributed", "seeding", "latents", "ema", "stats",
-     "loggers", "animation", "rundir", "sessions"),
+     "loggers", "animation", "panels", "rundir", "sessions"),
     ("data",),
     ("models",),
     ("losses", "metrics", "schedules", "style_figures", "curves", "report"),

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from gan_cli.data.base import DataInfo
+from gan_cli.panels import place_panels
 from gan_cli.seeding import derive_seed
 
 Sampler = Callable[[int, torch.Generator], torch.Tensor]
@@ -154,7 +155,10 @@ class ToySource:
         panels = 2 if layers.optimal is not None else 1
         fig, axes = plt.subplots(1, panels, figsize=(width + 5.8 * (panels - 1), 5), dpi=100,
                                  squeeze=False)
-        _fixed_margins(fig, panels, bars=layers.field is not None)
+        m, bars = MARGIN_IN, layers.field is not None
+        place_panels(fig, 1, panels, left=m["left"], right=m["bar"] if bars else m["right"],
+                     top=m["top"] + (m["suptitle"] if panels > 1 else 0.0), bottom=m["bottom"],
+                     gap_w=m["gap"] + (m["bar"] if bars else 0.0))
         ax = axes[0, 0]
         draw_layers(ax, layers, xlim, ylim)
         if layers.optimal is not None:
@@ -179,22 +183,10 @@ class ToySource:
 
 # The figure's margins in inches, fixed: tight_layout drew the whole figure once more only to
 # measure its texts, at every sample step of every 2D run. "bar": right of a panel with a colour
-# bar (the field's), for the bar's ticks and label; "gap": between two panels, beside the bar.
+# bar (the field's), for the bar's ticks and label; "gap": between two panels, beside the bar
+# (placed by gan_cli.panels.place_panels).
 MARGIN_IN = {"left": 0.5, "right": 0.15, "bar": 0.8, "bottom": 0.4, "top": 0.35, "suptitle": 0.3,
              "gap": 0.55}
-
-
-def _fixed_margins(fig, panels: int, bars: bool) -> None:
-    """Place the figure's 1 x ``panels`` axes with the margins of :data:`MARGIN_IN`."""
-    m = MARGIN_IN
-    width_in, height_in = fig.get_size_inches()
-    right_in = m["bar"] if bars else m["right"]
-    gap_in = m["gap"] + (m["bar"] if bars else 0.0)
-    top_in = m["top"] + (m["suptitle"] if panels > 1 else 0.0)
-    panel_w = (width_in - m["left"] - right_in - (panels - 1) * gap_in) / panels
-    fig.subplots_adjust(left=m["left"] / width_in, right=1 - right_in / width_in,
-                        bottom=m["bottom"] / height_in, top=1 - top_in / height_in,
-                        wspace=gap_in / panel_w)
 
 
 def figure_defaults() -> dict:
