@@ -17,20 +17,29 @@ from gan_cli.errors import ConfigError
 from gan_cli.metrics.context import EvalContext, Key, Metric
 from gan_cli.metrics.toy import mode_metrics
 
+CONFIDENT = 0.9  # a channel read with at least this probability counts in confident_fraction
+
 
 def class_modes(ctx: EvalContext, opts: dict) -> dict[str, float]:
-    from gan_cli.metrics.class_modes import channel_classes, channel_counts, channel_kls, class_mode_metrics
+    from gan_cli.metrics.class_modes import (
+        channel_counts,
+        channel_kls,
+        channel_predictions,
+        class_mode_metrics,
+    )
 
     n, net = int(opts["num_fake"]), opts["classifier"]
     ext = ctx.extractor(net)
     device = ctx.opt("device", "cpu")
-    classes = channel_classes(ctx.fake(n), lambda x: ext(x.to(device))["probs"],
-                              int(opts.get("batch_size", 500)))
+    classes, confidence = channel_predictions(ctx.fake(n), lambda x: ext(x.to(device))["probs"],
+                                              int(opts.get("batch_size", 500)))
     scores = class_mode_metrics(classes)
     kls = channel_kls(classes)
     ctx.record("modes", num_fake=n, network=ext.identity, channels=classes.shape[1],
                channel_counts=channel_counts(classes), channel_kl=kls,
-               dependence_kl=scores["reverse_kl"] - sum(kls))
+               dependence_kl=scores["reverse_kl"] - sum(kls),
+               mean_confidence=float(confidence.double().mean()),
+               confident_fraction=float((confidence >= CONFIDENT).double().mean()))
     return scores
 
 
