@@ -19,6 +19,19 @@ GAN_TRAIN = [sys.executable, "-m", "gan_cli.cli"]
 SMALL = ["tiny=toy"]  # the MLP on ring8, 12 steps of batch 32, no W&B, no metrics, one thread
 SMALL_IMAGES = ["tiny=images"]  # a narrow DCGAN on 256 real Fashion-MNIST images
 
+
+def _hear_hangups_in_children() -> None:
+    """A suite started under nohup (or by anything that ignores SIGHUP) passes the ignored SIGHUP
+    on to every process it starts, across exec, and gan-train keeps an ignored signal ignored on
+    purpose (training/signals.py): the tests that send SIGHUP would see runs that never stop. A
+    handler that does nothing keeps this process as deaf to hangups as nohup asked, and exec
+    resets a handled signal to its default in the children."""
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda signum, frame: None)
+
+
+_hear_hangups_in_children()
+
 # Fashion-MNIST as Debian's dataset-fashion-mnist installs it (`make data`)
 HAVE_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
 needs_fashion_mnist = pytest.mark.skipif(not HAVE_FASHION_MNIST,
